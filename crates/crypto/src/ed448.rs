@@ -1,0 +1,216 @@
+//! Ed448 (RFC 8032, pure, empty context) with the private key held as a scalar and nonce prefix.
+//!
+//! Mesh keys are derived from 56-octet secrets (RFC 8032 expects 57): the secret is expanded with
+//! SHAKE256 to 114 octets exactly as RFC 8032 does, whatever its length (REFERENCE-NOTES §5).
+//! Holding the scalar rather than the seed lets activation add private scalars
+//! ([`Ed448Private::combine`]).
+
+use ed448_goldilocks::curve::edwards::{CompressedEdwardsY, ExtendedPoint};
+use ed448_goldilocks::Scalar;
+use sha3::digest::{ExtendableOutput, Update, XofReader};
+use sha3::Shake256;
+
+use crate::CryptoError;
+
+pub const PUBLIC_LEN: usize = 57;
+pub const SIGNATURE_LEN: usize = 114;
+const ALG: &str = "Ed448";
+
+/// dom4(0, "") of RFC 8032 §5.2: pure Ed448 with an empty context.
+const DOM4: &[u8] = b"SigEd448\x00\x00";
+
+fn shake256_114(parts: &[&[u8]]) -> [u8; 114] {
+    let mut h = Shake256::default();
+    for p in parts {
+        h.update(p);
+    }
+    let mut out = [0u8; 114];
+    h.finalize_xof().read(&mut out);
+    out
+}
+
+/// Reduce a little-endian integer of up to 114 octets modulo the group order.
+fn scalar_from_le(bytes: &[u8]) -> Scalar {
+    let mut wide = [0u8; 114];
+    wide[..bytes.len()].copy_from_slice(bytes);
+    Scalar::from_bytes_mod_order_wide(&wide)
+}
+
+fn base_mul(s: &Scalar) -> ExtendedPoint {
+    ExtendedPoint::generator().scalar_mul(s)
+}
+
+/// An Ed448 private key: the secret scalar and the 57-octet nonce prefix.
+#[derive(Clone)]
+pub struct Ed448Private {
+    scalar: Scalar,
+    prefix: [u8; 57],
+    public: [u8; PUBLIC_LEN],
+}
+
+impl Ed448Private {
+    /// Expand a secret as RFC 8032 §5.2.5 does (SHAKE256 to 114 octets, clamp the first 57).
+    pub fn from_secret(secret: &[u8]) -> Self {
+        let h = shake256_114(&[secret]);
+        let mut s = [0u8; 57];
+        s.copy_from_slice(&h[..57]);
+        s[0] &= 0xfc;
+        s[55] |= 0x80;
+        s[56] = 0;
+        let mut prefix = [0u8; 57];
+        prefix.copy_from_slice(&h[57..]);
+        Self::from_scalar(scalar_from_le(&s), prefix)
+    }
+
+    /// Build from a scalar and nonce prefix (as stored, or as produced by combination).
+    pub fn from_scalar(scalar: Scalar, prefix: [u8; 57]) -> Self {
+        let public = base_mul(&scalar).compress().0;
+        Ed448Private {
+            scalar,
+            prefix,
+            public,
+        }
+    }
+
+    /// Restore from the 57-octet scalar and 57-octet prefix of [`Self::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+        if bytes.len() != 114 {
+            return Err(CryptoError::BadPrivateKey {
+                algorithm: ALG,
+                reason: format!("expected 114 octets, got {}", bytes.len()),
+            });
+        }
+        let mut s = [0u8; 57];
+        s.copy_from_slice(&bytes[..57]);
+        let scalar = Scalar::from_canonical_bytes(s).ok_or(CryptoError::BadPrivateKey {
+            algorithm: ALG,
+            reason: "scalar is not reduced".into(),
+        })?;
+        let mut prefix = [0u8; 57];
+        prefix.copy_from_slice(&bytes[57..]);
+        Ok(Self::from_scalar(scalar, prefix))
+    }
+
+    /// The scalar (57 octets, little-endian, reduced) followed by the nonce prefix.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.scalar.to_bytes_rfc_8032().to_vec();
+        out.extend_from_slice(&self.prefix);
+        out
+    }
+
+    pub fn public(&self) -> [u8; PUBLIC_LEN] {
+        self.public
+    }
+
+    /// Sign `message` (RFC 8032 §5.2.6).
+    pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        let r = scalar_from_le(&shake256_114(&[DOM4, &self.prefix, message]));
+        let big_r = base_mul(&r).compress().0;
+        let k = scalar_from_le(&shake256_114(&[DOM4, &big_r, &self.public, message]));
+        let s = r + k * self.scalar;
+        let mut sig = [0u8; SIGNATURE_LEN];
+        sig[..57].copy_from_slice(&big_r);
+        sig[57..].copy_from_slice(&s.to_bytes_rfc_8032());
+        sig
+    }
+
+    /// The activation combination: the private scalars add, and so the public points add. The
+    /// nonce prefix of the combined key is derived from both prefixes.
+    pub fn combine(&self, other: &Ed448Private) -> Ed448Private {
+        let h = shake256_114(&[b"MeshEd448Combine", &self.prefix, &other.prefix]);
+        let mut prefix = [0u8; 57];
+        prefix.copy_from_slice(&h[..57]);
+        Self::from_scalar(self.scalar + other.scalar, prefix)
+    }
+}
+
+fn decode_point(bytes: &[u8], what: &str) -> Result<ExtendedPoint, CryptoError> {
+    let arr: [u8; 57] = bytes.try_into().map_err(|_| CryptoError::BadPublicKey {
+        algorithm: ALG,
+        reason: format!("{what} must be 57 octets, got {}", bytes.len()),
+    })?;
+    CompressedEdwardsY(arr)
+        .decompress()
+        .ok_or(CryptoError::BadPublicKey {
+            algorithm: ALG,
+            reason: format!("{what} is not a point on the curve"),
+        })
+}
+
+/// Check that a public key decodes to a curve point.
+pub fn check_public(public: &[u8]) -> Result<(), CryptoError> {
+    decode_point(public, "public key").map(|_| ())
+}
+
+/// Verify an Ed448 signature (RFC 8032 §5.2.7).
+pub fn verify(public: &[u8], message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
+    if signature.len() != SIGNATURE_LEN {
+        return Err(CryptoError::SignatureLength {
+            expected: SIGNATURE_LEN,
+            got: signature.len(),
+        });
+    }
+    let a = decode_point(public, "public key")?;
+    let r = decode_point(&signature[..57], "signature R").map_err(|_| CryptoError::BadSignature)?;
+    let mut s = [0u8; 57];
+    s.copy_from_slice(&signature[57..]);
+    let s = Scalar::from_canonical_bytes(s).ok_or(CryptoError::BadSignature)?;
+    let k = scalar_from_le(&shake256_114(&[DOM4, &signature[..57], public, message]));
+    let lhs = base_mul(&s);
+    let rhs = r.add(&a.scalar_mul(&k));
+    if lhs == rhs {
+        Ok(())
+    } else {
+        Err(CryptoError::BadSignature)
+    }
+}
+
+/// Add two public keys (the public side of [`Ed448Private::combine`]).
+pub fn combine_public(a: &[u8], b: &[u8]) -> Result<[u8; PUBLIC_LEN], CryptoError> {
+    Ok(decode_point(a, "public key")?
+        .add(&decode_point(b, "public key")?)
+        .compress()
+        .0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // RFC 8032 §7.4, test 1 ("blank").
+    #[test]
+    fn rfc8032_blank() {
+        let secret = hex::decode(
+            "6c82a562cb808d10d632be89c8513ebf6c929f34ddfa8c9f63c9960ef6e348a3\
+             528c8a3fcc2f044e39a3fc5b94492f8f032e7549a20098f95b",
+        )
+        .unwrap();
+        let key = Ed448Private::from_secret(&secret);
+        assert_eq!(
+            hex::encode(key.public()),
+            "5fd7449b59b461fd2ce787ec616ad46a1da1342485a70e1f8a0ea75d80e96778\
+             edf124769b46c7061bd6783df1e50f6cd1fa1abeafe8256180"
+        );
+        let sig = key.sign(b"");
+        assert_eq!(
+            hex::encode(sig),
+            "533a37f6bbe457251f023c0d88f976ae2dfb504a843e34d2074fd823d41a591f\
+             2b233f034f628281f2fd7a22ddd47d7828c59bd0a21bfd3980ff0d2028d4b18a\
+             9df63e006c5d1c2d345b925d8dc00b4104852db99ac5c7cdda8530a113a0f4db\
+             b61149f05a7363268c71d95808ff2e652600"
+        );
+        verify(&key.public(), b"", &sig).unwrap();
+        assert_eq!(
+            verify(&key.public(), b"x", &sig),
+            Err(CryptoError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn stored_form_round_trips() {
+        let key = Ed448Private::from_secret(&[7u8; 56]);
+        let back = Ed448Private::from_bytes(&key.to_bytes()).unwrap();
+        assert_eq!(back.public(), key.public());
+        assert_eq!(back.sign(b"m"), key.sign(b"m"));
+    }
+}
