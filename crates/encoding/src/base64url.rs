@@ -1,0 +1,70 @@
+//! Binary data in Mesh JSON: base64url without padding (protocol-09 §5.4).
+//!
+//! The published data wraps long base64url values with line breaks and spaces, even inside
+//! signed payloads (INTEROP-NOTES, "Presentation"), so the decoder skips white space. Padding
+//! characters are tolerated at the end. Use as `#[serde(with = "mesh_encoding::base64url")]`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Deserializer, Serializer};
+
+use crate::EncodingError;
+
+pub fn encode(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+/// Decode base64url, ignoring white space and trailing `=`.
+pub fn decode(text: &str) -> Result<Vec<u8>, EncodingError> {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let compact = compact.trim_end_matches('=');
+    URL_SAFE_NO_PAD
+        .decode(compact)
+        .map_err(|e| EncodingError::Base64(e.to_string()))
+}
+
+pub fn serialize<S: Serializer>(data: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&encode(data))
+}
+
+pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    decode(&text).map_err(serde::de::Error::custom)
+}
+
+/// The same for `Option<Vec<u8>>` fields: `#[serde(default, with = "mesh_encoding::base64url::option")]`.
+pub mod option {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(
+        data: &Option<Vec<u8>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match data {
+            Some(d) => serializer.serialize_some(&encode(d)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|t| decode(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapped_text_decodes() {
+        let wrapped = "PRkvfQ8djpN_Z3tY_p8qPRR4rTy_ZFEFW_WAqBcQ\n  2WpffnNZf_dPVKtW1XW9IpGjxYg2h0zB-hSVnCWViSUiEQ";
+        assert_eq!(decode(wrapped).unwrap().len(), 64);
+        assert_eq!(decode("AQID==").unwrap(), vec![1, 2, 3]);
+        assert!(decode("AQ+D").is_err());
+        assert_eq!(encode(&[0xfb, 0xff]), "-_8");
+    }
+}
