@@ -57,11 +57,15 @@ fn authenticator_type(alg: DigestAlgorithm) -> UdfType {
 
 /// The binary authenticator UDF of `data` (content type `content_type`) under the text `key`.
 pub fn authenticator_udf(alg: DigestAlgorithm, key: &str, content_type: &str, data: &[u8]) -> Udf {
-    let cdv = alg.digest(data);
+    authenticator_of_digest(alg, key, content_type, &alg.digest(data))
+}
+
+/// The binary authenticator UDF of content whose digest `cdv` (= H(data)) is already known.
+pub fn authenticator_of_digest(alg: DigestAlgorithm, key: &str, content_type: &str, cdv: &[u8]) -> Udf {
     let mut message = Vec::with_capacity(content_type.len() + 1 + cdv.len());
     message.extend_from_slice(content_type.as_bytes());
     message.push(b':');
-    message.extend_from_slice(&cdv);
+    message.extend_from_slice(cdv);
     let mac = hmac(alg, &derive_mac_key(alg, key), &message);
     Udf::new(authenticator_type(alg), mac[..63].to_vec())
 }

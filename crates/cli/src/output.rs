@@ -1,0 +1,13 @@
+//! Output: human-readable lines by default, one JSON document with `--json`.
+
+use serde::Serialize;
+
+/// Print `value` as pretty JSON when `json` is set, otherwise run `human` to print lines.
+pub fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T)) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        human(value);
+    }
+    Ok(())
+}
