@@ -3,12 +3,19 @@
 use std::process::{Command, Output};
 
 fn mesh(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mesh")).args(args).output().expect("mesh runs")
+    Command::new(env!("CARGO_BIN_EXE_mesh"))
+        .args(args)
+        .output()
+        .expect("mesh runs")
 }
 
 fn ok(args: &[&str]) -> String {
     let out = mesh(args);
-    assert!(out.status.success(), "mesh {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "mesh {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -20,18 +27,30 @@ fn json(args: &[&str]) -> serde_json::Value {
 
 fn fails(args: &[&str]) -> String {
     let out = mesh(args);
-    assert_eq!(out.status.code(), Some(1), "mesh {args:?} should fail cleanly");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "mesh {args:?} should fail cleanly"
+    );
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.starts_with("error: ") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.starts_with("error: ") && !err.contains("panicked"),
+        "{err}"
+    );
     err
 }
 
-const DEVICE_SECRET: &str =
-    "ZAAQ-APQL-QS4L-SY3L-RER2-TYEA-V4EF-Q3OB-6N2F-DKDP-UJQ6-KXUN-LI2H-7RXH";
+const DEVICE_SECRET: &str = "ZAAQ-APQL-QS4L-SY3L-RER2-TYEA-V4EF-Q3OB-6N2F-DKDP-UJQ6-KXUN-LI2H-7RXH";
 
 #[test]
 fn key_derive_prints_seed_000_profile_device() {
-    let out = json(&["key", "derive", DEVICE_SECRET, "--type", "MeshProfileDevice"]);
+    let out = json(&[
+        "key",
+        "derive",
+        DEVICE_SECRET,
+        "--type",
+        "MeshProfileDevice",
+    ]);
     assert_eq!(out["KeyType"], "MeshProfileDevice");
     let keys = out["Keys"].as_array().unwrap();
     let udfs: Vec<&str> = keys.iter().map(|k| k["Udf"].as_str().unwrap()).collect();
@@ -47,18 +66,31 @@ fn key_derive_prints_seed_000_profile_device() {
     assert_eq!(keys[0]["KeyUse"], "ProfileSignature");
     assert_eq!(keys[0]["Curve"], "Ed448");
     assert_eq!(keys[1]["Curve"], "X448");
-    assert!(keys[0]["Public"].as_str().unwrap().starts_with("qtL8BaSwQJm6MvlMAQv4"));
+    assert!(keys[0]["Public"]
+        .as_str()
+        .unwrap()
+        .starts_with("qtL8BaSwQJm6MvlMAQv4"));
     let text = ok(&["key", "derive", DEVICE_SECRET]);
     assert!(text.contains("UDF:    MDDT-KTDT-AZ62-55HV-FFVY-JYNU-Y3YE"));
 }
 
 #[test]
 fn key_derive_errors() {
-    let err = fails(&["key", "derive", DEVICE_SECRET, "--type", "MeshProfileAccount"]);
+    let err = fails(&[
+        "key",
+        "derive",
+        DEVICE_SECRET,
+        "--type",
+        "MeshProfileAccount",
+    ]);
     assert!(err.contains("not MeshProfileAccount"), "{err}");
     assert!(fails(&["key", "derive", "ZAAQ-APQL-Q1"]).contains("invalid character '1'"));
-    assert!(fails(&["key", "derive", "MDDT-KTDT-AZ62-55HV-FFVY-JYNU-Y3YE"]).contains("secret seed"));
-    assert!(fails(&["key", "derive", DEVICE_SECRET, "--type", "Nonsense"]).contains("unknown key type"));
+    assert!(
+        fails(&["key", "derive", "MDDT-KTDT-AZ62-55HV-FFVY-JYNU-Y3YE"]).contains("secret seed")
+    );
+    assert!(
+        fails(&["key", "derive", DEVICE_SECRET, "--type", "Nonsense"]).contains("unknown key type")
+    );
 }
 
 #[test]
@@ -67,20 +99,34 @@ fn hash_commands_reproduce_udf13_examples() {
     let data = dir.path().join("data.txt");
     std::fs::write(&data, "UDF Data Value").unwrap();
     let file = data.to_str().unwrap();
-    assert_eq!(ok(&["hash", "udf", file, "--cty", "text/plain"]).trim(), "MDDK-7N6A-727A-JZNO-STRX-XKS7-DJAF");
+    assert_eq!(
+        ok(&["hash", "udf", file, "--cty", "text/plain"]).trim(),
+        "MDDK-7N6A-727A-JZNO-STRX-XKS7-DJAF"
+    );
     assert_eq!(
         ok(&["hash", "udf", file, "--cty", "text/plain", "--alg", "sha3"]).trim(),
         "KCFI-NCQG-DRKG-47R7-OVPT-TCHZ-7UXY"
     );
     let wide = json(&["hash", "udf", file, "--cty", "text/plain", "--bits", "200"]);
-    assert!(wide["Udf"].as_str().unwrap().starts_with("MDDK-7N6A-727A-JZNO-STRX-XKS7-DJAF"));
+    assert!(wide["Udf"]
+        .as_str()
+        .unwrap()
+        .starts_with("MDDK-7N6A-727A-JZNO-STRX-XKS7-DJAF"));
     assert_eq!(wide["Bits"], 200);
     let digest = ok(&["hash", "digest", file]);
     assert!(digest.starts_with("48da47ccabfea45c"), "{digest}");
 
     let konrad = dir.path().join("konrad.txt");
     std::fs::write(&konrad, "Konrad is the traitor").unwrap();
-    let mac = json(&["hash", "mac", konrad.to_str().unwrap(), "--key", "NDD7-6CMX-H2FW-ISAL-K4VB-DQ3E-PEDM", "--cty", "text/plain"]);
+    let mac = json(&[
+        "hash",
+        "mac",
+        konrad.to_str().unwrap(),
+        "--key",
+        "NDD7-6CMX-H2FW-ISAL-K4VB-DQ3E-PEDM",
+        "--cty",
+        "text/plain",
+    ]);
     assert_eq!(mac["Udf"], "ABGM-G76T-7GPF-FTYH-SB2F-HBDF-SW6B");
     // Without a key, a fresh one is made and shown.
     let fresh = json(&["hash", "mac", konrad.to_str().unwrap()]);
@@ -102,11 +148,24 @@ fn nonce_secret_and_seed() {
     assert!(n["Value"].as_str().unwrap().starts_with('N'));
     assert_ne!(json(&["key", "nonce"])["Value"], n["Value"]);
     assert!(ok(&["key", "secret"]).starts_with('E'));
-    let seed = json(&["key", "secret", "--type", "MeshProfileDevice", "--bits", "256"]);
+    let seed = json(&[
+        "key",
+        "secret",
+        "--type",
+        "MeshProfileDevice",
+        "--bits",
+        "256",
+    ]);
     let seed_text = seed["Value"].as_str().unwrap();
     assert!(seed_text.starts_with("ZAAQ"));
     // A fresh seed derives a full device profile.
-    assert_eq!(json(&["key", "derive", seed_text])["Keys"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        json(&["key", "derive", seed_text])["Keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
 }
 
 #[test]
@@ -124,23 +183,50 @@ fn earl_locator_is_consistent() {
 fn share_and_recover_round_trip() {
     let secret = "EADA-YKC5-WSUK-AACN-WRRO-MJOQ-PVSK-SM";
     let out = json(&["key", "share", secret, "--quorum", "3", "--shares", "5"]);
-    let shares: Vec<String> = out["Shares"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+    let shares: Vec<String> = out["Shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
     assert_eq!(shares.len(), 5);
     let original = mesh_udf_body(secret);
     for pick in [[0, 1, 2], [4, 2, 0], [1, 3, 4]] {
-        let args: Vec<&str> = ["key", "recover"].into_iter().chain(pick.iter().map(|&i| shares[i].as_str())).collect();
+        let args: Vec<&str> = ["key", "recover"]
+            .into_iter()
+            .chain(pick.iter().map(|&i| shares[i].as_str()))
+            .collect();
         let recovered = ok(&args);
         assert_eq!(mesh_udf_body(recovered.trim()), original);
     }
     let err = fails(&["key", "recover", &shares[0], &shares[1]]);
     assert!(err.contains("quorum is 3"), "{err}");
     fails(&["key", "share", secret, "--quorum", "4", "--shares", "3"]);
-    fails(&["key", "recover", "SAYC-UW4N-56UI-VTTZ-62UN-J6FP-ETD3-O", "MDDK-7N6A-727A-JZNO-STRX-XKS7-DJAF"]);
+    fails(&[
+        "key",
+        "recover",
+        "SAYC-UW4N-56UI-VTTZ-62UN-J6FP-ETD3-O",
+        "MDDK-7N6A-727A-JZNO-STRX-XKS7-DJAF",
+    ]);
 
     // A device seed shared and recovered as a seed derives the same keys.
-    let seed_shares = json(&["key", "share", DEVICE_SECRET, "--quorum", "2", "--shares", "3"]);
+    let seed_shares = json(&[
+        "key",
+        "share",
+        DEVICE_SECRET,
+        "--quorum",
+        "2",
+        "--shares",
+        "3",
+    ]);
     let s = seed_shares["Shares"].as_array().unwrap();
-    let back = ok(&["key", "recover", "--seed", s[2].as_str().unwrap(), s[0].as_str().unwrap()]);
+    let back = ok(&[
+        "key",
+        "recover",
+        "--seed",
+        s[2].as_str().unwrap(),
+        s[0].as_str().unwrap(),
+    ]);
     assert_eq!(back.trim(), DEVICE_SECRET);
 }
 

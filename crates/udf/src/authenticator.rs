@@ -61,7 +61,12 @@ pub fn authenticator_udf(alg: DigestAlgorithm, key: &str, content_type: &str, da
 }
 
 /// The binary authenticator UDF of content whose digest `cdv` (= H(data)) is already known.
-pub fn authenticator_of_digest(alg: DigestAlgorithm, key: &str, content_type: &str, cdv: &[u8]) -> Udf {
+pub fn authenticator_of_digest(
+    alg: DigestAlgorithm,
+    key: &str,
+    content_type: &str,
+    cdv: &[u8],
+) -> Udf {
     let mut message = Vec::with_capacity(content_type.len() + 1 + cdv.len());
     message.extend_from_slice(content_type.as_bytes());
     message.push(b':');

@@ -87,14 +87,20 @@ fn digest_file(path: &Path, alg: DigestAlgorithm) -> anyhow::Result<[u8; 64]> {
     let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = (size > PROGRESS_THRESHOLD && std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .then(|| indicatif::ProgressBar::new(size).with_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+        .then(|| {
+            indicatif::ProgressBar::new(size).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                )
                 .expect("valid template"),
-        ));
+            )
+        });
     let mut hasher = Hasher::new(alg);
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         if n == 0 {
             break;
         }
@@ -160,17 +166,29 @@ pub fn run(cmd: HashCommand) -> anyhow::Result<()> {
         }
         HashCommand::Digest(a) => {
             let d = digest_file(&a.file, a.alg.into())?;
-            let out = DigestOut { file: a.file.display().to_string(), algorithm: alg_name(a.alg), digest: hex::encode(d) };
+            let out = DigestOut {
+                file: a.file.display().to_string(),
+                algorithm: alg_name(a.alg),
+                digest: hex::encode(d),
+            };
             emit(a.json, &out, |o| println!("{}", o.digest))
         }
         HashCommand::Mac(a) => {
             let alg: DigestAlgorithm = a.alg.into();
             mesh_udf::check_precision(a.bits)?;
             let generated = a.key.is_none();
-            let key = a.key.unwrap_or_else(|| mesh_udf::random::nonce(128).to_string());
+            let key = a
+                .key
+                .unwrap_or_else(|| mesh_udf::random::nonce(128).to_string());
             let cdv = digest_file(&a.file, alg)?;
-            let udf = authenticator::authenticator_of_digest(alg, &key, &a.cty, &cdv).present(a.bits);
-            let out = MacOut { file: a.file.display().to_string(), content_type: a.cty, key, udf };
+            let udf =
+                authenticator::authenticator_of_digest(alg, &key, &a.cty, &cdv).present(a.bits);
+            let out = MacOut {
+                file: a.file.display().to_string(),
+                content_type: a.cty,
+                key,
+                udf,
+            };
             emit(a.json, &out, |o| {
                 if generated {
                     println!("Key: {}", o.key);

@@ -135,7 +135,10 @@ struct DeriveOut {
 pub fn run(cmd: KeyCommand) -> anyhow::Result<()> {
     match cmd {
         KeyCommand::Nonce(a) => {
-            let out = ValueOut { value: random::nonce(a.bits as usize).to_string(), key_type: None };
+            let out = ValueOut {
+                value: random::nonce(a.bits as usize).to_string(),
+                key_type: None,
+            };
             emit(a.json, &out, |o| println!("{}", o.value))
         }
         KeyCommand::Secret(a) => {
@@ -143,22 +146,40 @@ pub fn run(cmd: KeyCommand) -> anyhow::Result<()> {
                 Some(name) => {
                     let spec = KeySpecifier::new(0, KeySpecifier::key_type_by_name(&name)?)?;
                     let seed = random::secret_seed(spec, a.bits as usize);
-                    ValueOut { value: seed.to_string(), key_type: spec.key_type_name().map(String::from) }
+                    ValueOut {
+                        value: seed.to_string(),
+                        key_type: spec.key_type_name().map(String::from),
+                    }
                 }
-                None => ValueOut { value: random::encryption_key(a.bits as usize).to_string(), key_type: None },
+                None => ValueOut {
+                    value: random::encryption_key(a.bits as usize).to_string(),
+                    key_type: None,
+                },
             };
             emit(a.json, &out, |o| println!("{}", o.value))
         }
         KeyCommand::Earl(a) => {
             let out = match a.authority {
                 Some(authority) => {
-                    let scheme = if authority.contains('@') { UdfScheme::Mcu } else { UdfScheme::Udf };
+                    let scheme = if authority.contains('@') {
+                        UdfScheme::Mcu
+                    } else {
+                        UdfScheme::Udf
+                    };
                     let (uri, locator) = mesh_udf::uri::new_earl(scheme, &authority)?;
-                    EarlOut { key: uri.udf_text.clone(), locator, uri: Some(uri.to_string()) }
+                    EarlOut {
+                        key: uri.udf_text.clone(),
+                        locator,
+                        uri: Some(uri.to_string()),
+                    }
                 }
                 None => {
                     let key = random::encryption_key(128).to_string();
-                    EarlOut { locator: mesh_udf::earl_locator(&key), key, uri: None }
+                    EarlOut {
+                        locator: mesh_udf::earl_locator(&key),
+                        key,
+                        uri: None,
+                    }
                 }
             };
             emit(a.json, &out, |o| {
@@ -182,7 +203,11 @@ pub fn run(cmd: KeyCommand) -> anyhow::Result<()> {
             };
             emit(a.json, &out, |o| {
                 println!("Secret: {}", o.secret);
-                println!("Any {} of these {} shares recover it:", o.quorum, o.shares.len());
+                println!(
+                    "Any {} of these {} shares recover it:",
+                    o.quorum,
+                    o.shares.len()
+                );
                 for s in &o.shares {
                     println!("  {s}");
                 }
@@ -196,11 +221,16 @@ pub fn run(cmd: KeyCommand) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let body = shamir::recover(&shares)?;
             let udf = if a.seed {
-                SecretSeed::from_udf(Udf::new(UdfType::SecretSeed, body))?.udf().clone()
+                SecretSeed::from_udf(Udf::new(UdfType::SecretSeed, body))?
+                    .udf()
+                    .clone()
             } else {
                 Udf::new(UdfType::EncryptionKey(32), body)
             };
-            let out = ValueOut { value: udf.to_string(), key_type: None };
+            let out = ValueOut {
+                value: udf.to_string(),
+                key_type: None,
+            };
             emit(a.json, &out, |o| println!("{}", o.value))
         }
         KeyCommand::Derive(a) => {
@@ -225,7 +255,10 @@ pub fn run(cmd: KeyCommand) -> anyhow::Result<()> {
                     }
                 })
                 .collect();
-            let out = DeriveOut { key_type: spec.key_type_name().unwrap_or("unnamed").to_string(), keys };
+            let out = DeriveOut {
+                key_type: spec.key_type_name().unwrap_or("unnamed").to_string(),
+                keys,
+            };
             emit(a.json, &out, |o| {
                 println!("Key type: {}", o.key_type);
                 for k in &o.keys {
