@@ -134,23 +134,34 @@ impl MontPoint {
                 std::mem::swap(&mut z2, &mut z3);
             }
         }
-        if z2.is_zero() || z3.is_zero() || self.v.is_zero() {
+        if z2.is_zero() || z3.is_zero() {
             return None;
         }
-        let xq = mul(&x2, &inv(&z2));
-        let xr = mul(&x3, &inv(&z3));
-        // Okeya–Sakurai: y_Q = ((x_P x_Q + 1)(x_P + x_Q + 2A) − 2A − (x_P − x_Q)² x_R) / (2 y_P).
+        self.recover(&mul(&x2, &inv(&z2)), &mul(&x3, &inv(&z3)))
+    }
+
+    /// Given x_Q = x([k]P) and x_R = x([k+1]P), the full point [k]P, by Okeya–Sakurai:
+    /// y_Q = ((x_P x_Q + 1)(x_P + x_Q + 2A) − 2A − (x_P − x_Q)² x_R) / (2 y_P).
+    pub fn recover(&self, xq: &BigUint, xr: &BigUint) -> Option<MontPoint> {
+        let pr = params();
+        if self.v.is_zero() {
+            return None;
+        }
+        let (xp, one) = (&self.u, BigUint::one());
         let two_a = add(&pr.a, &pr.a);
-        let diff = sub(xp, &xq);
+        let diff = sub(xp, xq);
         let num = sub(
             &sub(
-                &mul(&add(&mul(xp, &xq), &one), &add(&add(xp, &xq), &two_a)),
+                &mul(&add(&mul(xp, xq), &one), &add(&add(xp, xq), &two_a)),
                 &two_a,
             ),
-            &mul(&mul(&diff, &diff), &xr),
+            &mul(&mul(&diff, &diff), xr),
         );
         let yq = mul(&num, &inv(&add(&self.v, &self.v)));
-        Some(MontPoint { u: xq, v: yq })
+        Some(MontPoint {
+            u: xq % &pr.p,
+            v: yq,
+        })
     }
 
     /// P + Q by the chord (or tangent) rule; `None` when the sum is the identity.

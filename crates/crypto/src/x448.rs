@@ -52,16 +52,20 @@ impl X448Private {
     /// Use a 56-octet little-endian scalar as it is (stored keys, combined keys).
     pub fn from_scalar(scalar: [u8; 56]) -> Result<Self, CryptoError> {
         let k = BigUint::from_bytes_le(&scalar);
-        let point = MontPoint::base()
-            .mul(&k)
-            .ok_or(CryptoError::BadPrivateKey {
-                algorithm: ALG,
-                reason: "scalar is a multiple of the group order".into(),
-            })?;
-        let ladder = if k.bit(0) { k + order() } else { k };
-        let mut ladder_scalar = [0u8; 56];
-        let le = ladder.to_bytes_le();
-        ladder_scalar[..le.len()].copy_from_slice(&le);
+        let bad = || CryptoError::BadPrivateKey {
+            algorithm: ALG,
+            reason: "scalar is a multiple of the group order".into(),
+        };
+        if (&k % order()).is_zero() {
+            return Err(bad());
+        }
+        // x([k]B) and x([k+1]B) by the constant-time ladder; v from those by Okeya–Sakurai.
+        let ladder_scalar = ladder_form(&k);
+        let base_u = MontgomeryPoint::generator();
+        let xq = BigUint::from_bytes_le(&(&base_u * &Scalar::from_bytes(ladder_scalar)).0);
+        let next = ladder_form(&(k + 1u32));
+        let xr = BigUint::from_bytes_le(&(&base_u * &Scalar::from_bytes(next)).0);
+        let point = MontPoint::base().recover(&xq, &xr).ok_or_else(bad)?;
         Ok(X448Private {
             scalar,
             ladder_scalar,
@@ -110,6 +114,16 @@ impl X448Private {
         scalar[..le.len()].copy_from_slice(&le);
         Self::from_scalar(scalar)
     }
+}
+
+/// The even representative of k modulo the group order, as 56 octets for the ladder.
+fn ladder_form(k: &BigUint) -> [u8; 56] {
+    let k = k % order();
+    let k = if k.bit(0) { k + order() } else { k };
+    let mut out = [0u8; 56];
+    let le = k.to_bytes_le();
+    out[..le.len()].copy_from_slice(&le);
+    out
 }
 
 fn decode(public: &[u8]) -> Result<MontPoint, CryptoError> {
