@@ -1,0 +1,168 @@
+//! Catalogs (schema-08 §4, dare-12 §7.1): a container of entries keyed by UniqueId in which a
+//! later entry updates an earlier one with the same id and a `Delete` event removes it.
+//!
+//! Each frame's ContentMetaData carries `UniqueId` and `Event` (`New`, `Update`, `Delete`), so
+//! the current state is computed from the headers alone when the catalog is opened — payloads,
+//! which may be encrypted, are read only when asked for — and is kept up to date on every append.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use mesh_crypto::{PrivateKey, PublicKey};
+
+use crate::container::{AppendOptions, Container, ContainerType, Mode};
+use crate::envelope::DareEnvelope;
+use crate::keys::KeyRing;
+use crate::schema::{ContentMeta, DareHeader};
+use crate::{DareError, Result};
+
+pub const EVENT_NEW: &str = "New";
+pub const EVENT_UPDATE: &str = "Update";
+pub const EVENT_DELETE: &str = "Delete";
+
+/// A catalog and its current state.
+pub struct Catalog {
+    container: Container,
+    /// UniqueId → index of the frame holding the current value.
+    current: BTreeMap<String, u64>,
+}
+
+/// Apply one frame's metadata to a catalog state.
+fn apply(current: &mut BTreeMap<String, u64>, index: u64, header: &DareHeader) {
+    let Ok(meta) = header.content_meta() else {
+        return;
+    };
+    let Some(id) = meta.unique_id else { return };
+    if meta.event.as_deref() == Some(EVENT_DELETE) {
+        current.remove(&id);
+    } else {
+        current.insert(id, index);
+    }
+}
+
+impl Catalog {
+    /// Create a catalog file (a Merkle container), encrypted to `encrypt_to` if any are given.
+    pub fn create(path: impl AsRef<Path>, encrypt_to: &[PublicKey]) -> Result<Self> {
+        Ok(Catalog {
+            container: Container::create(path, ContainerType::Merkle, encrypt_to)?,
+            current: BTreeMap::new(),
+        })
+    }
+
+    pub fn open(path: impl AsRef<Path>, mode: Mode) -> Result<Self> {
+        let mut current = BTreeMap::new();
+        let container = Container::open_with(path, mode, |i, h| apply(&mut current, i, h))?;
+        Ok(Catalog { container, current })
+    }
+
+    /// Open the catalog, creating it if it does not exist.
+    pub fn open_or_create(path: impl AsRef<Path>, encrypt_to: &[PublicKey]) -> Result<Self> {
+        if path.as_ref().exists() {
+            Self::open(path, Mode::Write)
+        } else {
+            Self::create(path, encrypt_to)
+        }
+    }
+
+    pub fn container(&self) -> &Container {
+        &self.container
+    }
+
+    pub fn len(&self) -> usize {
+        self.current.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.current.is_empty()
+    }
+
+    pub fn contains(&self, unique_id: &str) -> bool {
+        self.current.contains_key(unique_id)
+    }
+
+    /// The UniqueIds of the current entries, in order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.current.keys().map(String::as_str)
+    }
+
+    /// The frame index holding the current value of an entry.
+    pub fn frame_of(&self, unique_id: &str) -> Option<u64> {
+        self.current.get(unique_id).copied()
+    }
+
+    /// Add or replace the entry `unique_id`.
+    pub fn put(
+        &mut self,
+        unique_id: &str,
+        message_type: Option<&str>,
+        plaintext: &[u8],
+        signers: &[&PrivateKey],
+    ) -> Result<u64> {
+        let event = if self.contains(unique_id) {
+            EVENT_UPDATE
+        } else {
+            EVENT_NEW
+        };
+        let meta = ContentMeta {
+            unique_id: Some(unique_id.to_string()),
+            event: Some(event.into()),
+            message_type: message_type.map(str::to_string),
+            ..Default::default()
+        };
+        let env = self.container.make_entry(
+            plaintext,
+            &AppendOptions {
+                meta: Some(meta),
+                signers: signers.to_vec(),
+            },
+        )?;
+        self.apply_envelope(env)
+    }
+
+    /// Remove the entry `unique_id`; false if there was none.
+    pub fn delete(&mut self, unique_id: &str) -> Result<bool> {
+        if !self.contains(unique_id) {
+            return Ok(false);
+        }
+        let meta = ContentMeta {
+            unique_id: Some(unique_id.to_string()),
+            event: Some(EVENT_DELETE.into()),
+            ..Default::default()
+        };
+        let mut env = DareEnvelope::default();
+        env.header.set_content_meta(&meta)?;
+        self.apply_envelope(env)?;
+        Ok(true)
+    }
+
+    /// Append an entry made elsewhere (by another device, or received in a sync) and update
+    /// the state from its metadata.
+    pub fn apply_envelope(&mut self, env: DareEnvelope) -> Result<u64> {
+        let meta = env.content_meta()?;
+        if meta.unique_id.is_none() {
+            return Err(DareError::Malformed(
+                "a catalog entry needs a UniqueId in its ContentMetaData".into(),
+            ));
+        }
+        let header = env.header.clone();
+        let index = self.container.append_envelope(env)?;
+        apply(&mut self.current, index, &header);
+        Ok(index)
+    }
+
+    /// The current value of `unique_id`, decrypted with `keys` if the catalog is encrypted.
+    pub fn get(&self, unique_id: &str, keys: &KeyRing) -> Result<Option<Vec<u8>>> {
+        match self.current.get(unique_id) {
+            None => Ok(None),
+            Some(index) => Ok(Some(self.container.read_plaintext(*index, keys)?)),
+        }
+    }
+
+    /// Every current entry as (UniqueId, plaintext).
+    pub fn entries(&self, keys: &KeyRing) -> Result<Vec<(String, Vec<u8>)>> {
+        self.current
+            .iter()
+            .map(|(id, index)| Ok((id.clone(), self.container.read_plaintext(*index, keys)?)))
+            .collect()
+    }
+}

@@ -1,0 +1,357 @@
+//! DARE envelopes (dare-12 §3, §5.1): `[header, payload, trailer]` in JSON or JSON-B; encoding
+//! with signatures and encryption; verification and decryption with typed errors.
+//!
+//! What a signature covers follows the published data (INTEROP-NOTES, "DARE envelope
+//! signatures"): each signature is over the 64-octet SHA-2-512 PayloadDigest of the payload as
+//! carried (the ciphertext when encrypted). The header, ContentMetaData included, is not covered.
+
+use mesh_crypto::{PrivateKey, PublicKey};
+use mesh_encoding::Value;
+use sha2::{Digest, Sha512};
+
+use crate::crypt::{self, BaseSeed};
+use crate::keys::KeyRing;
+use crate::schema::{
+    ContentMeta, DareHeader, DareSignature, DareTrailer, DIGEST_S512, ENC_A256CBC,
+};
+use crate::{DareError, Result};
+
+/// A DARE envelope.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DareEnvelope {
+    pub header: DareHeader,
+    /// The payload as carried: ciphertext when the envelope is encrypted. Empty when detached.
+    pub payload: Vec<u8>,
+    /// The payload is carried elsewhere; the trailer's digest and signatures still cover it.
+    pub detached: bool,
+    pub trailer: Option<DareTrailer>,
+}
+
+/// What to do when making an envelope.
+#[derive(Default)]
+pub struct EnvelopeOptions<'a> {
+    pub meta: Option<ContentMeta>,
+    pub envelope_id: Option<String>,
+    pub signers: Vec<&'a PrivateKey>,
+    pub recipients: Vec<&'a PublicKey>,
+    /// Write the PayloadDigest even when nothing is signed.
+    pub digest: bool,
+    /// Leave the payload out of the envelope (it travels separately).
+    pub detached: bool,
+}
+
+/// The outcome of checking an envelope's signatures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verification {
+    /// Key identifiers whose signatures verified.
+    pub valid: Vec<String>,
+    /// Key identifiers for which no key was available; their signatures are unchecked.
+    pub unknown: Vec<String>,
+}
+
+pub fn sha512(data: &[u8]) -> [u8; 64] {
+    Sha512::digest(data).into()
+}
+
+fn map_decode(e: mesh_encoding::EncodingError) -> DareError {
+    match e {
+        mesh_encoding::EncodingError::Truncated(at) => {
+            DareError::Truncated(format!("envelope ends at offset {at}"))
+        }
+        other => DareError::Encoding(other),
+    }
+}
+
+impl DareEnvelope {
+    /// Make an envelope for `plaintext`: encrypt to the recipients (if any), then digest and
+    /// sign with the signers (if any).
+    pub fn encode(plaintext: &[u8], options: &EnvelopeOptions<'_>) -> Result<Self> {
+        let mut header = DareHeader {
+            envelope_id: options.envelope_id.clone(),
+            ..Default::default()
+        };
+        if let Some(meta) = &options.meta {
+            header.set_content_meta(meta)?;
+        }
+        let mut trailer = DareTrailer::default();
+        let payload = if options.recipients.is_empty() {
+            plaintext.to_vec()
+        } else {
+            let seed = BaseSeed::generate();
+            let salt = crypt::new_salt();
+            for recipient in &options.recipients {
+                header
+                    .recipients
+                    .push(crypt::recipient_for(&seed, recipient)?);
+            }
+            let keys = crypt::payload_keys(&seed, &salt);
+            let ciphertext = crypt::encrypt(&keys, plaintext);
+            trailer.mac = Some(crypt::mac(&keys, &ciphertext));
+            header.encryption_algorithm = Some(ENC_A256CBC.into());
+            header.salt = Some(salt);
+            ciphertext
+        };
+        if options.digest || !options.signers.is_empty() {
+            header.digest_algorithm = Some(DIGEST_S512.into());
+            let digest = sha512(&payload);
+            for signer in &options.signers {
+                trailer.signatures.push(DareSignature {
+                    algorithm: Some(DIGEST_S512.into()),
+                    key_identifier: Some(signer.public_key().udf()),
+                    signature_value: Some(signer.sign(&digest)?),
+                    ..Default::default()
+                });
+            }
+            trailer.payload_digest = Some(digest.to_vec());
+        }
+        Ok(DareEnvelope {
+            header,
+            detached: options.detached,
+            payload: if options.detached {
+                Vec::new()
+            } else {
+                payload
+            },
+            trailer: (!trailer.is_empty()).then_some(trailer),
+        })
+    }
+
+    /// Read an envelope from JSON or JSON-B. A single-member object wrapping the envelope array
+    /// (`{"DareEnvelope": […]}`, `{"EnvelopedProfileDevice": […]}`) is unwrapped.
+    pub fn parse(data: &[u8]) -> Result<Self> {
+        if data.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(DareError::Truncated("no data".into()));
+        }
+        // JSON-B shares JSON's structural characters; its reader takes JSON text as well.
+        let value = mesh_encoding::jsonb::from_slice(data).map_err(map_decode)?;
+        Self::from_value(value)
+    }
+
+    /// The envelope from a decoded value (see [`Self::parse`]).
+    pub fn from_value(value: Value) -> Result<Self> {
+        let items = match value {
+            Value::Array(items) => items,
+            Value::Object(mut members) if members.len() == 1 => match members.pop() {
+                Some((_, Value::Array(items))) => items,
+                _ => return Err(DareError::Malformed("expected an envelope array".into())),
+            },
+            _ => return Err(DareError::Malformed("expected an envelope array".into())),
+        };
+        if items.len() < 2 || items.len() > 3 {
+            return Err(DareError::Malformed(format!(
+                "an envelope has a header, a payload and an optional trailer, found {} items",
+                items.len()
+            )));
+        }
+        let mut items = items.into_iter();
+        let header_value = items.next().expect("length checked");
+        if !matches!(header_value, Value::Object(_)) {
+            return Err(DareError::Malformed("the header is not an object".into()));
+        }
+        let header: DareHeader = mesh_encoding::from_value(header_value)
+            .map_err(|e| DareError::Malformed(format!("header: {e}")))?;
+        let (payload, detached) = match items.next().expect("length checked") {
+            Value::String(s) => (
+                mesh_encoding::base64url::decode(&s)
+                    .map_err(|e| DareError::Malformed(format!("payload: {e}")))?,
+                false,
+            ),
+            Value::Binary(b) => (b, false),
+            Value::Null => (Vec::new(), true),
+            _ => {
+                return Err(DareError::Malformed(
+                    "the payload is not binary data".into(),
+                ))
+            }
+        };
+        let trailer = match items.next() {
+            None | Some(Value::Null) => None,
+            Some(v @ Value::Object(_)) => Some(
+                mesh_encoding::from_value(v)
+                    .map_err(|e| DareError::Malformed(format!("trailer: {e}")))?,
+            ),
+            Some(_) => return Err(DareError::Malformed("the trailer is not an object".into())),
+        };
+        Ok(DareEnvelope {
+            header,
+            payload,
+            detached,
+            trailer,
+        })
+    }
+
+    pub fn to_value(&self) -> Result<Value> {
+        let mut items = vec![
+            mesh_encoding::to_value(&self.header)?,
+            if self.detached {
+                Value::Null
+            } else {
+                Value::Binary(self.payload.clone())
+            },
+        ];
+        if let Some(trailer) = &self.trailer {
+            items.push(mesh_encoding::to_value(trailer)?);
+        }
+        Ok(Value::Array(items))
+    }
+
+    /// Compact JSON: `[{header}, "payload", {trailer}]`.
+    pub fn to_json(&self) -> Result<String> {
+        Ok(mesh_encoding::json::to_string(&self.to_value()?)?)
+    }
+
+    /// JSON-B, with the payload as a binary data item.
+    pub fn to_jsonb(&self) -> Result<Vec<u8>> {
+        Ok(mesh_encoding::jsonb::to_vec(&self.to_value()?))
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        self.header
+            .encryption_algorithm
+            .as_deref()
+            .is_some_and(|e| e != "none")
+    }
+
+    pub fn content_meta(&self) -> Result<ContentMeta> {
+        self.header.content_meta()
+    }
+
+    /// Check the PayloadDigest (when the envelope has one) against `payload`, and return the
+    /// digest to check signatures against.
+    fn checked_digest(&self, payload: &[u8]) -> Result<Option<[u8; 64]>> {
+        let claimed = self.trailer.as_ref().and_then(|t| t.payload_digest.clone());
+        let Some(claimed) = claimed else {
+            return Ok(None);
+        };
+        match self.header.digest_algorithm.as_deref() {
+            None | Some(DIGEST_S512) => {}
+            Some(other) => {
+                return Err(DareError::Unsupported(format!(
+                    "digest algorithm '{other}'"
+                )))
+            }
+        }
+        let actual = sha512(payload);
+        if claimed.as_slice() != actual {
+            return Err(DareError::DigestMismatch);
+        }
+        Ok(Some(actual))
+    }
+
+    /// Check the digest and every signature with the keys in `keys`.
+    pub fn verify(&self, keys: &KeyRing) -> Result<Verification> {
+        if self.detached {
+            return Err(DareError::Malformed(
+                "the payload is detached: use verify_detached with the payload".into(),
+            ));
+        }
+        self.verify_detached(keys, &self.payload)
+    }
+
+    /// As [`Self::verify`], with the payload supplied separately.
+    pub fn verify_detached(&self, keys: &KeyRing, payload: &[u8]) -> Result<Verification> {
+        let signatures = self
+            .trailer
+            .as_ref()
+            .map(|t| &t.signatures[..])
+            .unwrap_or(&[]);
+        if signatures.is_empty() {
+            return Err(DareError::NotSigned);
+        }
+        let digest = self
+            .checked_digest(payload)?
+            .unwrap_or_else(|| sha512(payload));
+        let mut outcome = Verification::default();
+        for signature in signatures {
+            match signature.algorithm.as_deref() {
+                None | Some(DIGEST_S512) => {}
+                Some(other) => {
+                    return Err(DareError::Unsupported(format!(
+                        "signature digest '{other}'"
+                    )))
+                }
+            }
+            let kid = signature
+                .key_identifier
+                .clone()
+                .ok_or_else(|| DareError::Malformed("signature without a key identifier".into()))?;
+            let value = signature
+                .signature_value
+                .as_ref()
+                .ok_or_else(|| DareError::Malformed(format!("signature by {kid} has no value")))?;
+            match keys.public_key(&kid) {
+                None => outcome.unknown.push(kid),
+                Some(key) => {
+                    key.verify(&digest, value)
+                        .map_err(|_| DareError::BadSignature { kid: kid.clone() })?;
+                    outcome.valid.push(kid);
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Verify and require every signer to be known: an unknown signer is an error naming it.
+    pub fn verify_strict(&self, keys: &KeyRing) -> Result<Vec<String>> {
+        let outcome = self.verify(keys)?;
+        if let Some(kid) = outcome.unknown.into_iter().next() {
+            return Err(DareError::UnknownSigner { kid });
+        }
+        Ok(outcome.valid)
+    }
+
+    /// Check the digest (if any) and return the plaintext, decrypting with a key from `keys`
+    /// when the envelope is encrypted.
+    pub fn plaintext(&self, keys: &KeyRing) -> Result<Vec<u8>> {
+        self.checked_digest(&self.payload)?;
+        if !self.is_encrypted() {
+            return Ok(self.payload.clone());
+        }
+        let seed = self.base_seed(keys)?;
+        self.decrypt_with_seed(&seed)
+    }
+
+    /// Recover the base seed with whichever recipient entry `keys` holds a private key for.
+    pub fn base_seed(&self, keys: &KeyRing) -> Result<BaseSeed> {
+        if !self.is_encrypted() {
+            return Err(DareError::NotEncrypted);
+        }
+        for entry in &self.header.recipients {
+            if let Some(kid) = &entry.key_identifier {
+                if let Some(key) = keys.private_key(kid) {
+                    return crypt::seed_from_recipient(entry, key);
+                }
+            }
+        }
+        let kids: Vec<&str> = self
+            .header
+            .recipients
+            .iter()
+            .filter_map(|r| r.key_identifier.as_deref())
+            .collect();
+        Err(DareError::NoDecryptionKey(kids.join(", ")))
+    }
+
+    /// Decrypt the payload with a known base seed.
+    pub fn decrypt_with_seed(&self, seed: &BaseSeed) -> Result<Vec<u8>> {
+        match self.header.encryption_algorithm.as_deref() {
+            Some(ENC_A256CBC) => {}
+            Some(other) => {
+                return Err(DareError::Unsupported(format!(
+                    "encryption algorithm '{other}'"
+                )))
+            }
+            None => return Err(DareError::NotEncrypted),
+        }
+        let salt = self
+            .header
+            .salt
+            .as_ref()
+            .ok_or_else(|| DareError::Malformed("encrypted envelope without a Salt".into()))?;
+        let keys = crypt::payload_keys(seed, salt);
+        if let Some(tag) = self.trailer.as_ref().and_then(|t| t.mac.as_ref()) {
+            crypt::check_mac(&keys, &self.payload, tag)?;
+        }
+        crypt::decrypt(&keys, &self.payload)
+    }
+}

@@ -1,0 +1,153 @@
+//! Keys as DARE sees them: the Mesh JSON key forms (`PublicKeyECDH` / `PrivateKeyECDH`), a key
+//! ring of signer public keys and decryption private keys looked up by UDF, and the public keys a
+//! payload carries (for checking self-signed profiles).
+
+use mesh_crypto::{Algorithm, PrivateKey, PublicKey};
+use mesh_encoding::Value;
+
+use crate::schema::KeyData;
+use crate::{DareError, Result};
+
+impl KeyData {
+    pub fn from_public(key: &PublicKey) -> KeyData {
+        KeyData::Public {
+            crv: key.algorithm().curve().to_string(),
+            public: key.as_bytes().to_vec(),
+        }
+    }
+
+    /// The private form of a key: the secret octets [`PrivateKey::from_secret`] takes. Only keys
+    /// that were made from such a secret round-trip; callers keep the secret they generated.
+    pub fn from_private_secret(algorithm: Algorithm, secret: &[u8]) -> KeyData {
+        KeyData::Private {
+            crv: algorithm.curve().to_string(),
+            private: secret.to_vec(),
+        }
+    }
+
+    pub fn public_key(&self) -> Result<PublicKey> {
+        match self {
+            KeyData::Public { crv, public } => {
+                Ok(PublicKey::new(Algorithm::from_curve(crv)?, public.clone())?)
+            }
+            KeyData::Private { .. } => Ok(self.private_key()?.public_key()),
+        }
+    }
+
+    pub fn private_key(&self) -> Result<PrivateKey> {
+        match self {
+            KeyData::Private { crv, private } => Ok(PrivateKey::from_secret(
+                Algorithm::from_curve(crv)?,
+                private,
+            )?),
+            KeyData::Public { .. } => Err(DareError::Unsupported(
+                "operation: a public key was given where a private key is needed".into(),
+            )),
+        }
+    }
+}
+
+/// Does key identifier `kid` name the key whose UDF is `udf`? Identifiers may be presented at
+/// different precisions, so one must be a prefix of the other (at least 100 bits in common).
+pub fn kid_matches(kid: &str, udf: &str) -> bool {
+    let a: String = kid
+        .chars()
+        .filter(|c| *c != '-')
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let b: String = udf
+        .chars()
+        .filter(|c| *c != '-')
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let (short, long) = if a.len() <= b.len() {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    short.len() >= 20 && long.starts_with(short.as_str())
+}
+
+/// Keys available to verify and decrypt.
+#[derive(Default, Clone)]
+pub struct KeyRing {
+    public: Vec<(String, PublicKey)>,
+    private: Vec<(String, PrivateKey)>,
+}
+
+impl KeyRing {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add_public(&mut self, key: PublicKey) {
+        let udf = key.udf();
+        if !self.public.iter().any(|(u, _)| *u == udf) {
+            self.public.push((udf, key));
+        }
+    }
+
+    /// Add a private key; its public key becomes available for verification too.
+    pub fn add_private(&mut self, key: PrivateKey) {
+        let public = key.public_key();
+        let udf = public.udf();
+        self.add_public(public);
+        if !self.private.iter().any(|(u, _)| *u == udf) {
+            self.private.push((udf, key));
+        }
+    }
+
+    pub fn public_key(&self, kid: &str) -> Option<&PublicKey> {
+        self.public
+            .iter()
+            .find(|(u, _)| kid_matches(kid, u))
+            .map(|(_, k)| k)
+    }
+
+    pub fn private_key(&self, kid: &str) -> Option<&PrivateKey> {
+        self.private
+            .iter()
+            .find(|(u, _)| kid_matches(kid, u))
+            .map(|(_, k)| k)
+    }
+
+    pub fn public_len(&self) -> usize {
+        self.public.len()
+    }
+}
+
+/// Every public key a JSON payload carries as `{"PublicKeyECDH": {"crv": …, "Public": …}}`,
+/// at any depth. Keys that do not parse are skipped; a payload that is not JSON has none.
+pub fn keys_in_payload(payload: &[u8]) -> Vec<PublicKey> {
+    fn walk(v: &Value, out: &mut Vec<PublicKey>) {
+        match v {
+            Value::Object(members) => {
+                for (name, inner) in members {
+                    if name == "PublicKeyECDH" {
+                        let crv = inner.get("crv").and_then(Value::as_str);
+                        let public = inner.get("Public").and_then(|p| match p {
+                            Value::String(s) => mesh_encoding::base64url::decode(s).ok(),
+                            Value::Binary(b) => Some(b.clone()),
+                            _ => None,
+                        });
+                        if let (Some(crv), Some(public)) = (crv, public) {
+                            if let Ok(alg) = Algorithm::from_curve(crv) {
+                                if let Ok(key) = PublicKey::new(alg, public) {
+                                    out.push(key);
+                                }
+                            }
+                        }
+                    }
+                    walk(inner, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(value) = mesh_encoding::json::from_slice(payload) {
+        walk(&value, &mut out);
+    }
+    out
+}
