@@ -2,6 +2,7 @@
 //! `meshman` tool; every command takes `--json` for machine-readable output.
 
 mod commands;
+mod keyfile;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,9 @@ enum Command {
     /// Nonces, secrets, EARLs, secret sharing and key derivation.
     #[command(subcommand)]
     Key(commands::key::KeyCommand),
+    /// DARE envelopes and containers.
+    #[command(subcommand)]
+    Dare(commands::dare::DareCommand),
 }
 
 fn main() {
@@ -28,6 +32,7 @@ fn main() {
     let result = match cli.command {
         Command::Hash(c) => commands::hash::run(c),
         Command::Key(c) => commands::key::run(c),
+        Command::Dare(c) => commands::dare::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

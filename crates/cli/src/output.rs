@@ -11,3 +11,12 @@ pub fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T)) -> anyh
     }
     Ok(())
 }
+
+/// A progress bar for long work, hidden when output is JSON or not a terminal.
+pub fn progress(total: u64, json: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if json || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    indicatif::ProgressBar::new(total)
+}

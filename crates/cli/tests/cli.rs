@@ -1,44 +1,7 @@
 //! The `mesh` binary run as a user would: real processes, real files, text and `--json` output.
 
-use std::process::{Command, Output};
-
-fn mesh(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mesh"))
-        .args(args)
-        .output()
-        .expect("mesh runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = mesh(args);
-    assert!(
-        out.status.success(),
-        "mesh {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    serde_json::from_str(&ok(&all)).expect("valid JSON output")
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = mesh(args);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "mesh {args:?} should fail cleanly"
-    );
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        err.starts_with("error: ") && !err.contains("panicked"),
-        "{err}"
-    );
-    err
-}
+mod common;
+use common::*;
 
 const DEVICE_SECRET: &str = "ZAAQ-APQL-QS4L-SY3L-RER2-TYEA-V4EF-Q3OB-6N2F-DKDP-UJQ6-KXUN-LI2H-7RXH";
 

@@ -45,6 +45,17 @@ impl std::fmt::Debug for BaseSeed {
     }
 }
 
+/// The base seed of content encrypted under an EARL (udf-13 §6): HKDF-SHA-256 of the key
+/// UDF's body with info "UDFEncryption" (the content type the EARL locator is digested with).
+/// The published data holds no EARL-encrypted content, so this choice is the project's own.
+pub fn earl_seed(key_body: &[u8]) -> BaseSeed {
+    let mut seed = [0u8; BASE_SEED_LEN];
+    Hkdf::<Sha256>::new(None, key_body)
+        .expand(b"UDFEncryption", &mut seed)
+        .expect("valid length");
+    BaseSeed(seed)
+}
+
 pub fn new_salt() -> Vec<u8> {
     let mut salt = vec![0u8; SALT_LEN];
     rand::rngs::OsRng.fill_bytes(&mut salt);

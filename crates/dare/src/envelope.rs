@@ -38,6 +38,9 @@ pub struct EnvelopeOptions<'a> {
     pub digest: bool,
     /// Leave the payload out of the envelope (it travels separately).
     pub detached: bool,
+    /// Encrypt under a base seed the reader already holds (an EARL key, say) instead of to
+    /// recipients; the string becomes the header's key identifier.
+    pub symmetric: Option<(BaseSeed, String)>,
 }
 
 /// The outcome of checking an envelope's signatures.
@@ -74,10 +77,16 @@ impl DareEnvelope {
             header.set_content_meta(meta)?;
         }
         let mut trailer = DareTrailer::default();
-        let payload = if options.recipients.is_empty() {
+        let payload = if options.recipients.is_empty() && options.symmetric.is_none() {
             plaintext.to_vec()
         } else {
-            let seed = BaseSeed::generate();
+            let seed = match &options.symmetric {
+                Some((seed, kid)) => {
+                    header.key_identifier = Some(kid.clone());
+                    seed.clone()
+                }
+                None => BaseSeed::generate(),
+            };
             let salt = crypt::new_salt();
             for recipient in &options.recipients {
                 header
@@ -329,6 +338,12 @@ impl DareEnvelope {
             .iter()
             .filter_map(|r| r.key_identifier.as_deref())
             .collect();
+        if kids.is_empty() {
+            return Err(DareError::NoDecryptionKey(format!(
+                "none; encrypted under the symmetric key {} (an EARL key, say)",
+                self.header.key_identifier.as_deref().unwrap_or("not named")
+            )));
+        }
         Err(DareError::NoDecryptionKey(kids.join(", ")))
     }
 

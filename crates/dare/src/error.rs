@@ -31,7 +31,7 @@ pub enum DareError {
     NoDecryptionKey(String),
     #[error("decryption failed: {0}")]
     Decryption(String),
-    #[error("payload MAC does not verify: the ciphertext was altered")]
+    #[error("payload MAC does not verify: wrong key, or the ciphertext was altered")]
     BadMac,
     #[error("container {path}: {reason}")]
     Container { path: String, reason: String },

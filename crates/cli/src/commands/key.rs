@@ -23,6 +23,23 @@ pub enum KeyCommand {
     Recover(RecoverArgs),
     /// Show the public keys a key-derivation seed yields.
     Derive(DeriveArgs),
+    /// A fresh key pair, written as a PrivateKeyECDH file (owner-only) and a PublicKeyECDH file.
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// Ed448, X448, Ed25519 or X25519.
+    #[arg(long, default_value = "X448")]
+    alg: String,
+    /// The private key file to create.
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// The public key file to create (default OUT.pub).
+    #[arg(long)]
+    public_out: Option<std::path::PathBuf>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -232,6 +249,33 @@ pub fn run(cmd: KeyCommand) -> anyhow::Result<()> {
                 key_type: None,
             };
             emit(a.json, &out, |o| println!("{}", o.value))
+        }
+        KeyCommand::Generate(a) => {
+            use rand::RngCore;
+            let alg = mesh_crypto::Algorithm::from_curve(&a.alg)?;
+            let mut secret = vec![0u8; alg.seed_len()];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            let private = mesh_dare::KeyData::from_private_secret(alg, &secret);
+            let public = mesh_dare::KeyData::from_public(&private.public_key()?);
+            let public_out = a.public_out.clone().unwrap_or_else(|| {
+                let mut p = a.out.clone().into_os_string();
+                p.push(".pub");
+                p.into()
+            });
+            crate::keyfile::write_private(&a.out, mesh_encoding::to_json(&private)?.as_bytes())?;
+            std::fs::write(&public_out, mesh_encoding::to_json(&public)?)?;
+            let udf = private.public_key()?.udf();
+            let out = serde_json::json!({"Algorithm": alg.curve(), "Udf": udf,
+                "PrivateKeyFile": a.out.display().to_string(), "PublicKeyFile": public_out.display().to_string()});
+            emit(a.json, &out, |o| {
+                println!(
+                    "{} key {}",
+                    alg.curve(),
+                    o["Udf"].as_str().unwrap_or_default()
+                );
+                println!("Private key: {} (owner-only)", a.out.display());
+                println!("Public key:  {}", public_out.display());
+            })
         }
         KeyCommand::Derive(a) => {
             let seed = SecretSeed::parse(&a.secret).context("the secret seed")?;

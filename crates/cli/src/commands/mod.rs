@@ -1,4 +1,5 @@
 //! The subcommands of `mesh`, one module per command group.
 
+pub mod dare;
 pub mod hash;
 pub mod key;

@@ -1,0 +1,54 @@
+//! Running the `mesh` binary as a user would, shared by the CLI test files.
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+
+pub fn mesh(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mesh"))
+        .args(args)
+        .output()
+        .expect("mesh runs")
+}
+
+pub fn ok(args: &[&str]) -> String {
+    let out = mesh(args);
+    assert!(
+        out.status.success(),
+        "mesh {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub fn json(args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    serde_json::from_str(&ok(&all)).expect("valid JSON output")
+}
+
+pub fn fails(args: &[&str]) -> String {
+    let out = mesh(args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "mesh {args:?} should fail cleanly"
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("error: ") && !err.contains("panicked"),
+        "{err}"
+    );
+    err
+}
+
+/// `mesh key generate --alg ALG --out PATH` (the public key goes to PATH.pub).
+pub fn generate_key(alg: &str, path: &std::path::Path) {
+    ok(&[
+        "key",
+        "generate",
+        "--alg",
+        alg,
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+}
