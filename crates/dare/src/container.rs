@@ -142,7 +142,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Resul
     if bytes.is_empty() {
         return mesh_encoding::from_json(b"{}").map_err(Into::into);
     }
-    mesh_encoding::from_json(bytes).map_err(|e| DareError::Malformed(format!("{what}: {e}")))
+    // Frames this code wrote are strict JSON: take the fast reader, and the lenient one only
+    // when that fails (frames from other producers).
+    serde_json::from_slice(bytes).or_else(|_| {
+        mesh_encoding::from_json(bytes).map_err(|e| DareError::Malformed(format!("{what}: {e}")))
+    })
 }
 
 impl Container {
@@ -454,7 +458,7 @@ impl Container {
                 let trailer = env.trailer.get_or_insert_with(DareTrailer::default);
                 trailer.payload_digest = Some(digest.to_vec());
                 if self.container_type == ContainerType::Merkle {
-                    trailer.tree_digest = Some(self.tree.push(merkle::leaf(&digest)).to_vec());
+                    trailer.tree_digest = Some(self.tree.push_root(merkle::leaf(&digest)).to_vec());
                 } else {
                     self.chain = sha512(&[&self.chain[..], &digest].concat());
                     trailer.chain_digest = Some(self.chain.to_vec());
@@ -632,7 +636,7 @@ impl Container {
                     }
                 }
                 ContainerType::Merkle => {
-                    let root = tree.push(merkle::leaf(&digest));
+                    let root = tree.push_root(merkle::leaf(&digest));
                     if trailer.tree_digest.as_deref() != Some(&root[..]) {
                         return Err(bad("TreeDigest"));
                     }
