@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use mesh_crypto::{profile_keys, PrivateKey, PublicKey, SecretSeed};
-use mesh_dare::{KeyData, KeyRing};
+use mesh_dare::{KeyParameters, KeyRing};
 
 /// A key argument, resolved.
 pub enum KeyArg {
@@ -17,11 +17,11 @@ pub enum KeyArg {
 pub fn resolve(arg: &str) -> anyhow::Result<KeyArg> {
     if Path::new(arg).is_file() {
         let text = std::fs::read(arg).with_context(|| format!("reading key file {arg}"))?;
-        let key: KeyData = mesh_encoding::from_json(&text)
+        let key: KeyParameters = mesh_encoding::from_json(&text)
             .with_context(|| format!("{arg} does not hold a PublicKeyECDH or PrivateKeyECDH"))?;
         return Ok(match key {
-            KeyData::Public { .. } => KeyArg::Public(key.public_key()?),
-            KeyData::Private { .. } => KeyArg::Private(vec![("Key", key.private_key()?)]),
+            KeyParameters::Public { .. } => KeyArg::Public(key.public_key()?),
+            KeyParameters::Private { .. } => KeyArg::Private(vec![("Key", key.private_key()?)]),
         });
     }
     if arg.starts_with('Z') || arg.starts_with('z') {

@@ -26,7 +26,7 @@ use crate::frame;
 use crate::keys::KeyRing;
 use crate::merkle::{self, MerkleProof, MerkleTree};
 use crate::schema::{
-    ContentMeta, DareHeader, DarePolicy, DareTrailer, IndexPosition, KeyData, SequenceIndex,
+    ContentMeta, DareHeader, DarePolicy, DareTrailer, IndexPosition, KeyParameters, SequenceIndex,
     SequenceInfo, DIGEST_S512, ENC_A256CBC,
 };
 use crate::{DareError, Result};
@@ -169,7 +169,7 @@ impl Container {
         let mut policy = DarePolicy::default();
         if !encrypt_to.is_empty() {
             policy.encryption_algorithm = Some(ENC_A256CBC.into());
-            policy.encrypt_keys = encrypt_to.iter().map(KeyData::from_public).collect();
+            policy.encrypt_keys = encrypt_to.iter().map(KeyParameters::from_public).collect();
             policy.sealed = Some(true);
         }
         let mut header = DareHeader {

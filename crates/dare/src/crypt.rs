@@ -21,7 +21,7 @@ use mesh_crypto::{PrivateKey, PublicKey};
 use rand::RngCore;
 use sha2::{Sha256, Sha512};
 
-use crate::schema::{DareRecipient, KeyData};
+use crate::schema::{DareRecipient, KeyParameters};
 use crate::{DareError, Result};
 
 pub const BASE_SEED_LEN: usize = 32;
@@ -101,7 +101,7 @@ pub fn recipient_for(seed: &BaseSeed, recipient: &PublicKey) -> Result<DareRecip
     let master = master_key(&agreement);
     Ok(DareRecipient {
         key_identifier: Some(recipient.udf()),
-        ephemeral: Some(KeyData::from_public(&ephemeral.public_key())),
+        ephemeral: Some(KeyParameters::from_public(&ephemeral.public_key())),
         wrapped_base_seed: Some(wrap(&master, seed)),
         ..Default::default()
     })

@@ -370,3 +370,27 @@ impl DareEnvelope {
         crypt::decrypt(&keys, &self.payload)
     }
 }
+
+/// Envelopes nested in other Mesh objects (`EnvelopedProfileDevice` and the like) are written
+/// as their JSON array.
+impl serde::Serialize for DareEnvelope {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        let text = self.to_json().map_err(serde::ser::Error::custom)?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(serde::ser::Error::custom)?;
+        value.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DareEnvelope {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let text = serde_json::to_vec(&value).map_err(serde::de::Error::custom)?;
+        DareEnvelope::parse(&text).map_err(serde::de::Error::custom)
+    }
+}

@@ -5,12 +5,12 @@
 use mesh_crypto::{Algorithm, PrivateKey, PublicKey};
 use mesh_encoding::Value;
 
-use crate::schema::KeyData;
+use crate::schema::KeyParameters;
 use crate::{DareError, Result};
 
-impl KeyData {
-    pub fn from_public(key: &PublicKey) -> KeyData {
-        KeyData::Public {
+impl KeyParameters {
+    pub fn from_public(key: &PublicKey) -> KeyParameters {
+        KeyParameters::Public {
             crv: key.algorithm().curve().to_string(),
             public: key.as_bytes().to_vec(),
         }
@@ -18,8 +18,8 @@ impl KeyData {
 
     /// The private form of a key: the secret octets [`PrivateKey::from_secret`] takes. Only keys
     /// that were made from such a secret round-trip; callers keep the secret they generated.
-    pub fn from_private_secret(algorithm: Algorithm, secret: &[u8]) -> KeyData {
-        KeyData::Private {
+    pub fn from_private_secret(algorithm: Algorithm, secret: &[u8]) -> KeyParameters {
+        KeyParameters::Private {
             crv: algorithm.curve().to_string(),
             private: secret.to_vec(),
         }
@@ -27,20 +27,20 @@ impl KeyData {
 
     pub fn public_key(&self) -> Result<PublicKey> {
         match self {
-            KeyData::Public { crv, public } => {
+            KeyParameters::Public { crv, public } => {
                 Ok(PublicKey::new(Algorithm::from_curve(crv)?, public.clone())?)
             }
-            KeyData::Private { .. } => Ok(self.private_key()?.public_key()),
+            KeyParameters::Private { .. } => Ok(self.private_key()?.public_key()),
         }
     }
 
     pub fn private_key(&self) -> Result<PrivateKey> {
         match self {
-            KeyData::Private { crv, private } => Ok(PrivateKey::from_secret(
+            KeyParameters::Private { crv, private } => Ok(PrivateKey::from_secret(
                 Algorithm::from_curve(crv)?,
                 private,
             )?),
-            KeyData::Public { .. } => Err(DareError::Unsupported(
+            KeyParameters::Public { .. } => Err(DareError::Unsupported(
                 "operation: a public key was given where a private key is needed".into(),
             )),
         }

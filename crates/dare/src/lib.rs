@@ -25,4 +25,4 @@ pub use container::{AppendOptions, Container, ContainerType, Mode};
 pub use envelope::{DareEnvelope, EnvelopeOptions, Verification};
 pub use error::{DareError, Result};
 pub use keys::{keys_in_payload, KeyRing};
-pub use schema::{ContentMeta, DareHeader, DareTrailer, KeyData};
+pub use schema::{ContentMeta, DareHeader, DareTrailer, KeyParameters};

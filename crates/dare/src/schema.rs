@@ -178,7 +178,7 @@ pub struct DareRecipient {
     #[serde(rename = "kwd", default, skip_serializing_if = "Option::is_none")]
     pub key_wrap_derivation: Option<String>,
     #[serde(rename = "epk", default, skip_serializing_if = "Option::is_none")]
-    pub ephemeral: Option<KeyData>,
+    pub ephemeral: Option<KeyParameters>,
     #[serde(
         rename = "wmk",
         default,
@@ -198,7 +198,7 @@ pub struct DarePolicy {
     #[serde(rename = "dig", default, skip_serializing_if = "Option::is_none")]
     pub digest_algorithm: Option<String>,
     #[serde(rename = "EncryptKeys", default, skip_serializing_if = "Vec::is_empty")]
-    pub encrypt_keys: Vec<KeyData>,
+    pub encrypt_keys: Vec<KeyParameters>,
     #[serde(rename = "Sealed", default, skip_serializing_if = "Option::is_none")]
     pub sealed: Option<bool>,
     #[serde(flatten)]
@@ -207,7 +207,7 @@ pub struct DarePolicy {
 
 /// Public or private key parameters in the Mesh JSON form (`{"PublicKeyECDH": {…}}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum KeyData {
+pub enum KeyParameters {
     #[serde(rename = "PublicKeyECDH")]
     Public {
         crv: String,

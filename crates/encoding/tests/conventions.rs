@@ -17,7 +17,7 @@ enum PublicParameters {
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct KeyData {
+struct KeyParameters {
     udf: String,
     public_parameters: PublicParameters,
 }
@@ -25,10 +25,10 @@ struct KeyData {
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct ProfileDevice {
-    profile_signature: KeyData,
-    encryption: KeyData,
-    signature: KeyData,
-    authentication: KeyData,
+    profile_signature: KeyParameters,
+    encryption: KeyParameters,
+    signature: KeyParameters,
+    authentication: KeyParameters,
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]

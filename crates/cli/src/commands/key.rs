@@ -255,8 +255,8 @@ pub fn run(cmd: KeyCommand) -> anyhow::Result<()> {
             let alg = mesh_crypto::Algorithm::from_curve(&a.alg)?;
             let mut secret = vec![0u8; alg.seed_len()];
             rand::rngs::OsRng.fill_bytes(&mut secret);
-            let private = mesh_dare::KeyData::from_private_secret(alg, &secret);
-            let public = mesh_dare::KeyData::from_public(&private.public_key()?);
+            let private = mesh_dare::KeyParameters::from_private_secret(alg, &secret);
+            let public = mesh_dare::KeyParameters::from_public(&private.public_key()?);
             let public_out = a.public_out.clone().unwrap_or_else(|| {
                 let mut p = a.out.clone().into_os_string();
                 p.push(".pub");

@@ -1,0 +1,168 @@
+//! Connections and activations (schema-08 §3.2, §10.2.4–10.2.24) and the activation scheme that
+//! binds a device to an account: the administrator makes a fresh activation seed; the device's
+//! working keys are its base keys plus the activation keys (private scalars add, public points
+//! add), so neither the device's base secret nor the activation alone is enough to act for the
+//! account. The ConnectionDevice publishes the combined public keys, signed by the administrator.
+
+use mesh_crypto::{profile_keys, PrivateKey, PublicKey, SecretSeed};
+use mesh_udf::{random, KeySpecifier};
+use serde_json::{Map, Value};
+
+use crate::key::{required, KeyData};
+use crate::profile::ProfileDevice;
+use crate::{Result, SchemaError};
+
+mesh_struct! {
+pub struct ConnectionDevice {
+    pub subject_udf: Option<String>,
+    pub authority_udf: Option<String>,
+    pub account_address: Option<String>,
+    pub signature: Option<KeyData>,
+    pub encryption: Option<KeyData>,
+    pub authentication: Option<KeyData>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct ConnectionService {
+    pub subject_udf: Option<String>,
+    pub authority_udf: Option<String>,
+    pub authentication: Option<KeyData>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct ConnectionHost {
+    pub subject_udf: Option<String>,
+    pub authority_udf: Option<String>,
+    pub authentication: Option<KeyData>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct ActivationEntry {
+    pub resource: Option<String>,
+    pub key: Option<KeyData>,
+}}
+
+mesh_struct! {
+pub struct ActivationDevice {
+    /// The activation seed (`Z…`, MeshActivationDevice). Secret: the envelope carrying an
+    /// ActivationDevice is encrypted to the device.
+    pub activation_key: Option<String>,
+    pub entries: Vec<ActivationEntry>,
+    pub account_udf: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct ActivationAccount {
+    pub activation_key: Option<String>,
+    pub profile_signature: Option<KeyData>,
+    pub administrator_signature: Option<KeyData>,
+    pub account_encryption: Option<KeyData>,
+    pub account_authentication: Option<KeyData>,
+    pub account_signature: Option<KeyData>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+/// The working keys of a connected device.
+pub struct DeviceKeys {
+    pub signature: PrivateKey,
+    pub encryption: PrivateKey,
+    pub authentication: PrivateKey,
+}
+
+const ROLES: [&str; 3] = ["Signature", "Encryption", "Authentication"];
+
+fn role_key(keys: &[mesh_crypto::ProfileKey], role: &str) -> Result<PrivateKey> {
+    keys.iter()
+        .find(|k| k.role == role)
+        .map(|k| k.key.clone())
+        .ok_or_else(|| SchemaError::Invalid(format!("no {role} key in the seed's profile")))
+}
+
+fn base_public(profile: &ProfileDevice, role: &str) -> Result<PublicKey> {
+    let field = match role {
+        "Signature" => &profile.signature,
+        "Encryption" => &profile.encryption,
+        _ => &profile.authentication,
+    };
+    required(field, role)
+}
+
+impl ActivationDevice {
+    /// Administrator side: a new activation of `device` for the account `account_udf` /
+    /// `address`, and the connection it yields.
+    pub fn create(
+        device: &ProfileDevice,
+        account_udf: &str,
+        address: &str,
+    ) -> Result<(ActivationDevice, ConnectionDevice)> {
+        let device_udf = device.check()?;
+        let seed = SecretSeed::from_udf(random::secret_seed(KeySpecifier::new(0, 257)?, 256))?;
+        let activation = ActivationDevice {
+            activation_key: Some(seed.udf().to_string()),
+            account_udf: Some(account_udf.to_string()),
+            ..Default::default()
+        };
+        let activation_keys = profile_keys(&seed)?;
+        let mut combined = Vec::new();
+        for role in ROLES {
+            let public = base_public(device, role)?
+                .combine(&role_key(&activation_keys, role)?.public_key())?;
+            combined.push(KeyData::from_public(&public));
+        }
+        let connection = ConnectionDevice {
+            subject_udf: Some(device_udf),
+            authority_udf: Some(account_udf.to_string()),
+            account_address: Some(address.to_string()),
+            signature: Some(combined[0].clone()),
+            encryption: Some(combined[1].clone()),
+            authentication: Some(combined[2].clone()),
+            extra: Map::new(),
+        };
+        Ok((activation, connection))
+    }
+
+    /// Device side: the working keys from the device's own seed and this activation, checked
+    /// against the connection the administrator signed.
+    pub fn device_keys(
+        &self,
+        device_seed: &SecretSeed,
+        connection: &ConnectionDevice,
+    ) -> Result<DeviceKeys> {
+        let text = self.activation_key.as_deref().ok_or_else(|| {
+            SchemaError::Invalid("the activation carries no ActivationKey".into())
+        })?;
+        let seed = SecretSeed::parse(&text.split_whitespace().collect::<String>())?;
+        let base = profile_keys(device_seed)?;
+        let activation = profile_keys(&seed)?;
+        let mut keys = Vec::new();
+        for (role, published) in ROLES.iter().zip([
+            &connection.signature,
+            &connection.encryption,
+            &connection.authentication,
+        ]) {
+            let key = role_key(&base, role)?.combine(&role_key(&activation, role)?)?;
+            let expected = required(published, role)?;
+            if key.public_key() != expected {
+                return Err(SchemaError::Invalid(format!(
+                    "the activation does not produce the connection's {role} key: it was made for another device"
+                )));
+            }
+            keys.push(key);
+        }
+        let mut keys = keys.into_iter();
+        Ok(DeviceKeys {
+            signature: keys.next().expect("three roles"),
+            encryption: keys.next().expect("three roles"),
+            authentication: keys.next().expect("three roles"),
+        })
+    }
+}

@@ -1,0 +1,175 @@
+//! Catalog entries (schema-08 §4, §10.3–10.4). Where the draft leaves an entry's content open
+//! (SSH keys), the fields are this project's and say so.
+
+use mesh_dare::DareEnvelope;
+use serde_json::{Map, Value};
+
+mesh_struct! {
+pub struct CatalogedDevice {
+    pub labels: Vec<String>,
+    /// The device's UDF within the account (its ProfileDevice UDF).
+    pub udf: Option<String>,
+    pub device_udf: Option<String>,
+    pub signature_udf: Option<String>,
+    pub enveloped_profile_user: Option<DareEnvelope>,
+    pub enveloped_profile_device: Option<DareEnvelope>,
+    pub enveloped_connection_device: Option<DareEnvelope>,
+    pub enveloped_activation_device: Option<DareEnvelope>,
+    pub enveloped_activation_account: Option<DareEnvelope>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct CatalogedCredential {
+    pub labels: Vec<String>,
+    pub protocol: Option<String>,
+    pub service: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct CatalogedNetwork {
+    pub labels: Vec<String>,
+    pub protocol: Option<String>,
+    pub service: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct CatalogedBookmark {
+    pub labels: Vec<String>,
+    pub uri: Option<String>,
+    pub title: Option<String>,
+    pub path: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct Task {
+    pub key: Option<String>,
+    pub start: Option<String>,
+    pub finish: Option<String>,
+    pub time_zone: Option<String>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub location: Option<String>,
+    pub trigger: Vec<String>,
+    pub conference: Vec<String>,
+    pub repeat: Option<String>,
+    pub busy: Option<bool>,
+}}
+
+mesh_struct! {
+pub struct CatalogedTask {
+    pub labels: Vec<String>,
+    /// An envelope holding `{"Task": …}`.
+    pub enveloped_task: Option<DareEnvelope>,
+    pub title: Option<String>,
+    pub key: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct NetworkAddress {
+    pub inactive: Option<bool>,
+    pub address: Option<String>,
+    pub network_capability: Vec<String>,
+}}
+
+mesh_struct! {
+pub struct PersonName {
+    pub full_name: Option<String>,
+    pub first: Option<String>,
+    pub last: Option<String>,
+}}
+
+mesh_struct! {
+pub struct Anchor {
+    pub udf: Option<String>,
+    pub validation: Option<String>,
+}}
+
+mesh_struct! {
+/// schema-08 §10.3.5: a person.
+pub struct ContactPerson {
+    pub id: Option<String>,
+    pub anchors: Vec<Anchor>,
+    pub network_addresses: Vec<NetworkAddress>,
+    pub common_names: Vec<PersonName>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct CatalogedContact {
+    pub labels: Vec<String>,
+    pub key: Option<String>,
+    #[serde(rename = "Self")]
+    pub is_self: Option<bool>,
+    /// The contact itself (the draft's CatalogedContact carries only its key; the reference
+    /// code wraps the Contact beside it).
+    pub contact: Option<ContactPerson>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct CatalogedAccess {
+    pub labels: Vec<String>,
+    pub key: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct CatalogedPublication {
+    pub labels: Vec<String>,
+    pub id: Option<String>,
+    pub authenticator: Option<String>,
+    pub enveloped_data: Option<DareEnvelope>,
+    pub not_on_or_after: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+/// An application entry (schema-08 §10.4.17); the Mesh account application and mail use it
+/// as the draft defines.
+pub struct CatalogedApplication {
+    pub labels: Vec<String>,
+    pub key: Option<String>,
+    pub enveloped_capabilities: Vec<DareEnvelope>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+/// An SSH key (schema-08 §10.4.20 leaves the content open; these fields are the project's):
+/// the OpenSSH public key line and the private key in an envelope, inside the encrypted
+/// application catalog.
+pub struct CatalogedApplicationSsh {
+    pub labels: Vec<String>,
+    pub key: Option<String>,
+    pub public_key: Option<String>,
+    pub enveloped_private_key: Option<DareEnvelope>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct CatalogedApplicationMail {
+    pub labels: Vec<String>,
+    pub key: Option<String>,
+    pub enveloped_capabilities: Vec<DareEnvelope>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}

@@ -1,0 +1,110 @@
+//! Messages (schema-08 §5, §10.6; protocol-09 §8–9): what spools carry.
+
+use mesh_dare::DareEnvelope;
+use mesh_encoding::base64url;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::catalog::CatalogedDevice;
+
+macro_rules! message {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[serde_with::skip_serializing_none]
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(rename_all = "PascalCase", default)]
+        pub struct $name {
+            pub message_id: Option<String>,
+            pub sender: Option<String>,
+            pub recipient: Option<String>,
+            $($(#[$fdoc])* pub $field: $ty,)*
+            #[serde(flatten)]
+            pub extra: Map<String, Value>,
+        }
+    };
+}
+
+message!(MessageError { error_code: Option<String> });
+
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Reference {
+    pub message_id: Option<String>,
+    pub response_id: Option<String>,
+    pub relationship: Option<String>,
+}
+
+message!(MessageComplete { references: Vec<Reference> });
+
+message!(
+    /// A PIN registered by an administrator device (protocol-09 §8.1).
+    MessagePin {
+        account: Option<String>,
+        expires: Option<String>,
+        automatic: Option<bool>,
+        salted_pin: Option<String>,
+        action: Option<String>,
+    }
+);
+
+message!(
+    /// A device's request to join an account (protocol-09 §9).
+    RequestConnection {
+        authenticated_data: Option<DareEnvelope>,
+        #[serde(with = "base64url::option")]
+        client_nonce: Option<Vec<u8>>,
+        pin_id: Option<String>,
+        #[serde(with = "base64url::option")]
+        pin_witness: Option<Vec<u8>>,
+        account_address: Option<String>,
+    }
+);
+
+message!(
+    /// The service's acknowledgement with its nonce and the witness value.
+    AcknowledgeConnection {
+        enveloped_request_connection: Option<DareEnvelope>,
+        #[serde(with = "base64url::option")]
+        server_nonce: Option<Vec<u8>>,
+        witness: Option<String>,
+    }
+);
+
+message!(
+    /// The administrator's answer: `Accept`, `Reject` or `Pending`, with the device record.
+    RespondConnection {
+        result: Option<String>,
+        cataloged_device: Option<CatalogedDevice>,
+    }
+);
+
+message!(MessageContact {
+    authenticated_data: Option<DareEnvelope>,
+    #[serde(with = "base64url::option")]
+    client_nonce: Option<Vec<u8>>,
+    pin_id: Option<String>,
+    #[serde(with = "base64url::option")]
+    pin_witness: Option<Vec<u8>>,
+    reply: Option<bool>,
+    subject: Option<String>,
+    #[serde(rename = "PIN")]
+    pin: Option<String>,
+});
+
+message!(GroupInvitation { text: Option<String> });
+message!(RequestConfirmation { text: Option<String> });
+message!(ResponseConfirmation {
+    request: Option<DareEnvelope>,
+    accept: Option<bool>,
+});
+
+message!(
+    /// A claim on a publication (protocol-09 §7.5, static QR connection).
+    MessageClaim {
+        publication_id: Option<String>,
+        service_authenticate: Option<String>,
+        device_authenticate: Option<String>,
+        expires: Option<String>,
+    }
+);

@@ -1,0 +1,190 @@
+//! Profiles (schema-08 §10.2.8–10.2.14) with the field names of the published data: a device
+//! profile's keys are `Encryption`, `Signature`, `Authentication` (the draft's `Base…` names do
+//! not occur in seeds 000 and 002).
+
+use mesh_crypto::{profile_keys, PublicKey, SecretSeed};
+use serde_json::{Map, Value};
+
+use crate::key::{required, KeyData};
+use crate::{Result, SchemaError};
+
+mesh_struct! {
+pub struct ProfileDevice {
+    pub profile_signature: Option<KeyData>,
+    pub description: Option<String>,
+    pub encryption: Option<KeyData>,
+    pub signature: Option<KeyData>,
+    pub authentication: Option<KeyData>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct ProfileUser {
+    pub profile_signature: Option<KeyData>,
+    pub account_address: Option<String>,
+    pub service_udf: Option<String>,
+    pub escrow_encryption: Option<KeyData>,
+    pub account_encryption: Option<KeyData>,
+    pub administrator_signature: Option<KeyData>,
+    pub account_authentication: Option<KeyData>,
+    pub account_signature: Option<KeyData>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct ProfileGroup {
+    pub profile_signature: Option<KeyData>,
+    pub account_address: Option<String>,
+    pub service_udf: Option<String>,
+    pub account_encryption: Option<KeyData>,
+    pub administrator_signature: Option<KeyData>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct ProfileService {
+    pub profile_signature: Option<KeyData>,
+    pub service_authentication: Option<KeyData>,
+    pub service_encryption: Option<KeyData>,
+    pub service_signature: Option<KeyData>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
+pub struct ProfileHost {
+    pub profile_signature: Option<KeyData>,
+    pub encryption: Option<KeyData>,
+    pub signature: Option<KeyData>,
+    pub authentication: Option<KeyData>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+/// The public keys a seed yields for its profile type, by role.
+fn keys_by_role(seed: &SecretSeed) -> Result<Vec<(&'static str, PublicKey)>> {
+    Ok(profile_keys(seed)?
+        .into_iter()
+        .map(|k| (k.role, k.key.public_key()))
+        .collect())
+}
+
+fn pick(keys: &[(&'static str, PublicKey)], role: &str) -> Option<KeyData> {
+    keys.iter()
+        .find(|(r, _)| *r == role)
+        .map(|(_, k)| KeyData::from_public(k))
+}
+
+impl ProfileDevice {
+    /// The device profile a MeshProfileDevice seed defines (schema-08 §6.1; seed 000).
+    pub fn from_seed(seed: &SecretSeed, description: Option<String>) -> Result<Self> {
+        if seed.specifier().key_type != 256 {
+            return Err(SchemaError::Invalid(
+                "a device profile needs a MeshProfileDevice secret".into(),
+            ));
+        }
+        let keys = keys_by_role(seed)?;
+        Ok(ProfileDevice {
+            profile_signature: pick(&keys, "ProfileSignature"),
+            description,
+            encryption: pick(&keys, "Encryption"),
+            signature: pick(&keys, "Signature"),
+            authentication: pick(&keys, "Authentication"),
+            extra: Map::new(),
+        })
+    }
+
+    /// Check every key against its UDF; the profile's UDF.
+    pub fn check(&self) -> Result<String> {
+        for (field, key) in [
+            ("Encryption", &self.encryption),
+            ("Signature", &self.signature),
+            ("Authentication", &self.authentication),
+        ] {
+            required(key, field)?;
+        }
+        Ok(required(&self.profile_signature, "ProfileSignature")?.udf())
+    }
+}
+
+impl ProfileUser {
+    /// The account profile a MeshProfileAccount seed defines, for `address` at the service
+    /// whose profile UDF is `service_udf`.
+    pub fn from_seed(
+        seed: &SecretSeed,
+        address: &str,
+        service_udf: Option<String>,
+    ) -> Result<Self> {
+        if seed.specifier().key_type != 258 {
+            return Err(SchemaError::Invalid(
+                "an account profile needs a MeshProfileAccount secret".into(),
+            ));
+        }
+        let keys = keys_by_role(seed)?;
+        Ok(ProfileUser {
+            profile_signature: pick(&keys, "ProfileSignature"),
+            account_address: Some(address.to_string()),
+            service_udf,
+            escrow_encryption: None,
+            account_encryption: pick(&keys, "AccountEncryption"),
+            administrator_signature: pick(&keys, "AdministratorSignature"),
+            account_authentication: pick(&keys, "AccountAuthentication"),
+            account_signature: pick(&keys, "AccountSignature"),
+            extra: Map::new(),
+        })
+    }
+
+    pub fn check(&self) -> Result<String> {
+        for (field, key) in [
+            ("AccountEncryption", &self.account_encryption),
+            ("AdministratorSignature", &self.administrator_signature),
+            ("AccountAuthentication", &self.account_authentication),
+            ("AccountSignature", &self.account_signature),
+        ] {
+            required(key, field)?;
+        }
+        if self.account_address.as_deref().is_none_or(str::is_empty) {
+            return Err(SchemaError::Invalid(
+                "the account profile has no AccountAddress".into(),
+            ));
+        }
+        Ok(required(&self.profile_signature, "ProfileSignature")?.udf())
+    }
+}
+
+impl ProfileService {
+    pub fn check(&self) -> Result<String> {
+        for (field, key) in [
+            ("ServiceAuthentication", &self.service_authentication),
+            ("ServiceEncryption", &self.service_encryption),
+            ("ServiceSignature", &self.service_signature),
+        ] {
+            required(key, field)?;
+        }
+        Ok(required(&self.profile_signature, "ProfileSignature")?.udf())
+    }
+}
+
+impl ProfileHost {
+    pub fn check(&self) -> Result<String> {
+        for (field, key) in [
+            ("Encryption", &self.encryption),
+            ("Signature", &self.signature),
+            ("Authentication", &self.authentication),
+        ] {
+            required(key, field)?;
+        }
+        Ok(required(&self.profile_signature, "ProfileSignature")?.udf())
+    }
+}
+
+impl ProfileGroup {
+    pub fn check(&self) -> Result<String> {
+        required(&self.account_encryption, "AccountEncryption")?;
+        required(&self.administrator_signature, "AdministratorSignature")?;
+        Ok(required(&self.profile_signature, "ProfileSignature")?.udf())
+    }
+}

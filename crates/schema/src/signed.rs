@@ -1,0 +1,129 @@
+//! Mesh objects in signed DARE envelopes: sealing with the Mesh content metadata, reading, and
+//! verification that the signer is entitled to sign (a profile by its own ProfileSignature key,
+//! an assertion by the account's administrator key).
+
+use mesh_crypto::{PrivateKey, PublicKey};
+use mesh_dare::{ContentMeta, DareEnvelope, EnvelopeOptions, KeyRing};
+
+use crate::item::MeshItem;
+use crate::profile::{ProfileDevice, ProfileHost, ProfileService, ProfileUser};
+use crate::{expect_item, Result, SchemaError};
+
+pub const CONTENT_TYPE: &str = "application/mmm/object";
+
+fn now() -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Put `item` in an envelope signed by `signer` (and encrypted to `recipients`, if any).
+pub fn seal(
+    item: &MeshItem,
+    signer: &PrivateKey,
+    unique_id: Option<&str>,
+    recipients: &[&PublicKey],
+) -> Result<DareEnvelope> {
+    let meta = ContentMeta {
+        unique_id: unique_id.map(str::to_string),
+        message_type: Some(item.type_name().to_string()),
+        content_type: Some(CONTENT_TYPE.to_string()),
+        created: Some(now()),
+        ..Default::default()
+    };
+    let payload = item.to_json()?;
+    Ok(DareEnvelope::encode(
+        payload.as_bytes(),
+        &EnvelopeOptions {
+            meta: Some(meta),
+            envelope_id: unique_id.map(str::to_string),
+            signers: vec![signer],
+            recipients: recipients.to_vec(),
+            ..Default::default()
+        },
+    )?)
+}
+
+/// The object in an envelope, decrypted with `keys` if need be; signatures are not checked.
+pub fn read(envelope: &DareEnvelope, keys: &KeyRing) -> Result<MeshItem> {
+    MeshItem::from_bytes(&envelope.plaintext(keys)?)
+}
+
+/// Check that `envelope` is signed by `expected` (and only keys whose signatures verify), and
+/// return its object.
+pub fn verify_signed_by(
+    envelope: &DareEnvelope,
+    expected: &PublicKey,
+    what: &str,
+    keys: &KeyRing,
+) -> Result<MeshItem> {
+    let mut ring = keys.clone();
+    ring.add_public(expected.clone());
+    let outcome = envelope.verify(&ring).map_err(|e| match e {
+        mesh_dare::DareError::NotSigned => SchemaError::Unsigned {
+            what: what.to_string(),
+        },
+        other => other.into(),
+    })?;
+    let expected_udf = expected.udf();
+    if !outcome
+        .valid
+        .iter()
+        .any(|k| mesh_dare::keys::kid_matches(k, &expected_udf))
+    {
+        let signer = outcome
+            .unknown
+            .first()
+            .or(outcome.valid.first())
+            .cloned()
+            .unwrap_or_default();
+        return Err(SchemaError::WrongSigner {
+            what: what.to_string(),
+            signer,
+            expected: expected_udf,
+        });
+    }
+    read(envelope, keys)
+}
+
+/// A self-signed profile: the signature must be by the profile's own ProfileSignature key and
+/// the EnvelopeId, when present, must be the profile's UDF.
+fn verify_self_signed(
+    envelope: &DareEnvelope,
+    profile_key: PublicKey,
+    what: &str,
+) -> Result<String> {
+    let udf = profile_key.udf();
+    verify_signed_by(envelope, &profile_key, what, &KeyRing::new())?;
+    if let Some(id) = &envelope.header.envelope_id {
+        if !mesh_dare::keys::kid_matches(id, &udf) {
+            return Err(SchemaError::Invalid(format!(
+                "the envelope id {id} is not the {what}'s UDF {udf}"
+            )));
+        }
+    }
+    Ok(udf)
+}
+
+/// Verify a self-signed profile of one type: its keys match their UDFs and its own
+/// ProfileSignature key signed it. Returns the profile and its UDF.
+macro_rules! verify_profile {
+    ($(#[$doc:meta])* $fn:ident, $ty:ident, $what:literal) => {
+        $(#[$doc])*
+        pub fn $fn(envelope: &DareEnvelope) -> Result<($ty, String)> {
+            let item = read(envelope, &KeyRing::new())?;
+            let profile = expect_item!(item, $ty)?;
+            profile.check()?;
+            let key = crate::key::required(&profile.profile_signature, "ProfileSignature")?;
+            let udf = verify_self_signed(envelope, key, $what)?;
+            Ok((profile, udf))
+        }
+    };
+}
+
+verify_profile!(verify_profile_device, ProfileDevice, "device profile");
+verify_profile!(verify_profile_user, ProfileUser, "account profile");
+verify_profile!(verify_profile_service, ProfileService, "service profile");
+verify_profile!(verify_profile_host, ProfileHost, "host profile");
