@@ -4,12 +4,16 @@
 mod commands;
 mod keyfile;
 mod output;
+mod session;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "mesh", version, about = "Mathematical Mesh client and tools")]
 struct Cli {
+    /// The device's data directory (default $MESH_DATA, else the user's data directory).
+    #[arg(long, global = true)]
+    data: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,7 +29,61 @@ enum Command {
     /// DARE envelopes and containers.
     #[command(subcommand)]
     Dare(commands::dare::DareCommand),
+    /// Accounts on this device: create, list, info, export, import.
+    #[command(subcommand)]
+    Account(commands::account::AccountCommand),
+    /// Passwords (the credential catalog).
+    Password {
+        #[command(subcommand)]
+        cmd: catalog::PasswordCommand,
+        #[command(flatten)]
+        common: catalog::Common,
+    },
+    /// Contacts.
+    Contact {
+        #[command(subcommand)]
+        cmd: catalog::ContactCommand,
+        #[command(flatten)]
+        common: catalog::Common,
+    },
+    /// Bookmarks.
+    Bookmark {
+        #[command(subcommand)]
+        cmd: catalog::BookmarkCommand,
+        #[command(flatten)]
+        common: catalog::Common,
+    },
+    /// Tasks and appointments (the calendar catalog).
+    Calendar {
+        #[command(subcommand)]
+        cmd: catalog::CalendarCommand,
+        #[command(flatten)]
+        common: catalog::Common,
+    },
+    /// Network credentials.
+    Network {
+        #[command(subcommand)]
+        cmd: catalog::NetworkCommand,
+        #[command(flatten)]
+        common: catalog::Common,
+    },
+    /// SSH keys.
+    Ssh {
+        #[command(subcommand)]
+        cmd: catalog::SshCommand,
+        #[command(flatten)]
+        common: catalog::Common,
+    },
+    /// Devices connected to the account.
+    Device {
+        #[command(subcommand)]
+        cmd: catalog::DeviceCommand,
+        #[command(flatten)]
+        common: catalog::Common,
+    },
 }
+
+use commands::catalog;
 
 fn main() {
     let cli = Cli::parse();
@@ -33,6 +91,14 @@ fn main() {
         Command::Hash(c) => commands::hash::run(c),
         Command::Key(c) => commands::key::run(c),
         Command::Dare(c) => commands::dare::run(c),
+        Command::Account(c) => commands::account::run(c, &cli.data),
+        Command::Password { cmd, common } => catalog::password(cmd, &common, &cli.data),
+        Command::Contact { cmd, common } => catalog::contact(cmd, &common, &cli.data),
+        Command::Bookmark { cmd, common } => catalog::bookmark(cmd, &common, &cli.data),
+        Command::Calendar { cmd, common } => catalog::calendar(cmd, &common, &cli.data),
+        Command::Network { cmd, common } => catalog::network(cmd, &common, &cli.data),
+        Command::Ssh { cmd, common } => catalog::ssh(cmd, &common, &cli.data),
+        Command::Device { cmd, common } => catalog::device(cmd, &common, &cli.data),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,1 +1,13 @@
-//! placeholder
+//! # mesh-client
+//!
+//! The device side of the Mesh: the device context on disk with its secrets sealed by a
+//! passphrase, accounts created and held by this device, and their catalogs ([`context`]).
+
+pub mod catalogs;
+pub mod context;
+mod error;
+pub mod store;
+
+pub use catalogs::CatalogKind;
+pub use context::{Account, Device, MeshHome};
+pub use error::{ClientError, Result};

@@ -261,7 +261,7 @@ impl Container {
             let Some((body_len, mlen)) = parsed else {
                 break;
             };
-            let size = frame::frame_size(body_len, mlen);
+            let size = frame::frame_size(body_len, mlen).unwrap_or(u64::MAX);
             if at.checked_add(size).is_none_or(|e| e > file_len) {
                 break; // the last frame is cut short
             }

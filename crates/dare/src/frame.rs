@@ -78,9 +78,10 @@ pub fn read_marker(buf: &[u8]) -> Result<Option<(u64, usize)>> {
     Ok(Some((len, 1 + width)))
 }
 
-/// The total size of a frame whose body is `body_len` octets and whose marker is `marker` octets.
-pub fn frame_size(body_len: u64, marker: usize) -> u64 {
-    body_len + 2 * marker as u64
+/// The total size of a frame whose body is `body_len` octets and whose marker is `marker` octets
+/// (`None` when a corrupt length overflows).
+pub fn frame_size(body_len: u64, marker: usize) -> Option<u64> {
+    body_len.checked_add(2 * marker as u64)
 }
 
 /// Check the backward marker that ends a frame (`tail` is the last `marker` octets of it).
@@ -141,7 +142,8 @@ pub fn items(body: &[u8]) -> Result<Vec<&[u8]>> {
 pub fn decode(buf: &[u8]) -> Result<(Vec<&[u8]>, u64)> {
     let (body_len, marker) =
         read_marker(buf)?.ok_or_else(|| DareError::Truncated("frame marker cut short".into()))?;
-    let size = frame_size(body_len, marker);
+    let size = frame_size(body_len, marker)
+        .ok_or_else(|| DareError::Malformed("frame length out of range".into()))?;
     if (buf.len() as u64) < size {
         return Err(DareError::Truncated(format!(
             "frame of {size} octets, {} available",
@@ -203,6 +205,14 @@ mod tests {
         assert_eq!(previous_frame(1), 0);
         assert_eq!(previous_frame(2), 1);
         assert_eq!(previous_frame(4), 3);
+    }
+
+    /// Found by fuzzing: a length near 2^64 must not overflow.
+    #[test]
+    fn huge_lengths_are_errors() {
+        assert!(decode(&[0xF7, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]).is_err());
+        assert!(decode(&[0xF7, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0, 0, 0]).is_err());
+        assert!(items(&[0xF3, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]).is_err());
     }
 
     #[test]

@@ -52,3 +52,15 @@ pub fn generate_key(alg: &str, path: &std::path::Path) {
         path.to_str().unwrap(),
     ]);
 }
+
+/// `mesh` with a data directory and passphrase, as a user with `MESH_DATA` / `MESH_PASSPHRASE` set.
+pub fn mesh_in(dir: &std::path::Path, passphrase: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mesh"))
+        .args(args)
+        .env("MESH_DATA", dir)
+        .env("MESH_PASSPHRASE", passphrase)
+        .env_remove("MESH_EXPORT_PASSPHRASE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("mesh runs")
+}

@@ -1,0 +1,209 @@
+//! `mesh account …`: accounts held by this device (offline commands; schema-08 §3).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use mesh_client::CatalogKind;
+use serde::Serialize;
+
+use crate::output::emit;
+use crate::session;
+
+#[derive(Subcommand)]
+pub enum AccountCommand {
+    /// Create an account; this device becomes its administrator device.
+    Create(CreateArgs),
+    /// The accounts on this device.
+    List(JsonArgs),
+    /// An account's profile and keys.
+    Info(AccountArgs),
+    /// Write the account's secret and catalogs to a passphrase-sealed file.
+    Export(ExportArgs),
+    /// Add an exported account to this device.
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// The account address, user@domain.
+    address: String,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct JsonArgs {
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct AccountArgs {
+    /// The account (default: the default account).
+    #[arg(long)]
+    account: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    file: PathBuf,
+    #[arg(long)]
+    account: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    file: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AccountOut {
+    address: String,
+    udf: String,
+    device_udf: String,
+    administrator: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    keys: Vec<KeyOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    devices: Option<usize>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyOut {
+    key_use: &'static str,
+    udf: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListOut {
+    accounts: Vec<String>,
+    default: Option<String>,
+}
+
+fn summary(
+    device: &mesh_client::Device,
+    account: &mesh_client::Account,
+    detail: bool,
+) -> anyhow::Result<AccountOut> {
+    let p = &account.profile;
+    let keys = if detail {
+        [
+            ("ProfileSignature", &p.profile_signature),
+            ("AdministratorSignature", &p.administrator_signature),
+            ("AccountEncryption", &p.account_encryption),
+            ("AccountAuthentication", &p.account_authentication),
+            ("AccountSignature", &p.account_signature),
+        ]
+        .into_iter()
+        .filter_map(|(key_use, k)| {
+            k.as_ref()
+                .and_then(|k| k.udf.clone())
+                .map(|udf| KeyOut { key_use, udf })
+        })
+        .collect()
+    } else {
+        vec![]
+    };
+    Ok(AccountOut {
+        address: account.address.clone(),
+        udf: account.udf.clone(),
+        device_udf: device.udf().to_string(),
+        administrator: account.is_administrator(),
+        keys,
+        devices: if detail {
+            Some(account.list(CatalogKind::Device)?.len())
+        } else {
+            None
+        },
+    })
+}
+
+fn print_account(o: &AccountOut) {
+    println!("Account:  {}", o.address);
+    println!("UDF:      {}", o.udf);
+    println!(
+        "Device:   {}{}",
+        o.device_udf,
+        if o.administrator {
+            " (administrator)"
+        } else {
+            ""
+        }
+    );
+    for k in &o.keys {
+        println!("  {:<24}{}", k.key_use, k.udf);
+    }
+    if let Some(n) = o.devices {
+        println!("Devices:  {n}");
+    }
+}
+
+pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
+    match cmd {
+        AccountCommand::Create(a) => {
+            let mut device = session::open_or_create(data)?;
+            let account = device.create_account(&a.address)?;
+            let out = summary(&device, &account, false)?;
+            emit(a.json, &out, print_account)
+        }
+        AccountCommand::List(a) => {
+            let device = session::open(data)?;
+            let (accounts, default) = device.accounts();
+            let out = ListOut { accounts, default };
+            emit(a.json, &out, |o| {
+                if o.accounts.is_empty() {
+                    println!("No accounts on this device.");
+                }
+                for acc in &o.accounts {
+                    let mark = if Some(acc) == o.default.as_ref() {
+                        " (default)"
+                    } else {
+                        ""
+                    };
+                    println!("{acc}{mark}");
+                }
+            })
+        }
+        AccountCommand::Info(a) => {
+            let device = session::open(data)?;
+            let account = device.account(a.account.as_deref())?;
+            let out = summary(&device, &account, true)?;
+            emit(a.json, &out, print_account)
+        }
+        AccountCommand::Export(a) => {
+            let device = session::open(data)?;
+            let pass =
+                session::passphrase(session::EXPORT_PASSPHRASE_ENV, "Export passphrase", true)?;
+            let sealed = device.export_account(a.account.as_deref(), &pass)?;
+            mesh_client::store::write_atomic(&a.file, &sealed)
+                .with_context(|| format!("writing {}", a.file.display()))?;
+            let out = serde_json::json!({"File": a.file.display().to_string()});
+            emit(a.json, &out, |_| {
+                println!(
+                    "Exported to {} (sealed with the export passphrase)",
+                    a.file.display()
+                )
+            })
+        }
+        AccountCommand::Import(a) => {
+            let sealed =
+                std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+            let mut device = session::open_or_create(data)?;
+            let pass =
+                session::passphrase(session::EXPORT_PASSPHRASE_ENV, "Export passphrase", false)?;
+            let account = device.import_account(&sealed, &pass)?;
+            let out = summary(&device, &account, false)?;
+            emit(a.json, &out, print_account)
+        }
+    }
+}

@@ -1,0 +1,485 @@
+//! Catalog commands (schema-08 §4), after meshman: `mesh password|contact|bookmark|calendar|
+//! network|ssh|device …`. Each lists, shows and deletes entries the same way; `add` differs by
+//! what the entry holds.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+use mesh_client::{Account, CatalogKind};
+use mesh_crypto::{Algorithm, PrivateKey};
+use mesh_dare::{DareEnvelope, EnvelopeOptions, KeyParameters};
+use mesh_schema::catalog::*;
+use mesh_schema::MeshItem;
+
+use crate::session;
+
+#[derive(Args, Clone)]
+pub struct Common {
+    /// The account (default: the default account).
+    #[arg(long, global = true)]
+    account: Option<String>,
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+/// What every catalog command does alike.
+#[derive(Subcommand)]
+pub enum EntryCommand {
+    /// Show one entry by its key (service, email address, URI or task key).
+    Get { key: String },
+    /// List the entries.
+    List,
+    /// Delete an entry by its key.
+    Delete { key: String },
+}
+
+fn entry(acc: &Account, kind: CatalogKind, op: EntryCommand, json: bool) -> anyhow::Result<()> {
+    match op {
+        EntryCommand::Get { key } => get(acc, kind, &key, json),
+        EntryCommand::List => list(acc, kind, json),
+        EntryCommand::Delete { key } => delete(acc, kind, &key, json),
+    }
+}
+
+#[derive(Subcommand)]
+pub enum PasswordCommand {
+    /// Store a password; without PASSWORD it is read from the terminal or standard input.
+    Add {
+        service: String,
+        username: String,
+        password: Option<String>,
+    },
+    #[command(flatten)]
+    Entry(EntryCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ContactCommand {
+    /// Add a contact by email address.
+    Add {
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    #[command(flatten)]
+    Entry(EntryCommand),
+}
+
+#[derive(Subcommand)]
+pub enum BookmarkCommand {
+    Add {
+        uri: String,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        path: Option<String>,
+    },
+    #[command(flatten)]
+    Entry(EntryCommand),
+}
+
+#[derive(Subcommand)]
+pub enum CalendarCommand {
+    /// Add a task or appointment; its key is printed.
+    Add {
+        title: String,
+        #[arg(long)]
+        start: Option<String>,
+        #[arg(long)]
+        finish: Option<String>,
+        #[arg(long)]
+        location: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    #[command(flatten)]
+    Entry(EntryCommand),
+}
+
+#[derive(Subcommand)]
+pub enum NetworkCommand {
+    /// Store a network credential (Wi-Fi, VPN…); without PASSWORD it is read as for passwords.
+    Add {
+        service: String,
+        username: String,
+        password: Option<String>,
+        #[arg(long, default_value = "wifi")]
+        protocol: String,
+    },
+    #[command(flatten)]
+    Entry(EntryCommand),
+}
+
+#[derive(Subcommand)]
+pub enum SshCommand {
+    /// Make an SSH key pair (Ed25519) kept in the encrypted application catalog.
+    Create {
+        name: String,
+    },
+    /// Print the OpenSSH public key line.
+    Get {
+        name: String,
+    },
+    List,
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DeviceCommand {
+    /// The devices connected to the account.
+    List,
+}
+
+fn account(data: &Option<PathBuf>, common: &Common) -> anyhow::Result<Account> {
+    Ok(session::open(data)?.account(common.account.as_deref())?)
+}
+
+/// One line describing an entry, for human output.
+fn describe(item: &MeshItem) -> String {
+    match item {
+        MeshItem::CatalogedCredential(c) => format!(
+            "{} {}",
+            c.service.as_deref().unwrap_or(""),
+            c.username.as_deref().unwrap_or("")
+        ),
+        MeshItem::CatalogedNetwork(c) => format!(
+            "{} ({}) {}",
+            c.service.as_deref().unwrap_or(""),
+            c.protocol.as_deref().unwrap_or(""),
+            c.username.as_deref().unwrap_or("")
+        ),
+        MeshItem::CatalogedContact(c) => {
+            let name = c
+                .contact
+                .as_ref()
+                .and_then(|p| p.common_names.first())
+                .and_then(|n| n.full_name.clone());
+            match name {
+                Some(n) => format!("{} <{}>", n, c.key.as_deref().unwrap_or("")),
+                None => c.key.clone().unwrap_or_default(),
+            }
+        }
+        MeshItem::CatalogedBookmark(b) => format!(
+            "{} {}",
+            b.uri.as_deref().unwrap_or(""),
+            b.title.as_deref().unwrap_or("")
+        ),
+        MeshItem::CatalogedTask(t) => format!(
+            "{} {}",
+            t.key.as_deref().unwrap_or(""),
+            t.title.as_deref().unwrap_or("")
+        ),
+        MeshItem::CatalogedApplicationSsh(s) => format!(
+            "{} {}",
+            s.key.as_deref().unwrap_or(""),
+            s.public_key.as_deref().unwrap_or("")
+        ),
+        MeshItem::CatalogedDevice(d) => d.udf.clone().unwrap_or_default(),
+        other => other.type_name().to_string(),
+    }
+}
+
+/// Entries as JSON: the entry objects themselves, with their key.
+fn entries_json(entries: &[(String, MeshItem)]) -> anyhow::Result<serde_json::Value> {
+    let mut out = Vec::new();
+    for (key, item) in entries {
+        let mut value: serde_json::Value = serde_json::from_str(&item.to_json()?)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("Key".into(), key.clone().into());
+        }
+        out.push(value);
+    }
+    Ok(serde_json::Value::Array(out))
+}
+
+fn show(entries: Vec<(String, MeshItem)>, json: bool, full: bool) -> anyhow::Result<()> {
+    if json {
+        let value = entries_json(&entries)?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(if full { &value[0] } else { &value })?
+        );
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("(none)");
+    }
+    for (_, item) in &entries {
+        if full {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(
+                    &item.to_json()?
+                )?)?
+            );
+        } else {
+            println!("{}", describe(item));
+        }
+    }
+    Ok(())
+}
+
+fn get(account: &Account, kind: CatalogKind, key: &str, json: bool) -> anyhow::Result<()> {
+    match account.get(kind, key)? {
+        Some(item) => show(vec![(key.to_string(), item)], json, true),
+        None => bail!("no entry '{key}' in {}", kind.name()),
+    }
+}
+
+fn delete(account: &Account, kind: CatalogKind, key: &str, json: bool) -> anyhow::Result<()> {
+    if !account.delete(kind, key)? {
+        bail!("no entry '{key}' in {}", kind.name());
+    }
+    if json {
+        println!("{}", serde_json::json!({"Deleted": key}));
+    } else {
+        println!("Deleted {key}");
+    }
+    Ok(())
+}
+
+/// Put an entry in its catalog and say so.
+fn add(acc: &Account, kind: CatalogKind, item: MeshItem, json: bool) -> anyhow::Result<()> {
+    let key = acc.put(kind, &item)?;
+    added(&key, json);
+    Ok(())
+}
+
+fn added(key: &str, json: bool) {
+    if json {
+        println!("{}", serde_json::json!({"Added": key}));
+    } else {
+        println!("Added {key}");
+    }
+}
+
+fn list(account: &Account, kind: CatalogKind, json: bool) -> anyhow::Result<()> {
+    show(account.list(kind)?, json, false)
+}
+
+pub fn password(
+    cmd: PasswordCommand,
+    common: &Common,
+    data: &Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let kind = CatalogKind::Credential;
+    let acc = account(data, common)?;
+    match cmd {
+        PasswordCommand::Add {
+            service,
+            username,
+            password,
+        } => {
+            let password = session::secret_value(password, "password")?;
+            let entry = CatalogedCredential {
+                protocol: None,
+                service: Some(service.clone()),
+                username: Some(username),
+                password: Some(password),
+                ..Default::default()
+            };
+            add(&acc, kind, entry.into(), common.json)
+        }
+        PasswordCommand::Entry(op) => entry(&acc, kind, op, common.json),
+    }
+}
+
+pub fn contact(cmd: ContactCommand, common: &Common, data: &Option<PathBuf>) -> anyhow::Result<()> {
+    let kind = CatalogKind::Contact;
+    let acc = account(data, common)?;
+    match cmd {
+        ContactCommand::Add { email, name } => {
+            if !email.contains('@') {
+                bail!("'{email}' is not an email address");
+            }
+            let person = ContactPerson {
+                network_addresses: vec![NetworkAddress {
+                    address: Some(email.clone()),
+                    ..Default::default()
+                }],
+                common_names: name
+                    .map(|n| {
+                        vec![PersonName {
+                            full_name: Some(n),
+                            ..Default::default()
+                        }]
+                    })
+                    .unwrap_or_default(),
+                ..Default::default()
+            };
+            let entry = CatalogedContact {
+                key: Some(email.clone()),
+                contact: Some(person),
+                ..Default::default()
+            };
+            add(&acc, kind, entry.into(), common.json)
+        }
+        ContactCommand::Entry(op) => entry(&acc, kind, op, common.json),
+    }
+}
+
+pub fn bookmark(
+    cmd: BookmarkCommand,
+    common: &Common,
+    data: &Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let kind = CatalogKind::Bookmark;
+    let acc = account(data, common)?;
+    match cmd {
+        BookmarkCommand::Add { uri, title, path } => {
+            let entry = CatalogedBookmark {
+                uri: Some(uri.clone()),
+                title,
+                path,
+                ..Default::default()
+            };
+            add(&acc, kind, entry.into(), common.json)
+        }
+        BookmarkCommand::Entry(op) => entry(&acc, kind, op, common.json),
+    }
+}
+
+pub fn calendar(
+    cmd: CalendarCommand,
+    common: &Common,
+    data: &Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let kind = CatalogKind::Task;
+    let acc = account(data, common)?;
+    match cmd {
+        CalendarCommand::Add {
+            title,
+            start,
+            finish,
+            location,
+            description,
+        } => {
+            for t in [&start, &finish].into_iter().flatten() {
+                mesh_encoding::datetime::parse(t)?;
+            }
+            let key = mesh_udf::random::nonce(80).to_string();
+            let task = Task {
+                key: Some(key.clone()),
+                title: Some(title.clone()),
+                start,
+                finish,
+                location,
+                description,
+                ..Default::default()
+            };
+            let payload = MeshItem::from(task).to_json()?;
+            let enveloped = DareEnvelope::encode(payload.as_bytes(), &EnvelopeOptions::default())?;
+            let entry = CatalogedTask {
+                key: Some(key.clone()),
+                title: Some(title),
+                enveloped_task: Some(enveloped),
+                ..Default::default()
+            };
+            add(&acc, kind, entry.into(), common.json)
+        }
+        CalendarCommand::Entry(op) => entry(&acc, kind, op, common.json),
+    }
+}
+
+pub fn network(cmd: NetworkCommand, common: &Common, data: &Option<PathBuf>) -> anyhow::Result<()> {
+    let kind = CatalogKind::Network;
+    let acc = account(data, common)?;
+    match cmd {
+        NetworkCommand::Add {
+            service,
+            username,
+            password,
+            protocol,
+        } => {
+            let password = session::secret_value(password, "password")?;
+            let entry = CatalogedNetwork {
+                protocol: Some(protocol),
+                service: Some(service.clone()),
+                username: Some(username),
+                password: Some(password),
+                ..Default::default()
+            };
+            add(&acc, kind, entry.into(), common.json)
+        }
+        NetworkCommand::Entry(op) => entry(&acc, kind, op, common.json),
+    }
+}
+
+/// The OpenSSH public key line of an Ed25519 key (RFC 8709 §4).
+fn openssh_public(key: &mesh_crypto::PublicKey, comment: &str) -> String {
+    use base64::Engine;
+    let mut blob = Vec::new();
+    for part in [b"ssh-ed25519".as_slice(), key.as_bytes()] {
+        blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        blob.extend_from_slice(part);
+    }
+    format!(
+        "ssh-ed25519 {} {comment}",
+        base64::engine::general_purpose::STANDARD.encode(blob)
+    )
+}
+
+pub fn ssh(cmd: SshCommand, common: &Common, data: &Option<PathBuf>) -> anyhow::Result<()> {
+    let kind = CatalogKind::Application;
+    let acc = account(data, common)?;
+    match cmd {
+        SshCommand::Create { name } => {
+            if acc.get(kind, &name)?.is_some() {
+                bail!("an SSH key named '{name}' exists already");
+            }
+            let mut secret = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+            let key = PrivateKey::from_secret(Algorithm::Ed25519, &secret)?;
+            let line = openssh_public(&key.public_key(), &format!("{name}@{}", acc.address));
+            let private = mesh_encoding::to_json(&KeyParameters::from_private_secret(
+                Algorithm::Ed25519,
+                &secret,
+            ))?;
+            let enveloped = DareEnvelope::encode(private.as_bytes(), &EnvelopeOptions::default())?;
+            let entry = CatalogedApplicationSsh {
+                key: Some(name.clone()),
+                public_key: Some(line.clone()),
+                enveloped_private_key: Some(enveloped),
+                ..Default::default()
+            };
+            acc.put(kind, &entry.into())?;
+            if common.json {
+                println!("{}", serde_json::json!({"Added": name, "PublicKey": line}));
+            } else {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        SshCommand::Get { name } => match acc.get(kind, &name)? {
+            Some(MeshItem::CatalogedApplicationSsh(s)) => {
+                let line = s.public_key.clone().unwrap_or_default();
+                if common.json {
+                    println!("{}", serde_json::json!({"Key": name, "PublicKey": line}));
+                } else {
+                    println!("{line}");
+                }
+                Ok(())
+            }
+            _ => bail!("no SSH key named '{name}'"),
+        },
+        SshCommand::List => {
+            let entries = acc
+                .list(kind)?
+                .into_iter()
+                .filter(|(_, i)| matches!(i, MeshItem::CatalogedApplicationSsh(_)))
+                .collect();
+            show(entries, common.json, false)
+        }
+        SshCommand::Delete { name } => delete(&acc, kind, &name, common.json),
+    }
+}
+
+pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> anyhow::Result<()> {
+    let acc = account(data, common)?;
+    match cmd {
+        DeviceCommand::List => list(&acc, CatalogKind::Device, common.json),
+    }
+}

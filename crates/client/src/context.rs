@@ -1,0 +1,524 @@
+//! The device context on disk (schema-08 §3; protocol-09 §3): one directory holding the device's
+//! secret and profile, and for each account on the device its profile and its replicas of the
+//! account's catalogs.
+//!
+//! ```text
+//! DIR/device.secrets   the device secret and each account's secrets, sealed by the passphrase
+//! DIR/device.dare      the device's self-signed ProfileDevice (public)
+//! DIR/config.json      the default account
+//! DIR/accounts/ADDRESS/profile.dare        the self-signed ProfileUser (public)
+//! DIR/accounts/ADDRESS/MMM_Credential.dare the catalogs, DARE Merkle containers encrypted to
+//!                                          the account's encryption key
+//! ```
+//!
+//! No private key is written in the clear: secrets are in the sealed file, catalog entries are
+//! encrypted.
+
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, Mac};
+use mesh_crypto::{profile_keys, PrivateKey, PublicKey, SecretSeed};
+use mesh_dare::catalog::Catalog;
+use mesh_dare::{DareEnvelope, KeyRing, Mode};
+use mesh_schema::assertion::ActivationDevice;
+use mesh_schema::catalog::CatalogedDevice;
+use mesh_schema::profile::{ProfileDevice, ProfileUser};
+use mesh_schema::{signed, MeshItem};
+use mesh_udf::{random, KeySpecifier};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha512};
+
+use crate::catalogs::CatalogKind;
+use crate::store;
+use crate::{ClientError, Result};
+
+/// The environment variable naming the data directory.
+pub const DATA_ENV: &str = "MESH_DATA";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AccountSecrets {
+    address: String,
+    /// The account's key-derivation secret, held by administrator devices.
+    account_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Secrets {
+    device_secret: String,
+    accounts: Vec<AccountSecrets>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Config {
+    default_account: Option<String>,
+}
+
+/// What `mesh account export` writes (sealed by a passphrase).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AccountExport {
+    address: String,
+    account_secret: String,
+    entries: Vec<(String, String, String)>,
+}
+
+/// A data directory.
+pub struct MeshHome {
+    dir: PathBuf,
+}
+
+fn is_address(address: &str) -> bool {
+    let mut parts = address.split('@');
+    matches!((parts.next(), parts.next(), parts.next()), (Some(u), Some(d), None)
+        if !u.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+        && address.chars().all(|c| c.is_ascii_alphanumeric() || "@.-_+".contains(c)))
+}
+
+fn role(seed: &SecretSeed, role: &str) -> Result<PrivateKey> {
+    profile_keys(seed)?
+        .into_iter()
+        .find(|k| k.role == role)
+        .map(|k| k.key)
+        .ok_or_else(|| ClientError::Invalid(format!("the secret has no {role} key")))
+}
+
+impl MeshHome {
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        MeshHome { dir: dir.into() }
+    }
+
+    /// `$MESH_DATA`, or `mesh` in the user's data directory.
+    pub fn default_dir() -> PathBuf {
+        std::env::var_os(DATA_ENV)
+            .map(PathBuf::from)
+            .or_else(|| dirs::data_dir().map(|d| d.join("mesh")))
+            .unwrap_or_else(|| PathBuf::from(".mesh"))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn secrets_path(&self) -> PathBuf {
+        self.dir.join("device.secrets")
+    }
+
+    pub fn has_device(&self) -> bool {
+        self.secrets_path().exists()
+    }
+
+    /// Open the device context with its passphrase.
+    pub fn open(&self, passphrase: &str) -> Result<Device> {
+        if !self.has_device() {
+            return Err(ClientError::NoDevice);
+        }
+        let sealed = std::fs::read(self.secrets_path())?;
+        let plain = store::open(
+            &sealed,
+            passphrase,
+            &self.secrets_path().display().to_string(),
+        )?;
+        let secrets: Secrets = serde_json::from_slice(&plain)
+            .map_err(|e| ClientError::Invalid(format!("device secrets: {e}")))?;
+        let seed = SecretSeed::parse(&secrets.device_secret)?;
+        let envelope = DareEnvelope::parse(&std::fs::read(self.dir.join("device.dare"))?)?;
+        let (profile, udf) = signed::verify_profile_device(&envelope)?;
+        if ProfileDevice::from_seed(&seed, None)?.check()? != udf {
+            return Err(ClientError::Invalid(
+                "the device profile on disk is not this device's".into(),
+            ));
+        }
+        Ok(Device {
+            home: MeshHome::at(&self.dir),
+            passphrase: passphrase.to_string(),
+            secrets,
+            seed,
+            profile,
+            udf,
+        })
+    }
+
+    /// Open the device context, making a new device (secret and profile) if there is none.
+    pub fn open_or_create(&self, passphrase: &str) -> Result<Device> {
+        if self.has_device() {
+            return self.open(passphrase);
+        }
+        create_private_dir(&self.dir)?;
+        let seed = SecretSeed::from_udf(random::secret_seed(KeySpecifier::new(0, 256)?, 256))?;
+        let profile = ProfileDevice::from_seed(&seed, Some(hostname()))?;
+        let udf = profile.check()?;
+        let envelope = seal_profile(profile.clone().into(), &seed, &udf)?;
+        store::write_atomic(
+            &self.dir.join("device.dare"),
+            envelope.to_json()?.as_bytes(),
+        )?;
+        let secrets = Secrets {
+            device_secret: seed.udf().to_string(),
+            accounts: vec![],
+        };
+        let device = Device {
+            home: MeshHome::at(&self.dir),
+            passphrase: passphrase.to_string(),
+            secrets,
+            seed,
+            profile,
+            udf,
+        };
+        device.save_secrets()?;
+        Ok(device)
+    }
+}
+
+/// A profile, self-signed by the ProfileSignature key of `seed`, with its UDF as envelope id.
+fn seal_profile(item: MeshItem, seed: &SecretSeed, udf: &str) -> Result<DareEnvelope> {
+    Ok(signed::seal(
+        &item,
+        &role(seed, "ProfileSignature")?,
+        Some(udf),
+        &[],
+    )?)
+}
+
+/// A directory only its owner can enter.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "device".into())
+}
+
+/// An unlocked device context.
+pub struct Device {
+    home: MeshHome,
+    passphrase: String,
+    secrets: Secrets,
+    seed: SecretSeed,
+    profile: ProfileDevice,
+    udf: String,
+}
+
+impl Device {
+    pub fn udf(&self) -> &str {
+        &self.udf
+    }
+
+    pub fn profile(&self) -> &ProfileDevice {
+        &self.profile
+    }
+
+    /// The device's own key-derivation secret (for the connection flows).
+    pub fn device_secret(&self) -> &SecretSeed {
+        &self.seed
+    }
+
+    fn save_secrets(&self) -> Result<()> {
+        let plain =
+            serde_json::to_vec(&self.secrets).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        store::write_atomic(
+            &self.home.secrets_path(),
+            &store::seal(&plain, &self.passphrase)?,
+        )
+    }
+
+    fn config(&self) -> Config {
+        std::fs::read(self.home.dir.join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn set_default(&self, address: &str) -> Result<()> {
+        let config = Config {
+            default_account: Some(address.to_string()),
+        };
+        store::write_atomic(
+            &self.home.dir.join("config.json"),
+            &serde_json::to_vec_pretty(&config).map_err(|e| ClientError::Invalid(e.to_string()))?,
+        )
+    }
+
+    /// The accounts on this device and which is the default.
+    pub fn accounts(&self) -> (Vec<String>, Option<String>) {
+        let list: Vec<String> = self
+            .secrets
+            .accounts
+            .iter()
+            .map(|a| a.address.clone())
+            .collect();
+        let default = self.config().default_account.filter(|d| list.contains(d));
+        (list, default)
+    }
+
+    /// Create an account with this device as its administrator device.
+    pub fn create_account(&mut self, address: &str) -> Result<Account> {
+        let address = address.to_ascii_lowercase();
+        let seed = SecretSeed::from_udf(random::secret_seed(KeySpecifier::new(0, 258)?, 256))?;
+        self.add_account(&address, seed, Vec::new())
+    }
+
+    fn add_account(
+        &mut self,
+        address: &str,
+        seed: SecretSeed,
+        entries: Vec<(String, String, String)>,
+    ) -> Result<Account> {
+        if !is_address(address) {
+            return Err(ClientError::BadAddress(address.to_string()));
+        }
+        if self.secrets.accounts.iter().any(|a| a.address == address) {
+            return Err(ClientError::AccountExists(address.to_string()));
+        }
+        let dir = self.home.dir.join("accounts").join(address);
+        if dir.exists() {
+            // Left by an earlier attempt that did not finish: start again.
+            std::fs::remove_dir_all(&dir)?;
+        }
+        create_private_dir(&dir)?;
+        let profile = ProfileUser::from_seed(&seed, address, None)?;
+        let account_udf = profile.check()?;
+        let envelope = seal_profile(profile.clone().into(), &seed, &account_udf)?;
+        store::write_atomic(&dir.join("profile.dare"), envelope.to_json()?.as_bytes())?;
+        let account = Account::load(&dir, address, Some(seed.clone()))?;
+
+        // This device's activation, connection and catalog entry (schema-08 §3.2.1).
+        let admin = role(&seed, "AdministratorSignature")?;
+        let device_key = self
+            .profile
+            .encryption
+            .as_ref()
+            .map(|k| k.public_key("Encryption"))
+            .transpose()?;
+        let (activation, connection) =
+            ActivationDevice::create(&self.profile, &account_udf, address)?;
+        let enveloped_activation = signed::seal(
+            &activation.into(),
+            &admin,
+            None,
+            &device_key.iter().collect::<Vec<_>>(),
+        )?;
+        let enveloped_connection = signed::seal(&connection.clone().into(), &admin, None, &[])?;
+        let device_envelope =
+            DareEnvelope::parse(&std::fs::read(self.home.dir.join("device.dare"))?)?;
+        let cataloged = CatalogedDevice {
+            udf: Some(self.udf.clone()),
+            device_udf: Some(self.udf.clone()),
+            signature_udf: connection.signature.as_ref().and_then(|k| k.udf.clone()),
+            enveloped_profile_user: Some(envelope),
+            enveloped_profile_device: Some(device_envelope),
+            enveloped_connection_device: Some(enveloped_connection),
+            enveloped_activation_device: Some(enveloped_activation),
+            ..Default::default()
+        };
+        account.put(CatalogKind::Device, &cataloged.into())?;
+        for (kind, _key, json) in entries {
+            let kind = CatalogKind::parse(&kind)?;
+            account.put(kind, &MeshItem::from_bytes(json.as_bytes())?)?;
+        }
+        self.secrets.accounts.push(AccountSecrets {
+            address: address.to_string(),
+            account_secret: Some(seed.udf().to_string()),
+        });
+        self.save_secrets()?;
+        if self.config().default_account.is_none() {
+            self.set_default(address)?;
+        }
+        Ok(account)
+    }
+
+    /// The account `address`, or the default one.
+    pub fn account(&self, address: Option<&str>) -> Result<Account> {
+        let (list, default) = self.accounts();
+        let address = match address {
+            Some(a) => a.to_ascii_lowercase(),
+            None => match (default, list.len()) {
+                (Some(d), _) => d,
+                (None, 0) => return Err(ClientError::NoAccounts),
+                (None, 1) => list[0].clone(),
+                (None, _) => return Err(ClientError::WhichAccount(list.join(", "))),
+            },
+        };
+        let secrets = self
+            .secrets
+            .accounts
+            .iter()
+            .find(|a| a.address == address)
+            .ok_or_else(|| ClientError::NoAccount(address.clone()))?;
+        let seed = secrets
+            .account_secret
+            .as_deref()
+            .map(SecretSeed::parse)
+            .transpose()?;
+        Account::load(
+            &self.home.dir.join("accounts").join(&address),
+            &address,
+            seed,
+        )
+    }
+
+    /// Seal the account's secret and every catalog entry under `passphrase`.
+    pub fn export_account(&self, address: Option<&str>, passphrase: &str) -> Result<Vec<u8>> {
+        let account = self.account(address)?;
+        let seed = account
+            .seed
+            .as_ref()
+            .ok_or_else(|| ClientError::NotAdministrator(account.address.clone()))?;
+        let mut entries = Vec::new();
+        for kind in CatalogKind::ALL
+            .iter()
+            .filter(|k| **k != CatalogKind::Device)
+        {
+            for (key, item) in account.list(*kind)? {
+                entries.push((kind.name().to_string(), key, item.to_json()?));
+            }
+        }
+        let export = AccountExport {
+            address: account.address.clone(),
+            account_secret: seed.udf().to_string(),
+            entries,
+        };
+        store::seal(
+            &serde_json::to_vec(&export).map_err(|e| ClientError::Invalid(e.to_string()))?,
+            passphrase,
+        )
+    }
+
+    /// Add an exported account to this device, which becomes one of its administrator devices.
+    pub fn import_account(&mut self, data: &[u8], passphrase: &str) -> Result<Account> {
+        let plain = store::open(data, passphrase, "the export file")?;
+        let export: AccountExport = serde_json::from_slice(&plain)
+            .map_err(|e| ClientError::Invalid(format!("export file: {e}")))?;
+        let seed = SecretSeed::parse(&export.account_secret)?;
+        self.add_account(&export.address, seed, export.entries)
+    }
+}
+
+/// An account as this device holds it.
+pub struct Account {
+    dir: PathBuf,
+    pub address: String,
+    pub udf: String,
+    pub profile: ProfileUser,
+    seed: Option<SecretSeed>,
+    encrypt_to: PublicKey,
+    keys: KeyRing,
+    /// Keys the UniqueIds of catalog entries, so that headers (which are not encrypted) do not
+    /// show what an entry is about. Held by devices that can read the catalogs.
+    id_key: Option<[u8; 32]>,
+}
+
+impl Account {
+    fn load(dir: &Path, address: &str, seed: Option<SecretSeed>) -> Result<Self> {
+        let envelope = DareEnvelope::parse(&std::fs::read(dir.join("profile.dare"))?)?;
+        let (profile, udf) = signed::verify_profile_user(&envelope)?;
+        let encrypt_to =
+            mesh_schema::key::required(&profile.account_encryption, "AccountEncryption")?;
+        let mut keys = KeyRing::new();
+        let mut id_key = None;
+        if let Some(seed) = &seed {
+            let key = role(seed, "AccountEncryption")?;
+            if key.public_key() != encrypt_to {
+                return Err(ClientError::Invalid(format!(
+                    "the secret held for {address} is not the account's"
+                )));
+            }
+            let digest = Sha512::new()
+                .chain_update(b"MeshCatalogUniqueId")
+                .chain_update(key.to_bytes())
+                .finalize();
+            id_key = Some(digest[..32].try_into().expect("32 of 64 octets"));
+            keys.add_private(key);
+        }
+        Ok(Account {
+            dir: dir.to_path_buf(),
+            address: address.to_string(),
+            udf,
+            profile,
+            seed,
+            encrypt_to,
+            keys,
+            id_key,
+        })
+    }
+
+    pub fn is_administrator(&self) -> bool {
+        self.seed.is_some()
+    }
+
+    fn catalog(&self, kind: CatalogKind) -> Result<Catalog> {
+        let path = self.dir.join(format!("{}.dare", kind.name()));
+        Ok(Catalog::open_or_create(
+            path,
+            std::slice::from_ref(&self.encrypt_to),
+        )?)
+    }
+
+    /// The UniqueId of the entry `key` of a catalog: a keyed digest, not the key itself.
+    fn unique_id(&self, kind: CatalogKind, key: &str) -> Result<String> {
+        let id_key = self
+            .id_key
+            .ok_or_else(|| ClientError::NotAdministrator(self.address.clone()))?;
+        let mut m = <Hmac<Sha512> as Mac>::new_from_slice(&id_key).expect("HMAC takes any key");
+        m.update(kind.name().as_bytes());
+        m.update(&[0]);
+        m.update(key.as_bytes());
+        let tag = m.finalize().into_bytes().to_vec();
+        Ok(mesh_udf::Udf::new(mesh_udf::UdfType::AuthenticatorHmacSha2, tag).present(140))
+    }
+
+    /// Add an entry to its catalog, replacing the entry with the same key.
+    pub fn put(&self, kind: CatalogKind, item: &MeshItem) -> Result<String> {
+        kind.check(item)?;
+        let key = CatalogKind::key_of(item).ok_or_else(|| {
+            ClientError::Invalid(format!("a {} without its key", item.type_name()))
+        })?;
+        let id = self.unique_id(kind, &key)?;
+        let mut catalog = self.catalog(kind)?;
+        catalog.put(&id, Some(item.type_name()), item.to_json()?.as_bytes(), &[])?;
+        Ok(key)
+    }
+
+    pub fn get(&self, kind: CatalogKind, key: &str) -> Result<Option<MeshItem>> {
+        let path = self.dir.join(format!("{}.dare", kind.name()));
+        if !path.exists() {
+            return Ok(None);
+        }
+        let catalog = Catalog::open(path, Mode::Read)?;
+        catalog
+            .get(&self.unique_id(kind, key)?, &self.keys)?
+            .map(|b| MeshItem::from_bytes(&b).map_err(Into::into))
+            .transpose()
+    }
+
+    pub fn delete(&self, kind: CatalogKind, key: &str) -> Result<bool> {
+        let id = self.unique_id(kind, key)?;
+        Ok(self.catalog(kind)?.delete(&id)?)
+    }
+
+    pub fn list(&self, kind: CatalogKind) -> Result<Vec<(String, MeshItem)>> {
+        let path = self.dir.join(format!("{}.dare", kind.name()));
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let catalog = Catalog::open(path, Mode::Read)?;
+        catalog
+            .entries(&self.keys)?
+            .into_iter()
+            .map(|(_, b)| {
+                let item = MeshItem::from_bytes(&b)?;
+                Ok((CatalogKind::key_of(&item).unwrap_or_default(), item))
+            })
+            .collect()
+    }
+}

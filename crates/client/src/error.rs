@@ -1,0 +1,39 @@
+//! Errors of the device side, worded for the person at the keyboard.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("wrong passphrase (or the file {0} is damaged)")]
+    BadPassphrase(String),
+    #[error("no device here yet: create an account first (mesh account create ADDRESS)")]
+    NoDevice,
+    #[error("no account {0} on this device (mesh account list shows them)")]
+    NoAccount(String),
+    #[error("no account on this device: create one with `mesh account create ADDRESS`")]
+    NoAccounts,
+    #[error("several accounts on this device: say which with --account ({0})")]
+    WhichAccount(String),
+    #[error("the account {0} is already on this device")]
+    AccountExists(String),
+    #[error("'{0}' is not an account address: expected user@domain")]
+    BadAddress(String),
+    #[error("this device holds no administrator key for {0}")]
+    NotAdministrator(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Dare(#[from] mesh_dare::DareError),
+    #[error(transparent)]
+    Schema(#[from] mesh_schema::SchemaError),
+    #[error(transparent)]
+    Crypto(#[from] mesh_crypto::CryptoError),
+    #[error(transparent)]
+    Udf(#[from] mesh_udf::UdfError),
+    #[error(transparent)]
+    Encoding(#[from] mesh_encoding::EncodingError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
