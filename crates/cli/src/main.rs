@@ -29,7 +29,10 @@ enum Command {
     /// DARE envelopes and containers.
     #[command(subcommand)]
     Dare(commands::dare::DareCommand),
-    /// Accounts on this device: create, list, info, export, import.
+    /// Run a Mesh Service, or ask one what it is.
+    #[command(subcommand)]
+    Service(commands::service::ServiceCommand),
+    /// Accounts on this device: create, list, info, export, import, and their service.
     #[command(subcommand)]
     Account(commands::account::AccountCommand),
     /// Passwords (the credential catalog).
@@ -92,6 +95,7 @@ fn main() {
         Command::Key(c) => commands::key::run(c),
         Command::Dare(c) => commands::dare::run(c),
         Command::Account(c) => commands::account::run(c, &cli.data),
+        Command::Service(c) => commands::service::run(c),
         Command::Password { cmd, common } => catalog::password(cmd, &common, &cli.data),
         Command::Contact { cmd, common } => catalog::contact(cmd, &common, &cli.data),
         Command::Bookmark { cmd, common } => catalog::bookmark(cmd, &common, &cli.data),

@@ -41,6 +41,10 @@ struct AccountSecrets {
     address: String,
     /// The account's key-derivation secret, held by administrator devices.
     account_secret: Option<String>,
+    /// The account's encryption private key (base64url), held by devices connected to the
+    /// account without administrator rights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    account_encryption_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -100,6 +104,14 @@ impl MeshHome {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The data directory of the device holding this account.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.dir
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
     }
 
     fn secrets_path(&self) -> PathBuf {
@@ -218,6 +230,18 @@ impl Device {
         &self.profile
     }
 
+    /// The device's self-signed profile as stored.
+    pub fn profile_envelope(&self) -> Result<DareEnvelope> {
+        Ok(DareEnvelope::parse(&std::fs::read(
+            self.home.dir.join("device.dare"),
+        )?)?)
+    }
+
+    /// A base key of this device (before any activation), by role.
+    pub fn base_key(&self, role_name: &str) -> Result<PrivateKey> {
+        role(&self.seed, role_name)
+    }
+
     /// The device's own key-derivation secret (for the connection flows).
     pub fn device_secret(&self) -> &SecretSeed {
         &self.seed
@@ -290,7 +314,7 @@ impl Device {
         let account_udf = profile.check()?;
         let envelope = seal_profile(profile.clone().into(), &seed, &account_udf)?;
         store::write_atomic(&dir.join("profile.dare"), envelope.to_json()?.as_bytes())?;
-        let account = Account::load(&dir, address, Some(seed.clone()))?;
+        let account = Account::load(&dir, address, Some(seed.clone()), None)?;
 
         // This device's activation, connection and catalog entry (schema-08 §3.2.1).
         let admin = role(&seed, "AdministratorSignature")?;
@@ -329,6 +353,7 @@ impl Device {
         self.secrets.accounts.push(AccountSecrets {
             address: address.to_string(),
             account_secret: Some(seed.udf().to_string()),
+            account_encryption_key: None,
         });
         self.save_secrets()?;
         if self.config().default_account.is_none() {
@@ -360,11 +385,57 @@ impl Device {
             .as_deref()
             .map(SecretSeed::parse)
             .transpose()?;
+        let key = secrets
+            .account_encryption_key
+            .as_deref()
+            .map(mesh_encoding::base64url::decode)
+            .transpose()?;
         Account::load(
             &self.home.dir.join("accounts").join(&address),
             &address,
             seed,
+            key,
         )
+    }
+
+    /// Add an account this device was connected to by an administrator device: its profile
+    /// (already verified by the caller) and the account encryption key it was given.
+    pub fn add_connected_account(
+        &mut self,
+        profile: &DareEnvelope,
+        account_key: &[u8],
+    ) -> Result<Account> {
+        let (user, _) = signed::verify_profile_user(profile)?;
+        let address = user
+            .account_address
+            .clone()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !is_address(&address) {
+            return Err(ClientError::BadAddress(address));
+        }
+        if self.secrets.accounts.iter().any(|a| a.address == address) {
+            return Err(ClientError::AccountExists(address));
+        }
+        let dir = self.home.dir.join("accounts").join(&address);
+        create_private_dir(&dir)?;
+        store::write_atomic(&dir.join("profile.dare"), profile.to_json()?.as_bytes())?;
+        let account = Account::load(&dir, &address, None, Some(account_key.to_vec()))?;
+        self.secrets.accounts.push(AccountSecrets {
+            address: address.clone(),
+            account_secret: None,
+            account_encryption_key: Some(mesh_encoding::base64url::encode(account_key)),
+        });
+        self.save_secrets()?;
+        if self.config().default_account.is_none() {
+            self.set_default(&address)?;
+        }
+        Ok(account)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.home.dir
     }
 
     /// Seal the account's secret and every catalog entry under `passphrase`.
@@ -419,15 +490,24 @@ pub struct Account {
 }
 
 impl Account {
-    fn load(dir: &Path, address: &str, seed: Option<SecretSeed>) -> Result<Self> {
+    fn load(
+        dir: &Path,
+        address: &str,
+        seed: Option<SecretSeed>,
+        account_key: Option<Vec<u8>>,
+    ) -> Result<Self> {
         let envelope = DareEnvelope::parse(&std::fs::read(dir.join("profile.dare"))?)?;
         let (profile, udf) = signed::verify_profile_user(&envelope)?;
         let encrypt_to =
             mesh_schema::key::required(&profile.account_encryption, "AccountEncryption")?;
         let mut keys = KeyRing::new();
         let mut id_key = None;
-        if let Some(seed) = &seed {
-            let key = role(seed, "AccountEncryption")?;
+        let key = match (&seed, account_key) {
+            (Some(seed), _) => Some(role(seed, "AccountEncryption")?),
+            (None, Some(bytes)) => Some(PrivateKey::from_bytes(encrypt_to.algorithm(), &bytes)?),
+            (None, None) => None,
+        };
+        if let Some(key) = key {
             if key.public_key() != encrypt_to {
                 return Err(ClientError::Invalid(format!(
                     "the secret held for {address} is not the account's"
@@ -450,6 +530,44 @@ impl Account {
             keys,
             id_key,
         })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The data directory of the device holding this account.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.dir
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+    }
+
+    /// The account's encryption key (what its catalogs are encrypted to).
+    pub fn encryption_key(&self) -> &PublicKey {
+        &self.encrypt_to
+    }
+
+    /// The account's self-signed profile as stored.
+    pub fn profile_envelope(&self) -> Result<DareEnvelope> {
+        Ok(DareEnvelope::parse(&std::fs::read(
+            self.dir.join("profile.dare"),
+        )?)?)
+    }
+
+    /// The account encryption private key, to hand to a device being connected.
+    pub fn encryption_private_key(&self) -> Option<&PrivateKey> {
+        self.keys.private_key(&self.encrypt_to.udf())
+    }
+
+    /// The administrator signature key (administrator devices only).
+    pub fn administrator_key(&self) -> Result<PrivateKey> {
+        let seed = self
+            .seed
+            .as_ref()
+            .ok_or_else(|| ClientError::NotAdministrator(self.address.clone()))?;
+        role(seed, "AdministratorSignature")
     }
 
     pub fn is_administrator(&self) -> bool {

@@ -22,6 +22,12 @@ pub enum ClientError {
     NotAdministrator(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0} is not bound to a service: run `mesh account bind --service URL`")]
+    NotBound(String),
+    #[error("conflict: {0} changed on the service since this device last synced; run `mesh account sync` and try again")]
+    Conflict(String),
+    #[error("the service refused the request ({0}): {1}")]
+    Service(u16, String),
     #[error(transparent)]
     Dare(#[from] mesh_dare::DareError),
     #[error(transparent)]

@@ -4,8 +4,10 @@
 //! passphrase, accounts created and held by this device, and their catalogs ([`context`]).
 
 pub mod catalogs;
+pub mod connect;
 pub mod context;
 mod error;
+pub mod online;
 pub mod store;
 
 pub use catalogs::CatalogKind;

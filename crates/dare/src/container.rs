@@ -410,6 +410,11 @@ impl Container {
         self.tree.root()
     }
 
+    /// The Merkle root over frames 1…n (n ≥ 1), as it was when frame n was the last.
+    pub fn tree_digest_at(&self, n: u64) -> Option<[u8; 64]> {
+        self.tree.root_at(n)
+    }
+
     /// The last chain digest (Chain containers).
     pub fn chain_digest(&self) -> [u8; 64] {
         self.chain

@@ -18,6 +18,7 @@ mod error;
 pub mod frame;
 pub mod keys;
 pub mod merkle;
+pub mod passphrase;
 pub mod schema;
 pub mod spool;
 

@@ -67,6 +67,11 @@ pub struct ActivationAccount {
     pub account_encryption: Option<KeyData>,
     pub account_authentication: Option<KeyData>,
     pub account_signature: Option<KeyData>,
+    /// The account's encryption private key (base64url of the scalar), so that the device can
+    /// read the account's catalogs. The draft gives devices decryption through threshold key
+    /// shares held with the service; until that is implemented, the key itself travels here,
+    /// encrypted to the device.
+    pub account_encryption_key: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }}

@@ -22,6 +22,16 @@ pub enum AccountCommand {
     Export(ExportArgs),
     /// Add an exported account to this device.
     Import(ImportArgs),
+    /// Ask the account's service for its profiles.
+    Hello(crate::commands::online::ServiceArgs),
+    /// Bind the account to a service and upload what this device holds.
+    Bind(crate::commands::online::ServiceArgs),
+    /// Remove the account from its service.
+    Unbind(crate::commands::online::ServiceArgs),
+    /// The service's state of each catalog and spool.
+    Status(crate::commands::online::ServiceArgs),
+    /// Download what other devices added and upload what this one did.
+    Sync(crate::commands::online::ServiceArgs),
 }
 
 #[derive(Args)]
@@ -195,6 +205,11 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
                 )
             })
         }
+        AccountCommand::Hello(a) => crate::commands::online::hello(a, data),
+        AccountCommand::Bind(a) => crate::commands::online::bind(a, data),
+        AccountCommand::Unbind(a) => crate::commands::online::unbind(a, data),
+        AccountCommand::Status(a) => crate::commands::online::status(a, data),
+        AccountCommand::Sync(a) => crate::commands::online::sync(a, data),
         AccountCommand::Import(a) => {
             let sealed =
                 std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;

@@ -131,6 +131,21 @@ pub enum SshCommand {
 pub enum DeviceCommand {
     /// The devices connected to the account.
     List,
+    /// On a new device: ask to join an account; shows the witness value to compare.
+    Request {
+        address: String,
+        /// The service URL (default: the account's domain).
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// On an administrator device: connection requests waiting for an answer.
+    Pending,
+    /// On an administrator device: accept the request showing WITNESS.
+    Accept { witness: String },
+    /// On an administrator device: reject the request showing WITNESS.
+    Reject { witness: String },
+    /// On the new device: collect the answer and join the account.
+    Complete,
 }
 
 fn account(data: &Option<PathBuf>, common: &Common) -> anyhow::Result<Account> {
@@ -233,6 +248,7 @@ fn delete(account: &Account, kind: CatalogKind, key: &str, json: bool) -> anyhow
     if !account.delete(kind, key)? {
         bail!("no entry '{key}' in {}", kind.name());
     }
+    push(&account.data_dir(), account, kind)?;
     if json {
         println!("{}", serde_json::json!({"Deleted": key}));
     } else {
@@ -241,9 +257,19 @@ fn delete(account: &Account, kind: CatalogKind, key: &str, json: bool) -> anyhow
     Ok(())
 }
 
-/// Put an entry in its catalog and say so.
+/// Upload a catalog change at once when the account is bound to a service.
+fn push(data: &Option<PathBuf>, acc: &Account, kind: CatalogKind) -> anyhow::Result<()> {
+    if mesh_client::online::load_binding(acc).is_some() {
+        let device = session::open(data)?;
+        mesh_client::online::Session::open(&device, acc)?.push(kind.name())?;
+    }
+    Ok(())
+}
+
+/// Put an entry in its catalog (and on the service) and say so.
 fn add(acc: &Account, kind: CatalogKind, item: MeshItem, json: bool) -> anyhow::Result<()> {
     let key = acc.put(kind, &item)?;
+    push(&acc.data_dir(), acc, kind)?;
     added(&key, json);
     Ok(())
 }
@@ -478,8 +504,84 @@ pub fn ssh(cmd: SshCommand, common: &Common, data: &Option<PathBuf>) -> anyhow::
 }
 
 pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> anyhow::Result<()> {
-    let acc = account(data, common)?;
+    use mesh_client::connect;
+    let json = common.json;
     match cmd {
-        DeviceCommand::List => list(&acc, CatalogKind::Device, common.json),
+        DeviceCommand::List => list(&account(data, common)?, CatalogKind::Device, json),
+        DeviceCommand::Request { address, service } => {
+            let device = session::open_or_create(data)?;
+            let pending = connect::request(&device, &address, service.as_deref())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"Account": pending.address, "Witness": pending.witness, "DeviceUdf": device.udf()})
+                );
+            } else {
+                println!(
+                    "Requested to join {} as device {}",
+                    pending.address,
+                    device.udf()
+                );
+                println!("Witness: {}", pending.witness);
+                println!("Check that the administrator device shows the same witness, then run `mesh device complete`.");
+            }
+            Ok(())
+        }
+        DeviceCommand::Pending => {
+            let device = session::open(data)?;
+            let acc = device.account(common.account.as_deref())?;
+            let list = connect::pending(&device, &acc)?;
+            if json {
+                let rows: Vec<_> = list.iter().map(|p| serde_json::json!({"Witness": p.witness, "DeviceUdf": p.device_udf, "Description": p.description})).collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if list.is_empty() {
+                println!("No connection requests are waiting.");
+            } else {
+                for p in &list {
+                    println!(
+                        "{}  device {} {}",
+                        p.witness,
+                        p.device_udf,
+                        p.description.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Ok(())
+        }
+        DeviceCommand::Accept { witness } => respond(data, common, &witness, true),
+        DeviceCommand::Reject { witness } => respond(data, common, &witness, false),
+        DeviceCommand::Complete => {
+            let mut device = session::open(data)?;
+            match connect::complete(&mut device, common.account.as_deref())? {
+                None => bail!("the request is still waiting for the administrator (run `mesh device complete` again later)"),
+                Some(acc) => {
+                    if json {
+                        println!("{}", serde_json::json!({"Account": acc.address, "AccountUdf": acc.udf, "DeviceUdf": device.udf()}));
+                    } else {
+                        println!("Joined {} ({})", acc.address, acc.udf);
+                    }
+                    Ok(())
+                }
+            }
+        }
     }
+}
+
+/// Answer a connection request on an administrator device.
+fn respond(
+    data: &Option<PathBuf>,
+    common: &Common,
+    witness: &str,
+    accept: bool,
+) -> anyhow::Result<()> {
+    let device = session::open(data)?;
+    let acc = device.account(common.account.as_deref())?;
+    let udf = mesh_client::connect::respond(&device, &acc, witness, accept)?;
+    let verb = if accept { "Accepted" } else { "Rejected" };
+    if common.json {
+        println!("{}", serde_json::json!({"Result": verb, "DeviceUdf": udf}));
+    } else {
+        println!("{verb} device {udf}");
+    }
+    Ok(())
 }

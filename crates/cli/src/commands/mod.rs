@@ -5,3 +5,5 @@ pub mod catalog;
 pub mod dare;
 pub mod hash;
 pub mod key;
+pub mod online;
+pub mod service;

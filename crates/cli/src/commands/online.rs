@@ -1,0 +1,120 @@
+//! `mesh account hello|bind|unbind|status|sync`: the account and its service.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use mesh_client::online::{self, Session};
+
+use crate::output::emit;
+use crate::session;
+
+#[derive(Args)]
+pub struct ServiceArgs {
+    /// The service URL (default: the account's domain, https://DOMAIN/.well-known/mmm/).
+    #[arg(long)]
+    service: Option<String>,
+    #[arg(long)]
+    account: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn hello(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
+    let device = session::open(data)?;
+    let account = device.account(a.account.as_deref())?;
+    let info = online::hello(&account.address, a.service.as_deref())?;
+    let out = serde_json::json!({"Url": info.url, "ServiceUdf": info.service_udf, "HostUdf": info.host_udf});
+    emit(a.json, &out, |o| {
+        println!(
+            "{} is served by {} ({})",
+            account.address,
+            o["Url"].as_str().unwrap_or_default(),
+            o["ServiceUdf"].as_str().unwrap_or_default()
+        )
+    })
+}
+
+fn print_report(report: &online::SyncReport) {
+    for (name, down, up) in report.iter().filter(|(_, d, u)| *d > 0 || *u > 0) {
+        println!("  {name}: {down} down, {up} up");
+    }
+}
+
+fn report_json(report: &online::SyncReport) -> serde_json::Value {
+    report
+        .iter()
+        .map(|(n, d, u)| serde_json::json!({"Container": n, "Downloaded": d, "Uploaded": u}))
+        .collect()
+}
+
+pub fn bind(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
+    let device = session::open(data)?;
+    let account = device.account(a.account.as_deref())?;
+    let info = online::hello(&account.address, a.service.as_deref())?;
+    let (_, report) = Session::bind(&device, &account, &info)?;
+    let out = serde_json::json!({"Account": account.address, "Url": info.url, "ServiceUdf": info.service_udf, "Sync": report_json(&report)});
+    emit(a.json, &out, |_| {
+        println!("Bound {} to {}", account.address, info.url);
+        print_report(&report);
+    })
+}
+
+pub fn unbind(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
+    let device = session::open(data)?;
+    let account = device.account(a.account.as_deref())?;
+    Session::open(&device, &account)?.unbind()?;
+    let out = serde_json::json!({"Unbound": account.address});
+    emit(a.json, &out, |_| {
+        println!(
+            "Unbound {}: the service no longer holds it",
+            account.address
+        )
+    })
+}
+
+pub fn status(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
+    let device = session::open(data)?;
+    let account = device.account(a.account.as_deref())?;
+    let session = Session::open(&device, &account)?;
+    let status = session.status()?;
+    let binding = online::load_binding(&account).unwrap_or_default();
+    let rows: Vec<serde_json::Value> = status
+        .iter()
+        .map(|(name, (index, _))| serde_json::json!({"Container": name, "Service": index, "Synced": binding.synced.get(name).copied().unwrap_or(0)}))
+        .collect();
+    let out =
+        serde_json::json!({"Account": account.address, "Url": session.url(), "Containers": rows});
+    emit(a.json, &out, |o| {
+        println!(
+            "{} at {}",
+            account.address,
+            o["Url"].as_str().unwrap_or_default()
+        );
+        for r in o["Containers"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<18} service {:>6}  synced {:>6}",
+                r["Container"].as_str().unwrap_or_default(),
+                r["Service"],
+                r["Synced"]
+            );
+        }
+    })
+}
+
+pub fn sync(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
+    let device = session::open(data)?;
+    let account = device.account(a.account.as_deref())?;
+    let mut session = Session::open(&device, &account)?;
+    let bar = crate::output::progress(0, a.json);
+    let report = session.sync(&mut |name, done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+        bar.set_message(name.to_string());
+    })?;
+    bar.finish_and_clear();
+    let out = serde_json::json!({"Account": account.address, "Sync": report_json(&report)});
+    emit(a.json, &out, |_| {
+        println!("Synced {}", account.address);
+        print_report(&report);
+    })
+}

@@ -1,0 +1,110 @@
+//! `mesh service …`: run a Mesh Service, and ask one what it is.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use mesh_service::files::FileStore;
+use mesh_service::{Identity, ServiceHost, Store};
+
+use crate::output::emit;
+use crate::session;
+
+pub const SERVICE_PASSPHRASE_ENV: &str = "MESH_SERVICE_PASSPHRASE";
+
+#[derive(Subcommand)]
+pub enum ServiceCommand {
+    /// Run the service until stopped.
+    Start(StartArgs),
+    /// Ask a service for its profiles and policy.
+    Hello(HelloArgs),
+}
+
+#[derive(Args)]
+pub struct StartArgs {
+    /// Directory for the service's keys and (without --postgres) its accounts.
+    #[arg(long)]
+    data: PathBuf,
+    /// Address to listen on (plain HTTP; put a TLS terminator in front for the Internet).
+    #[arg(long, default_value = "127.0.0.1:8666")]
+    listen: SocketAddr,
+    /// Keep accounts in PostgreSQL instead of container files (postgresql://…).
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Largest request accepted, in octets.
+    #[arg(long, default_value_t = mesh_protocol::binding::DEFAULT_MAX_REQUEST)]
+    max_request: usize,
+}
+
+#[derive(Args)]
+pub struct HelloArgs {
+    /// The service URL (http://host:port).
+    #[arg(long)]
+    service: String,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(cmd: ServiceCommand) -> anyhow::Result<()> {
+    match cmd {
+        ServiceCommand::Start(a) => start(a),
+        ServiceCommand::Hello(a) => {
+            let info = mesh_client::online::hello(&a.service, Some(&a.service))?;
+            let out = serde_json::json!({"Url": info.url, "ServiceUdf": info.service_udf, "HostUdf": info.host_udf,
+                "MaxRequest": info.hello.constraints_post.as_ref().and_then(|c| c.bytes_max),
+                "Encodings": info.hello.version.as_ref().map(|v| v.encodings.iter().flat_map(|e| e.id.clone()).collect::<Vec<_>>())});
+            emit(a.json, &out, |o| {
+                println!("Service {}", o["Url"].as_str().unwrap_or_default());
+                println!(
+                    "  Service profile: {}",
+                    o["ServiceUdf"].as_str().unwrap_or_default()
+                );
+                println!(
+                    "  Host profile:    {}",
+                    o["HostUdf"].as_str().unwrap_or_default()
+                );
+            })
+        }
+    }
+}
+
+fn start(a: StartArgs) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let passphrase = session::passphrase(SERVICE_PASSPHRASE_ENV, "Service passphrase", false)?;
+    std::fs::create_dir_all(&a.data).with_context(|| format!("creating {}", a.data.display()))?;
+    let identity = Identity::load_or_create(&a.data, &passphrase).map_err(anyhow::Error::msg)?;
+    let store: Arc<dyn Store> = match &a.postgres {
+        Some(url) => Arc::new(
+            mesh_service::pg::PgStore::connect(url).with_context(|| "connecting to PostgreSQL")?,
+        ),
+        None => Arc::new(FileStore::open(a.data.join("store"))?),
+    };
+    let udf = identity.service_udf.clone();
+    let mut host = ServiceHost::new(store, identity);
+    host.max_request = a.max_request;
+    let host = Arc::new(host);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let backend = if a.postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "container files"
+        };
+        mesh_service::http::serve(host, a.listen, |addr| {
+            println!("Mesh Service {udf} listening on http://{addr}/.well-known/mmm/ ({backend})");
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+        })
+        .await
+    })?;
+    Ok(())
+}

@@ -1,0 +1,423 @@
+//! Connecting a device to an account by witness (protocol-09 §9.2).
+//!
+//! 1. The new device sends a RequestConnection (its self-signed profile and a client nonce) in a
+//!    ConnectRequest. The service adds its nonce, computes the witness from both nonces and both
+//!    profile keys, queues the AcknowledgeConnection in the account's inbound spool and returns
+//!    it with the account profile. The device checks the witness itself and shows it.
+//! 2. An administrator device lists pending requests with their witness values; the user
+//!    compares the witness shown on both devices and accepts (or rejects) it. Accepting makes
+//!    the ActivationDevice, ConnectionDevice and CatalogedDevice (schema-08 §3.2.1), adds the
+//!    device to the device catalog, and leaves a RespondConnection, encrypted to the new device
+//!    and signed by the administrator key, in the account's local spool under the response id.
+//! 3. The new device collects it with Complete, checks the administrator's signature against
+//!    the account profile, checks that the records were made for its own secret, and joins.
+
+use std::path::PathBuf;
+
+use mesh_crypto::PublicKey;
+use mesh_dare::{Container, DareEnvelope, KeyParameters, KeyRing, Mode};
+use mesh_protocol::messages::{CompleteRequest, ConnectRequest};
+use mesh_protocol::{Request, Response};
+use mesh_schema::assertion::{ActivationAccount, ActivationDevice};
+use mesh_schema::catalog::CatalogedDevice;
+use mesh_schema::key::required;
+use mesh_schema::message::{AcknowledgeConnection, RequestConnection, RespondConnection};
+use mesh_schema::profile::ProfileDevice;
+use mesh_schema::{expect_item, ids, signed, MeshItem};
+use serde::{Deserialize, Serialize};
+
+use crate::catalogs::CatalogKind;
+use crate::context::{Account, Device};
+use crate::online::{self, device_credentials_from, ServiceBinding, Session};
+use crate::store::write_atomic;
+use crate::{ClientError, Result};
+
+/// A request this device made and is waiting on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PendingConnection {
+    pub address: String,
+    pub url: String,
+    pub service_udf: String,
+    pub service_signature: KeyParameters,
+    pub service_encryption: KeyParameters,
+    pub message_id: String,
+    pub witness: String,
+    pub enveloped_profile_account: DareEnvelope,
+}
+
+fn pending_path(device: &Device) -> PathBuf {
+    device.data_dir().join("pending.json")
+}
+
+fn load_pending(device: &Device) -> Vec<PendingConnection> {
+    std::fs::read(pending_path(device))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn save_pending(device: &Device, list: &[PendingConnection]) -> Result<()> {
+    write_atomic(
+        &pending_path(device),
+        &serde_json::to_vec_pretty(list).map_err(|e| ClientError::Invalid(e.to_string()))?,
+    )
+}
+
+fn random(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut v);
+    v
+}
+
+/// New device: ask to join `address`; returns the pending request with its witness.
+pub fn request(device: &Device, address: &str, url: Option<&str>) -> Result<PendingConnection> {
+    let address = address.to_ascii_lowercase();
+    let info = online::hello(&address, url)?;
+    let profile_key = device.base_key("ProfileSignature")?;
+    let client_nonce = random(16);
+    let message_id = mesh_udf::random::nonce(128).to_string();
+    let request = RequestConnection {
+        message_id: Some(message_id.clone()),
+        authenticated_data: Some(device.profile_envelope()?),
+        client_nonce: Some(client_nonce.clone()),
+        account_address: Some(address.clone()),
+        ..Default::default()
+    };
+    let request_env = signed::seal(
+        &request.into(),
+        &profile_key,
+        Some(&ids::envelope_id(&message_id)?),
+        &[],
+    )?;
+    let mut keys = KeyRing::new();
+    keys.add_private(device.base_key("Encryption")?);
+    let response = online::call(
+        &info.url,
+        &Request::ConnectRequest(ConnectRequest {
+            enveloped_request_connection: Some(request_env),
+            rights: vec![],
+        }),
+        Some(&profile_key),
+        Some(&info.encryption),
+        &keys,
+        Some(&info.signature),
+    )?;
+    let Response::ConnectResponse(connect) = response else {
+        return Err(ClientError::Invalid("unexpected answer to Connect".into()));
+    };
+    let profile_env = connect
+        .enveloped_profile_account
+        .ok_or_else(|| ClientError::Invalid("Connect answer without the account profile".into()))?;
+    let (profile, _) = signed::verify_profile_user(&profile_env)?;
+    if profile
+        .account_address
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+        != Some(address.as_str())
+    {
+        return Err(ClientError::Invalid(
+            "the service answered with another account's profile".into(),
+        ));
+    }
+    let ack_env = connect
+        .enveloped_acknowledge_connection
+        .ok_or_else(|| ClientError::Invalid("Connect answer without an acknowledgement".into()))?;
+    let ack: AcknowledgeConnection = expect_item!(
+        signed::verify_signed_by(
+            &ack_env,
+            &info.signature,
+            "acknowledgement",
+            &KeyRing::new()
+        )?,
+        AcknowledgeConnection
+    )?;
+    // The witness binds both nonces and both profiles: compute it here rather than trust it.
+    let account_key = required(&profile.profile_signature, "ProfileSignature")?;
+    let witness = ids::witness(
+        &account_key,
+        ack.server_nonce.as_deref().unwrap_or_default(),
+        &profile_key.public_key(),
+        &client_nonce,
+    );
+    if ack.witness.as_deref() != Some(witness.as_str()) {
+        return Err(ClientError::Invalid(
+            "the service's witness does not match the request: not connecting".into(),
+        ));
+    }
+    let pending = PendingConnection {
+        address: address.clone(),
+        url: info.url.clone(),
+        service_udf: info.service_udf.clone(),
+        service_signature: KeyParameters::from_public(&info.signature),
+        service_encryption: KeyParameters::from_public(&info.encryption),
+        message_id,
+        witness,
+        enveloped_profile_account: profile_env,
+    };
+    let mut list: Vec<PendingConnection> = load_pending(device)
+        .into_iter()
+        .filter(|p| p.address != address)
+        .collect();
+    list.push(pending.clone());
+    save_pending(device, &list)?;
+    Ok(pending)
+}
+
+/// A connection request waiting for the administrator.
+pub struct PendingRequest {
+    pub witness: String,
+    pub device_udf: String,
+    pub description: Option<String>,
+    pub response_id: String,
+    request: RequestConnection,
+    device: ProfileDevice,
+}
+
+fn local_ids(account: &Account) -> Result<Vec<String>> {
+    let path = account.dir().join("MMM_Local.dare");
+    if !path.exists() {
+        return Ok(vec![]);
+    }
+    let c = Container::open(path, Mode::Read)?;
+    Ok((1..c.frame_count())
+        .filter_map(|i| c.read(i).ok()?.content_meta().ok()?.unique_id)
+        .collect())
+}
+
+/// Administrator: the requests waiting for an answer (after syncing the account's spools).
+pub fn pending(device: &Device, account: &Account) -> Result<Vec<PendingRequest>> {
+    let mut session = Session::open(device, account)?;
+    session.sync(&mut |_, _, _| {})?;
+    let service_key = online::load_binding(account)
+        .and_then(|b| b.service_signature)
+        .ok_or_else(|| ClientError::NotBound(account.address.clone()))?
+        .public_key()?;
+    let answered = local_ids(account)?;
+    let path = account.dir().join("MMM_Inbound.dare");
+    if !path.exists() {
+        return Ok(vec![]);
+    }
+    let inbound = Container::open(path, Mode::Read)?;
+    let mut out = Vec::new();
+    for i in 1..inbound.frame_count() {
+        let env = inbound.read(i)?;
+        if env
+            .content_meta()
+            .ok()
+            .and_then(|m| m.message_type)
+            .as_deref()
+            != Some("AcknowledgeConnection")
+        {
+            continue;
+        }
+        // Only acknowledgements the service signed count.
+        let Ok(item) =
+            signed::verify_signed_by(&env, &service_key, "acknowledgement", &KeyRing::new())
+        else {
+            continue;
+        };
+        let Ok(ack) = expect_item!(item, AcknowledgeConnection) else {
+            continue;
+        };
+        let Some(request_env) = &ack.enveloped_request_connection else {
+            continue;
+        };
+        let Ok(request) = signed::read(request_env, &KeyRing::new())
+            .and_then(|i| expect_item!(i, RequestConnection))
+        else {
+            continue;
+        };
+        let Some(device_env) = &request.authenticated_data else {
+            continue;
+        };
+        let Ok((profile, device_udf)) = signed::verify_profile_device(device_env) else {
+            continue;
+        };
+        let Some(message_id) = &request.message_id else {
+            continue;
+        };
+        let response_id = ids::response_id(message_id)?;
+        if answered.contains(&response_id) {
+            continue;
+        }
+        out.push(PendingRequest {
+            witness: ack.witness.clone().unwrap_or_default(),
+            device_udf,
+            description: profile.description.clone(),
+            response_id,
+            request,
+            device: profile,
+        });
+    }
+    Ok(out)
+}
+
+fn normalize(witness: &str) -> String {
+    witness
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
+/// Administrator: accept or reject the request showing `witness`. Returns the device's UDF.
+pub fn respond(device: &Device, account: &Account, witness: &str, accept: bool) -> Result<String> {
+    let wanted = normalize(witness);
+    let request = pending(device, account)?
+        .into_iter()
+        .find(|p| normalize(&p.witness) == wanted)
+        .ok_or_else(|| {
+            ClientError::Invalid(format!("no pending request with witness {witness}"))
+        })?;
+    let admin = account.administrator_key()?;
+    let device_key: PublicKey = required(&request.device.encryption, "Encryption")?;
+    let mut result = RespondConnection {
+        message_id: Some(request.response_id.clone()),
+        result: Some(if accept { "Accept" } else { "Reject" }.into()),
+        ..Default::default()
+    };
+    let mut session = Session::open(device, account)?;
+    if accept {
+        let (activation, connection) =
+            ActivationDevice::create(&request.device, &account.udf, &account.address)?;
+        let account_key = account
+            .encryption_private_key()
+            .ok_or_else(|| ClientError::NotAdministrator(account.address.clone()))?;
+        let activation_account = ActivationAccount {
+            account_encryption_key: Some(mesh_encoding::base64url::encode(&account_key.to_bytes())),
+            account_encryption: account.profile.account_encryption.clone(),
+            ..Default::default()
+        };
+        let cataloged = CatalogedDevice {
+            udf: Some(request.device_udf.clone()),
+            device_udf: Some(request.device_udf.clone()),
+            signature_udf: connection.signature.as_ref().and_then(|k| k.udf.clone()),
+            enveloped_profile_user: Some(account.profile_envelope()?),
+            enveloped_profile_device: request.request.authenticated_data.clone(),
+            enveloped_connection_device: Some(signed::seal(&connection.into(), &admin, None, &[])?),
+            enveloped_activation_device: Some(signed::seal(
+                &activation.into(),
+                &admin,
+                None,
+                &[&device_key],
+            )?),
+            enveloped_activation_account: Some(signed::seal(
+                &activation_account.into(),
+                &admin,
+                None,
+                &[&device_key],
+            )?),
+            ..Default::default()
+        };
+        account.put(CatalogKind::Device, &MeshItem::from(cataloged.clone()))?;
+        session.push(CatalogKind::Device.name())?;
+        result.cataloged_device = Some(cataloged);
+    }
+    let envelope = signed::seal(
+        &result.into(),
+        &admin,
+        Some(&request.response_id),
+        &[&device_key],
+    )?;
+    session.post_own(vec![envelope], vec![])?;
+    session.sync(&mut |_, _, _| {})?;
+    Ok(request.device_udf)
+}
+
+/// New device: collect the answer to a pending request. `Ok(None)` while it is still pending.
+pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Account>> {
+    let list = load_pending(device);
+    let pending = match address {
+        Some(a) => list.iter().find(|p| p.address.eq_ignore_ascii_case(a)),
+        None => list.last(),
+    }
+    .cloned()
+    .ok_or_else(|| {
+        ClientError::Invalid(
+            "no connection request is pending on this device (mesh device request ADDRESS)".into(),
+        )
+    })?;
+    let response_id = ids::response_id(&pending.message_id)?;
+    let service_signer = pending.service_signature.public_key()?;
+    let mut keys = KeyRing::new();
+    keys.add_private(device.base_key("Encryption")?);
+    let response = online::call(
+        &pending.url,
+        &Request::CompleteRequest(CompleteRequest {
+            account_address: Some(pending.address.clone()),
+            response_id: Some(response_id.clone()),
+        }),
+        Some(&device.base_key("ProfileSignature")?),
+        Some(&pending.service_encryption.public_key()?),
+        &keys,
+        Some(&service_signer),
+    )?;
+    let Response::CompleteResponse(complete) = response else {
+        return Err(ClientError::Invalid("unexpected answer to Complete".into()));
+    };
+    let Some(envelope) = complete.enveloped_respond_connection else {
+        return Ok(None);
+    };
+    // The answer must come from the account's administrator, for this request, for this device.
+    let (profile, _) = signed::verify_profile_user(&pending.enveloped_profile_account)?;
+    let admin = required(&profile.administrator_signature, "AdministratorSignature")?;
+    let answer: RespondConnection = expect_item!(
+        signed::verify_signed_by(&envelope, &admin, "connection answer", &keys)?,
+        RespondConnection
+    )?;
+    if answer.message_id.as_deref() != Some(response_id.as_str()) {
+        return Err(ClientError::Invalid(
+            "the answer is for another request".into(),
+        ));
+    }
+    let remaining: Vec<PendingConnection> = list
+        .into_iter()
+        .filter(|p| p.address != pending.address)
+        .collect();
+    if answer.result.as_deref() != Some("Accept") {
+        save_pending(device, &remaining)?;
+        return Err(ClientError::Invalid(format!(
+            "the administrator of {} rejected this device",
+            pending.address
+        )));
+    }
+    let cataloged = answer.cataloged_device.ok_or_else(|| {
+        ClientError::Invalid("an accepted answer without the device record".into())
+    })?;
+    if cataloged.device_udf.as_deref() != Some(device.udf()) {
+        return Err(ClientError::Invalid(
+            "the device record was made for another device".into(),
+        ));
+    }
+    // The activation must produce this device's connection keys from this device's secret.
+    let credentials = device_credentials_from(device, &cataloged)?;
+    let activation_env = cataloged
+        .enveloped_activation_account
+        .as_ref()
+        .ok_or_else(|| ClientError::Invalid("no account activation for this device".into()))?;
+    let activation: ActivationAccount = expect_item!(
+        signed::verify_signed_by(activation_env, &admin, "account activation", &keys)?,
+        ActivationAccount
+    )?;
+    let key = mesh_encoding::base64url::decode(
+        activation
+            .account_encryption_key
+            .as_deref()
+            .unwrap_or_default(),
+    )?;
+    let account = device.add_connected_account(&pending.enveloped_profile_account, &key)?;
+    let binding = ServiceBinding {
+        url: pending.url.clone(),
+        service_udf: pending.service_udf.clone(),
+        service_signature: Some(pending.service_signature.clone()),
+        service_encryption: Some(pending.service_encryption.clone()),
+        synced: Default::default(),
+    };
+    let mut session = Session::with_credentials(&account, binding, credentials)?;
+    session.save()?;
+    session.sync(&mut |_, _, _| {})?;
+    save_pending(device, &remaining)?;
+    Ok(Some(account))
+}

@@ -1,0 +1,523 @@
+//! The device talking to its account's service: Hello, Bind, Unbind, Status and Sync
+//! (protocol-09 §7, §10) with the keys this device was connected with.
+//!
+//! Each container (catalogs and the account's spools) is replicated: `service.json` records for
+//! each the index up to which the local copy and the service agree. Sync downloads what the
+//! service has beyond that (in pages), replays local entries made since on top (so nothing is
+//! lost or silently overwritten), and uploads them with the index and apex digest they were made
+//! against: if another device got there first the service answers Conflict and nothing is
+//! applied. Catalog changes made while bound are uploaded at once the same way.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mesh_crypto::{PrivateKey, PublicKey};
+use mesh_dare::{Container, ContainerType, DareEnvelope, KeyParameters, KeyRing, Mode};
+use mesh_protocol::binding;
+use mesh_protocol::client::{service_url, HttpClient};
+use mesh_protocol::messages::*;
+use mesh_protocol::{Request, Response};
+use mesh_schema::assertion::{ActivationDevice, ConnectionDevice};
+use mesh_schema::catalog::CatalogedDevice;
+use mesh_schema::key::required;
+use mesh_schema::profile::{ProfileHost, ProfileService};
+use mesh_schema::{expect_item, signed};
+use serde::{Deserialize, Serialize};
+
+use crate::catalogs::CatalogKind;
+use crate::context::{Account, Device};
+use crate::store::write_atomic;
+use crate::{ClientError, Result};
+
+/// The account's spools a device replicates.
+pub const SPOOLS: [&str; 2] = ["MMM_Inbound", "MMM_Local"];
+
+/// What a device knows about the service its account is bound to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServiceBinding {
+    pub url: String,
+    pub service_udf: String,
+    pub service_signature: Option<KeyParameters>,
+    pub service_encryption: Option<KeyParameters>,
+    /// Per container: the last index the local copy shares with the service.
+    pub synced: BTreeMap<String, u64>,
+}
+
+/// What the service says about itself.
+pub struct ServiceInfo {
+    pub url: String,
+    pub service_udf: String,
+    pub host_udf: String,
+    pub signature: PublicKey,
+    pub encryption: PublicKey,
+    pub hello: MeshHelloResponse,
+}
+
+/// Per container: the service's last index and apex digest.
+pub type ServiceStatus = BTreeMap<String, (u64, Option<Vec<u8>>)>;
+
+/// Outcome of a sync, per container: (name, downloaded, uploaded).
+pub type SyncReport = Vec<(String, u64, u64)>;
+
+pub(crate) fn call(
+    url: &str,
+    request: &Request,
+    signer: Option<&PrivateKey>,
+    service_key: Option<&PublicKey>,
+    keys: &KeyRing,
+    service_signer: Option<&PublicKey>,
+) -> Result<Response> {
+    let body = binding::seal_request(request, signer, service_key).map_err(proto)?;
+    let reply = HttpClient::new().post(url, &body).map_err(proto)?;
+    let response = binding::open_response(&reply, keys, service_signer).map_err(proto)?;
+    match response.status() {
+        (code, _) if code < 300 || code == 409 => Ok(response),
+        (code, text) => Err(ClientError::Service(
+            code,
+            text.unwrap_or("refused").to_string(),
+        )),
+    }
+}
+
+fn proto(e: mesh_protocol::ProtocolError) -> ClientError {
+    ClientError::Invalid(e.to_string())
+}
+
+/// Hello: the service's profiles, checked to be self-signed.
+pub fn hello(address_or_domain: &str, explicit_url: Option<&str>) -> Result<ServiceInfo> {
+    let url = service_url(address_or_domain, explicit_url);
+    let response = call(
+        &url,
+        &Request::HelloRequest(HelloRequest {}),
+        None,
+        None,
+        &KeyRing::new(),
+        None,
+    )?;
+    let Response::MeshHelloResponse(hello) = response else {
+        return Err(ClientError::Invalid(
+            "the service did not answer Hello".into(),
+        ));
+    };
+    let service_env = hello
+        .enveloped_profile_service
+        .as_ref()
+        .ok_or_else(|| ClientError::Invalid("Hello without a service profile".into()))?;
+    let (service, service_udf): (ProfileService, String) =
+        signed::verify_profile_service(service_env)?;
+    let host_udf = match &hello.enveloped_profile_host {
+        Some(env) => {
+            let (_host, udf): (ProfileHost, String) = signed::verify_profile_host(env)?;
+            udf
+        }
+        None => String::new(),
+    };
+    Ok(ServiceInfo {
+        url,
+        service_udf,
+        host_udf,
+        signature: required(&service.service_signature, "ServiceSignature")?,
+        encryption: required(&service.service_encryption, "ServiceEncryption")?,
+        hello,
+    })
+}
+
+/// A device's authenticated link to its account's service.
+pub struct Session<'a> {
+    account: &'a Account,
+    binding: ServiceBinding,
+    binding_path: PathBuf,
+    signer: PrivateKey,
+    keys: KeyRing,
+    connection: DareEnvelope,
+    service_signer: PublicKey,
+    service_encryption: PublicKey,
+}
+
+/// The device's working keys and connection for an account, from its CatalogedDevice entry.
+pub fn device_credentials(
+    device: &Device,
+    account: &Account,
+) -> Result<(PrivateKey, PrivateKey, DareEnvelope)> {
+    let entry = account
+        .get(CatalogKind::Device, device.udf())?
+        .ok_or_else(|| {
+            ClientError::Invalid(format!(
+                "this device is not in {}'s device catalog",
+                account.address
+            ))
+        })?;
+    let cataloged: CatalogedDevice = expect_item!(entry, CatalogedDevice)?;
+    device_credentials_from(device, &cataloged)
+}
+
+/// As [`device_credentials`], from a CatalogedDevice in hand.
+pub fn device_credentials_from(
+    device: &Device,
+    cataloged: &CatalogedDevice,
+) -> Result<(PrivateKey, PrivateKey, DareEnvelope)> {
+    let connection_env = cataloged
+        .enveloped_connection_device
+        .clone()
+        .ok_or_else(|| ClientError::Invalid("the device entry has no connection".into()))?;
+    let activation_env = cataloged
+        .enveloped_activation_device
+        .as_ref()
+        .ok_or_else(|| ClientError::Invalid("the device entry has no activation".into()))?;
+    let mut base = KeyRing::new();
+    base.add_private(device.base_key("Encryption")?);
+    let activation: ActivationDevice =
+        expect_item!(signed::read(activation_env, &base)?, ActivationDevice)?;
+    let connection: ConnectionDevice = expect_item!(
+        signed::read(&connection_env, &KeyRing::new())?,
+        ConnectionDevice
+    )?;
+    let keys = activation.device_keys(device.device_secret(), &connection)?;
+    Ok((keys.signature, keys.encryption, connection_env))
+}
+
+fn binding_path(account: &Account) -> PathBuf {
+    account.dir().join("service.json")
+}
+
+pub fn load_binding(account: &Account) -> Option<ServiceBinding> {
+    std::fs::read(binding_path(account))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+impl<'a> Session<'a> {
+    /// Open a session for an account bound to a service.
+    pub fn open(device: &Device, account: &'a Account) -> Result<Self> {
+        let binding =
+            load_binding(account).ok_or_else(|| ClientError::NotBound(account.address.clone()))?;
+        Self::with_binding(device, account, binding)
+    }
+
+    fn with_binding(
+        device: &Device,
+        account: &'a Account,
+        binding: ServiceBinding,
+    ) -> Result<Self> {
+        let credentials = device_credentials(device, account)?;
+        Self::with_credentials(account, binding, credentials)
+    }
+
+    /// A session from credentials in hand (a device just connected, before its first sync).
+    pub fn with_credentials(
+        account: &'a Account,
+        binding: ServiceBinding,
+        credentials: (PrivateKey, PrivateKey, DareEnvelope),
+    ) -> Result<Self> {
+        let (signer, encryption, connection) = credentials;
+        let mut keys = KeyRing::new();
+        keys.add_private(encryption);
+        let key = |k: &Option<KeyParameters>| {
+            k.as_ref()
+                .ok_or_else(|| ClientError::Invalid("service.json lacks the service keys".into()))
+                .and_then(|k| Ok(k.public_key()?))
+        };
+        Ok(Session {
+            account,
+            service_signer: key(&binding.service_signature)?,
+            service_encryption: key(&binding.service_encryption)?,
+            binding_path: binding_path(account),
+            binding,
+            signer,
+            keys,
+            connection,
+        })
+    }
+
+    fn call(&self, request: Request) -> Result<Response> {
+        call(
+            &self.binding.url,
+            &request,
+            Some(&self.signer),
+            Some(&self.service_encryption),
+            &self.keys,
+            Some(&self.service_signer),
+        )
+    }
+
+    pub fn save(&self) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(&self.binding)
+            .map_err(|e| ClientError::Invalid(e.to_string()))?;
+        write_atomic(&self.binding_path, &bytes)
+    }
+
+    /// Bind the account to the service at `info`, then upload everything held locally.
+    pub fn bind(
+        device: &Device,
+        account: &'a Account,
+        info: &ServiceInfo,
+    ) -> Result<(Self, SyncReport)> {
+        if load_binding(account).is_some() {
+            return Err(ClientError::Invalid(format!(
+                "{} is already bound; unbind it first",
+                account.address
+            )));
+        }
+        let binding = ServiceBinding {
+            url: info.url.clone(),
+            service_udf: info.service_udf.clone(),
+            service_signature: Some(KeyParameters::from_public(&info.signature)),
+            service_encryption: Some(KeyParameters::from_public(&info.encryption)),
+            synced: BTreeMap::new(),
+        };
+        let session = Self::with_binding(device, account, binding)?;
+        let request = Request::BindRequest(BindRequest {
+            account: Some(account.address.clone()),
+            enveloped_connection_device: Some(session.connection.clone()),
+            account_address: Some(account.address.clone()),
+            enveloped_profile_account: Some(account.profile_envelope()?),
+        });
+        session.call(request)?;
+        session.save()?;
+        let mut session = session;
+        let report = session.sync(&mut |_, _, _| {})?;
+        Ok((session, report))
+    }
+
+    pub fn unbind(self) -> Result<()> {
+        self.call(Request::UnbindRequest(UnbindRequest {
+            account: Some(self.account.address.clone()),
+            enveloped_connection_device: Some(self.connection.clone()),
+        }))?;
+        std::fs::remove_file(&self.binding_path)?;
+        Ok(())
+    }
+
+    fn containers() -> Vec<String> {
+        CatalogKind::ALL
+            .iter()
+            .map(|k| k.name().to_string())
+            .chain(SPOOLS.iter().map(|s| s.to_string()))
+            .collect()
+    }
+
+    /// The service's state of every container.
+    pub fn status(&self) -> Result<ServiceStatus> {
+        let (catalogs, spools) = (
+            CatalogKind::ALL
+                .iter()
+                .map(|k| k.name().to_string())
+                .collect(),
+            SPOOLS.iter().map(|s| s.to_string()).collect(),
+        );
+        let response = self.call(Request::StatusRequest(StatusRequest {
+            account: Some(self.account.address.clone()),
+            enveloped_connection_device: Some(self.connection.clone()),
+            catalogs,
+            spools,
+        }))?;
+        let Response::StatusResponse(status) = response else {
+            return Err(ClientError::Invalid("unexpected answer to Status".into()));
+        };
+        Ok(status
+            .container_status
+            .into_iter()
+            .filter_map(|s| Some((s.container?, (s.index.unwrap_or(0), s.digest))))
+            .collect())
+    }
+
+    /// The local copy of a container (created empty if need be).
+    fn local(&self, name: &str) -> Result<Container> {
+        let path = self.account.dir().join(format!("{name}.dare"));
+        if path.exists() {
+            return Ok(Container::open(&path, Mode::Write)?);
+        }
+        Ok(Container::create(
+            &path,
+            ContainerType::Merkle,
+            &self.encrypt_to(name),
+        )?)
+    }
+
+    fn encrypt_to(&self, name: &str) -> Vec<PublicKey> {
+        if name.starts_with("MMM_") && !SPOOLS.contains(&name) {
+            vec![self.account.encryption_key().clone()]
+        } else {
+            vec![]
+        }
+    }
+
+    fn download(
+        &self,
+        name: &str,
+        from: u64,
+        to: u64,
+        progress: &mut dyn FnMut(&str, u64, u64),
+    ) -> Result<(Vec<DareEnvelope>, Option<Vec<u8>>)> {
+        let mut got = Vec::new();
+        let mut digest = None;
+        let mut next = from;
+        while next <= to {
+            let response = self.call(Request::DownloadRequest(DownloadRequest {
+                account: Some(self.account.address.clone()),
+                enveloped_connection_device: Some(self.connection.clone()),
+                select: vec![ConstraintsSelect {
+                    container: Some(name.to_string()),
+                    index_min: Some(next),
+                    index_max: Some(to),
+                    ..Default::default()
+                }],
+                constraints_post: None,
+            }))?;
+            let Response::DownloadResponse(download) = response else {
+                return Err(ClientError::Invalid("unexpected answer to Download".into()));
+            };
+            let update = download.updates.into_iter().next().unwrap_or_default();
+            if update.envelopes.is_empty() {
+                return Err(ClientError::Invalid(format!(
+                    "the service returned nothing for {name} from {next}"
+                )));
+            }
+            digest = update.digest;
+            next += update.envelopes.len() as u64;
+            got.extend(update.envelopes);
+            progress(name, next - from, to + 1 - from);
+        }
+        Ok((got, digest))
+    }
+
+    /// Replace the local copy by its first `keep` entries followed by `envelopes`.
+    fn rebuild(&self, name: &str, keep: u64, envelopes: Vec<DareEnvelope>) -> Result<()> {
+        let path = self.account.dir().join(format!("{name}.dare"));
+        let old = Container::open(&path, Mode::Read)?;
+        let mut all = Vec::new();
+        for i in 1..=keep {
+            all.push(old.read(i)?);
+        }
+        all.extend(envelopes);
+        let tmp = path.with_extension("rebuild");
+        let _ = std::fs::remove_file(&tmp);
+        let mut fresh = Container::create(&tmp, ContainerType::Merkle, &self.encrypt_to(name))?;
+        for chunk in all.chunks(500) {
+            fresh.append_envelopes(chunk.to_vec())?;
+        }
+        drop(fresh);
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(self.account.dir())?.sync_all()?;
+        Ok(())
+    }
+
+    fn upload(
+        &mut self,
+        name: &str,
+        local: &Container,
+        synced: u64,
+        digest: Option<Vec<u8>>,
+    ) -> Result<u64> {
+        let last = local.frame_count() - 1;
+        if last <= synced {
+            return Ok(0);
+        }
+        let envelopes = (synced + 1..=last)
+            .map(|i| local.read(i))
+            .collect::<mesh_dare::Result<Vec<_>>>()?;
+        let count = envelopes.len() as u64;
+        let response = self.call(Request::TransactRequest(TransactRequest {
+            account: Some(self.account.address.clone()),
+            enveloped_connection_device: Some(self.connection.clone()),
+            updates: vec![ContainerUpdate {
+                container: Some(name.to_string()),
+                index: Some(synced),
+                digest,
+                envelopes,
+            }],
+            ..Default::default()
+        }))?;
+        if let Response::TransactResponse(t) = &response {
+            if t.status == Some(409) {
+                return Err(ClientError::Conflict(name.to_string()));
+            }
+        }
+        self.binding.synced.insert(name.to_string(), last);
+        self.save()?;
+        Ok(count)
+    }
+
+    /// Bring every container up to date in both directions.
+    pub fn sync(&mut self, progress: &mut dyn FnMut(&str, u64, u64)) -> Result<SyncReport> {
+        let status = self.status()?;
+        let mut report = Vec::new();
+        for name in Self::containers() {
+            let (server_index, server_digest) = status.get(&name).cloned().unwrap_or((0, None));
+            let synced = self.binding.synced.get(&name).copied().unwrap_or(0);
+            if server_index < synced {
+                return Err(ClientError::Invalid(format!("the service holds fewer entries of {name} than this device synced ({server_index} < {synced})")));
+            }
+            let mut downloaded = 0;
+            let mut digest = server_digest.clone();
+            if server_index > synced {
+                let (envelopes, d) = self.download(&name, synced + 1, server_index, progress)?;
+                downloaded = envelopes.len() as u64;
+                digest = d.or(digest);
+                let local = self.local(&name)?;
+                let local_last = local.frame_count() - 1;
+                if local_last > synced {
+                    // Entries made here since the last sync go on top of the service's.
+                    let mine = (synced + 1..=local_last)
+                        .map(|i| local.read(i))
+                        .collect::<mesh_dare::Result<Vec<_>>>()?;
+                    drop(local);
+                    let mut all = envelopes;
+                    all.extend(mine);
+                    self.rebuild(&name, synced, all)?;
+                } else {
+                    let mut local = local;
+                    for chunk in envelopes.chunks(500) {
+                        local.append_envelopes(chunk.to_vec())?;
+                    }
+                }
+                self.binding.synced.insert(name.clone(), server_index);
+                self.save()?;
+            }
+            let local = self.local(&name)?;
+            let synced = self.binding.synced.get(&name).copied().unwrap_or(0);
+            if synced > 0 && local.tree_digest_at(synced).map(|d| d.to_vec()) != digest {
+                return Err(ClientError::Invalid(format!(
+                    "{name}: the local copy and the service disagree at entry {synced}"
+                )));
+            }
+            let uploaded = self.upload(&name, &local, synced, digest)?;
+            report.push((name, downloaded, uploaded));
+        }
+        Ok(report)
+    }
+
+    /// Upload local changes of one container, refusing (Conflict) if the service moved on.
+    pub fn push(&mut self, name: &str) -> Result<u64> {
+        let status = self.status()?;
+        let (server_index, digest) = status.get(name).cloned().unwrap_or((0, None));
+        let synced = self.binding.synced.get(name).copied().unwrap_or(0);
+        if server_index != synced {
+            return Err(ClientError::Conflict(name.to_string()));
+        }
+        let local = self.local(name)?;
+        self.upload(name, &local, synced, digest)
+    }
+
+    /// Post messages to the account's own spools (Inbound, Local) in one transaction.
+    pub fn post_own(&self, local: Vec<DareEnvelope>, inbound: Vec<DareEnvelope>) -> Result<()> {
+        self.call(Request::TransactRequest(TransactRequest {
+            account: Some(self.account.address.clone()),
+            enveloped_connection_device: Some(self.connection.clone()),
+            local,
+            inbound,
+            ..Default::default()
+        }))?;
+        Ok(())
+    }
+
+    pub fn url(&self) -> &str {
+        &self.binding.url
+    }
+}
+
+/// A path helper for tests and tools.
+pub fn service_json(dir: &Path) -> PathBuf {
+    dir.join("service.json")
+}

@@ -1,0 +1,281 @@
+//! Request and response messages of the Mesh Service protocol (protocol-09 §7, §10), with the
+//! names of the draft. Every request and response is carried as a tagged object
+//! (`{"StatusRequest": {…}}`) in a DARE envelope ([`crate::binding`]).
+
+use mesh_dare::DareEnvelope;
+use mesh_encoding::base64url;
+use serde::{Deserialize, Serialize};
+
+macro_rules! message {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[serde_with::skip_serializing_none]
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(rename_all = "PascalCase", default)]
+        pub struct $name {
+            $($(#[$fdoc])* pub $field: $ty,)*
+        }
+    };
+}
+
+message!(KeyValue { key: Option<String>, value: Option<String> });
+
+message!(
+    /// Which entries of a container to return (§10.4.2).
+    ConstraintsSelect {
+        container: Option<String>,
+        index_min: Option<u64>,
+        index_max: Option<u64>,
+        page_key: Option<String>,
+    }
+);
+
+message!(
+    /// Limits on the data exchanged (§10.4.3).
+    ConstraintsData {
+        max_entries: Option<u64>,
+        bytes_offset: Option<u64>,
+        bytes_max: Option<u64>,
+        header: Option<bool>,
+        payload: Option<bool>,
+        trailer: Option<bool>,
+    }
+);
+
+message!(PolicyAccount { minimum: Option<u64>, maximum: Option<u64>, invalid_characters: Option<String> });
+
+message!(
+    /// A container's state: its last index and apex (tree) digest (§10.4.5).
+    ContainerStatus {
+        container: Option<String>,
+        index: Option<u64>,
+        #[serde(with = "base64url::option")]
+        digest: Option<Vec<u8>>,
+    }
+);
+
+message!(
+    /// Entries for a container; in a request, `Index` and `Digest` are the state the client
+    /// expects the container to be in before they are appended (§10.4.6).
+    ContainerUpdate {
+        container: Option<String>,
+        index: Option<u64>,
+        #[serde(with = "base64url::option")]
+        digest: Option<Vec<u8>>,
+        envelopes: Vec<DareEnvelope>,
+    }
+);
+
+message!(EncodingInfo { id: Vec<String> });
+message!(Version { major: Option<u64>, minor: Option<u64>, encodings: Vec<EncodingInfo> });
+
+message!(HelloRequest {});
+
+message!(MeshHelloResponse {
+    status: Option<u16>,
+    status_description: Option<String>,
+    version: Option<Version>,
+    constraints_update: Option<ConstraintsData>,
+    constraints_post: Option<ConstraintsData>,
+    policy_account: Option<PolicyAccount>,
+    enveloped_profile_service: Option<DareEnvelope>,
+    enveloped_profile_host: Option<DareEnvelope>,
+});
+
+message!(
+    /// Fields of every request made for an account by one of its devices (§10.1.2). The
+    /// connection assertion is how the device proves it belongs to the account (profile
+    /// authentication, §5.3.3).
+    MeshRequestUser {
+        account: Option<String>,
+        enveloped_profile_device: Option<DareEnvelope>,
+        enveloped_connection_device: Option<DareEnvelope>,
+    }
+);
+
+message!(BindRequest {
+    account: Option<String>,
+    enveloped_connection_device: Option<DareEnvelope>,
+    account_address: Option<String>,
+    enveloped_profile_account: Option<DareEnvelope>,
+});
+
+message!(UnbindRequest { account: Option<String>, enveloped_connection_device: Option<DareEnvelope> });
+
+message!(StatusRequest {
+    account: Option<String>,
+    enveloped_connection_device: Option<DareEnvelope>,
+    catalogs: Vec<String>,
+    spools: Vec<String>,
+});
+
+message!(StatusResponse {
+    status: Option<u16>,
+    status_description: Option<String>,
+    enveloped_profile_account: Option<DareEnvelope>,
+    container_status: Vec<ContainerStatus>,
+});
+
+message!(DownloadRequest {
+    account: Option<String>,
+    enveloped_connection_device: Option<DareEnvelope>,
+    select: Vec<ConstraintsSelect>,
+    constraints_post: Option<ConstraintsData>,
+});
+
+message!(DownloadResponse {
+    status: Option<u16>,
+    status_description: Option<String>,
+    updates: Vec<ContainerUpdate>,
+});
+
+message!(TransactRequest {
+    account: Option<String>,
+    enveloped_connection_device: Option<DareEnvelope>,
+    updates: Vec<ContainerUpdate>,
+    accounts: Vec<String>,
+    outbound: Vec<DareEnvelope>,
+    inbound: Vec<DareEnvelope>,
+    local: Vec<DareEnvelope>,
+});
+
+message!(EntryResponse {
+    index_request: Option<u64>,
+    index_container: Option<u64>,
+    result: Option<String>,
+});
+
+message!(TransactResponse {
+    status: Option<u16>,
+    status_description: Option<String>,
+    entries: Vec<EntryResponse>,
+    container_status: Vec<ContainerStatus>,
+});
+
+message!(PostRequest { accounts: Vec<String>, messages: Vec<DareEnvelope> });
+
+message!(ConnectRequest { enveloped_request_connection: Option<DareEnvelope>, rights: Vec<String> });
+
+message!(ConnectResponse {
+    status: Option<u16>,
+    status_description: Option<String>,
+    enveloped_acknowledge_connection: Option<DareEnvelope>,
+    enveloped_profile_account: Option<DareEnvelope>,
+});
+
+message!(CompleteRequest {
+    account_address: Option<String>,
+    #[serde(rename = "ResponseID")]
+    response_id: Option<String>,
+});
+
+message!(CompleteResponse {
+    status: Option<u16>,
+    status_description: Option<String>,
+    enveloped_respond_connection: Option<DareEnvelope>,
+});
+
+message!(
+    /// Status and description of responses that carry nothing else (Bind, Unbind, errors).
+    MeshResponse { status: Option<u16>, status_description: Option<String>, reason: Option<String> }
+);
+
+/// Every request the service answers.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    HelloRequest(HelloRequest),
+    BindRequest(BindRequest),
+    UnbindRequest(UnbindRequest),
+    StatusRequest(StatusRequest),
+    DownloadRequest(DownloadRequest),
+    TransactRequest(TransactRequest),
+    PostRequest(PostRequest),
+    ConnectRequest(ConnectRequest),
+    CompleteRequest(CompleteRequest),
+}
+
+/// Every response the service gives.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    MeshHelloResponse(MeshHelloResponse),
+    BindResponse(MeshResponse),
+    UnbindResponse(MeshResponse),
+    StatusResponse(StatusResponse),
+    DownloadResponse(DownloadResponse),
+    TransactResponse(TransactResponse),
+    PostResponse(TransactResponse),
+    ConnectResponse(ConnectResponse),
+    CompleteResponse(CompleteResponse),
+    /// A refusal: the status says why.
+    MeshResponse(MeshResponse),
+}
+
+impl Request {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::HelloRequest(_) => "HelloRequest",
+            Request::BindRequest(_) => "BindRequest",
+            Request::UnbindRequest(_) => "UnbindRequest",
+            Request::StatusRequest(_) => "StatusRequest",
+            Request::DownloadRequest(_) => "DownloadRequest",
+            Request::TransactRequest(_) => "TransactRequest",
+            Request::PostRequest(_) => "PostRequest",
+            Request::ConnectRequest(_) => "ConnectRequest",
+            Request::CompleteRequest(_) => "CompleteRequest",
+        }
+    }
+
+    /// The account and connection assertion of a request made for an account.
+    pub fn user(&self) -> Option<(Option<&str>, Option<&DareEnvelope>)> {
+        match self {
+            Request::BindRequest(r) => Some((
+                r.account_address.as_deref(),
+                r.enveloped_connection_device.as_ref(),
+            )),
+            Request::UnbindRequest(r) => {
+                Some((r.account.as_deref(), r.enveloped_connection_device.as_ref()))
+            }
+            Request::StatusRequest(r) => {
+                Some((r.account.as_deref(), r.enveloped_connection_device.as_ref()))
+            }
+            Request::DownloadRequest(r) => {
+                Some((r.account.as_deref(), r.enveloped_connection_device.as_ref()))
+            }
+            Request::TransactRequest(r) => {
+                Some((r.account.as_deref(), r.enveloped_connection_device.as_ref()))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Response {
+    /// The status code the payload carries (authoritative over the HTTP code, §5.5).
+    pub fn status(&self) -> (u16, Option<&str>) {
+        let (s, d) = match self {
+            Response::MeshHelloResponse(r) => (r.status, r.status_description.as_deref()),
+            Response::BindResponse(r) | Response::UnbindResponse(r) | Response::MeshResponse(r) => {
+                (r.status, r.status_description.as_deref())
+            }
+            Response::StatusResponse(r) => (r.status, r.status_description.as_deref()),
+            Response::DownloadResponse(r) => (r.status, r.status_description.as_deref()),
+            Response::TransactResponse(r) | Response::PostResponse(r) => {
+                (r.status, r.status_description.as_deref())
+            }
+            Response::ConnectResponse(r) => (r.status, r.status_description.as_deref()),
+            Response::CompleteResponse(r) => (r.status, r.status_description.as_deref()),
+        };
+        (s.unwrap_or(200), d)
+    }
+
+    /// A refusal with a status code and a description.
+    pub fn error(status: u16, description: impl Into<String>) -> Response {
+        Response::MeshResponse(MeshResponse {
+            status: Some(status),
+            status_description: Some(description.into()),
+            reason: None,
+        })
+    }
+}

@@ -1,0 +1,278 @@
+//! The embedded store: each account a directory of DARE containers under the data directory.
+//!
+//! ```text
+//! DATA/accounts/ADDRESS/profile.dare      the EnvelopedProfileAccount
+//! DATA/accounts/ADDRESS/revoked.json      revoked device UDFs
+//! DATA/accounts/ADDRESS/CONTAINER.dare    catalogs and spools (Merkle containers)
+//! DATA/accounts/ADDRESS/journal.json      a transaction being applied
+//! ```
+//!
+//! A transaction over several containers is made atomic by a journal: the updates are written
+//! and fsynced to `journal.json` before any container is touched, and removed after all are
+//! applied; an account whose journal survived a crash has it replayed (each container completed
+//! to the length the journal says) before anything else reads it.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use mesh_dare::catalog::EVENT_DELETE;
+use mesh_dare::{Container, ContainerType, DareEnvelope, Mode};
+use serde::{Deserialize, Serialize};
+
+use crate::store::*;
+
+pub struct FileStore {
+    root: PathBuf,
+    lock: Mutex<()>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Journal {
+    /// (container, index of its last entry before the transaction, entries to append)
+    updates: Vec<(String, u64, Vec<DareEnvelope>)>,
+}
+
+fn write_atomic(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+impl FileStore {
+    pub fn open(root: impl Into<PathBuf>) -> StoreResult<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(root.join("accounts"))?;
+        Ok(FileStore {
+            root,
+            lock: Mutex::new(()),
+        })
+    }
+
+    fn dir(&self, address: &str) -> StoreResult<PathBuf> {
+        if address.is_empty() || address.contains(['/', '\\']) || address.starts_with('.') {
+            return Err(StoreError::Invalid(format!(
+                "'{address}' is not an account address"
+            )));
+        }
+        Ok(self
+            .root
+            .join("accounts")
+            .join(address.to_ascii_lowercase()))
+    }
+
+    fn container_path(&self, address: &str, container: &str) -> StoreResult<PathBuf> {
+        check_container_name(container)?;
+        Ok(self.dir(address)?.join(format!("{container}.dare")))
+    }
+
+    fn open_container(
+        &self,
+        address: &str,
+        container: &str,
+        mode: Mode,
+    ) -> StoreResult<Option<Container>> {
+        let path = self.container_path(address, container)?;
+        if !path.exists() {
+            if mode == Mode::Read {
+                return Ok(None);
+            }
+            return Ok(Some(Container::create(&path, ContainerType::Merkle, &[])?));
+        }
+        Ok(Some(Container::open(&path, mode)?))
+    }
+
+    fn state_of(c: &Option<Container>) -> ContainerState {
+        match c {
+            None => ContainerState {
+                index: 0,
+                digest: None,
+            },
+            Some(c) => ContainerState {
+                index: c.frame_count() - 1,
+                digest: c.tree_digest().map(|d| d.to_vec()),
+            },
+        }
+    }
+
+    /// Finish a transaction a crash interrupted.
+    fn recover(&self, address: &str) -> StoreResult<()> {
+        let path = self.dir(address)?.join("journal.json");
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Ok(());
+        };
+        if let Ok(journal) = serde_json::from_slice::<Journal>(&bytes) {
+            for (container, before, envelopes) in journal.updates {
+                let mut c = self
+                    .open_container(address, &container, Mode::Write)?
+                    .expect("write mode creates");
+                let have = (c.frame_count() - 1).saturating_sub(before) as usize;
+                if have < envelopes.len() {
+                    c.append_envelopes(envelopes[have..].to_vec())?;
+                }
+            }
+        }
+        // A journal that does not parse was cut short before it was complete: nothing was
+        // applied from it.
+        std::fs::remove_file(&path)?;
+        Ok(())
+    }
+}
+
+impl Store for FileStore {
+    fn account(&self, address: &str) -> StoreResult<Option<AccountRecord>> {
+        let _guard = self.lock.lock().expect("store lock");
+        let dir = self.dir(address)?;
+        let Ok(bytes) = std::fs::read(dir.join("profile.dare")) else {
+            return Ok(None);
+        };
+        self.recover(address)?;
+        let revoked = std::fs::read(dir.join("revoked.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Ok(Some(AccountRecord {
+            address: address.to_ascii_lowercase(),
+            profile: DareEnvelope::parse(&bytes)?,
+            revoked,
+        }))
+    }
+
+    fn bind(&self, address: &str, profile: &DareEnvelope) -> StoreResult<bool> {
+        let _guard = self.lock.lock().expect("store lock");
+        let dir = self.dir(address)?;
+        if dir.join("profile.dare").exists() {
+            return Ok(false);
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?; // a bind that never finished
+        }
+        std::fs::create_dir_all(&dir)?;
+        write_atomic(&dir.join("profile.dare"), profile.to_json()?.as_bytes())?;
+        Ok(true)
+    }
+
+    fn unbind(&self, address: &str) -> StoreResult<bool> {
+        let _guard = self.lock.lock().expect("store lock");
+        let dir = self.dir(address)?;
+        if !dir.join("profile.dare").exists() {
+            return Ok(false);
+        }
+        // Remove the profile first (durably): from then on the account is gone.
+        std::fs::remove_file(dir.join("profile.dare"))?;
+        std::fs::File::open(&dir)?.sync_all()?;
+        std::fs::remove_dir_all(&dir)?;
+        Ok(true)
+    }
+
+    fn revoke(&self, address: &str, device_udf: &str) -> StoreResult<()> {
+        let _guard = self.lock.lock().expect("store lock");
+        let path = self.dir(address)?.join("revoked.json");
+        let mut revoked: Vec<String> = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        if !revoked.iter().any(|r| r == device_udf) {
+            revoked.push(device_udf.to_string());
+        }
+        write_atomic(
+            &path,
+            &serde_json::to_vec(&revoked).map_err(|e| StoreError::Invalid(e.to_string()))?,
+        )?;
+        Ok(())
+    }
+
+    fn state(&self, address: &str, container: &str) -> StoreResult<ContainerState> {
+        let _guard = self.lock.lock().expect("store lock");
+        Ok(Self::state_of(&self.open_container(
+            address,
+            container,
+            Mode::Read,
+        )?))
+    }
+
+    fn read(
+        &self,
+        address: &str,
+        container: &str,
+        from: u64,
+        max: u64,
+    ) -> StoreResult<Vec<DareEnvelope>> {
+        let _guard = self.lock.lock().expect("store lock");
+        let Some(c) = self.open_container(address, container, Mode::Read)? else {
+            return Ok(vec![]);
+        };
+        let last = c.frame_count() - 1;
+        let from = from.max(1);
+        let to = last.min(from.saturating_add(max).saturating_sub(1));
+        (from..=to)
+            .filter(|_| from <= last)
+            .map(|i| Ok(c.read(i)?))
+            .collect()
+    }
+
+    fn transact(&self, address: &str, updates: &[Update]) -> StoreResult<TransactOutcome> {
+        let _guard = self.lock.lock().expect("store lock");
+        let dir = self.dir(address)?;
+        // Check every expectation before touching anything.
+        let mut journal = Journal { updates: vec![] };
+        for update in updates {
+            let state =
+                Self::state_of(&self.open_container(address, &update.container, Mode::Read)?);
+            if !update.expects(&state) {
+                return Ok(TransactOutcome::Conflict {
+                    container: update.container.clone(),
+                    state,
+                });
+            }
+            journal.updates.push((
+                update.container.clone(),
+                state.index,
+                update.envelopes.clone(),
+            ));
+        }
+        let journal_path = dir.join("journal.json");
+        write_atomic(
+            &journal_path,
+            &serde_json::to_vec(&journal).map_err(|e| StoreError::Invalid(e.to_string()))?,
+        )?;
+        let mut assigned = Vec::new();
+        for update in updates {
+            let mut c = self
+                .open_container(address, &update.container, Mode::Write)?
+                .expect("write mode creates");
+            assigned.push(c.append_envelopes(update.envelopes.clone())?);
+        }
+        std::fs::remove_file(&journal_path)?;
+        Ok(TransactOutcome::Applied(assigned))
+    }
+
+    fn find(
+        &self,
+        address: &str,
+        container: &str,
+        unique_id: &str,
+    ) -> StoreResult<Option<DareEnvelope>> {
+        let _guard = self.lock.lock().expect("store lock");
+        let Some(c) = self.open_container(address, container, Mode::Read)? else {
+            return Ok(None);
+        };
+        let mut found = None;
+        for i in 1..c.frame_count() {
+            let env = c.read(i)?;
+            let meta = env.content_meta().unwrap_or_default();
+            if meta.unique_id.as_deref() == Some(unique_id) {
+                found = (meta.event.as_deref() != Some(EVENT_DELETE)).then_some(env);
+            }
+        }
+        Ok(found)
+    }
+}

@@ -1,0 +1,725 @@
+//! The service host: its identity (ProfileService and ProfileHost, their secrets sealed at rest)
+//! and the handling of every transaction (protocol-09 §7, §10), independent of HTTP.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mesh_crypto::{profile_keys, PrivateKey, PublicKey, SecretSeed};
+use mesh_dare::{DareEnvelope, KeyRing};
+use mesh_protocol::binding::{self, OpenedRequest, DEFAULT_MAX_REQUEST};
+use mesh_protocol::messages::*;
+use mesh_protocol::{ProtocolError, Request, Response};
+use mesh_schema::assertion::ConnectionDevice;
+use mesh_schema::key::{required, KeyData};
+use mesh_schema::message::AcknowledgeConnection;
+use mesh_schema::profile::{ProfileHost, ProfileService, ProfileUser};
+use mesh_schema::{expect_item, ids, signed, MeshItem};
+use mesh_udf::{random, KeySpecifier};
+use serde::{Deserialize, Serialize};
+
+use crate::store::*;
+
+/// Spools the protocol names.
+pub const INBOUND: &str = "MMM_Inbound";
+pub const OUTBOUND: &str = "MMM_Outbound";
+pub const LOCAL: &str = "MMM_Local";
+/// Most entries one Transact may carry (advertised in Hello as ConstraintsUpdate.MaxEntries).
+pub const MAX_UPDATE_ENTRIES: u64 = 1000;
+/// Most entries one Download returns.
+pub const MAX_DOWNLOAD_ENTRIES: u64 = 500;
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ServiceSecrets {
+    service_secret: String,
+    host_secret: String,
+}
+
+/// The service's keys and signed profiles.
+pub struct Identity {
+    pub profile_service: DareEnvelope,
+    pub profile_host: DareEnvelope,
+    pub service_udf: String,
+    sign: PrivateKey,
+    encrypt: PrivateKey,
+}
+
+fn role(seed: &SecretSeed, role: &str) -> PrivateKey {
+    profile_keys(seed)
+        .expect("service seed")
+        .into_iter()
+        .find(|k| k.role == role)
+        .expect("role")
+        .key
+}
+
+impl Identity {
+    /// Load the identity from `dir`, or make one; the secrets are sealed by `passphrase`.
+    pub fn load_or_create(dir: &Path, passphrase: &str) -> Result<Self, String> {
+        let path = dir.join("service.secrets");
+        let secrets = if path.exists() {
+            let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+            let plain = mesh_dare::passphrase::open(&bytes, passphrase)
+                .map_err(|_| format!("wrong service passphrase for {}", path.display()))?;
+            serde_json::from_slice::<ServiceSecrets>(&plain).map_err(|e| e.to_string())?
+        } else {
+            let new = |_: ()| {
+                random::secret_seed(KeySpecifier::new(0, 260).expect("service type"), 256)
+                    .to_string()
+            };
+            let secrets = ServiceSecrets {
+                service_secret: new(()),
+                host_secret: new(()),
+            };
+            let sealed = mesh_dare::passphrase::seal(
+                &serde_json::to_vec(&secrets).map_err(|e| e.to_string())?,
+                passphrase,
+            )
+            .map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+            let tmp = dir.join("service.secrets.tmp");
+            std::fs::write(&tmp, sealed)
+                .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+                .and_then(|_| std::fs::rename(&tmp, &path))
+                .map_err(|e| e.to_string())?;
+            secrets
+        };
+        let service = SecretSeed::parse(&secrets.service_secret).map_err(|e| e.to_string())?;
+        let host = SecretSeed::parse(&secrets.host_secret).map_err(|e| e.to_string())?;
+        let kd = |s: &SecretSeed, r: &str| Some(KeyData::from_public(&role(s, r).public_key()));
+        let profile = ProfileService {
+            profile_signature: kd(&service, "ProfileSignature"),
+            service_authentication: kd(&service, "Authentication"),
+            service_encryption: kd(&service, "Encryption"),
+            service_signature: kd(&service, "Signature"),
+            ..Default::default()
+        };
+        let host_profile = ProfileHost {
+            profile_signature: kd(&host, "ProfileSignature"),
+            encryption: kd(&host, "Encryption"),
+            signature: kd(&host, "Signature"),
+            authentication: kd(&host, "Authentication"),
+            ..Default::default()
+        };
+        let service_udf = profile.check().map_err(|e| e.to_string())?;
+        let host_udf = host_profile.check().map_err(|e| e.to_string())?;
+        let seal = |item: MeshItem, seed: &SecretSeed, udf: &str| {
+            signed::seal(&item, &role(seed, "ProfileSignature"), Some(udf), &[])
+                .map_err(|e| e.to_string())
+        };
+        Ok(Identity {
+            profile_service: seal(profile.into(), &service, &service_udf)?,
+            profile_host: seal(host_profile.into(), &host, &host_udf)?,
+            service_udf,
+            sign: role(&service, "Signature"),
+            encrypt: role(&service, "Encryption"),
+        })
+    }
+}
+
+/// A request's outcome: the HTTP status and the sealed response.
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Who made a request for an account.
+struct Caller {
+    account: AccountRecord,
+    encryption: PublicKey,
+}
+
+pub struct ServiceHost {
+    store: Arc<dyn Store>,
+    identity: Identity,
+    keys: KeyRing,
+    seen: Mutex<HashMap<String, Instant>>,
+    pub max_request: usize,
+}
+
+fn refuse(status: u16, text: impl Into<String>) -> (Response, Option<PublicKey>) {
+    (Response::error(status, text), None)
+}
+
+fn store_err(e: StoreError) -> (Response, Option<PublicKey>) {
+    match e {
+        StoreError::Invalid(t) => refuse(400, t),
+        other => {
+            tracing::error!("storage: {other}");
+            refuse(500, "the service could not store the request")
+        }
+    }
+}
+
+impl ServiceHost {
+    pub fn new(store: Arc<dyn Store>, identity: Identity) -> Self {
+        let mut keys = KeyRing::new();
+        keys.add_private(identity.encrypt.clone());
+        ServiceHost {
+            store,
+            identity,
+            keys,
+            seen: Mutex::new(HashMap::new()),
+            max_request: DEFAULT_MAX_REQUEST,
+        }
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Handle one request body; never panics on bad input.
+    pub fn handle(&self, body: &[u8]) -> Reply {
+        let (response, recipient) = if body.len() > self.max_request {
+            refuse(
+                413,
+                format!(
+                    "the request is {} octets; the limit is {}",
+                    body.len(),
+                    self.max_request
+                ),
+            )
+        } else {
+            match binding::open_request(body, &self.keys) {
+                Err(ProtocolError::Expired(age)) => {
+                    refuse(401, format!("the request is {age} s old: expired"))
+                }
+                Err(e) => refuse(400, e.to_string()),
+                Ok(opened) => {
+                    if self.replayed(&opened.nonce) {
+                        refuse(401, "replayed request")
+                    } else {
+                        self.dispatch(&opened)
+                    }
+                }
+            }
+        };
+        let (status, _) = response.status();
+        let body = binding::seal_response(&response, &self.identity.sign, recipient.as_ref())
+            .unwrap_or_default();
+        Reply { status, body }
+    }
+
+    /// Remember nonces for twice the freshness window; a nonce seen again is a replay.
+    fn replayed(&self, nonce: &str) -> bool {
+        let mut seen = self.seen.lock().expect("nonce cache");
+        let now = Instant::now();
+        let window = Duration::from_secs(2 * binding::FRESHNESS_SECONDS as u64);
+        if seen.len() > 100_000 {
+            seen.retain(|_, t| now.duration_since(*t) < window);
+        }
+        seen.insert(nonce.to_string(), now).is_some()
+    }
+
+    fn dispatch(&self, opened: &OpenedRequest) -> (Response, Option<PublicKey>) {
+        match &opened.request {
+            Request::HelloRequest(_) => (Response::MeshHelloResponse(self.hello()), None),
+            Request::BindRequest(r) => self.bind(opened, r),
+            Request::ConnectRequest(r) => self.connect(opened, r),
+            Request::CompleteRequest(r) => self.complete(r),
+            Request::PostRequest(r) => self.post(r),
+            request => {
+                let Some((Some(account), connection)) = request.user() else {
+                    return refuse(400, "the request names no account");
+                };
+                let caller = match self.authenticate(opened, account, connection) {
+                    Ok(c) => c,
+                    Err(e) => return e,
+                };
+                let key = Some(caller.encryption.clone());
+                let response = match request {
+                    Request::UnbindRequest(_) => self.unbind(&caller),
+                    Request::StatusRequest(r) => self.status(&caller, r),
+                    Request::DownloadRequest(r) => self.download(&caller, r),
+                    Request::TransactRequest(r) => self.transact(&caller, r),
+                    _ => return refuse(400, "unexpected request"),
+                };
+                match response {
+                    Ok(r) => (r, key),
+                    Err(e) => store_err(e),
+                }
+            }
+        }
+    }
+
+    fn hello(&self) -> MeshHelloResponse {
+        MeshHelloResponse {
+            status: Some(200),
+            version: Some(Version {
+                major: Some(3),
+                minor: Some(0),
+                encodings: vec![EncodingInfo {
+                    id: vec!["application/json".into(), "application/x-json-b".into()],
+                }],
+            }),
+            constraints_update: Some(ConstraintsData {
+                max_entries: Some(MAX_UPDATE_ENTRIES),
+                bytes_max: Some(self.max_request as u64),
+                ..Default::default()
+            }),
+            constraints_post: Some(ConstraintsData {
+                bytes_max: Some(self.max_request as u64),
+                ..Default::default()
+            }),
+            policy_account: Some(PolicyAccount {
+                minimum: Some(1),
+                maximum: Some(64),
+                invalid_characters: Some("/\\ ".into()),
+            }),
+            enveloped_profile_service: Some(self.identity.profile_service.clone()),
+            enveloped_profile_host: Some(self.identity.profile_host.clone()),
+            ..Default::default()
+        }
+    }
+
+    #[allow(clippy::result_large_err)]
+    /// Profile authentication: the connection is signed by the account's administrator key,
+    /// names a device that is not revoked, and its Signature key signed the request.
+    fn check_device(
+        opened: &OpenedRequest,
+        profile: &ProfileUser,
+        address: &str,
+        connection: Option<&DareEnvelope>,
+        revoked: &[String],
+    ) -> Result<ConnectionDevice, (Response, Option<PublicKey>)> {
+        let connection =
+            connection.ok_or_else(|| refuse(401, "the request carries no device connection"))?;
+        let admin = required(&profile.administrator_signature, "AdministratorSignature")
+            .map_err(|e| refuse(500, e.to_string()))?;
+        let item =
+            signed::verify_signed_by(connection, &admin, "device connection", &KeyRing::new())
+                .map_err(|e| refuse(401, e.to_string()))?;
+        let device =
+            expect_item!(item, ConnectionDevice).map_err(|e| refuse(401, e.to_string()))?;
+        if device
+            .account_address
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+            != Some(address)
+        {
+            return Err(refuse(403, "the device connection is for another account"));
+        }
+        if let Some(udf) = &device.subject_udf {
+            if revoked.iter().any(|r| r == udf) {
+                return Err(refuse(
+                    403,
+                    format!("device {udf} has been removed from the account"),
+                ));
+            }
+        }
+        let signer =
+            required(&device.signature, "Signature").map_err(|e| refuse(401, e.to_string()))?;
+        let mut ring = KeyRing::new();
+        ring.add_public(signer);
+        opened.envelope.verify_strict(&ring).map_err(|e| {
+            refuse(
+                401,
+                format!("the request is not signed by the connected device: {e}"),
+            )
+        })?;
+        Ok(device)
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn authenticate(
+        &self,
+        opened: &OpenedRequest,
+        account: &str,
+        connection: Option<&DareEnvelope>,
+    ) -> Result<Caller, (Response, Option<PublicKey>)> {
+        let address = account.to_ascii_lowercase();
+        let record = match self.store.account(&address) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(refuse(404, format!("no account {address} on this service"))),
+            Err(e) => return Err(store_err(e)),
+        };
+        let (profile, _) =
+            signed::verify_profile_user(&record.profile).map_err(|e| refuse(500, e.to_string()))?;
+        let device = Self::check_device(opened, &profile, &address, connection, &record.revoked)?;
+        let encryption =
+            required(&device.encryption, "Encryption").map_err(|e| refuse(401, e.to_string()))?;
+        Ok(Caller {
+            account: record,
+            encryption,
+        })
+    }
+
+    fn bind(&self, opened: &OpenedRequest, r: &BindRequest) -> (Response, Option<PublicKey>) {
+        let Some(address) = r.account_address.as_deref().map(str::to_ascii_lowercase) else {
+            return refuse(400, "BindRequest without an AccountAddress");
+        };
+        let Some(profile_env) = &r.enveloped_profile_account else {
+            return refuse(400, "BindRequest without an EnvelopedProfileAccount");
+        };
+        let profile = match signed::verify_profile_user(profile_env) {
+            Ok((p, _)) => p,
+            Err(e) => return refuse(400, format!("the account profile does not verify: {e}")),
+        };
+        if profile
+            .account_address
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+            != Some(address.as_str())
+        {
+            return refuse(400, "the account profile is for another address");
+        }
+        let device = match Self::check_device(
+            opened,
+            &profile,
+            &address,
+            r.enveloped_connection_device.as_ref(),
+            &[],
+        ) {
+            Ok(d) => d,
+            Err(e) => return e,
+        };
+        let key = required(&device.encryption, "Encryption").ok();
+        match self.store.bind(&address, profile_env) {
+            Ok(true) => (
+                Response::BindResponse(MeshResponse {
+                    status: Some(201),
+                    status_description: Some("Created".into()),
+                    reason: None,
+                }),
+                key,
+            ),
+            Ok(false) => refuse(
+                409,
+                format!("the account {address} is already bound to this service"),
+            ),
+            Err(e) => store_err(e),
+        }
+    }
+
+    fn unbind(&self, caller: &Caller) -> StoreResult<Response> {
+        self.store.unbind(&caller.account.address)?;
+        Ok(Response::UnbindResponse(MeshResponse {
+            status: Some(200),
+            ..Default::default()
+        }))
+    }
+
+    fn status(&self, caller: &Caller, r: &StatusRequest) -> StoreResult<Response> {
+        let mut container_status = Vec::new();
+        for name in r.catalogs.iter().chain(&r.spools) {
+            let state = self.store.state(&caller.account.address, name)?;
+            container_status.push(ContainerStatus {
+                container: Some(name.clone()),
+                index: Some(state.index),
+                digest: state.digest,
+            });
+        }
+        Ok(Response::StatusResponse(StatusResponse {
+            status: Some(200),
+            enveloped_profile_account: Some(caller.account.profile.clone()),
+            container_status,
+            ..Default::default()
+        }))
+    }
+
+    fn download(&self, caller: &Caller, r: &DownloadRequest) -> StoreResult<Response> {
+        let max = r
+            .constraints_post
+            .as_ref()
+            .and_then(|c| c.max_entries)
+            .unwrap_or(MAX_DOWNLOAD_ENTRIES)
+            .clamp(1, MAX_DOWNLOAD_ENTRIES);
+        let mut budget = self.max_request.max(DEFAULT_MAX_REQUEST) as u64 * 16;
+        let mut updates = Vec::new();
+        for select in &r.select {
+            let Some(name) = &select.container else {
+                continue;
+            };
+            let state = self.store.state(&caller.account.address, name)?;
+            let from = select.index_min.unwrap_or(1).max(1);
+            let mut envelopes = self.store.read(&caller.account.address, name, from, max)?;
+            if let Some(to) = select.index_max {
+                envelopes.truncate(to.saturating_sub(from).saturating_add(1) as usize);
+            }
+            // Keep responses proportionate: stop adding entries past the byte budget.
+            let mut kept = Vec::new();
+            for env in envelopes {
+                let size = env.payload.len() as u64 + 512;
+                if !kept.is_empty() && size > budget {
+                    break;
+                }
+                budget = budget.saturating_sub(size);
+                kept.push(env);
+            }
+            updates.push(ContainerUpdate {
+                container: Some(name.clone()),
+                index: Some(state.index),
+                digest: state.digest,
+                envelopes: kept,
+            });
+        }
+        Ok(Response::DownloadResponse(DownloadResponse {
+            status: Some(200),
+            updates,
+            ..Default::default()
+        }))
+    }
+
+    fn transact(&self, caller: &Caller, r: &TransactRequest) -> StoreResult<Response> {
+        let total: usize = r.updates.iter().map(|u| u.envelopes.len()).sum::<usize>()
+            + r.inbound.len()
+            + r.local.len()
+            + r.outbound.len();
+        if total as u64 > MAX_UPDATE_ENTRIES {
+            return Ok(Response::error(
+                413,
+                format!("{total} entries in one transaction; the limit is {MAX_UPDATE_ENTRIES}"),
+            ));
+        }
+        let mut updates = Vec::new();
+        for u in &r.updates {
+            let Some(name) = &u.container else {
+                return Ok(Response::error(400, "an update names no container"));
+            };
+            check_container_name(name)?;
+            updates.push(Update {
+                container: name.clone(),
+                expect_index: Some(u.index.unwrap_or(0)),
+                expect_digest: u.digest.clone(),
+                envelopes: u.envelopes.clone(),
+            });
+        }
+        for (name, list) in [
+            (INBOUND, &r.inbound),
+            (LOCAL, &r.local),
+            (OUTBOUND, &r.outbound),
+        ] {
+            if !list.is_empty() {
+                updates.push(Update {
+                    container: name.into(),
+                    expect_index: None,
+                    expect_digest: None,
+                    envelopes: list.clone(),
+                });
+            }
+        }
+        match self.store.transact(&caller.account.address, &updates)? {
+            TransactOutcome::Conflict { container, state } => {
+                Ok(Response::TransactResponse(TransactResponse {
+                    status: Some(409),
+                    status_description: Some(format!(
+                        "Conflict: {container} is at index {} on the service",
+                        state.index
+                    )),
+                    container_status: vec![ContainerStatus {
+                        container: Some(container),
+                        index: Some(state.index),
+                        digest: state.digest,
+                    }],
+                    ..Default::default()
+                }))
+            }
+            TransactOutcome::Applied(assigned) => {
+                // Messages for other accounts of this service go to their inbound spools.
+                for account in &r.accounts {
+                    if account.eq_ignore_ascii_case(&caller.account.address)
+                        || r.outbound.is_empty()
+                    {
+                        continue;
+                    }
+                    if self.store.account(&account.to_ascii_lowercase())?.is_some() {
+                        let deliver = Update {
+                            container: INBOUND.into(),
+                            expect_index: None,
+                            expect_digest: None,
+                            envelopes: r.outbound.clone(),
+                        };
+                        self.store
+                            .transact(&account.to_ascii_lowercase(), &[deliver])?;
+                    }
+                }
+                let mut entries = Vec::new();
+                let mut n = 0;
+                for list in assigned {
+                    for index in list {
+                        entries.push(EntryResponse {
+                            index_request: Some(n),
+                            index_container: Some(index),
+                            result: Some("Accept".into()),
+                        });
+                        n += 1;
+                    }
+                }
+                let mut container_status = Vec::new();
+                for u in &updates {
+                    let state = self.store.state(&caller.account.address, &u.container)?;
+                    container_status.push(ContainerStatus {
+                        container: Some(u.container.clone()),
+                        index: Some(state.index),
+                        digest: state.digest,
+                    });
+                }
+                Ok(Response::TransactResponse(TransactResponse {
+                    status: Some(200),
+                    entries,
+                    container_status,
+                    ..Default::default()
+                }))
+            }
+        }
+    }
+
+    /// Post (§10.13): messages from anyone to accounts of this service, into their inbound spools.
+    fn post(&self, r: &PostRequest) -> (Response, Option<PublicKey>) {
+        if r.messages.is_empty() || r.accounts.is_empty() {
+            return refuse(400, "a PostRequest needs accounts and messages");
+        }
+        for account in &r.accounts {
+            let address = account.to_ascii_lowercase();
+            match self.store.account(&address) {
+                Ok(Some(_)) => {}
+                Ok(None) => return refuse(404, format!("no account {address} on this service")),
+                Err(e) => return store_err(e),
+            }
+            let update = Update {
+                container: INBOUND.into(),
+                expect_index: None,
+                expect_digest: None,
+                envelopes: r.messages.clone(),
+            };
+            if let Err(e) = self.store.transact(&address, &[update]) {
+                return store_err(e);
+            }
+        }
+        (
+            Response::PostResponse(TransactResponse {
+                status: Some(200),
+                ..Default::default()
+            }),
+            None,
+        )
+    }
+
+    /// Connect (§9.2): a device asks to join an account. The service acknowledges with its nonce
+    /// and the witness value, and queues the acknowledgement in the account's inbound spool for
+    /// an administrator device.
+    fn connect(&self, opened: &OpenedRequest, r: &ConnectRequest) -> (Response, Option<PublicKey>) {
+        let Some(request_env) = &r.enveloped_request_connection else {
+            return refuse(400, "ConnectRequest without an EnvelopedRequestConnection");
+        };
+        let request = match signed::read(request_env, &KeyRing::new())
+            .and_then(|i| expect_item!(i, RequestConnection))
+        {
+            Ok(r) => r,
+            Err(e) => return refuse(400, e.to_string()),
+        };
+        let Some(device_env) = &request.authenticated_data else {
+            return refuse(400, "the connection request carries no device profile");
+        };
+        let (device, _) = match signed::verify_profile_device(device_env) {
+            Ok(d) => d,
+            Err(e) => return refuse(400, format!("the device profile does not verify: {e}")),
+        };
+        let device_key = match required(&device.profile_signature, "ProfileSignature") {
+            Ok(k) => k,
+            Err(e) => return refuse(400, e.to_string()),
+        };
+        // The request and its carrier are signed by the device's own profile key.
+        let mut ring = KeyRing::new();
+        ring.add_public(device_key.clone());
+        if request_env.verify_strict(&ring).is_err()
+            || opened.envelope.verify_strict(&ring).is_err()
+        {
+            return refuse(
+                401,
+                "the connection request is not signed by the device it presents",
+            );
+        }
+        let Some(address) = request
+            .account_address
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+        else {
+            return refuse(400, "the connection request names no account");
+        };
+        let record = match self.store.account(&address) {
+            Ok(Some(r)) => r,
+            Ok(None) => return refuse(404, format!("no account {address} on this service")),
+            Err(e) => return store_err(e),
+        };
+        let account_key = match signed::verify_profile_user(&record.profile)
+            .and_then(|(p, _)| required(&p.profile_signature, "ProfileSignature"))
+        {
+            Ok(k) => k,
+            Err(e) => return refuse(500, e.to_string()),
+        };
+        let mut server_nonce = vec![0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut server_nonce);
+        let client_nonce = request.client_nonce.clone().unwrap_or_default();
+        let witness = ids::witness(&account_key, &server_nonce, &device_key, &client_nonce);
+        let ack = AcknowledgeConnection {
+            message_id: Some(witness.clone()),
+            enveloped_request_connection: Some(request_env.clone()),
+            server_nonce: Some(server_nonce),
+            witness: Some(witness.clone()),
+            ..Default::default()
+        };
+        let ack_env = match signed::seal(&ack.into(), &self.identity.sign, Some(&witness), &[]) {
+            Ok(e) => e,
+            Err(e) => return refuse(500, e.to_string()),
+        };
+        let update = Update {
+            container: INBOUND.into(),
+            expect_index: None,
+            expect_digest: None,
+            envelopes: vec![ack_env.clone()],
+        };
+        if let Err(e) = self.store.transact(&address, &[update]) {
+            return store_err(e);
+        }
+        let encryption = required(&device.encryption, "Encryption").ok();
+        (
+            Response::ConnectResponse(ConnectResponse {
+                status: Some(200),
+                enveloped_acknowledge_connection: Some(ack_env),
+                enveloped_profile_account: Some(record.profile),
+                ..Default::default()
+            }),
+            encryption,
+        )
+    }
+
+    /// Complete (§9.2): the device collects the administrator's answer, which the administrator
+    /// left in the account's local spool under the response id.
+    fn complete(&self, r: &CompleteRequest) -> (Response, Option<PublicKey>) {
+        let (Some(address), Some(id)) = (
+            r.account_address.as_deref().map(str::to_ascii_lowercase),
+            r.response_id.as_deref(),
+        ) else {
+            return refuse(400, "CompleteRequest needs AccountAddress and ResponseID");
+        };
+        match self.store.find(&address, LOCAL, id) {
+            Ok(Some(env)) => (
+                Response::CompleteResponse(CompleteResponse {
+                    status: Some(200),
+                    enveloped_respond_connection: Some(env),
+                    ..Default::default()
+                }),
+                None,
+            ),
+            Ok(None) => (
+                Response::CompleteResponse(CompleteResponse {
+                    status: Some(202),
+                    status_description: Some("Pending: not yet answered".into()),
+                    ..Default::default()
+                }),
+                None,
+            ),
+            Err(e) => store_err(e),
+        }
+    }
+
+    /// Revoke a device (used by the administrator through Transact on the device catalog).
+    pub fn revoke(&self, address: &str, device_udf: &str) -> StoreResult<()> {
+        self.store.revoke(address, device_udf)
+    }
+}

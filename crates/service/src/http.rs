@@ -1,0 +1,64 @@
+//! The HTTP binding of the service (protocol-09 §5.2): POST `/.well-known/mmm/`, the body a
+//! sealed request; the response carries the payload's status as its HTTP status too.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::Router;
+
+use crate::host::ServiceHost;
+
+/// How long one request may take before the service gives up on it.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn handle(State(host): State<Arc<ServiceHost>>, body: Bytes) -> impl IntoResponse {
+    let worker = host.clone();
+    let reply = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        tokio::task::spawn_blocking(move || worker.handle(&body)),
+    )
+    .await;
+    match reply {
+        Ok(Ok(reply)) => {
+            let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+            (
+                status,
+                [(header::CONTENT_TYPE, mesh_protocol::binding::CONTENT_TYPE)],
+                reply.body,
+            )
+                .into_response()
+        }
+        Ok(Err(e)) => {
+            tracing::error!("request handler failed: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+pub fn router(host: Arc<ServiceHost>) -> Router {
+    // Bodies a little over the limit still reach the host, which answers 413 in a sealed response.
+    let limit = host.max_request + 1024;
+    Router::new()
+        .route("/.well-known/mmm/", post(handle))
+        .route("/.well-known/mmm", post(handle))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(host)
+}
+
+/// Serve until the process is stopped. `ready` is called with the bound address.
+pub async fn serve(
+    host: Arc<ServiceHost>,
+    listen: SocketAddr,
+    ready: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    ready(listener.local_addr()?);
+    axum::serve(listener, router(host)).await
+}

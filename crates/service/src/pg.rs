@@ -1,0 +1,266 @@
+//! The PostgreSQL store: several stateless service processes can share one database (the
+//! partitioning of protocol-09 §4.2 is by account). The schema is created and migrated on start.
+//! A transaction locks the rows of the containers it touches (`SELECT … FOR UPDATE`), checks the
+//! client's expectations, appends, and commits: all or nothing, and acknowledged only after
+//! COMMIT.
+
+use std::sync::Mutex;
+
+use mesh_dare::catalog::EVENT_DELETE;
+use mesh_dare::envelope::sha512;
+use mesh_dare::merkle::{self, MerkleTree};
+use mesh_dare::DareEnvelope;
+use postgres::{Client, NoTls};
+
+use crate::store::*;
+
+/// Migrations, applied in order; the number applied is kept in `mesh_schema_version`.
+const MIGRATIONS: &[&str] = &["CREATE TABLE mesh_accounts (
+        address TEXT PRIMARY KEY,
+        profile BYTEA NOT NULL,
+        revoked TEXT[] NOT NULL DEFAULT '{}');
+     CREATE TABLE mesh_containers (
+        address TEXT NOT NULL REFERENCES mesh_accounts(address) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        last_index BIGINT NOT NULL,
+        digest BYTEA,
+        PRIMARY KEY (address, name));
+     CREATE TABLE mesh_entries (
+        address TEXT NOT NULL,
+        name TEXT NOT NULL,
+        idx BIGINT NOT NULL,
+        unique_id TEXT,
+        event TEXT,
+        leaf BYTEA NOT NULL,
+        envelope BYTEA NOT NULL,
+        PRIMARY KEY (address, name, idx),
+        FOREIGN KEY (address, name) REFERENCES mesh_containers(address, name) ON DELETE CASCADE);
+     CREATE INDEX mesh_entries_unique_id ON mesh_entries (address, name, unique_id);"];
+
+pub struct PgStore {
+    client: Mutex<Client>,
+}
+
+fn db(e: postgres::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+impl PgStore {
+    /// Connect and bring the schema up to date.
+    pub fn connect(url: &str) -> StoreResult<Self> {
+        let mut client = Client::connect(url, NoTls).map_err(db)?;
+        let mut tx = client.transaction().map_err(db)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS mesh_schema_version (version INT NOT NULL); LOCK TABLE mesh_schema_version;").map_err(db)?;
+        let version: i32 = tx
+            .query_opt("SELECT version FROM mesh_schema_version", &[])
+            .map_err(db)?
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        for (n, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.batch_execute(migration).map_err(db)?;
+            tx.execute("DELETE FROM mesh_schema_version", &[])
+                .map_err(db)?;
+            tx.execute(
+                "INSERT INTO mesh_schema_version VALUES ($1)",
+                &[&(n as i32 + 1)],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(PgStore {
+            client: Mutex::new(client),
+        })
+    }
+
+    fn client(&self) -> std::sync::MutexGuard<'_, Client> {
+        self.client.lock().expect("database connection")
+    }
+}
+
+fn state_row(
+    tx: &mut postgres::Transaction<'_>,
+    address: &str,
+    name: &str,
+    lock: bool,
+) -> StoreResult<ContainerState> {
+    let sql = if lock {
+        "SELECT last_index, digest FROM mesh_containers WHERE address = $1 AND name = $2 FOR UPDATE"
+    } else {
+        "SELECT last_index, digest FROM mesh_containers WHERE address = $1 AND name = $2"
+    };
+    Ok(match tx.query_opt(sql, &[&address, &name]).map_err(db)? {
+        Some(row) => ContainerState {
+            index: row.get::<_, i64>(0) as u64,
+            digest: row.get(1),
+        },
+        None => ContainerState {
+            index: 0,
+            digest: None,
+        },
+    })
+}
+
+impl Store for PgStore {
+    fn account(&self, address: &str) -> StoreResult<Option<AccountRecord>> {
+        let mut c = self.client();
+        let row = c
+            .query_opt(
+                "SELECT profile, revoked FROM mesh_accounts WHERE address = $1",
+                &[&address],
+            )
+            .map_err(db)?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some(AccountRecord {
+                address: address.to_string(),
+                profile: DareEnvelope::parse(row.get::<_, &[u8]>(0))?,
+                revoked: row.get(1),
+            })),
+        }
+    }
+
+    fn bind(&self, address: &str, profile: &DareEnvelope) -> StoreResult<bool> {
+        let mut c = self.client();
+        let n = c
+            .execute("INSERT INTO mesh_accounts (address, profile) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&address, &profile.to_json()?.into_bytes()])
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn unbind(&self, address: &str) -> StoreResult<bool> {
+        let mut c = self.client();
+        let mut tx = c.transaction().map_err(db)?;
+        tx.execute("DELETE FROM mesh_entries WHERE address = $1", &[&address])
+            .map_err(db)?;
+        tx.execute(
+            "DELETE FROM mesh_containers WHERE address = $1",
+            &[&address],
+        )
+        .map_err(db)?;
+        let n = tx
+            .execute("DELETE FROM mesh_accounts WHERE address = $1", &[&address])
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn revoke(&self, address: &str, device_udf: &str) -> StoreResult<()> {
+        let mut c = self.client();
+        c.execute(
+            "UPDATE mesh_accounts SET revoked = array_append(revoked, $2) WHERE address = $1 AND NOT ($2 = ANY(revoked))",
+            &[&address, &device_udf],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn state(&self, address: &str, container: &str) -> StoreResult<ContainerState> {
+        check_container_name(container)?;
+        let mut c = self.client();
+        let mut tx = c.transaction().map_err(db)?;
+        let state = state_row(&mut tx, address, container, false)?;
+        tx.commit().map_err(db)?;
+        Ok(state)
+    }
+
+    fn read(
+        &self,
+        address: &str,
+        container: &str,
+        from: u64,
+        max: u64,
+    ) -> StoreResult<Vec<DareEnvelope>> {
+        check_container_name(container)?;
+        let mut c = self.client();
+        let rows = c
+            .query(
+                "SELECT envelope FROM mesh_entries WHERE address = $1 AND name = $2 AND idx >= $3 ORDER BY idx LIMIT $4",
+                &[&address, &container, &(from.max(1) as i64), &(max.min(i64::MAX as u64) as i64)],
+            )
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| Ok(DareEnvelope::parse(r.get::<_, &[u8]>(0))?))
+            .collect()
+    }
+
+    fn transact(&self, address: &str, updates: &[Update]) -> StoreResult<TransactOutcome> {
+        let mut c = self.client();
+        let mut tx = c.transaction().map_err(db)?;
+        let mut assigned = Vec::new();
+        for update in updates {
+            check_container_name(&update.container)?;
+            tx.execute(
+                "INSERT INTO mesh_containers (address, name, last_index) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING",
+                &[&address, &update.container],
+            )
+            .map_err(db)?;
+            let state = state_row(&mut tx, address, &update.container, true)?;
+            if !update.expects(&state) {
+                tx.rollback().map_err(db)?;
+                return Ok(TransactOutcome::Conflict {
+                    container: update.container.clone(),
+                    state,
+                });
+            }
+            // The Merkle tree over the container's entries, as the container files keep it.
+            let mut tree = MerkleTree::new();
+            for row in tx
+                .query(
+                    "SELECT leaf FROM mesh_entries WHERE address = $1 AND name = $2 ORDER BY idx",
+                    &[&address, &update.container],
+                )
+                .map_err(db)?
+            {
+                let leaf: Vec<u8> = row.get(0);
+                tree.push(
+                    leaf.try_into()
+                        .map_err(|_| StoreError::Invalid("stored leaf of the wrong size".into()))?,
+                );
+            }
+            let mut index = state.index;
+            let mut indexes = Vec::new();
+            for env in &update.envelopes {
+                index += 1;
+                let leaf = merkle::leaf(&sha512(&env.payload));
+                tree.push(leaf);
+                let meta = env.content_meta().unwrap_or_default();
+                tx.execute(
+                    "INSERT INTO mesh_entries (address, name, idx, unique_id, event, leaf, envelope) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[&address, &update.container, &(index as i64), &meta.unique_id, &meta.event, &leaf.to_vec(), &env.to_json()?.into_bytes()],
+                )
+                .map_err(db)?;
+                indexes.push(index);
+            }
+            let digest = tree.root().map(|d| d.to_vec());
+            tx.execute(
+                "UPDATE mesh_containers SET last_index = $3, digest = $4 WHERE address = $1 AND name = $2",
+                &[&address, &update.container, &(index as i64), &digest],
+            )
+            .map_err(db)?;
+            assigned.push(indexes);
+        }
+        tx.commit().map_err(db)?;
+        Ok(TransactOutcome::Applied(assigned))
+    }
+
+    fn find(
+        &self,
+        address: &str,
+        container: &str,
+        unique_id: &str,
+    ) -> StoreResult<Option<DareEnvelope>> {
+        let mut c = self.client();
+        let row = c
+            .query_opt(
+                "SELECT envelope, event FROM mesh_entries WHERE address = $1 AND name = $2 AND unique_id = $3 ORDER BY idx DESC LIMIT 1",
+                &[&address, &container, &unique_id],
+            )
+            .map_err(db)?;
+        match row {
+            Some(row) if row.get::<_, Option<String>>(1).as_deref() != Some(EVENT_DELETE) => {
+                Ok(Some(DareEnvelope::parse(row.get::<_, &[u8]>(0))?))
+            }
+            _ => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The storage a service keeps (protocol-09 §4.2): the accounts bound to it, each with its
+//! profile and its catalogs and spools as append-only containers. Two implementations: DARE
+//! container files in a data directory ([`crate::files`]) and PostgreSQL ([`crate::pg`]).
+//! Nothing is acknowledged before it is durable: every method returns after fsync or commit.
+
+use mesh_dare::DareEnvelope;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Dare(#[from] mesh_dare::DareError),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
+/// An account as the service keeps it.
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    pub address: String,
+    /// The EnvelopedProfileAccount it was bound with.
+    pub profile: DareEnvelope,
+    /// Device UDFs whose requests are refused.
+    pub revoked: Vec<String>,
+}
+
+/// What a client wants appended to one container, and the state it expects it in.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub container: String,
+    /// The container's last index the client saw (0: empty); `None` appends unconditionally
+    /// (spools).
+    pub expect_index: Option<u64>,
+    pub expect_digest: Option<Vec<u8>>,
+    pub envelopes: Vec<DareEnvelope>,
+}
+
+/// A container's last index and apex digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerState {
+    pub index: u64,
+    pub digest: Option<Vec<u8>>,
+}
+
+#[derive(Debug)]
+pub enum TransactOutcome {
+    /// Every update applied: the indexes assigned, per update.
+    Applied(Vec<Vec<u64>>),
+    /// Nothing applied: this container is not in the state the client expected.
+    Conflict {
+        container: String,
+        state: ContainerState,
+    },
+}
+
+impl Update {
+    /// Is `state` what the client expected the container to be in?
+    pub fn expects(&self, state: &ContainerState) -> bool {
+        match self.expect_index {
+            None => true,
+            Some(index) => {
+                index == state.index
+                    && (self.expect_digest.is_none() || self.expect_digest == state.digest)
+            }
+        }
+    }
+}
+
+/// Container names are letters, digits and `_`, like the Mesh's `MMM_Credential`.
+pub fn check_container_name(name: &str) -> StoreResult<()> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(StoreError::Invalid(format!(
+            "'{name}' is not a container name"
+        )));
+    }
+    Ok(())
+}
+
+pub trait Store: Send + Sync {
+    fn account(&self, address: &str) -> StoreResult<Option<AccountRecord>>;
+    /// Bind an account; false if the address is taken.
+    fn bind(&self, address: &str, profile: &DareEnvelope) -> StoreResult<bool>;
+    /// Remove an account and everything it holds; false if there was none.
+    fn unbind(&self, address: &str) -> StoreResult<bool>;
+    fn revoke(&self, address: &str, device_udf: &str) -> StoreResult<()>;
+    fn state(&self, address: &str, container: &str) -> StoreResult<ContainerState>;
+    /// Entries `from..=to` (1-based) of a container.
+    fn read(
+        &self,
+        address: &str,
+        container: &str,
+        from: u64,
+        max: u64,
+    ) -> StoreResult<Vec<DareEnvelope>>;
+    /// Apply every update or none.
+    fn transact(&self, address: &str, updates: &[Update]) -> StoreResult<TransactOutcome>;
+    /// The entry of a container whose ContentMeta.UniqueId is `unique_id`, if any.
+    fn find(
+        &self,
+        address: &str,
+        container: &str,
+        unique_id: &str,
+    ) -> StoreResult<Option<DareEnvelope>>;
+}
