@@ -72,7 +72,12 @@ pub(crate) fn call(
     let reply = HttpClient::new().post(url, &body).map_err(proto)?;
     let response = binding::open_response(&reply, keys, service_signer).map_err(proto)?;
     match response.status() {
-        (code, _) if code < 300 || code == 409 => Ok(response),
+        // A stale Transact is answered 409 with the service's state: the caller handles it.
+        (code, _)
+            if code < 300 || (code == 409 && matches!(response, Response::TransactResponse(_))) =>
+        {
+            Ok(response)
+        }
         (code, text) => Err(ClientError::Service(
             code,
             text.unwrap_or("refused").to_string(),

@@ -59,33 +59,44 @@ impl Identity {
     /// Load the identity from `dir`, or make one; the secrets are sealed by `passphrase`.
     pub fn load_or_create(dir: &Path, passphrase: &str) -> Result<Self, String> {
         let path = dir.join("service.secrets");
-        let secrets = if path.exists() {
+        if path.exists() {
             let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
-            let plain = mesh_dare::passphrase::open(&bytes, passphrase)
-                .map_err(|_| format!("wrong service passphrase for {}", path.display()))?;
-            serde_json::from_slice::<ServiceSecrets>(&plain).map_err(|e| e.to_string())?
-        } else {
-            let new = |_: ()| {
-                random::secret_seed(KeySpecifier::new(0, 260).expect("service type"), 256)
-                    .to_string()
-            };
-            let secrets = ServiceSecrets {
-                service_secret: new(()),
-                host_secret: new(()),
-            };
-            let sealed = mesh_dare::passphrase::seal(
-                &serde_json::to_vec(&secrets).map_err(|e| e.to_string())?,
-                passphrase,
-            )
+            return Self::from_sealed(&bytes, passphrase);
+        }
+        let (identity, sealed) = Self::create(passphrase)?;
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let tmp = dir.join("service.secrets.tmp");
+        std::fs::write(&tmp, sealed)
+            .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+            .and_then(|_| std::fs::rename(&tmp, &path))
             .map_err(|e| e.to_string())?;
-            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-            let tmp = dir.join("service.secrets.tmp");
-            std::fs::write(&tmp, sealed)
-                .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
-                .and_then(|_| std::fs::rename(&tmp, &path))
-                .map_err(|e| e.to_string())?;
-            secrets
+        Ok(identity)
+    }
+
+    /// A new identity and its secrets sealed by `passphrase`, to be stored.
+    pub fn create(passphrase: &str) -> Result<(Self, Vec<u8>), String> {
+        let new = || {
+            random::secret_seed(KeySpecifier::new(0, 260).expect("service type"), 256).to_string()
         };
+        let secrets = ServiceSecrets {
+            service_secret: new(),
+            host_secret: new(),
+        };
+        let plain = serde_json::to_vec(&secrets).map_err(|e| e.to_string())?;
+        let sealed = mesh_dare::passphrase::seal(&plain, passphrase).map_err(|e| e.to_string())?;
+        Ok((Self::from_secrets(&secrets)?, sealed))
+    }
+
+    /// The identity from its sealed secrets.
+    pub fn from_sealed(sealed: &[u8], passphrase: &str) -> Result<Self, String> {
+        let plain = mesh_dare::passphrase::open(sealed, passphrase)
+            .map_err(|_| "wrong service passphrase (or damaged service secrets)".to_string())?;
+        let secrets =
+            serde_json::from_slice::<ServiceSecrets>(&plain).map_err(|e| e.to_string())?;
+        Self::from_secrets(&secrets)
+    }
+
+    fn from_secrets(secrets: &ServiceSecrets) -> Result<Self, String> {
         let service = SecretSeed::parse(&secrets.service_secret).map_err(|e| e.to_string())?;
         let host = SecretSeed::parse(&secrets.host_secret).map_err(|e| e.to_string())?;
         let kd = |s: &SecretSeed, r: &str| Some(KeyData::from_public(&role(s, r).public_key()));

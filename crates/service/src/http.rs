@@ -43,8 +43,9 @@ async fn handle(State(host): State<Arc<ServiceHost>>, body: Bytes) -> impl IntoR
 }
 
 pub fn router(host: Arc<ServiceHost>) -> Router {
-    // Bodies a little over the limit still reach the host, which answers 413 in a sealed response.
-    let limit = host.max_request + 1024;
+    // Bodies up to four times the limit still reach the host, which answers 413 in a sealed
+    // response; beyond that the HTTP layer refuses them unread (413, no payload).
+    let limit = host.max_request.saturating_mul(4);
     Router::new()
         .route("/.well-known/mmm/", post(handle))
         .route("/.well-known/mmm", post(handle))

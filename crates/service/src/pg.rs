@@ -15,7 +15,8 @@ use postgres::{Client, NoTls};
 use crate::store::*;
 
 /// Migrations, applied in order; the number applied is kept in `mesh_schema_version`.
-const MIGRATIONS: &[&str] = &["CREATE TABLE mesh_accounts (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE mesh_accounts (
         address TEXT PRIMARY KEY,
         profile BYTEA NOT NULL,
         revoked TEXT[] NOT NULL DEFAULT '{}');
@@ -35,14 +36,19 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE mesh_accounts (
         envelope BYTEA NOT NULL,
         PRIMARY KEY (address, name, idx),
         FOREIGN KEY (address, name) REFERENCES mesh_containers(address, name) ON DELETE CASCADE);
-     CREATE INDEX mesh_entries_unique_id ON mesh_entries (address, name, unique_id);"];
+     CREATE INDEX mesh_entries_unique_id ON mesh_entries (address, name, unique_id);",
+    "CREATE TABLE mesh_service (id INT PRIMARY KEY, secrets BYTEA NOT NULL);",
+];
 
 pub struct PgStore {
     client: Mutex<Client>,
 }
 
 fn db(e: postgres::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    match e.as_db_error() {
+        Some(d) => StoreError::Database(format!("{}: {}", d.code().code(), d.message())),
+        None => StoreError::Database(e.to_string()),
+    }
 }
 
 impl PgStore {
@@ -70,6 +76,27 @@ impl PgStore {
         Ok(PgStore {
             client: Mutex::new(client),
         })
+    }
+
+    /// The service's sealed secrets, shared by every process on this database: the stored ones,
+    /// or `create()`'s if there are none yet (the first process to commit wins).
+    pub fn service_secrets(&self, create: impl FnOnce() -> Vec<u8>) -> StoreResult<Vec<u8>> {
+        let mut c = self.client();
+        if let Some(row) = c
+            .query_opt("SELECT secrets FROM mesh_service WHERE id = 1", &[])
+            .map_err(db)?
+        {
+            return Ok(row.get(0));
+        }
+        c.execute(
+            "INSERT INTO mesh_service (id, secrets) VALUES (1, $1) ON CONFLICT DO NOTHING",
+            &[&create()],
+        )
+        .map_err(db)?;
+        let row = c
+            .query_one("SELECT secrets FROM mesh_service WHERE id = 1", &[])
+            .map_err(db)?;
+        Ok(row.get(0))
     }
 
     fn client(&self) -> std::sync::MutexGuard<'_, Client> {

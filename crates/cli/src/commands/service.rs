@@ -79,12 +79,26 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
         .try_init();
     let passphrase = session::passphrase(SERVICE_PASSPHRASE_ENV, "Service passphrase", false)?;
     std::fs::create_dir_all(&a.data).with_context(|| format!("creating {}", a.data.display()))?;
-    let identity = Identity::load_or_create(&a.data, &passphrase).map_err(anyhow::Error::msg)?;
-    let store: Arc<dyn Store> = match &a.postgres {
-        Some(url) => Arc::new(
-            mesh_service::pg::PgStore::connect(url).with_context(|| "connecting to PostgreSQL")?,
+    // With PostgreSQL the identity lives in the database, so every process sharing it is the
+    // same service; otherwise in the data directory.
+    let (identity, store): (Identity, Arc<dyn Store>) = match &a.postgres {
+        Some(url) => {
+            let pg = mesh_service::pg::PgStore::connect(url)
+                .with_context(|| "connecting to PostgreSQL")?;
+            let sealed = pg.service_secrets(|| {
+                Identity::create(&passphrase)
+                    .map(|(_, s)| s)
+                    .unwrap_or_default()
+            })?;
+            (
+                Identity::from_sealed(&sealed, &passphrase).map_err(anyhow::Error::msg)?,
+                Arc::new(pg),
+            )
+        }
+        None => (
+            Identity::load_or_create(&a.data, &passphrase).map_err(anyhow::Error::msg)?,
+            Arc::new(FileStore::open(a.data.join("store"))?),
         ),
-        None => Arc::new(FileStore::open(a.data.join("store"))?),
     };
     let udf = identity.service_udf.clone();
     let mut host = ServiceHost::new(store, identity);

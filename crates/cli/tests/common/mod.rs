@@ -1,6 +1,8 @@
 //! Running the `mesh` binary as a user would, shared by the CLI test files.
 #![allow(dead_code)]
 
+pub mod service;
+
 use std::process::{Command, Output};
 
 pub fn mesh(args: &[&str]) -> Output {

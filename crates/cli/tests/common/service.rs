@@ -1,0 +1,177 @@
+//! Real service processes (and, for the PostgreSQL backend, a private PostgreSQL server) for the
+//! end-to-end tests.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub const SERVICE_PASS: &str = "service passphrase";
+
+/// A running `mesh service start`.
+pub struct Service {
+    child: Child,
+    pub url: String,
+    pub data: PathBuf,
+    pub postgres: Option<String>,
+}
+
+impl Service {
+    /// Start a service on a free loopback port and wait until it listens.
+    pub fn start(data: &Path, postgres: Option<&str>) -> Service {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mesh"));
+        cmd.args([
+            "service",
+            "start",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("MESH_SERVICE_PASSPHRASE", SERVICE_PASS)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        if let Some(url) = postgres {
+            cmd.args(["--postgres", url]);
+        }
+        let mut child = cmd.spawn().expect("service starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or_else(|| panic!("service said: {line}"));
+        Service {
+            child,
+            url: format!("http://{addr}"),
+            data: data.to_path_buf(),
+            postgres: postgres.map(String::from),
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Start again on the same data (a new port).
+    pub fn restart(&mut self) {
+        self.kill();
+        let fresh = Service::start(&self.data, self.postgres.as_deref());
+        *self = fresh;
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A private PostgreSQL server in a temporary directory, on a Unix socket only.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    pub url: String,
+}
+
+fn run_as_postgres(bin: &Path, args: &[&str]) -> std::process::Output {
+    let root = unsafe_is_root();
+    let mut cmd = if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    cmd.args(args).output().expect("PostgreSQL tools run")
+}
+
+fn unsafe_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+impl Postgres {
+    /// Needs PostgreSQL's server programs (Debian: `apt-get install postgresql`).
+    pub fn start() -> Postgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).find(|p| p.join("initdb").exists()))
+            .expect("the PostgreSQL tests need PostgreSQL's server programs: apt-get install postgresql (.ci/run does)");
+        let dir = tempfile::tempdir().unwrap();
+        if unsafe_is_root() {
+            Command::new("chown")
+                .args(["-R", "postgres:postgres", dir.path().to_str().unwrap()])
+                .status()
+                .unwrap();
+        }
+        let data = dir.path().join("data");
+        let out = run_as_postgres(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "mesh",
+                "--no-sync",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = 20000 + (std::process::id() % 20000) as u16;
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses='' -c fsync=on",
+            dir.path().display()
+        );
+        let log = dir.path().join("log");
+        let out = run_as_postgres(
+            &bin.join("pg_ctl"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = format!(
+            "host={} port={port} user=mesh dbname=postgres",
+            dir.path().display()
+        );
+        Postgres { dir, bin, url }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        run_as_postgres(
+            &self.bin.join("pg_ctl"),
+            &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! End to end through real processes on loopback: a Mesh Service, and two device directories
+//! driven by the `mesh` binary. The same scenario runs on the embedded store and on PostgreSQL.
+
+mod common;
+use common::service::{Postgres, Service};
+use common::*;
+
+use std::path::Path;
+
+const PASS: &str = "device passphrase";
+
+fn run(dir: &Path, args: &[&str]) -> std::process::Output {
+    mesh_in(dir, PASS, args)
+}
+
+fn ok_in(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(
+        out.status.success(),
+        "mesh {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json_in(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    serde_json::from_str(&ok_in(dir, &all)).expect("JSON output")
+}
+
+fn err_in(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert_eq!(out.status.code(), Some(1), "mesh {args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn services(dir: &Path) -> Vec<String> {
+    json_in(dir, &["password", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["Key"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+}
+
+/// Create the account on A, bind it, connect B by witness.
+fn two_devices(service: &Service, a: &Path, b: &Path) {
+    ok_in(a, &["account", "create", "alice@example.com"]);
+    ok_in(
+        a,
+        &["password", "add", "before-bind.example", "alice", "pw0"],
+    );
+    let bound = json_in(a, &["account", "bind", "--service", &service.url]);
+    assert_eq!(bound["Account"], "alice@example.com");
+
+    let request = json_in(
+        b,
+        &[
+            "device",
+            "request",
+            "alice@example.com",
+            "--service",
+            &service.url,
+        ],
+    );
+    let witness = request["Witness"].as_str().unwrap().to_string();
+    // B is not in until the administrator accepts.
+    assert!(err_in(b, &["device", "complete"]).contains("still waiting"));
+    let pending = json_in(a, &["device", "pending"]);
+    assert_eq!(pending[0]["Witness"], witness.as_str());
+    assert_eq!(pending[0]["DeviceUdf"], request["DeviceUdf"]);
+    // A wrong witness (the user saw a different value) connects nothing.
+    assert!(err_in(
+        a,
+        &["device", "accept", "AAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGG"]
+    )
+    .contains("no pending request"));
+    ok_in(a, &["device", "accept", &witness]);
+    let joined = json_in(b, &["device", "complete"]);
+    assert_eq!(joined["Account"], "alice@example.com");
+    assert_eq!(json_in(a, &["device", "list"]).as_array().unwrap().len(), 2);
+}
+
+/// Point a device's binding at another URL of the same service.
+fn repoint(dir: &Path, url: &str) {
+    let path = dir.join("accounts/alice@example.com/service.json");
+    let mut binding: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    binding["Url"] = format!("{url}/.well-known/mmm/").into();
+    std::fs::write(&path, serde_json::to_vec(&binding).unwrap()).unwrap();
+}
+
+fn scenario(service: &mut Service, a: &Path, b: &Path) {
+    two_devices(service, a, b);
+
+    // Both see the same catalog.
+    ok_in(a, &["password", "add", "bank.example", "alice", "pw1"]);
+    ok_in(b, &["account", "sync"]);
+    assert_eq!(services(a), services(b));
+    assert_eq!(
+        json_in(b, &["password", "get", "bank.example"])["CatalogedCredential"]["Password"],
+        "pw1"
+    );
+
+    // A deletes, B's next sync removes it.
+    ok_in(a, &["password", "delete", "before-bind.example"]);
+    ok_in(b, &["account", "sync"]);
+    assert_eq!(services(b), vec!["bank.example".to_string()]);
+
+    // A concurrent stale update is a conflict, not a silent overwrite; sync then merges both.
+    ok_in(a, &["password", "add", "from-a.example", "alice", "pa"]);
+    let conflict = err_in(b, &["password", "add", "from-b.example", "bob", "pb"]);
+    assert!(conflict.contains("conflict"), "{conflict}");
+    ok_in(b, &["account", "sync"]);
+    ok_in(a, &["account", "sync"]);
+    let mut expect = vec!["bank.example", "from-a.example", "from-b.example"];
+    expect.sort();
+    let mut got_a = services(a);
+    got_a.sort();
+    let mut got_b = services(b);
+    got_b.sort();
+    assert_eq!(got_a, expect);
+    assert_eq!(got_b, expect);
+    let status = json_in(a, &["account", "status"]);
+    let credential = status["Containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["Container"] == "MMM_Credential")
+        .unwrap()
+        .clone();
+    assert_eq!(credential["Service"], credential["Synced"]);
+
+    // Durability: kill -9 the service while A is adding entries; every acknowledged entry is
+    // there after a restart.
+    let a_dir = a.to_path_buf();
+    let url_file = a.join("service.json");
+    let writer = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for i in 0..200 {
+            let key = format!("burst-{i}.example");
+            let out = mesh_in(&a_dir, PASS, &["password", "add", &key, "alice", "x"]);
+            if out.status.success() {
+                acked.push(key);
+            } else {
+                break;
+            }
+        }
+        acked
+    });
+    std::thread::sleep(std::time::Duration::from_millis(
+        rand::random::<u64>() % 1500 + 500,
+    ));
+    service.kill();
+    let acked = writer.join().unwrap();
+    assert!(
+        !acked.is_empty(),
+        "nothing was acknowledged before the kill"
+    );
+    service.restart();
+    // The service moved to a new port: point both devices at it.
+    for dir in [a, b] {
+        repoint(dir, &service.url);
+    }
+    let _ = url_file;
+    ok_in(a, &["account", "sync"]);
+    ok_in(b, &["account", "sync"]);
+    let after = services(b);
+    for key in &acked {
+        assert!(after.contains(key), "acknowledged {key} lost after kill -9");
+    }
+    if service.postgres.is_none() {
+        let container = service
+            .data
+            .join("store/accounts/alice@example.com/MMM_Credential.dare");
+        ok(&["dare", "verify", container.to_str().unwrap()]);
+    }
+}
+
+#[test]
+fn end_to_end_on_container_files() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = Service::start(data.path(), None);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    scenario(&mut service, a.path(), b.path());
+}
+
+#[test]
+fn end_to_end_on_postgresql() {
+    let pg = Postgres::start();
+    let data = tempfile::tempdir().unwrap();
+    let mut service = Service::start(data.path(), Some(&pg.url));
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    scenario(&mut service, a.path(), b.path());
+    // A second stateless service process on the same database is the same service: B works
+    // through it, A through the first, and they converge.
+    let data2 = tempfile::tempdir().unwrap();
+    let other = Service::start(data2.path(), Some(&pg.url));
+    let first = json(&["service", "hello", "--service", &service.url]);
+    let second = json(&["service", "hello", "--service", &other.url]);
+    assert_eq!(first["ServiceUdf"], second["ServiceUdf"]);
+    repoint(b.path(), &other.url);
+    ok_in(b.path(), &["account", "sync"]);
+    ok_in(
+        b.path(),
+        &["password", "add", "via-second.example", "bob", "p2"],
+    );
+    ok_in(a.path(), &["account", "sync"]);
+    assert!(services(a.path()).contains(&"via-second.example".to_string()));
+}

@@ -1,0 +1,169 @@
+//! Bad input against a real service process: each refused with its status code, and the service
+//! keeps serving.
+
+mod common;
+use common::service::Service;
+use common::*;
+
+use mesh_client::online;
+use mesh_crypto::{Algorithm, PrivateKey};
+use mesh_dare::{ContentMeta, DareEnvelope, EnvelopeOptions, KeyRing};
+use mesh_protocol::binding;
+use mesh_protocol::messages::{HelloRequest, StatusRequest};
+use mesh_protocol::{Request, Response};
+
+const PASS: &str = "device passphrase";
+
+fn post(url: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let endpoint = format!("{url}/.well-known/mmm/");
+    match ureq::post(&endpoint).send_bytes(body) {
+        Ok(r) => {
+            let status = r.status();
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut r.into_reader(), &mut buf).unwrap();
+            (status, buf)
+        }
+        Err(ureq::Error::Status(code, r)) => {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut r.into_reader(), &mut buf).unwrap();
+            (code, buf)
+        }
+        Err(e) => panic!("transport: {e}"),
+    }
+}
+
+/// The status the sealed response body carries (authoritative, protocol-09 §5.5).
+fn payload_status(body: &[u8]) -> (u16, String) {
+    let response = binding::open_response(body, &KeyRing::new(), None)
+        .expect("a sealed response even for errors");
+    let (code, text) = response.status();
+    (code, text.unwrap_or_default().to_string())
+}
+
+fn user(dir: &std::path::Path, address: &str, service: &Service) {
+    let out = mesh_in(dir, PASS, &["account", "create", address]);
+    assert!(out.status.success());
+    let out = mesh_in(dir, PASS, &["account", "bind", "--service", &service.url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn refusals() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), None);
+    let info = online::hello(&service.url, Some(&service.url)).unwrap();
+
+    // Malformed input.
+    for body in [
+        &b"not json at all"[..],
+        b"[{\"dig\":",
+        b"[{}, \"AAAA\"]",
+        b"{}",
+    ] {
+        let (http, reply) = post(&service.url, body);
+        assert_eq!(http, 400);
+        assert_eq!(payload_status(&reply).0, 400);
+    }
+    // Oversize.
+    let (http, reply) = post(&service.url, &vec![b' '; 70 * 1024]);
+    assert_eq!(http, 413);
+    assert!(payload_status(&reply).1.contains("limit"));
+
+    // Replay: the same sealed request twice.
+    let hello = binding::seal_request(&Request::HelloRequest(HelloRequest {}), None, None).unwrap();
+    assert_eq!(post(&service.url, &hello).0, 200);
+    let (http, reply) = post(&service.url, &hello);
+    assert_eq!(http, 401);
+    assert!(payload_status(&reply).1.contains("replayed"));
+
+    // Expired: a request made ten minutes ago.
+    let old = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
+    let meta = ContentMeta {
+        unique_id: Some(mesh_udf::random::nonce(128).to_string()),
+        created: Some(
+            old.format(&time::format_description::well_known::Rfc3339)
+                .unwrap(),
+        ),
+        ..Default::default()
+    };
+    let payload = mesh_encoding::to_json(&Request::HelloRequest(HelloRequest {})).unwrap();
+    let stale = DareEnvelope::encode(
+        payload.as_bytes(),
+        &EnvelopeOptions {
+            meta: Some(meta),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (http, reply) = post(&service.url, stale.to_json().unwrap().as_bytes());
+    assert_eq!(http, 401);
+    assert!(payload_status(&reply).1.contains("expired"));
+
+    // Two accounts on the service.
+    let (a, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    user(a.path(), "alice@example.com", &service);
+    user(c.path(), "carol@example.com", &service);
+    let carol_device = mesh_client::MeshHome::at(c.path()).open(PASS).unwrap();
+    let carol = carol_device.account(None).unwrap();
+    let (signer, encryption, connection) =
+        online::device_credentials(&carol_device, &carol).unwrap();
+    let mut keys = KeyRing::new();
+    keys.add_private(encryption);
+    let status = |account: &str, connection: Option<DareEnvelope>, signer: &PrivateKey| {
+        let request = Request::StatusRequest(StatusRequest {
+            account: Some(account.into()),
+            enveloped_connection_device: connection,
+            catalogs: vec!["MMM_Credential".into()],
+            spools: vec![],
+        });
+        let body = binding::seal_request(&request, Some(signer), Some(&info.encryption)).unwrap();
+        post(&service.url, &body)
+    };
+    // Carol's own account: fine, and the answer is for her device only.
+    let (http, reply) = status("carol@example.com", Some(connection.clone()), &signer);
+    assert_eq!(http, 200);
+    assert!(matches!(
+        binding::open_response(&reply, &keys, Some(&info.signature)).unwrap(),
+        Response::StatusResponse(_)
+    ));
+    // Carol's device asking for Alice's containers.
+    let (http, reply) = status("alice@example.com", Some(connection.clone()), &signer);
+    assert_eq!(http, 401, "{}", payload_status(&reply).1);
+    // No connection at all.
+    assert_eq!(status("carol@example.com", None, &signer).0, 401);
+    // Carol's connection, but the request signed by some other key.
+    let forger = PrivateKey::generate(Algorithm::Ed448);
+    let (http, reply) = status("carol@example.com", Some(connection.clone()), &forger);
+    assert_eq!(http, 401);
+    assert!(payload_status(&reply)
+        .1
+        .contains("not signed by the connected device"));
+    // An account the service does not hold.
+    assert_eq!(
+        status("nobody@example.com", Some(connection), &signer).0,
+        404
+    );
+    // A second bind of a taken address.
+    let other = tempfile::tempdir().unwrap();
+    let out = mesh_in(
+        other.path(),
+        PASS,
+        &["account", "create", "alice@example.com"],
+    );
+    assert!(out.status.success());
+    let out = mesh_in(
+        other.path(),
+        PASS,
+        &["account", "bind", "--service", &service.url],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already bound"));
+
+    // Still serving.
+    assert!(online::hello(&service.url, Some(&service.url)).is_ok());
+    let out = mesh_in(a.path(), PASS, &["account", "sync"]);
+    assert!(out.status.success());
+}
