@@ -5,45 +5,8 @@ mod common;
 use common::*;
 
 use std::path::Path;
-use std::process::Output;
 
-const PASS: &str = "correct horse battery staple";
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    mesh_in(dir, PASS, args)
-}
-
-fn ok_in(dir: &Path, args: &[&str]) -> String {
-    let out = run(dir, args);
-    assert!(
-        out.status.success(),
-        "mesh {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json_in(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    serde_json::from_str(&ok_in(dir, &all)).expect("JSON output")
-}
-
-fn fails_in(dir: &Path, pass: &str, args: &[&str]) -> String {
-    let out = mesh_in(dir, pass, args);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "mesh {args:?} should fail: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        err.starts_with("error: ") && !err.contains("panicked"),
-        "{err}"
-    );
-    err
-}
+const PASS: &str = DEVICE_PASS;
 
 /// Every file under `dir`, read whole.
 fn all_files(dir: &Path) -> Vec<(String, Vec<u8>)> {

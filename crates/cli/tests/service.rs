@@ -7,32 +7,10 @@ use common::*;
 
 use std::path::Path;
 
-const PASS: &str = "device passphrase";
-
-fn run(dir: &Path, args: &[&str]) -> std::process::Output {
-    mesh_in(dir, PASS, args)
-}
-
-fn ok_in(dir: &Path, args: &[&str]) -> String {
-    let out = run(dir, args);
-    assert!(
-        out.status.success(),
-        "mesh {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json_in(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    serde_json::from_str(&ok_in(dir, &all)).expect("JSON output")
-}
+const PASS: &str = DEVICE_PASS;
 
 fn err_in(dir: &Path, args: &[&str]) -> String {
-    let out = run(dir, args);
-    assert_eq!(out.status.code(), Some(1), "mesh {args:?} should fail");
-    String::from_utf8(out.stderr).unwrap()
+    fails_in(dir, PASS, args)
 }
 
 fn services(dir: &Path) -> Vec<String> {

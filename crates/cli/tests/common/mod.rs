@@ -66,3 +66,41 @@ pub fn mesh_in(dir: &std::path::Path, passphrase: &str, args: &[&str]) -> Output
         .output()
         .expect("mesh runs")
 }
+
+/// The device passphrase the end-to-end tests use.
+pub const DEVICE_PASS: &str = "device passphrase";
+
+/// `mesh` on a device directory; must succeed; its standard output.
+pub fn ok_in(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = mesh_in(dir, DEVICE_PASS, args);
+    assert!(
+        out.status.success(),
+        "mesh {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// As [`ok_in`], with `--json`, parsed.
+pub fn json_in(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    serde_json::from_str(&ok_in(dir, &all)).expect("JSON output")
+}
+
+/// `mesh` on a device directory; must fail cleanly (exit 1, an error line, no panic); its stderr.
+pub fn fails_in(dir: &std::path::Path, pass: &str, args: &[&str]) -> String {
+    let out = mesh_in(dir, pass, args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "mesh {args:?} should fail: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("error: ") && !err.contains("panicked"),
+        "{err}"
+    );
+    err
+}
