@@ -29,6 +29,9 @@ enum Command {
     /// DARE envelopes and containers.
     #[command(subcommand)]
     Dare(commands::dare::DareCommand),
+    /// Load benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Run a Mesh Service, or ask one what it is.
     #[command(subcommand)]
     Service(commands::service::ServiceCommand),
@@ -88,6 +91,12 @@ enum Command {
 
 use commands::catalog;
 
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Transact and Download requests per second and latency against a service on loopback.
+    Service(commands::bench::BenchArgs),
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -96,6 +105,7 @@ fn main() {
         Command::Dare(c) => commands::dare::run(c),
         Command::Account(c) => commands::account::run(c, &cli.data),
         Command::Service(c) => commands::service::run(c),
+        Command::Bench(BenchCommand::Service(a)) => commands::bench::run(a),
         Command::Password { cmd, common } => catalog::password(cmd, &common, &cli.data),
         Command::Contact { cmd, common } => catalog::contact(cmd, &common, &cli.data),
         Command::Bookmark { cmd, common } => catalog::bookmark(cmd, &common, &cli.data),

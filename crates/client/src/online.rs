@@ -348,7 +348,8 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn download(
+    /// Download entries `from..=to` of a container (in pages) without storing them.
+    pub fn download(
         &self,
         name: &str,
         from: u64,

@@ -1,6 +1,7 @@
 //! The subcommands of `mesh`, one module per command group.
 
 pub mod account;
+pub mod bench;
 pub mod catalog;
 pub mod dare;
 pub mod hash;

@@ -1,0 +1,202 @@
+//! `mesh bench service`: a load benchmark of the Mesh Service on loopback. N client threads, each
+//! a device of its own account, push catalog entries (Status + Transact) and download them back,
+//! against an in-process service on the embedded store (or PostgreSQL). Reports requests per
+//! second, p50 / p99 latency, and the share of the process's CPU time spent checking signatures.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use mesh_client::online::{self, Session};
+use mesh_client::{CatalogKind, MeshHome};
+use mesh_schema::catalog::CatalogedCredential;
+use mesh_service::files::FileStore;
+use mesh_service::{Identity, ServiceHost, Store};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Seconds of load per phase.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Use PostgreSQL (postgresql://… or host=… key/value form) instead of container files.
+    #[arg(long)]
+    postgres: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn cpu_seconds() -> f64 {
+    // utime + stime of this process, in clock ticks (100 per second on Linux).
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit(')').next()?.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+struct Phase {
+    name: &'static str,
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+    cpu: f64,
+    verify: f64,
+}
+
+pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+    let work = tempfile_dir()?;
+    let (identity, sealed) = Identity::create("bench").map_err(anyhow::Error::msg)?;
+    let _ = sealed;
+    let store: Arc<dyn Store> = match &a.postgres {
+        Some(url) => Arc::new(mesh_service::pg::PgStore::connect(url)?),
+        None => Arc::new(FileStore::open(work.join("service"))?),
+    };
+    let host = Arc::new(ServiceHost::new(store, identity));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let serve_host = host.clone();
+    runtime.spawn(async move {
+        let _ = mesh_service::http::serve(
+            serve_host,
+            "127.0.0.1:0".parse().expect("address"),
+            move |addr| {
+                let _ = tx.send(addr);
+            },
+        )
+        .await;
+    });
+    let url = format!("http://{}", rx.recv_timeout(Duration::from_secs(10))?);
+    eprintln!("service on {url}; setting up {} clients…", a.clients);
+
+    // One account and device per client, bound to the service.
+    let mut devices = Vec::new();
+    for i in 0..a.clients {
+        let home = MeshHome::at(work.join(format!("client{i}")));
+        let mut device = home.open_or_create("bench")?;
+        let account = device.create_account(&format!("user{i}@example.com"))?;
+        let info = online::hello(&account.address, Some(&url))?;
+        Session::bind(&device, &account, &info)?;
+        drop(account);
+        devices.push(device);
+    }
+    let devices = Arc::new(devices);
+
+    let mut phases = Vec::new();
+    for name in ["push (Status + Transact)", "download (one entry)"] {
+        let verify_before =
+            mesh_dare::envelope::VERIFY_NANOS.load(std::sync::atomic::Ordering::Relaxed);
+        let cpu_before = cpu_seconds();
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(a.seconds);
+        let mut threads = Vec::new();
+        for i in 0..a.clients {
+            let devices = devices.clone();
+            let push = name.starts_with("push");
+            threads.push(std::thread::spawn(
+                move || -> anyhow::Result<Vec<Duration>> {
+                    let device = &devices[i];
+                    let account = device.account(None)?;
+                    let mut session = Session::open(device, &account)?;
+                    let mut latencies = Vec::new();
+                    let mut n = 0u64;
+                    while Instant::now() < deadline {
+                        n += 1;
+                        let t = Instant::now();
+                        if push {
+                            let entry = CatalogedCredential {
+                                service: Some(format!("site{n}.example")),
+                                username: Some("user".into()),
+                                password: Some("pw".into()),
+                                ..Default::default()
+                            };
+                            account.put(CatalogKind::Credential, &entry.into())?;
+                            session.push(CatalogKind::Credential.name())?;
+                        } else {
+                            let last = online::load_binding(&account)
+                                .and_then(|b| b.synced.get("MMM_Credential").copied())
+                                .unwrap_or(1)
+                                .max(1);
+                            let index = n % last + 1;
+                            session.download("MMM_Credential", index, index, &mut |_, _, _| {})?;
+                        }
+                        latencies.push(t.elapsed());
+                    }
+                    Ok(latencies)
+                },
+            ));
+        }
+        let mut latencies = Vec::new();
+        for t in threads {
+            latencies.extend(
+                t.join()
+                    .map_err(|_| anyhow::anyhow!("client thread panicked"))??,
+            );
+        }
+        latencies.sort();
+        let verify = (mesh_dare::envelope::VERIFY_NANOS.load(std::sync::atomic::Ordering::Relaxed)
+            - verify_before) as f64
+            / 1e9;
+        phases.push(Phase {
+            name,
+            latencies,
+            elapsed: started.elapsed(),
+            cpu: cpu_seconds() - cpu_before,
+            verify,
+        });
+    }
+    let rows: Vec<serde_json::Value> = phases
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "Phase": p.name,
+                "Requests": p.latencies.len(),
+                "PerSecond": p.latencies.len() as f64 / p.elapsed.as_secs_f64(),
+                "P50Ms": percentile(&p.latencies, 0.5),
+                "P99Ms": percentile(&p.latencies, 0.99),
+                "CpuSeconds": p.cpu,
+                "VerifyShare": if p.cpu > 0.0 { p.verify / p.cpu } else { 0.0 },
+            })
+        })
+        .collect();
+    let out = serde_json::json!({"Clients": a.clients, "Backend": if a.postgres.is_some() { "PostgreSQL" } else { "container files" }, "Phases": rows});
+    let _ = std::fs::remove_dir_all(&work);
+    crate::output::emit(a.json, &out, |o| {
+        println!(
+            "{} clients, {} backend (clients and service in one process)",
+            o["Clients"],
+            o["Backend"].as_str().unwrap_or_default()
+        );
+        for r in o["Phases"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<26} {:>6} requests  {:>8.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  signature checks {:>4.1}% of CPU",
+                r["Phase"].as_str().unwrap_or_default(),
+                r["Requests"],
+                r["PerSecond"].as_f64().unwrap_or(0.0),
+                r["P50Ms"].as_f64().unwrap_or(0.0),
+                r["P99Ms"].as_f64().unwrap_or(0.0),
+                r["VerifyShare"].as_f64().unwrap_or(0.0) * 100.0
+            );
+        }
+    })
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("mesh-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
