@@ -148,6 +148,17 @@ fn scenario(service: &mut Service, a: &Path, b: &Path) {
     for key in &acked {
         assert!(after.contains(key), "acknowledged {key} lost after kill -9");
     }
+    // Revocation: A removes B; the service refuses B from then on, A carries on.
+    let b_udf = json_in(b, &["account", "info"])["DeviceUdf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok_in(a, &["device", "delete", &b_udf]);
+    let refused = err_in(b, &["account", "sync"]);
+    assert!(refused.contains("removed from the account"), "{refused}");
+    assert_eq!(json_in(a, &["device", "list"]).as_array().unwrap().len(), 1);
+    ok_in(a, &["account", "sync"]);
+
     if service.postgres.is_none() {
         let container = service
             .data
@@ -171,19 +182,22 @@ fn end_to_end_on_postgresql() {
     let mut service = Service::start(data.path(), Some(&pg.url));
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     scenario(&mut service, a.path(), b.path());
-    // A second stateless service process on the same database is the same service: B works
-    // through it, A through the first, and they converge.
+    // A second stateless service process on the same database is the same service: what A
+    // writes through it is there through the first, and the revocation holds on both.
     let data2 = tempfile::tempdir().unwrap();
     let other = Service::start(data2.path(), Some(&pg.url));
     let first = json(&["service", "hello", "--service", &service.url]);
     let second = json(&["service", "hello", "--service", &other.url]);
     assert_eq!(first["ServiceUdf"], second["ServiceUdf"]);
-    repoint(b.path(), &other.url);
-    ok_in(b.path(), &["account", "sync"]);
+    repoint(a.path(), &other.url);
     ok_in(
-        b.path(),
-        &["password", "add", "via-second.example", "bob", "p2"],
+        a.path(),
+        &["password", "add", "via-second.example", "alice", "p2"],
     );
+    repoint(a.path(), &service.url);
     ok_in(a.path(), &["account", "sync"]);
+    // The revoked device is refused by the second process too.
+    repoint(b.path(), &other.url);
+    assert!(err_in(b.path(), &["account", "sync"]).contains("removed from the account"));
     assert!(services(a.path()).contains(&"via-second.example".to_string()));
 }

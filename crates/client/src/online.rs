@@ -518,6 +518,33 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// Remove a device from the account: its catalog entry goes, and the service refuses it
+    /// from now on (administrator devices only).
+    pub fn revoke(&mut self, device_udf: &str, admin: &PrivateKey) -> Result<()> {
+        let revocation = Revocation {
+            account: Some(self.account.address.clone()),
+            device_udf: Some(device_udf.to_string()),
+        };
+        let payload = mesh_encoding::to_json(&revocation)?;
+        let envelope = DareEnvelope::encode(
+            payload.as_bytes(),
+            &mesh_dare::EnvelopeOptions {
+                signers: vec![admin],
+                ..Default::default()
+            },
+        )?;
+        self.call(Request::TransactRequest(TransactRequest {
+            account: Some(self.account.address.clone()),
+            enveloped_connection_device: Some(self.connection.clone()),
+            revocations: vec![envelope],
+            ..Default::default()
+        }))?;
+        if self.account.delete(CatalogKind::Device, device_udf)? {
+            self.push(CatalogKind::Device.name())?;
+        }
+        Ok(())
+    }
+
     pub fn url(&self) -> &str {
         &self.binding.url
     }

@@ -129,10 +129,18 @@ message!(DownloadResponse {
     updates: Vec<ContainerUpdate>,
 });
 
+message!(
+    /// A device removed from an account. Sealed by the account's administrator key and sent in
+    /// a TransactRequest's `Revocations`; from then on the service refuses that device (the
+    /// draft names no message for this; it is this implementation's).
+    Revocation { account: Option<String>, device_udf: Option<String> }
+);
+
 message!(TransactRequest {
     account: Option<String>,
     enveloped_connection_device: Option<DareEnvelope>,
     updates: Vec<ContainerUpdate>,
+    revocations: Vec<DareEnvelope>,
     accounts: Vec<String>,
     outbound: Vec<DareEnvelope>,
     inbound: Vec<DareEnvelope>,

@@ -513,6 +513,39 @@ impl ServiceHost {
                 });
             }
         }
+        // Revocations must be signed by the account's administrator key.
+        let mut revoke = Vec::new();
+        if !r.revocations.is_empty() {
+            let (profile, _) = signed::verify_profile_user(&caller.account.profile)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let admin = required(&profile.administrator_signature, "AdministratorSignature")
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            for env in &r.revocations {
+                let mut ring = KeyRing::new();
+                ring.add_public(admin.clone());
+                if env.verify_strict(&ring).is_err() {
+                    return Ok(Response::error(
+                        403,
+                        "a revocation not signed by the account's administrator key",
+                    ));
+                }
+                let revocation: Revocation = mesh_encoding::from_json(&env.payload)
+                    .map_err(|e| StoreError::Invalid(format!("revocation: {e}")))?;
+                if revocation
+                    .account
+                    .as_deref()
+                    .map(str::to_ascii_lowercase)
+                    .as_deref()
+                    != Some(caller.account.address.as_str())
+                {
+                    return Ok(Response::error(403, "a revocation for another account"));
+                }
+                revoke.extend(revocation.device_udf);
+            }
+        }
+        for udf in &revoke {
+            self.store.revoke(&caller.account.address, udf)?;
+        }
         match self.store.transact(&caller.account.address, &updates)? {
             TransactOutcome::Conflict { container, state } => {
                 Ok(Response::TransactResponse(TransactResponse {

@@ -146,6 +146,8 @@ pub enum DeviceCommand {
     Reject { witness: String },
     /// On the new device: collect the answer and join the account.
     Complete,
+    /// On an administrator device: remove a device; the service refuses it from then on.
+    Delete { udf: String },
 }
 
 fn account(data: &Option<PathBuf>, common: &Common) -> anyhow::Result<Account> {
@@ -550,6 +552,24 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
         }
         DeviceCommand::Accept { witness } => respond(data, common, &witness, true),
         DeviceCommand::Reject { witness } => respond(data, common, &witness, false),
+        DeviceCommand::Delete { udf } => {
+            let device = session::open(data)?;
+            let acc = device.account(common.account.as_deref())?;
+            if udf.eq_ignore_ascii_case(device.udf()) {
+                bail!("{udf} is this device: remove it from another administrator device");
+            }
+            if acc.get(CatalogKind::Device, &udf)?.is_none() {
+                bail!("no device {udf} in {}", acc.address);
+            }
+            let admin = acc.administrator_key()?;
+            mesh_client::online::Session::open(&device, &acc)?.revoke(&udf, &admin)?;
+            if json {
+                println!("{}", serde_json::json!({"Deleted": udf}));
+            } else {
+                println!("Removed device {udf} from {}", acc.address);
+            }
+            Ok(())
+        }
         DeviceCommand::Complete => {
             let mut device = session::open(data)?;
             match connect::complete(&mut device, common.account.as_deref())? {
