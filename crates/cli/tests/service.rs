@@ -9,6 +9,10 @@ use std::path::Path;
 
 const PASS: &str = DEVICE_PASS;
 
+fn run(dir: &Path, args: &[&str]) -> std::process::Output {
+    mesh_in(dir, PASS, args)
+}
+
 fn err_in(dir: &Path, args: &[&str]) -> String {
     fails_in(dir, PASS, args)
 }
@@ -200,4 +204,69 @@ fn end_to_end_on_postgresql() {
     repoint(b.path(), &other.url);
     assert!(err_in(b.path(), &["account", "sync"]).contains("removed from the account"));
     assert!(services(a.path()).contains(&"via-second.example".to_string()));
+}
+
+/// PIN / dynamic QR connection (protocol-09 §8.1): accepted automatically when the PIN
+/// verifies; a wrong, reused or expired PIN is refused with its reason and adds no device.
+#[test]
+fn pin_connections() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), None);
+    let dirs: Vec<_> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [a, b, c, d, e] = [0, 1, 2, 3, 4].map(|i| dirs[i].path());
+    ok_in(a, &["account", "create", "alice@example.com"]);
+    ok_in(a, &["account", "bind", "--service", &service.url]);
+    let pin = json_in(a, &["account", "pin", "--expire", "10m"]);
+    let uri = pin["Uri"].as_str().unwrap().to_string();
+    assert!(uri.starts_with("mcu://alice@example.com/A"));
+    // The human form shows the QR code.
+    assert!(ok_in(a, &["account", "pin"]).contains('█'));
+
+    ok_in(b, &["device", "request", &uri, "--service", &service.url]);
+    assert!(ok_in(a, &["account", "sync"]).contains("its PIN verified"));
+    assert_eq!(
+        json_in(b, &["device", "complete"])["Account"],
+        "alice@example.com"
+    );
+
+    // The same PIN again: refused, and the administrator is alerted.
+    ok_in(c, &["device", "request", &uri, "--service", &service.url]);
+    let out = run(a, &["device", "pending"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ALERT"));
+    assert!(err_in(c, &["device", "complete"]).contains("PinUsed"));
+
+    // A PIN the administrator never issued.
+    ok_in(
+        d,
+        &[
+            "device",
+            "request",
+            "alice@example.com",
+            "--pin",
+            "ABCD-EFGH-IJKL-MNOP-QRST-UV",
+            "--service",
+            &service.url,
+        ],
+    );
+    ok_in(a, &["account", "sync"]);
+    assert!(err_in(d, &["device", "complete"]).contains("PinInvalid"));
+
+    // An expired PIN.
+    let short = json_in(a, &["account", "pin", "--expire", "1s"])["Uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    ok_in(e, &["device", "request", &short, "--service", &service.url]);
+    ok_in(a, &["account", "sync"]);
+    assert!(err_in(e, &["device", "complete"]).contains("PinExpired"));
+
+    // Only B joined; A and B share the catalog.
+    assert_eq!(json_in(a, &["device", "list"]).as_array().unwrap().len(), 2);
+    ok_in(a, &["password", "add", "shared.example", "alice", "pw"]);
+    ok_in(b, &["account", "sync"]);
+    assert_eq!(
+        json_in(b, &["password", "get", "shared.example"])["CatalogedCredential"]["Password"],
+        "pw"
+    );
 }

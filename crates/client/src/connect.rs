@@ -21,7 +21,9 @@ use mesh_protocol::{Request, Response};
 use mesh_schema::assertion::{ActivationAccount, ActivationDevice};
 use mesh_schema::catalog::CatalogedDevice;
 use mesh_schema::key::required;
-use mesh_schema::message::{AcknowledgeConnection, RequestConnection, RespondConnection};
+use mesh_schema::message::{
+    AcknowledgeConnection, MessagePin, RequestConnection, RespondConnection,
+};
 use mesh_schema::profile::ProfileDevice;
 use mesh_schema::{expect_item, ids, signed, MeshItem};
 use serde::{Deserialize, Serialize};
@@ -71,19 +73,37 @@ fn random(n: usize) -> Vec<u8> {
 }
 
 /// New device: ask to join `address`; returns the pending request with its witness.
-pub fn request(device: &Device, address: &str, url: Option<&str>) -> Result<PendingConnection> {
+pub fn request(
+    device: &Device,
+    address: &str,
+    url: Option<&str>,
+    pin: Option<&str>,
+) -> Result<PendingConnection> {
     let address = address.to_ascii_lowercase();
     let info = online::hello(&address, url)?;
     let profile_key = device.base_key("ProfileSignature")?;
     let client_nonce = random(16);
     let message_id = mesh_udf::random::nonce(128).to_string();
-    let request = RequestConnection {
+    let device_envelope = device.profile_envelope()?;
+    let mut request = RequestConnection {
         message_id: Some(message_id.clone()),
-        authenticated_data: Some(device.profile_envelope()?),
+        authenticated_data: Some(device_envelope.clone()),
         client_nonce: Some(client_nonce.clone()),
         account_address: Some(address.clone()),
         ..Default::default()
     };
+    if let Some(pin) = pin {
+        // protocol-09 §8.1: the PIN proves the request comes from someone the administrator
+        // gave it to, bound to this account, nonce and device profile.
+        let salted = ids::salted_pin(pin, PIN_ACTION)?;
+        let digest = device_envelope
+            .trailer
+            .as_ref()
+            .and_then(|t| t.payload_digest.clone())
+            .unwrap_or_default();
+        request.pin_id = Some(ids::pin_id(&salted, &address)?);
+        request.pin_witness = Some(ids::pin_witness(&salted, &address, &client_nonce, &digest)?);
+    }
     let request_env = signed::seal(
         &request.into(),
         &profile_key,
@@ -271,11 +291,24 @@ pub fn respond(device: &Device, account: &Account, witness: &str, accept: bool) 
         .ok_or_else(|| {
             ClientError::Invalid(format!("no pending request with witness {witness}"))
         })?;
+    answer(device, account, &request, accept, None)?;
+    Ok(request.device_udf)
+}
+
+/// Answer one request: accept (make and catalog the device's records) or reject.
+fn answer(
+    device: &Device,
+    account: &Account,
+    request: &PendingRequest,
+    accept: bool,
+    error_code: Option<&str>,
+) -> Result<()> {
     let admin = account.administrator_key()?;
     let device_key: PublicKey = required(&request.device.encryption, "Encryption")?;
     let mut result = RespondConnection {
         message_id: Some(request.response_id.clone()),
         result: Some(if accept { "Accept" } else { "Reject" }.into()),
+        error_code: error_code.map(str::to_string),
         ..Default::default()
     };
     let mut session = Session::open(device, account)?;
@@ -321,9 +354,13 @@ pub fn respond(device: &Device, account: &Account, witness: &str, accept: bool) 
         Some(&request.response_id),
         &[&device_key],
     )?;
-    session.post_own(vec![envelope], vec![])?;
+    let mut local = vec![envelope];
+    if let Some(pin_id) = request.request.pin_id.as_ref().filter(|_| accept) {
+        local.push(pin_used_marker(pin_id)?);
+    }
+    session.post_own(local, vec![])?;
     session.sync(&mut |_, _, _| {})?;
-    Ok(request.device_udf)
+    Ok(())
 }
 
 /// New device: collect the answer to a pending request. `Ok(None)` while it is still pending.
@@ -378,8 +415,12 @@ pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Acc
         .collect();
     if answer.result.as_deref() != Some("Accept") {
         save_pending(device, &remaining)?;
+        let why = answer
+            .error_code
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
         return Err(ClientError::Invalid(format!(
-            "the administrator of {} rejected this device",
+            "the administrator of {} rejected this device{why}",
             pending.address
         )));
     }
@@ -420,4 +461,161 @@ pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Acc
     session.sync(&mut |_, _, _| {})?;
     save_pending(device, &remaining)?;
     Ok(Some(account))
+}
+
+/// The action a device-connection PIN authorizes.
+pub const PIN_ACTION: &str = "Device";
+
+/// A Local-spool marker recording that a PIN has been used.
+fn pin_used_marker(pin_id: &str) -> Result<DareEnvelope> {
+    let meta = mesh_dare::ContentMeta {
+        unique_id: Some(format!("PinUsed:{pin_id}")),
+        message_type: Some("MessageComplete".into()),
+        ..Default::default()
+    };
+    Ok(DareEnvelope::encode(
+        b"{}",
+        &mesh_dare::EnvelopeOptions {
+            meta: Some(meta),
+            ..Default::default()
+        },
+    )?)
+}
+
+/// Administrator: register a new PIN for connecting a device (protocol-09 §8.1) that expires
+/// after `valid`; returns the PIN and its `mcu://ADDRESS/PIN` URI.
+pub fn register_pin(
+    device: &Device,
+    account: &Account,
+    valid: std::time::Duration,
+) -> Result<(String, String)> {
+    let pin = mesh_udf::Udf::new(mesh_udf::UdfType::AuthenticatorHmacSha2, random(16)).present(110);
+    let salted = ids::salted_pin(&pin, PIN_ACTION)?;
+    let pin_id = ids::pin_id(&salted, &account.address)?;
+    let expires = time::OffsetDateTime::now_utc()
+        + time::Duration::try_from(valid).map_err(|e| ClientError::Invalid(e.to_string()))?;
+    let message = MessagePin {
+        message_id: Some(pin_id.clone()),
+        account: Some(account.address.clone()),
+        expires: Some(
+            expires
+                .replace_nanosecond(0)
+                .unwrap_or(expires)
+                .format(&time::format_description::well_known::Rfc3339)
+                .map_err(|e| ClientError::Invalid(e.to_string()))?,
+        ),
+        automatic: Some(true),
+        salted_pin: Some(salted),
+        action: Some(PIN_ACTION.into()),
+        ..Default::default()
+    };
+    let admin = account.administrator_key()?;
+    let envelope = signed::seal(
+        &message.into(),
+        &admin,
+        Some(&pin_id),
+        &[account.encryption_key()],
+    )?;
+    let mut session = Session::open(device, account)?;
+    session.post_own(vec![envelope], vec![])?;
+    session.sync(&mut |_, _, _| {})?;
+    Ok((pin.clone(), format!("mcu://{}/{pin}", account.address)))
+}
+
+/// What became of a PIN-authenticated request.
+pub struct PinOutcome {
+    pub device_udf: String,
+    /// `Accept`, or the error: `PinInvalid`, `PinUsed`, `PinExpired`.
+    pub result: String,
+}
+
+fn local_entry(account: &Account, unique_id: &str) -> Result<Option<DareEnvelope>> {
+    let path = account.dir().join("MMM_Local.dare");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let c = Container::open(path, Mode::Read)?;
+    for i in 1..c.frame_count() {
+        let env = c.read(i)?;
+        if env.content_meta().ok().and_then(|m| m.unique_id).as_deref() == Some(unique_id) {
+            return Ok(Some(env));
+        }
+    }
+    Ok(None)
+}
+
+fn check_pin(account: &Account, request: &PendingRequest) -> Result<&'static str> {
+    let Some(pin_id) = &request.request.pin_id else {
+        return Ok("PinInvalid");
+    };
+    let Some(envelope) = local_entry(account, pin_id)? else {
+        return Ok("PinInvalid");
+    };
+    let admin = required(
+        &account.profile.administrator_signature,
+        "AdministratorSignature",
+    )?;
+    let mut keys = KeyRing::new();
+    if let Some(k) = account.encryption_private_key() {
+        keys.add_private(k.clone());
+    }
+    let Ok(item) = signed::verify_signed_by(&envelope, &admin, "PIN", &keys) else {
+        return Ok("PinInvalid");
+    };
+    let Ok(pin) = expect_item!(item, MessagePin) else {
+        return Ok("PinInvalid");
+    };
+    if local_entry(account, &format!("PinUsed:{pin_id}"))?.is_some() {
+        return Ok("PinUsed");
+    }
+    let expired = pin
+        .expires
+        .as_deref()
+        .and_then(|e| mesh_encoding::datetime::parse(e).ok())
+        .is_none_or(|e| e < time::OffsetDateTime::now_utc());
+    if expired {
+        return Ok("PinExpired");
+    }
+    let salted = pin.salted_pin.unwrap_or_default();
+    let digest = request
+        .request
+        .authenticated_data
+        .as_ref()
+        .and_then(|e| e.trailer.as_ref())
+        .and_then(|t| t.payload_digest.clone())
+        .unwrap_or_default();
+    let nonce = request.request.client_nonce.clone().unwrap_or_default();
+    let expected = ids::pin_witness(&salted, &account.address, &nonce, &digest)?;
+    if request.request.pin_witness.as_deref() != Some(expected.as_slice()) {
+        return Ok("PinInvalid");
+    }
+    Ok("Accept")
+}
+
+/// Administrator: answer every PIN-authenticated request: accept those whose PIN verifies,
+/// reject the others with the reason. Requests without a PIN wait for `respond`.
+pub fn process_pins(device: &Device, account: &Account) -> Result<Vec<PinOutcome>> {
+    if !account.is_administrator() {
+        return Ok(vec![]);
+    }
+    let mut outcomes = Vec::new();
+    for request in pending(device, account)?
+        .into_iter()
+        .filter(|r| r.request.pin_id.is_some())
+    {
+        let result = check_pin(account, &request)?;
+        let accept = result == "Accept";
+        answer(
+            device,
+            account,
+            &request,
+            accept,
+            (!accept).then_some(result),
+        )?;
+        outcomes.push(PinOutcome {
+            device_udf: request.device_udf.clone(),
+            result: result.to_string(),
+        });
+    }
+    Ok(outcomes)
 }

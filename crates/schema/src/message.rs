@@ -76,6 +76,9 @@ message!(
     RespondConnection {
         result: Option<String>,
         cataloged_device: Option<CatalogedDevice>,
+        /// Why a request was rejected: `PinInvalid`, `PinUsed`, `PinExpired` (protocol-09
+        /// §8.1.3 names the errors; the field is this implementation's).
+        error_code: Option<String>,
     }
 );
 

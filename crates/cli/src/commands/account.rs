@@ -22,6 +22,8 @@ pub enum AccountCommand {
     Export(ExportArgs),
     /// Add an exported account to this device.
     Import(ImportArgs),
+    /// Make a PIN for connecting a device; shows the mcu:// URI and its QR code.
+    Pin(PinArgs),
     /// Ask the account's service for its profiles.
     Hello(crate::commands::online::ServiceArgs),
     /// Bind the account to a service and upload what this device holds.
@@ -40,6 +42,36 @@ pub struct CreateArgs {
     address: String,
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+pub struct PinArgs {
+    /// How long the PIN is valid: 90s, 30m, 2h, 1d.
+    #[arg(long, default_value = "1h")]
+    expire: String,
+    #[arg(long)]
+    account: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parse a duration such as `90s`, `30m`, `2h`, `1d`.
+fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| anyhow::anyhow!("'{text}' is not a duration (e.g. 90s, 30m, 2h, 1d)"))?;
+    let seconds = match unit {
+        "s" => n,
+        "" | "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => anyhow::bail!("'{text}' is not a duration (e.g. 90s, 30m, 2h, 1d)"),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Args)]
@@ -203,6 +235,28 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
                     "Exported to {} (sealed with the export passphrase)",
                     a.file.display()
                 )
+            })
+        }
+        AccountCommand::Pin(a) => {
+            let valid = parse_duration(&a.expire)?;
+            let device = session::open(data)?;
+            let account = device.account(a.account.as_deref())?;
+            let (pin, uri) = mesh_client::connect::register_pin(&device, &account, valid)?;
+            let out = serde_json::json!({"Pin": pin, "Uri": uri, "Expire": a.expire});
+            emit(a.json, &out, |_| {
+                if let Ok(code) = qrcode::QrCode::new(uri.as_bytes()) {
+                    println!(
+                        "{}",
+                        code.render::<qrcode::render::unicode::Dense1x2>()
+                            .quiet_zone(true)
+                            .build()
+                    );
+                }
+                println!("{uri}");
+                println!(
+                    "PIN {pin}, valid for {}: on the new device run `mesh device request {uri}`",
+                    a.expire
+                );
             })
         }
         AccountCommand::Hello(a) => crate::commands::online::hello(a, data),

@@ -133,10 +133,14 @@ pub enum DeviceCommand {
     List,
     /// On a new device: ask to join an account; shows the witness value to compare.
     Request {
+        /// The account address, or the `mcu://ADDRESS/PIN` URI from the administrator's QR code.
         address: String,
         /// The service URL (default: the account's domain).
         #[arg(long)]
         service: Option<String>,
+        /// The PIN the administrator device showed (`mesh account pin`).
+        #[arg(long)]
+        pin: Option<String>,
     },
     /// On an administrator device: connection requests waiting for an answer.
     Pending,
@@ -510,9 +514,22 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
     let json = common.json;
     match cmd {
         DeviceCommand::List => list(&account(data, common)?, CatalogKind::Device, json),
-        DeviceCommand::Request { address, service } => {
+        DeviceCommand::Request {
+            address,
+            service,
+            pin,
+        } => {
+            let (address, pin) = match address.strip_prefix("mcu://") {
+                Some(rest) => {
+                    let (addr, from_uri) = rest
+                        .split_once('/')
+                        .ok_or_else(|| anyhow::anyhow!("expected mcu://ADDRESS/PIN"))?;
+                    (addr.to_string(), Some(from_uri.to_string()))
+                }
+                None => (address, pin),
+            };
             let device = session::open_or_create(data)?;
-            let pending = connect::request(&device, &address, service.as_deref())?;
+            let pending = connect::request(&device, &address, service.as_deref(), pin.as_deref())?;
             if json {
                 println!(
                     "{}",
@@ -532,6 +549,8 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
         DeviceCommand::Pending => {
             let device = session::open(data)?;
             let acc = device.account(common.account.as_deref())?;
+            let processed = connect::process_pins(&device, &acc)?;
+            report_pins(&processed, json);
             let list = connect::pending(&device, &acc)?;
             if json {
                 let rows: Vec<_> = list.iter().map(|p| serde_json::json!({"Witness": p.witness, "DeviceUdf": p.device_udf, "Description": p.description})).collect();
@@ -604,4 +623,16 @@ fn respond(
         println!("{verb} device {udf}");
     }
     Ok(())
+}
+
+/// Say what became of PIN-authenticated requests; a reused PIN is an alert.
+pub fn report_pins(outcomes: &[mesh_client::connect::PinOutcome], json: bool) {
+    for o in outcomes {
+        match o.result.as_str() {
+            "Accept" if !json => println!("Connected device {} (its PIN verified)", o.device_udf),
+            "PinUsed" => eprintln!("ALERT: device {} presented a PIN that was already used; refused. Someone else may hold that PIN.", o.device_udf),
+            other if !json => println!("Refused device {}: {other}", o.device_udf),
+            _ => {}
+        }
+    }
 }

@@ -112,6 +112,10 @@ pub fn sync(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
         bar.set_message(name.to_string());
     })?;
     bar.finish_and_clear();
+    drop(session);
+    // An administrator device answers PIN-authenticated connection requests as it syncs.
+    let pins = mesh_client::connect::process_pins(&device, &account)?;
+    crate::commands::catalog::report_pins(&pins, a.json);
     let out = serde_json::json!({"Account": account.address, "Sync": report_json(&report)});
     emit(a.json, &out, |_| {
         println!("Synced {}", account.address);
