@@ -313,37 +313,11 @@ fn answer(
     };
     let mut session = Session::open(device, account)?;
     if accept {
-        let (activation, connection) =
-            ActivationDevice::create(&request.device, &account.udf, &account.address)?;
-        let account_key = account
-            .encryption_private_key()
-            .ok_or_else(|| ClientError::NotAdministrator(account.address.clone()))?;
-        let activation_account = ActivationAccount {
-            account_encryption_key: Some(mesh_encoding::base64url::encode(&account_key.to_bytes())),
-            account_encryption: account.profile.account_encryption.clone(),
-            ..Default::default()
-        };
-        let cataloged = CatalogedDevice {
-            udf: Some(request.device_udf.clone()),
-            device_udf: Some(request.device_udf.clone()),
-            signature_udf: connection.signature.as_ref().and_then(|k| k.udf.clone()),
-            enveloped_profile_user: Some(account.profile_envelope()?),
-            enveloped_profile_device: request.request.authenticated_data.clone(),
-            enveloped_connection_device: Some(signed::seal(&connection.into(), &admin, None, &[])?),
-            enveloped_activation_device: Some(signed::seal(
-                &activation.into(),
-                &admin,
-                None,
-                &[&device_key],
-            )?),
-            enveloped_activation_account: Some(signed::seal(
-                &activation_account.into(),
-                &admin,
-                None,
-                &[&device_key],
-            )?),
-            ..Default::default()
-        };
+        let cataloged = device_records(
+            account,
+            &request.device,
+            request.request.authenticated_data.clone(),
+        )?;
         account.put(CatalogKind::Device, &MeshItem::from(cataloged.clone()))?;
         session.push(CatalogKind::Device.name())?;
         result.cataloged_device = Some(cataloged);
@@ -427,27 +401,8 @@ pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Acc
     let cataloged = answer.cataloged_device.ok_or_else(|| {
         ClientError::Invalid("an accepted answer without the device record".into())
     })?;
-    if cataloged.device_udf.as_deref() != Some(device.udf()) {
-        return Err(ClientError::Invalid(
-            "the device record was made for another device".into(),
-        ));
-    }
-    // The activation must produce this device's connection keys from this device's secret.
-    let credentials = device_credentials_from(device, &cataloged)?;
-    let activation_env = cataloged
-        .enveloped_activation_account
-        .as_ref()
-        .ok_or_else(|| ClientError::Invalid("no account activation for this device".into()))?;
-    let activation: ActivationAccount = expect_item!(
-        signed::verify_signed_by(activation_env, &admin, "account activation", &keys)?,
-        ActivationAccount
-    )?;
-    let key = mesh_encoding::base64url::decode(
-        activation
-            .account_encryption_key
-            .as_deref()
-            .unwrap_or_default(),
-    )?;
+    // The records must be for this device's secret (the activation produces its keys).
+    let (credentials, key) = check_records(device, &cataloged, &admin)?;
     let account = device.add_connected_account(&pending.enveloped_profile_account, &key)?;
     let binding = ServiceBinding {
         url: pending.url.clone(),
@@ -461,6 +416,89 @@ pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Acc
     session.sync(&mut |_, _, _| {})?;
     save_pending(device, &remaining)?;
     Ok(Some(account))
+}
+
+/// The records that connect `profile` to the account (schema-08 §3.2.1): the activation and
+/// the account key encrypted to the device, the connection signed by the administrator key,
+/// gathered in the CatalogedDevice.
+pub(crate) fn device_records(
+    account: &Account,
+    profile: &ProfileDevice,
+    profile_envelope: Option<DareEnvelope>,
+) -> Result<CatalogedDevice> {
+    let admin = account.administrator_key()?;
+    let device_udf = profile.check()?;
+    let device_key: PublicKey = required(&profile.encryption, "Encryption")?;
+    let (activation, connection) =
+        ActivationDevice::create(profile, &account.udf, &account.address)?;
+    let account_key = account
+        .encryption_private_key()
+        .ok_or_else(|| ClientError::NotAdministrator(account.address.clone()))?;
+    let activation_account = ActivationAccount {
+        account_encryption_key: Some(mesh_encoding::base64url::encode(&account_key.to_bytes())),
+        account_encryption: account.profile.account_encryption.clone(),
+        ..Default::default()
+    };
+    Ok(CatalogedDevice {
+        udf: Some(device_udf.clone()),
+        device_udf: Some(device_udf),
+        signature_udf: connection.signature.as_ref().and_then(|k| k.udf.clone()),
+        enveloped_profile_user: Some(account.profile_envelope()?),
+        enveloped_profile_device: profile_envelope,
+        enveloped_connection_device: Some(signed::seal(&connection.into(), &admin, None, &[])?),
+        enveloped_activation_device: Some(signed::seal(
+            &activation.into(),
+            &admin,
+            None,
+            &[&device_key],
+        )?),
+        enveloped_activation_account: Some(signed::seal(
+            &activation_account.into(),
+            &admin,
+            None,
+            &[&device_key],
+        )?),
+        ..Default::default()
+    })
+}
+
+/// Check an accepted device record as the device it was made for: it is for this device's
+/// secret and this account; returns the device's working credentials and the account key.
+pub(crate) fn check_records(
+    device: &Device,
+    cataloged: &CatalogedDevice,
+    admin: &PublicKey,
+) -> Result<(
+    (
+        mesh_crypto::PrivateKey,
+        mesh_crypto::PrivateKey,
+        DareEnvelope,
+    ),
+    Vec<u8>,
+)> {
+    if cataloged.device_udf.as_deref() != Some(device.udf()) {
+        return Err(ClientError::Invalid(
+            "the device record was made for another device".into(),
+        ));
+    }
+    let credentials = device_credentials_from(device, cataloged)?;
+    let mut keys = KeyRing::new();
+    keys.add_private(device.base_key("Encryption")?);
+    let activation_env = cataloged
+        .enveloped_activation_account
+        .as_ref()
+        .ok_or_else(|| ClientError::Invalid("no account activation for this device".into()))?;
+    let activation: ActivationAccount = expect_item!(
+        signed::verify_signed_by(activation_env, admin, "account activation", &keys)?,
+        ActivationAccount
+    )?;
+    let key = mesh_encoding::base64url::decode(
+        activation
+            .account_encryption_key
+            .as_deref()
+            .unwrap_or_default(),
+    )?;
+    Ok((credentials, key))
 }
 
 /// The action a device-connection PIN authorizes.

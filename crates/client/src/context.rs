@@ -158,8 +158,20 @@ impl MeshHome {
         if self.has_device() {
             return self.open(passphrase);
         }
-        create_private_dir(&self.dir)?;
         let seed = SecretSeed::from_udf(random::secret_seed(KeySpecifier::new(0, 256)?, 256))?;
+        self.create_with_secret(passphrase, seed)
+    }
+
+    /// Make the device context for a device secret given to it (pairing: the administrator
+    /// device made the secret). There must be no device here yet.
+    pub fn create_with_secret(&self, passphrase: &str, seed: SecretSeed) -> Result<Device> {
+        if self.has_device() {
+            return Err(ClientError::Invalid(format!(
+                "{} already holds a device",
+                self.dir.display()
+            )));
+        }
+        create_private_dir(&self.dir)?;
         let profile = ProfileDevice::from_seed(&seed, Some(hostname()))?;
         let udf = profile.check()?;
         let envelope = seal_profile(profile.clone().into(), &seed, &udf)?;
@@ -572,6 +584,35 @@ impl Account {
 
     pub fn is_administrator(&self) -> bool {
         self.seed.is_some()
+    }
+
+    /// The envelope that adding `item` to its catalog appends, without appending it (for a
+    /// device that will submit it itself).
+    pub fn prepare_entry(&self, kind: CatalogKind, item: &MeshItem) -> Result<DareEnvelope> {
+        kind.check(item)?;
+        let key = CatalogKind::key_of(item).ok_or_else(|| {
+            ClientError::Invalid(format!("a {} without its key", item.type_name()))
+        })?;
+        let meta = mesh_dare::ContentMeta {
+            unique_id: Some(self.unique_id(kind, &key)?),
+            event: Some(mesh_dare::catalog::EVENT_NEW.into()),
+            message_type: Some(item.type_name().to_string()),
+            ..Default::default()
+        };
+        let catalog = self.catalog(kind)?;
+        Ok(catalog.container().make_entry(
+            item.to_json()?.as_bytes(),
+            &mesh_dare::AppendOptions {
+                meta: Some(meta),
+                signers: vec![],
+            },
+        )?)
+    }
+
+    /// Append an entry made elsewhere (a prepared one) to the local catalog.
+    pub fn append_prepared(&self, kind: CatalogKind, envelope: DareEnvelope) -> Result<()> {
+        self.catalog(kind)?.apply_envelope(envelope)?;
+        Ok(())
     }
 
     fn catalog(&self, kind: CatalogKind) -> Result<Catalog> {

@@ -8,6 +8,7 @@ pub mod connect;
 pub mod context;
 mod error;
 pub mod online;
+pub mod pairing;
 pub mod store;
 
 pub use catalogs::CatalogKind;

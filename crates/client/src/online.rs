@@ -545,6 +545,33 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// Open a rendezvous channel on the service (pairing codes).
+    pub fn allocate_channel(&self) -> Result<u64> {
+        let response = self.call(Request::MulticastAllocateRequest(
+            MulticastAllocateRequest {
+                account: Some(self.account.address.clone()),
+                enveloped_connection_device: Some(self.connection.clone()),
+            },
+        ))?;
+        match response {
+            Response::MulticastAllocateResponse(r) => r
+                .channel_id
+                .ok_or_else(|| ClientError::Invalid("no channel id".into())),
+            _ => Err(ClientError::Invalid(
+                "unexpected answer to MulticastAllocate".into(),
+            )),
+        }
+    }
+
+    /// The service's keys (to use the unauthenticated channel calls).
+    pub fn service_keys(&self) -> (String, PublicKey, PublicKey) {
+        (
+            self.binding.url.clone(),
+            self.service_signer.clone(),
+            self.service_encryption.clone(),
+        )
+    }
+
     pub fn url(&self) -> &str {
         &self.binding.url
     }
@@ -553,4 +580,52 @@ impl<'a> Session<'a> {
 /// A path helper for tests and tools.
 pub fn service_json(dir: &Path) -> PathBuf {
     dir.join("service.json")
+}
+
+/// Put a blob on a rendezvous channel (unauthenticated; the blob protects itself).
+pub fn channel_post(
+    url: &str,
+    service_signer: &PublicKey,
+    service_encryption: &PublicKey,
+    channel: u64,
+    blob: Vec<u8>,
+) -> Result<()> {
+    let request = Request::MulticastPostRequest(MulticastPostRequest {
+        channel_id: Some(channel),
+        blob: Some(blob),
+    });
+    call(
+        url,
+        &request,
+        None,
+        Some(service_encryption),
+        &KeyRing::new(),
+        Some(service_signer),
+    )?;
+    Ok(())
+}
+
+/// The blob on a rendezvous channel now, if any.
+pub fn channel_poll(
+    url: &str,
+    service_signer: &PublicKey,
+    service_encryption: &PublicKey,
+    channel: u64,
+) -> Result<Option<Vec<u8>>> {
+    let request = Request::MulticastPollRequest(MulticastPollRequest {
+        channel_id: Some(channel),
+    });
+    match call(
+        url,
+        &request,
+        None,
+        Some(service_encryption),
+        &KeyRing::new(),
+        Some(service_signer),
+    )? {
+        Response::MulticastPollResponse(r) => Ok(r.blob),
+        _ => Err(ClientError::Invalid(
+            "unexpected answer to MulticastPoll".into(),
+        )),
+    }
 }

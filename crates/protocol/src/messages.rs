@@ -188,6 +188,27 @@ message!(
     MeshResponse { status: Option<u16>, status_description: Option<String>, reason: Option<String> }
 );
 
+message!(
+    /// Open a short-lived rendezvous channel (for pairing codes); only a device of an account may.
+    MulticastAllocateRequest { account: Option<String>, enveloped_connection_device: Option<DareEnvelope> }
+);
+message!(MulticastAllocateResponse { status: Option<u16>, status_description: Option<String>, channel_id: Option<u64>, expires_seconds: Option<u64> });
+message!(
+    /// Put a blob on a channel, replacing what was there; anyone may (the blobs protect themselves).
+    MulticastPostRequest {
+        channel_id: Option<u64>,
+        #[serde(with = "base64url::option")]
+        blob: Option<Vec<u8>>,
+    }
+);
+message!(MulticastPollRequest { channel_id: Option<u64> });
+message!(MulticastPollResponse {
+    status: Option<u16>,
+    status_description: Option<String>,
+    #[serde(with = "base64url::option")]
+    blob: Option<Vec<u8>>,
+});
+
 /// Every request the service answers.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -201,6 +222,9 @@ pub enum Request {
     PostRequest(PostRequest),
     ConnectRequest(ConnectRequest),
     CompleteRequest(CompleteRequest),
+    MulticastAllocateRequest(MulticastAllocateRequest),
+    MulticastPostRequest(MulticastPostRequest),
+    MulticastPollRequest(MulticastPollRequest),
 }
 
 /// Every response the service gives.
@@ -216,6 +240,8 @@ pub enum Response {
     PostResponse(TransactResponse),
     ConnectResponse(ConnectResponse),
     CompleteResponse(CompleteResponse),
+    MulticastAllocateResponse(MulticastAllocateResponse),
+    MulticastPollResponse(MulticastPollResponse),
     /// A refusal: the status says why.
     MeshResponse(MeshResponse),
 }
@@ -232,6 +258,9 @@ impl Request {
             Request::PostRequest(_) => "PostRequest",
             Request::ConnectRequest(_) => "ConnectRequest",
             Request::CompleteRequest(_) => "CompleteRequest",
+            Request::MulticastAllocateRequest(_) => "MulticastAllocateRequest",
+            Request::MulticastPostRequest(_) => "MulticastPostRequest",
+            Request::MulticastPollRequest(_) => "MulticastPollRequest",
         }
     }
 
@@ -254,6 +283,9 @@ impl Request {
             Request::TransactRequest(r) => {
                 Some((r.account.as_deref(), r.enveloped_connection_device.as_ref()))
             }
+            Request::MulticastAllocateRequest(r) => {
+                Some((r.account.as_deref(), r.enveloped_connection_device.as_ref()))
+            }
             _ => None,
         }
     }
@@ -274,6 +306,8 @@ impl Response {
             }
             Response::ConnectResponse(r) => (r.status, r.status_description.as_deref()),
             Response::CompleteResponse(r) => (r.status, r.status_description.as_deref()),
+            Response::MulticastAllocateResponse(r) => (r.status, r.status_description.as_deref()),
+            Response::MulticastPollResponse(r) => (r.status, r.status_description.as_deref()),
         };
         (s.unwrap_or(200), d)
     }

@@ -142,7 +142,15 @@ struct Caller {
     encryption: PublicKey,
 }
 
+/// Rendezvous channels live this long after allocation.
+pub const CHANNEL_SECONDS: u64 = 60;
+/// Largest blob a channel holds.
+pub const CHANNEL_BLOB_MAX: usize = 32 * 1024;
+
 pub struct ServiceHost {
+    /// Rendezvous channels (pairing codes): id → (expiry, latest blob). Kept in memory: a pairing
+    /// must reach the same service process on both sides.
+    channels: Mutex<HashMap<u64, (Instant, Option<Vec<u8>>)>>,
     store: Arc<dyn Store>,
     identity: Identity,
     keys: KeyRing,
@@ -169,6 +177,7 @@ impl ServiceHost {
         let mut keys = KeyRing::new();
         keys.add_private(identity.encrypt.clone());
         ServiceHost {
+            channels: Mutex::new(HashMap::new()),
             store,
             identity,
             keys,
@@ -231,6 +240,8 @@ impl ServiceHost {
             Request::ConnectRequest(r) => self.connect(opened, r),
             Request::CompleteRequest(r) => self.complete(r),
             Request::PostRequest(r) => self.post(r),
+            Request::MulticastPostRequest(r) => self.channel_post(r),
+            Request::MulticastPollRequest(r) => self.channel_poll(r),
             request => {
                 let Some((Some(account), connection)) = request.user() else {
                     return refuse(400, "the request names no account");
@@ -245,6 +256,7 @@ impl ServiceHost {
                     Request::StatusRequest(r) => self.status(&caller, r),
                     Request::DownloadRequest(r) => self.download(&caller, r),
                     Request::TransactRequest(r) => self.transact(&caller, r),
+                    Request::MulticastAllocateRequest(_) => Ok(self.channel_allocate()),
                     _ => return refuse(400, "unexpected request"),
                 };
                 match response {
@@ -759,6 +771,79 @@ impl ServiceHost {
                 None,
             ),
             Err(e) => store_err(e),
+        }
+    }
+
+    fn live_channels(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Instant, Option<Vec<u8>>)>> {
+        let mut channels = self.channels.lock().expect("channels");
+        let now = Instant::now();
+        channels.retain(|_, (expires, _)| *expires > now);
+        channels
+    }
+
+    fn channel_allocate(&self) -> Response {
+        let mut channels = self.live_channels();
+        if channels.len() > 50_000 {
+            return Response::error(503, "too many open channels; try again shortly");
+        }
+        // Small ids keep pairing codes short (Elias-delta of id + 1 in the code).
+        let id = loop {
+            let candidate = rand::random::<u64>() % 65_536;
+            if !channels.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        channels.insert(
+            id,
+            (Instant::now() + Duration::from_secs(CHANNEL_SECONDS), None),
+        );
+        Response::MulticastAllocateResponse(MulticastAllocateResponse {
+            status: Some(200),
+            channel_id: Some(id),
+            expires_seconds: Some(CHANNEL_SECONDS),
+            ..Default::default()
+        })
+    }
+
+    fn channel_post(&self, r: &MulticastPostRequest) -> (Response, Option<PublicKey>) {
+        let (Some(id), Some(blob)) = (r.channel_id, &r.blob) else {
+            return refuse(400, "MulticastPostRequest needs ChannelId and Blob");
+        };
+        if blob.len() > CHANNEL_BLOB_MAX {
+            return refuse(
+                413,
+                format!("a channel blob holds at most {CHANNEL_BLOB_MAX} octets"),
+            );
+        }
+        match self.live_channels().get_mut(&id) {
+            Some(slot) => {
+                slot.1 = Some(blob.clone());
+                (
+                    Response::MeshResponse(MeshResponse {
+                        status: Some(200),
+                        ..Default::default()
+                    }),
+                    None,
+                )
+            }
+            None => refuse(404, format!("no open channel {id}")),
+        }
+    }
+
+    fn channel_poll(&self, r: &MulticastPollRequest) -> (Response, Option<PublicKey>) {
+        let Some(id) = r.channel_id else {
+            return refuse(400, "MulticastPollRequest needs ChannelId");
+        };
+        match self.live_channels().get(&id) {
+            Some((_, blob)) => (
+                Response::MulticastPollResponse(MulticastPollResponse {
+                    status: Some(200),
+                    blob: blob.clone(),
+                    ..Default::default()
+                }),
+                None,
+            ),
+            None => refuse(404, format!("no open channel {id}")),
         }
     }
 

@@ -150,6 +150,23 @@ pub enum DeviceCommand {
     Reject { witness: String },
     /// On the new device: collect the answer and join the account.
     Complete,
+    /// On an administrator device: show a pairing code for a new device (it rotates every 15 s).
+    Add {
+        /// Pair with a code (the only mode of `add`; the flag names it for the reader).
+        #[arg(long)]
+        code: bool,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// On a new device: pair with the code an administrator device shows.
+    Join {
+        address: String,
+        code: String,
+        /// The service URL (default: the account's domain).
+        #[arg(long)]
+        service: Option<String>,
+    },
     /// On an administrator device: remove a device; the service refuses it from then on.
     Delete { udf: String },
 }
@@ -571,6 +588,51 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
         }
         DeviceCommand::Accept { witness } => respond(data, common, &witness, true),
         DeviceCommand::Reject { witness } => respond(data, common, &witness, false),
+        DeviceCommand::Add { code: _, timeout } => {
+            let device = session::open(data)?;
+            let acc = device.account(common.account.as_deref())?;
+            let udf = mesh_client::pairing::add_device(
+                &device,
+                &acc,
+                std::time::Duration::from_secs(timeout),
+                &mut |code| {
+                    use std::io::Write;
+                    if json {
+                        println!("{}", serde_json::json!({"Code": code}));
+                    } else {
+                        println!("Pairing code: {code}   (on the new device: mesh device join {} {code})", acc.address);
+                    }
+                    let _ = std::io::stdout().flush();
+                },
+            )?;
+            if json {
+                println!("{}", serde_json::json!({"Paired": udf}));
+            } else {
+                println!(
+                    "Sent the new device its records ({udf}); it joins when it has submitted them."
+                );
+            }
+            Ok(())
+        }
+        DeviceCommand::Join {
+            address,
+            code,
+            service,
+        } => {
+            let home = session::home(data);
+            let pass = session::passphrase(session::PASSPHRASE_ENV, "New device passphrase", true)?;
+            let (device, acc) =
+                mesh_client::pairing::join(&home, &pass, &address, &code, service.as_deref())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"Account": acc.address, "AccountUdf": acc.udf, "DeviceUdf": device.udf()})
+                );
+            } else {
+                println!("Joined {} as device {}", acc.address, device.udf());
+            }
+            Ok(())
+        }
         DeviceCommand::Delete { udf } => {
             let device = session::open(data)?;
             let acc = device.account(common.account.as_deref())?;
