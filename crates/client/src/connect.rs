@@ -129,18 +129,7 @@ pub fn request(
     let profile_env = connect
         .enveloped_profile_account
         .ok_or_else(|| ClientError::Invalid("Connect answer without the account profile".into()))?;
-    let (profile, _) = signed::verify_profile_user(&profile_env)?;
-    if profile
-        .account_address
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-        != Some(address.as_str())
-    {
-        return Err(ClientError::Invalid(
-            "the service answered with another account's profile".into(),
-        ));
-    }
+    let profile = account_profile_for(&profile_env, &address)?;
     let ack_env = connect
         .enveloped_acknowledge_connection
         .ok_or_else(|| ClientError::Invalid("Connect answer without an acknowledgement".into()))?;
@@ -416,6 +405,24 @@ pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Acc
     session.sync(&mut |_, _, _| {})?;
     save_pending(device, &remaining)?;
     Ok(Some(account))
+}
+
+/// The account profile in `envelope`, self-signed and for `address`.
+pub(crate) fn account_profile_for(
+    envelope: &DareEnvelope,
+    address: &str,
+) -> Result<mesh_schema::profile::ProfileUser> {
+    let (profile, _) = signed::verify_profile_user(envelope)?;
+    if !profile
+        .account_address
+        .as_deref()
+        .is_some_and(|a| a.eq_ignore_ascii_case(address))
+    {
+        return Err(ClientError::Invalid(format!(
+            "the account profile offered is not {address}'s"
+        )));
+    }
+    Ok(profile)
 }
 
 /// The records that connect `profile` to the account (schema-08 §3.2.1): the activation and

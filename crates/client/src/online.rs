@@ -582,6 +582,23 @@ pub fn service_json(dir: &Path) -> PathBuf {
     dir.join("service.json")
 }
 
+/// An unauthenticated call whose answer must be signed by the service.
+fn call_anonymous(
+    url: &str,
+    request: &Request,
+    service_signer: &PublicKey,
+    service_encryption: &PublicKey,
+) -> Result<Response> {
+    call(
+        url,
+        request,
+        None,
+        Some(service_encryption),
+        &KeyRing::new(),
+        Some(service_signer),
+    )
+}
+
 /// Put a blob on a rendezvous channel (unauthenticated; the blob protects itself).
 pub fn channel_post(
     url: &str,
@@ -594,14 +611,7 @@ pub fn channel_post(
         channel_id: Some(channel),
         blob: Some(blob),
     });
-    call(
-        url,
-        &request,
-        None,
-        Some(service_encryption),
-        &KeyRing::new(),
-        Some(service_signer),
-    )?;
+    call_anonymous(url, &request, service_signer, service_encryption)?;
     Ok(())
 }
 
@@ -615,14 +625,7 @@ pub fn channel_poll(
     let request = Request::MulticastPollRequest(MulticastPollRequest {
         channel_id: Some(channel),
     });
-    match call(
-        url,
-        &request,
-        None,
-        Some(service_encryption),
-        &KeyRing::new(),
-        Some(service_signer),
-    )? {
+    match call_anonymous(url, &request, service_signer, service_encryption)? {
         Response::MulticastPollResponse(r) => Ok(r.blob),
         _ => Err(ClientError::Invalid(
             "unexpected answer to MulticastPoll".into(),

@@ -57,7 +57,7 @@ pub fn elias_delta(n: u64) -> Vec<bool> {
 /// Read an Elias-delta code from `bits` at `at`; the value and the position after it.
 fn read_delta(bits: &[bool], mut at: usize) -> Option<(u64, usize)> {
     let mut m = 0;
-    while *bits.get(at)? == false {
+    while !*bits.get(at)? {
         m += 1;
         at += 1;
         if m > 6 {
@@ -360,18 +360,7 @@ pub fn join(
             finish.account_address
         )));
     }
-    let (profile, _) = signed::verify_profile_user(&finish.enveloped_profile_account)?;
-    if profile
-        .account_address
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-        != Some(address.as_str())
-    {
-        return Err(ClientError::Invalid(
-            "the account profile is for another address".into(),
-        ));
-    }
+    let profile = crate::connect::account_profile_for(&finish.enveloped_profile_account, &address)?;
     let admin = required(&profile.administrator_signature, "AdministratorSignature")?;
     // 2. Records made for the secret this device was given.
     let seed = SecretSeed::parse(&finish.device_secret)?;

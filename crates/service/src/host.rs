@@ -142,6 +142,9 @@ struct Caller {
     encryption: PublicKey,
 }
 
+/// Rendezvous channels: id → (expiry, latest blob).
+type Channels = HashMap<u64, (Instant, Option<Vec<u8>>)>;
+
 /// Rendezvous channels live this long after allocation.
 pub const CHANNEL_SECONDS: u64 = 60;
 /// Largest blob a channel holds.
@@ -150,7 +153,7 @@ pub const CHANNEL_BLOB_MAX: usize = 32 * 1024;
 pub struct ServiceHost {
     /// Rendezvous channels (pairing codes): id → (expiry, latest blob). Kept in memory: a pairing
     /// must reach the same service process on both sides.
-    channels: Mutex<HashMap<u64, (Instant, Option<Vec<u8>>)>>,
+    channels: Mutex<Channels>,
     store: Arc<dyn Store>,
     identity: Identity,
     keys: KeyRing,
@@ -774,7 +777,7 @@ impl ServiceHost {
         }
     }
 
-    fn live_channels(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Instant, Option<Vec<u8>>)>> {
+    fn live_channels(&self) -> std::sync::MutexGuard<'_, Channels> {
         let mut channels = self.channels.lock().expect("channels");
         let now = Instant::now();
         channels.retain(|_, (expires, _)| *expires > now);
