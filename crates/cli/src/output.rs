@@ -20,3 +20,15 @@ pub fn progress(total: u64, json: bool) -> indicatif::ProgressBar {
     }
     indicatif::ProgressBar::new(total)
 }
+
+/// Show `text` as a QR code in the terminal.
+pub fn print_qr(text: &str) {
+    if let Ok(code) = qrcode::QrCode::new(text.as_bytes()) {
+        println!(
+            "{}",
+            code.render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build()
+        );
+    }
+}

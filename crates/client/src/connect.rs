@@ -400,9 +400,7 @@ pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Acc
         service_encryption: Some(pending.service_encryption.clone()),
         synced: Default::default(),
     };
-    let mut session = Session::with_credentials(&account, binding, credentials)?;
-    session.save()?;
-    session.sync(&mut |_, _, _| {})?;
+    Session::start(&account, binding, credentials)?;
     save_pending(device, &remaining)?;
     Ok(Some(account))
 }

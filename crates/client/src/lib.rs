@@ -9,6 +9,7 @@ pub mod context;
 mod error;
 pub mod online;
 pub mod pairing;
+pub mod preconfig;
 pub mod store;
 
 pub use catalogs::CatalogKind;

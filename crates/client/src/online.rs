@@ -44,6 +44,19 @@ pub struct ServiceBinding {
     pub synced: BTreeMap<String, u64>,
 }
 
+impl ServiceBinding {
+    /// A binding to the service `info` describes, nothing synced yet.
+    pub fn from_info(info: &ServiceInfo) -> Self {
+        ServiceBinding {
+            url: info.url.clone(),
+            service_udf: info.service_udf.clone(),
+            service_signature: Some(KeyParameters::from_public(&info.signature)),
+            service_encryption: Some(KeyParameters::from_public(&info.encryption)),
+            synced: BTreeMap::new(),
+        }
+    }
+}
+
 /// What the service says about itself.
 pub struct ServiceInfo {
     pub url: String,
@@ -244,6 +257,18 @@ impl<'a> Session<'a> {
             &self.keys,
             Some(&self.service_signer),
         )
+    }
+
+    /// The first session of a device that has just joined: record the binding and sync.
+    pub fn start(
+        account: &'a Account,
+        binding: ServiceBinding,
+        credentials: (PrivateKey, PrivateKey, DareEnvelope),
+    ) -> Result<Self> {
+        let mut session = Self::with_credentials(account, binding, credentials)?;
+        session.save()?;
+        session.sync(&mut |_, _, _| {})?;
+        Ok(session)
     }
 
     pub fn save(&self) -> Result<()> {
@@ -545,6 +570,41 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// Append envelopes to a container this device does not replicate (publications).
+    pub fn append_remote(&self, name: &str, envelopes: Vec<DareEnvelope>) -> Result<()> {
+        let response = self.call(Request::StatusRequest(StatusRequest {
+            account: Some(self.account.address.clone()),
+            enveloped_connection_device: Some(self.connection.clone()),
+            catalogs: vec![name.to_string()],
+            spools: vec![],
+        }))?;
+        let Response::StatusResponse(status) = response else {
+            return Err(ClientError::Invalid("unexpected answer to Status".into()));
+        };
+        let state = status
+            .container_status
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let response = self.call(Request::TransactRequest(TransactRequest {
+            account: Some(self.account.address.clone()),
+            enveloped_connection_device: Some(self.connection.clone()),
+            updates: vec![ContainerUpdate {
+                container: Some(name.to_string()),
+                index: state.index,
+                digest: state.digest,
+                envelopes,
+            }],
+            ..Default::default()
+        }))?;
+        match response {
+            Response::TransactResponse(t) if t.status == Some(409) => {
+                Err(ClientError::Conflict(name.to_string()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Open a rendezvous channel on the service (pairing codes).
     pub fn allocate_channel(&self) -> Result<u64> {
         let response = self.call(Request::MulticastAllocateRequest(
@@ -583,7 +643,7 @@ pub fn service_json(dir: &Path) -> PathBuf {
 }
 
 /// An unauthenticated call whose answer must be signed by the service.
-fn call_anonymous(
+pub fn call_anonymous(
     url: &str,
     request: &Request,
     service_signer: &PublicKey,

@@ -388,17 +388,9 @@ pub fn join(
         ));
     }
     let account = device.add_connected_account(&finish.enveloped_profile_account, &account_key)?;
-    let binding = ServiceBinding {
-        url: info.url.clone(),
-        service_udf: info.service_udf.clone(),
-        service_signature: Some(mesh_dare::KeyParameters::from_public(&info.signature)),
-        service_encryption: Some(mesh_dare::KeyParameters::from_public(&info.encryption)),
-        synced: Default::default(),
-    };
+    let binding = ServiceBinding::from_info(&info);
     // 3. Submit the device's own catalog entry; 5. the service authenticates it as it does.
-    let mut session = Session::with_credentials(&account, binding, credentials)?;
-    session.save()?;
-    session.sync(&mut |_, _, _| {})?;
+    let mut session = Session::start(&account, binding, credentials)?;
     account.append_prepared(CatalogKind::Device, finish.prepared_entry)?;
     session.push(CatalogKind::Device.name())?;
     // 4. Present in the device catalog, as the service now holds it.

@@ -209,6 +209,19 @@ message!(MulticastPollResponse {
     blob: Option<Vec<u8>>,
 });
 
+message!(
+    /// Claim a publication (protocol-09 §10.14): the claim names the publisher (`Recipient`),
+    /// the publication and the claimant, signed by the claimant's administrator key.
+    ClaimRequest { enveloped_message_claim: Option<DareEnvelope> }
+);
+message!(ClaimResponse {
+    status: Option<u16>,
+    status_description: Option<String>,
+    cataloged_publication: Option<mesh_schema::catalog::CatalogedPublication>,
+});
+message!(PollClaimRequest { publication_id: Option<String>, target_account_address: Option<String> });
+message!(PollClaimResponse { status: Option<u16>, status_description: Option<String>, enveloped_message: Option<DareEnvelope> });
+
 /// Every request the service answers.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -225,6 +238,8 @@ pub enum Request {
     MulticastAllocateRequest(MulticastAllocateRequest),
     MulticastPostRequest(MulticastPostRequest),
     MulticastPollRequest(MulticastPollRequest),
+    ClaimRequest(ClaimRequest),
+    PollClaimRequest(PollClaimRequest),
 }
 
 /// Every response the service gives.
@@ -242,6 +257,8 @@ pub enum Response {
     CompleteResponse(CompleteResponse),
     MulticastAllocateResponse(MulticastAllocateResponse),
     MulticastPollResponse(MulticastPollResponse),
+    ClaimResponse(ClaimResponse),
+    PollClaimResponse(PollClaimResponse),
     /// A refusal: the status says why.
     MeshResponse(MeshResponse),
 }
@@ -261,6 +278,8 @@ impl Request {
             Request::MulticastAllocateRequest(_) => "MulticastAllocateRequest",
             Request::MulticastPostRequest(_) => "MulticastPostRequest",
             Request::MulticastPollRequest(_) => "MulticastPollRequest",
+            Request::ClaimRequest(_) => "ClaimRequest",
+            Request::PollClaimRequest(_) => "PollClaimRequest",
         }
     }
 
@@ -308,6 +327,8 @@ impl Response {
             Response::CompleteResponse(r) => (r.status, r.status_description.as_deref()),
             Response::MulticastAllocateResponse(r) => (r.status, r.status_description.as_deref()),
             Response::MulticastPollResponse(r) => (r.status, r.status_description.as_deref()),
+            Response::ClaimResponse(r) => (r.status, r.status_description.as_deref()),
+            Response::PollClaimResponse(r) => (r.status, r.status_description.as_deref()),
         };
         (s.unwrap_or(200), d)
     }

@@ -25,6 +25,10 @@ use crate::store::*;
 pub const INBOUND: &str = "MMM_Inbound";
 pub const OUTBOUND: &str = "MMM_Outbound";
 pub const LOCAL: &str = "MMM_Local";
+/// Publications anyone holding their EARL may claim (plain container: entries are encrypted
+/// under their EARL keys), and the claims made on them.
+pub const PUBLISHED: &str = "MMM_Published";
+pub const CLAIMS: &str = "MMM_Claims";
 /// Most entries one Transact may carry (advertised in Hello as ConstraintsUpdate.MaxEntries).
 pub const MAX_UPDATE_ENTRIES: u64 = 1000;
 /// Most entries one Download returns.
@@ -244,6 +248,8 @@ impl ServiceHost {
             Request::CompleteRequest(r) => self.complete(r),
             Request::PostRequest(r) => self.post(r),
             Request::MulticastPostRequest(r) => self.channel_post(r),
+            Request::ClaimRequest(r) => self.claim(r),
+            Request::PollClaimRequest(r) => self.poll_claim(r),
             Request::MulticastPollRequest(r) => self.channel_poll(r),
             request => {
                 let Some((Some(account), connection)) = request.user() else {
@@ -769,6 +775,98 @@ impl ServiceHost {
                 Response::CompleteResponse(CompleteResponse {
                     status: Some(202),
                     status_description: Some("Pending: not yet answered".into()),
+                    ..Default::default()
+                }),
+                None,
+            ),
+            Err(e) => store_err(e),
+        }
+    }
+
+    /// Claim (§10.14): return the publication and record who claimed it, once.
+    fn claim(&self, r: &ClaimRequest) -> (Response, Option<PublicKey>) {
+        let Some(envelope) = &r.enveloped_message_claim else {
+            return refuse(400, "ClaimRequest without a claim");
+        };
+        let claim = match signed::read(envelope, &KeyRing::new())
+            .and_then(|i| expect_item!(i, MessageClaim))
+        {
+            Ok(c) => c,
+            Err(e) => return refuse(400, e.to_string()),
+        };
+        let (Some(publisher), Some(id)) = (
+            claim.recipient.as_deref().map(str::to_ascii_lowercase),
+            claim.publication_id.clone(),
+        ) else {
+            return refuse(400, "the claim names no publisher or publication");
+        };
+        // Claims are recorded under the publication id, so that there is only ever one.
+        if envelope
+            .content_meta()
+            .ok()
+            .and_then(|m| m.unique_id)
+            .as_deref()
+            != Some(id.as_str())
+        {
+            return refuse(
+                400,
+                "the claim envelope's UniqueId must be the publication id",
+            );
+        }
+        match self.store.find(&publisher, CLAIMS, &id) {
+            Ok(Some(_)) => return refuse(409, "the publication has been claimed already"),
+            Ok(None) => {}
+            Err(e) => return store_err(e),
+        }
+        let publication = match self.store.find(&publisher, PUBLISHED, &id) {
+            Ok(Some(env)) => env,
+            Ok(None) => return refuse(404, "no such publication"),
+            Err(e) => return store_err(e),
+        };
+        let cataloged = match mesh_encoding::from_json::<MeshItem>(&publication.payload)
+            .map_err(|e| e.to_string())
+            .and_then(|i| expect_item!(i, CatalogedPublication).map_err(|e| e.to_string()))
+        {
+            Ok(p) => p,
+            Err(e) => return refuse(500, e),
+        };
+        let update = Update {
+            container: CLAIMS.into(),
+            expect_index: None,
+            expect_digest: None,
+            envelopes: vec![envelope.clone()],
+        };
+        if let Err(e) = self.store.transact(&publisher, &[update]) {
+            return store_err(e);
+        }
+        (
+            Response::ClaimResponse(ClaimResponse {
+                status: Some(200),
+                cataloged_publication: Some(cataloged),
+                ..Default::default()
+            }),
+            None,
+        )
+    }
+
+    /// PollClaim (§10.15): the claim made on a publication, if any.
+    fn poll_claim(&self, r: &PollClaimRequest) -> (Response, Option<PublicKey>) {
+        let (Some(publisher), Some(id)) = (
+            r.target_account_address
+                .as_deref()
+                .map(str::to_ascii_lowercase),
+            r.publication_id.as_deref(),
+        ) else {
+            return refuse(
+                400,
+                "PollClaimRequest needs PublicationId and TargetAccountAddress",
+            );
+        };
+        match self.store.find(&publisher, CLAIMS, id) {
+            Ok(found) => (
+                Response::PollClaimResponse(PollClaimResponse {
+                    status: Some(if found.is_some() { 200 } else { 202 }),
+                    enveloped_message: found,
                     ..Default::default()
                 }),
                 None,

@@ -24,6 +24,8 @@ pub enum AccountCommand {
     Import(ImportArgs),
     /// Make a PIN for connecting a device; shows the mcu:// URI and its QR code.
     Pin(PinArgs),
+    /// Claim a preconfigured device by the mcu:// URI of its QR code.
+    Connect(ConnectArgs),
     /// Ask the account's service for its profiles.
     Hello(crate::commands::online::ServiceArgs),
     /// Bind the account to a service and upload what this device holds.
@@ -40,6 +42,19 @@ pub enum AccountCommand {
 pub struct CreateArgs {
     /// The account address, user@domain.
     address: String,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ConnectArgs {
+    /// The mcu://MAKER/KEY URI from the device's QR code.
+    uri: String,
+    /// The maker's service URL (default: the maker's domain).
+    #[arg(long)]
+    service: Option<String>,
+    #[arg(long)]
+    account: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -237,6 +252,19 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
                 )
             })
         }
+        AccountCommand::Connect(a) => {
+            let device = session::open(data)?;
+            let account = device.account(a.account.as_deref())?;
+            let udf =
+                mesh_client::preconfig::claim(&device, &account, &a.uri, a.service.as_deref())?;
+            let out = serde_json::json!({"Claimed": udf, "Account": account.address});
+            emit(a.json, &out, |_| {
+                println!(
+                    "Claimed device {udf} for {}; it joins when it runs `mesh device complete`.",
+                    account.address
+                )
+            })
+        }
         AccountCommand::Pin(a) => {
             let valid = parse_duration(&a.expire)?;
             let device = session::open(data)?;
@@ -244,14 +272,7 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
             let (pin, uri) = mesh_client::connect::register_pin(&device, &account, valid)?;
             let out = serde_json::json!({"Pin": pin, "Uri": uri, "Expire": a.expire});
             emit(a.json, &out, |_| {
-                if let Ok(code) = qrcode::QrCode::new(uri.as_bytes()) {
-                    println!(
-                        "{}",
-                        code.render::<qrcode::render::unicode::Dense1x2>()
-                            .quiet_zone(true)
-                            .build()
-                    );
-                }
+                crate::output::print_qr(&uri);
                 println!("{uri}");
                 println!(
                     "PIN {pin}, valid for {}: on the new device run `mesh device request {uri}`",

@@ -167,6 +167,20 @@ pub enum DeviceCommand {
         #[arg(long)]
         service: Option<String>,
     },
+    /// On a maker's administrator device: make a preconfigured device record (for its firmware)
+    /// and publish its profile under an EARL; prints the mcu:// URI and its QR code.
+    Preconfig {
+        /// Where to write the DevicePreconfigurationPrivate record (it holds the device secret).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// On a preconfigured device: take its identity from the record the maker wrote.
+    Install {
+        file: std::path::PathBuf,
+        /// The maker's service URL (default: the maker's domain).
+        #[arg(long)]
+        service: Option<String>,
+    },
     /// On an administrator device: remove a device; the service refuses it from then on.
     Delete { udf: String },
 }
@@ -651,9 +665,44 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
             }
             Ok(())
         }
+        DeviceCommand::Preconfig { out } => {
+            let device = session::open(data)?;
+            let acc = device.account(common.account.as_deref())?;
+            let (uri, udf) = mesh_client::preconfig::preconfigure(&device, &acc, &out)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"Uri": uri, "DeviceUdf": udf, "File": out.display().to_string()})
+                );
+            } else {
+                crate::output::print_qr(&uri);
+                println!("{uri}");
+                println!("Device {udf}; its record (with its secret) is in {}: load it into the device only.", out.display());
+            }
+            Ok(())
+        }
+        DeviceCommand::Install { file, service } => {
+            let record = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+            let home = session::home(data);
+            let pass = session::passphrase(session::PASSPHRASE_ENV, "New device passphrase", true)?;
+            let device =
+                mesh_client::preconfig::install(&home, &pass, &record, service.as_deref())?;
+            if json {
+                println!("{}", serde_json::json!({"DeviceUdf": device.udf()}));
+            } else {
+                println!("Installed device {}; when its QR code has been scanned, run `mesh device complete`.", device.udf());
+            }
+            Ok(())
+        }
         DeviceCommand::Complete => {
             let mut device = session::open(data)?;
-            match connect::complete(&mut device, common.account.as_deref())? {
+            let joined = if mesh_client::preconfig::is_waiting(&device) {
+                mesh_client::preconfig::complete(&mut device)?
+            } else {
+                connect::complete(&mut device, common.account.as_deref())?
+            };
+            match joined {
                 None => bail!("the request is still waiting for the administrator (run `mesh device complete` again later)"),
                 Some(acc) => {
                     if json {

@@ -1,0 +1,295 @@
+//! Preconfigured devices connected by a static QR code (protocol-09 §7.5, §9.3; seed 000).
+//!
+//! A maker's administrator device makes a device secret and its ProfileDevice, publishes the
+//! profile encrypted under a fresh EARL key to the maker account's publications (the service can
+//! hand it to whoever holds the locator but cannot read it), and writes the
+//! DevicePreconfigurationPrivate record (seed 000's format) for the device's firmware; the
+//! `mcu://MAKER/KEY` URI goes on the device as a QR code. The owner's administrator device scans
+//! it: it claims the publication (Claim), decrypts the profile with the key, and makes and
+//! catalogs the device's records, leaving the answer for the device under the response id of the
+//! publication. The device polls the maker's service for the claim (PollClaim), collects the
+//! answer from the claimant's service (Complete), checks it as in every connection mode, and joins.
+
+use std::path::{Path, PathBuf};
+
+use mesh_crypto::SecretSeed;
+use mesh_dare::crypt::earl_seed;
+use mesh_dare::{ContentMeta, DareEnvelope, EnvelopeOptions, KeyRing};
+use mesh_protocol::messages::{ClaimRequest, CompleteRequest, PollClaimRequest};
+use mesh_protocol::{Request, Response};
+use mesh_schema::catalog::CatalogedPublication;
+use mesh_schema::key::required;
+use mesh_schema::message::{MessageClaim, RespondConnection};
+use mesh_schema::preconfig::{
+    unwrap_text, DevicePreconfigurationPrivate, PrivateKeyForm, PrivateKeyUdf,
+};
+use mesh_schema::profile::ProfileDevice;
+use mesh_schema::{expect_item, ids, signed, MeshItem};
+use mesh_udf::{random, KeySpecifier, Udf, UdfType};
+use serde::{Deserialize, Serialize};
+
+use crate::catalogs::CatalogKind;
+use crate::connect::{account_profile_for, check_records, device_records};
+use crate::context::{Account, Device, MeshHome};
+use crate::online::{self, call_anonymous, load_binding, ServiceBinding, Session};
+use crate::store::write_atomic;
+use crate::{ClientError, Result};
+
+/// The container of a maker's publications on its service.
+pub const PUBLISHED: &str = "MMM_Published";
+
+/// Publisher address, EARL key text and locator of an `mcu://` connection URI.
+pub fn parse_uri(uri: &str) -> Result<(String, String, String)> {
+    let uri = unwrap_text(uri);
+    let rest = uri
+        .strip_prefix("mcu://")
+        .ok_or_else(|| ClientError::Invalid(format!("'{uri}' is not an mcu:// URI")))?;
+    let (publisher, key) = rest
+        .split_once('/')
+        .ok_or_else(|| ClientError::Invalid("expected mcu://ACCOUNT/KEY".into()))?;
+    let key = key.to_ascii_uppercase();
+    let udf = Udf::parse(&key)?;
+    if !matches!(udf.kind(), UdfType::EncryptionKey(_)) {
+        return Err(ClientError::Invalid(
+            "the URI does not carry an EARL key (E…)".into(),
+        ));
+    }
+    Ok((
+        publisher.to_ascii_lowercase(),
+        key.clone(),
+        mesh_udf::earl_locator(&key),
+    ))
+}
+
+fn key_seed(key: &str) -> Result<mesh_dare::crypt::BaseSeed> {
+    Ok(earl_seed(Udf::parse(key)?.body()))
+}
+
+/// Maker: make a preconfigured device; write its record to `out`; returns (URI, device UDF).
+pub fn preconfigure(device: &Device, account: &Account, out: &Path) -> Result<(String, String)> {
+    let seed = SecretSeed::from_udf(random::secret_seed(KeySpecifier::new(0, 256)?, 256))?;
+    let profile = ProfileDevice::from_seed(&seed, Some("preconfigured device".into()))?;
+    let udf = profile.check()?;
+    let profile_key = mesh_crypto::profile_keys(&seed)?
+        .into_iter()
+        .find(|k| k.role == "ProfileSignature")
+        .map(|k| k.key)
+        .ok_or_else(|| ClientError::Invalid("no profile key".into()))?;
+    let profile_env = signed::seal(&profile.into(), &profile_key, Some(&udf), &[])?;
+    let key = random::encryption_key(128).to_string();
+    let locator = mesh_udf::earl_locator(&key);
+    let data = DareEnvelope::encode(
+        profile_env.to_json()?.as_bytes(),
+        &EnvelopeOptions {
+            symmetric: Some((key_seed(&key)?, locator.clone())),
+            digest: true,
+            ..Default::default()
+        },
+    )?;
+    let publication = CatalogedPublication {
+        id: Some(locator.clone()),
+        enveloped_data: Some(data),
+        ..Default::default()
+    };
+    let meta = ContentMeta {
+        unique_id: Some(locator.clone()),
+        message_type: Some("CatalogedPublication".into()),
+        ..Default::default()
+    };
+    let entry = DareEnvelope::encode(
+        MeshItem::from(publication).to_json()?.as_bytes(),
+        &EnvelopeOptions {
+            meta: Some(meta),
+            ..Default::default()
+        },
+    )?;
+    Session::open(device, account)?.append_remote(PUBLISHED, vec![entry])?;
+    let uri = format!("mcu://{}/{key}", account.address);
+    let record = DevicePreconfigurationPrivate {
+        enveloped_profile_device: Some(profile_env),
+        private_key: Some(PrivateKeyForm::Udf(PrivateKeyUdf {
+            private_value: Some(seed.udf().to_string()),
+            key_type: Some("MeshProfileDevice".into()),
+        })),
+        connect_uri: Some(uri.clone()),
+        ..Default::default()
+    };
+    write_atomic(
+        out,
+        mesh_encoding::to_json(&MeshItem::from(record))?.as_bytes(),
+    )?;
+    Ok((uri, udf))
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct WaitingClaim {
+    connect_uri: String,
+    service: Option<String>,
+}
+
+fn waiting_path(device: &Device) -> PathBuf {
+    device.data_dir().join("preconfig.json")
+}
+
+/// Is this device a preconfigured one waiting to be claimed?
+pub fn is_waiting(device: &Device) -> bool {
+    waiting_path(device).exists()
+}
+
+/// Device: install a preconfiguration record (checking it) as this device.
+pub fn install(
+    home: &MeshHome,
+    passphrase: &str,
+    record: &[u8],
+    service: Option<&str>,
+) -> Result<Device> {
+    let pre = expect_item!(MeshItem::from_bytes(record)?, DevicePreconfigurationPrivate)?;
+    pre.check_profile()?;
+    let uri = pre
+        .connect_uri
+        .clone()
+        .ok_or_else(|| ClientError::Invalid("the record has no ConnectUri".into()))?;
+    parse_uri(&uri)?;
+    let device = home.create_with_secret(passphrase, pre.device_secret()?)?;
+    let waiting = WaitingClaim {
+        connect_uri: unwrap_text(&uri),
+        service: service.map(str::to_string),
+    };
+    write_atomic(
+        &waiting_path(&device),
+        &serde_json::to_vec_pretty(&waiting).map_err(|e| ClientError::Invalid(e.to_string()))?,
+    )?;
+    Ok(device)
+}
+
+/// Owner's administrator device: claim the device behind `uri`. Returns its UDF.
+pub fn claim(
+    device: &Device,
+    account: &Account,
+    uri: &str,
+    publisher_service: Option<&str>,
+) -> Result<String> {
+    let (publisher, key, locator) = parse_uri(uri)?;
+    let info = online::hello(&publisher, publisher_service)?;
+    let own =
+        load_binding(account).ok_or_else(|| ClientError::NotBound(account.address.clone()))?;
+    let admin = account.administrator_key()?;
+    let message = MessageClaim {
+        message_id: Some(random::nonce(128).to_string()),
+        sender: Some(account.address.clone()),
+        recipient: Some(publisher.clone()),
+        publication_id: Some(locator.clone()),
+        service_authenticate: Some(own.url.clone()),
+        ..Default::default()
+    };
+    let claim = signed::seal(&message.into(), &admin, Some(&locator), &[])?;
+    let response = call_anonymous(
+        &info.url,
+        &Request::ClaimRequest(ClaimRequest {
+            enveloped_message_claim: Some(claim),
+        }),
+        &info.signature,
+        &info.encryption,
+    )?;
+    let Response::ClaimResponse(r) = response else {
+        return Err(ClientError::Invalid("unexpected answer to Claim".into()));
+    };
+    let data = r
+        .cataloged_publication
+        .and_then(|p| p.enveloped_data)
+        .ok_or_else(|| ClientError::Invalid("the publication is empty".into()))?;
+    let plain = data
+        .decrypt_with_seed(&key_seed(&key)?)
+        .map_err(|_| ClientError::Invalid("the EARL key does not open the publication".into()))?;
+    let profile_env = DareEnvelope::parse(&plain)?;
+    let (profile, udf) = signed::verify_profile_device(&profile_env)?;
+    let cataloged = device_records(account, &profile, Some(profile_env))?;
+    let mut session = Session::open(device, account)?;
+    account.put(CatalogKind::Device, &MeshItem::from(cataloged.clone()))?;
+    session.push(CatalogKind::Device.name())?;
+    let response_id = ids::response_id(&locator)?;
+    let answer = RespondConnection {
+        message_id: Some(response_id.clone()),
+        result: Some("Accept".into()),
+        cataloged_device: Some(cataloged),
+        ..Default::default()
+    };
+    let device_key = required(&profile.encryption, "Encryption")?;
+    let envelope = signed::seal(&answer.into(), &admin, Some(&response_id), &[&device_key])?;
+    session.post_own(vec![envelope], vec![])?;
+    session.sync(&mut |_, _, _| {})?;
+    Ok(udf)
+}
+
+/// Device: find out who claimed this device and join their account. `Ok(None)` while
+/// unclaimed.
+pub fn complete(device: &mut Device) -> Result<Option<Account>> {
+    let waiting: WaitingClaim = serde_json::from_slice(&std::fs::read(waiting_path(device))?)
+        .map_err(|e| ClientError::Invalid(e.to_string()))?;
+    let (publisher, _key, locator) = parse_uri(&waiting.connect_uri)?;
+    let maker = online::hello(&publisher, waiting.service.as_deref())?;
+    let response = call_anonymous(
+        &maker.url,
+        &Request::PollClaimRequest(PollClaimRequest {
+            publication_id: Some(locator.clone()),
+            target_account_address: Some(publisher.clone()),
+        }),
+        &maker.signature,
+        &maker.encryption,
+    )?;
+    let Response::PollClaimResponse(poll) = response else {
+        return Err(ClientError::Invalid(
+            "unexpected answer to PollClaim".into(),
+        ));
+    };
+    let Some(claim_env) = poll.enveloped_message else {
+        return Ok(None);
+    };
+    let claim = expect_item!(signed::read(&claim_env, &KeyRing::new())?, MessageClaim)?;
+    let claimant = claim
+        .sender
+        .clone()
+        .ok_or_else(|| ClientError::Invalid("a claim without its claimant".into()))?;
+    let service = online::hello(&claimant, claim.service_authenticate.as_deref())?;
+    let response_id = ids::response_id(&locator)?;
+    let mut keys = KeyRing::new();
+    keys.add_private(device.base_key("Encryption")?);
+    let response = online::call(
+        &service.url,
+        &Request::CompleteRequest(CompleteRequest {
+            account_address: Some(claimant.clone()),
+            response_id: Some(response_id.clone()),
+        }),
+        Some(&device.base_key("ProfileSignature")?),
+        Some(&service.encryption),
+        &keys,
+        Some(&service.signature),
+    )?;
+    let Response::CompleteResponse(complete) = response else {
+        return Err(ClientError::Invalid("unexpected answer to Complete".into()));
+    };
+    let Some(envelope) = complete.enveloped_respond_connection else {
+        return Ok(None);
+    };
+    // The answer and the claim must both be signed by the claimant account's administrator.
+    let answer_item = signed::read(&envelope, &keys)?;
+    let answer = expect_item!(answer_item, RespondConnection)?;
+    let cataloged = answer
+        .cataloged_device
+        .ok_or_else(|| ClientError::Invalid("the answer has no device record".into()))?;
+    let profile_env = cataloged
+        .enveloped_profile_user
+        .clone()
+        .ok_or_else(|| ClientError::Invalid("the device record has no account profile".into()))?;
+    let profile = account_profile_for(&profile_env, &claimant)?;
+    let admin = required(&profile.administrator_signature, "AdministratorSignature")?;
+    signed::verify_signed_by(&envelope, &admin, "connection answer", &keys)?;
+    signed::verify_signed_by(&claim_env, &admin, "claim", &KeyRing::new())?;
+    let (credentials, account_key) = check_records(device, &cataloged, &admin)?;
+    let account = device.add_connected_account(&profile_env, &account_key)?;
+    let binding = ServiceBinding::from_info(&service);
+    Session::start(&account, binding, credentials)?;
+    std::fs::remove_file(waiting_path(device))?;
+    Ok(Some(account))
+}
