@@ -423,6 +423,26 @@ pub(crate) fn account_profile_for(
     Ok(profile)
 }
 
+/// A new device made on another device's behalf (pairing, preconfiguration): its secret, its
+/// profile, the profile's UDF and the self-signed profile envelope.
+pub(crate) fn new_device(
+    description: &str,
+) -> Result<(mesh_crypto::SecretSeed, ProfileDevice, String, DareEnvelope)> {
+    let seed = mesh_crypto::SecretSeed::from_udf(mesh_udf::random::secret_seed(
+        mesh_udf::KeySpecifier::new(0, 256)?,
+        256,
+    ))?;
+    let profile = ProfileDevice::from_seed(&seed, Some(description.to_string()))?;
+    let udf = profile.check()?;
+    let key = mesh_crypto::profile_keys(&seed)?
+        .into_iter()
+        .find(|k| k.role == "ProfileSignature")
+        .map(|k| k.key)
+        .ok_or_else(|| ClientError::Invalid("no profile key".into()))?;
+    let envelope = signed::seal(&profile.clone().into(), &key, Some(&udf), &[])?;
+    Ok((seed, profile, udf, envelope))
+}
+
 /// The records that connect `profile` to the account (schema-08 §3.2.1): the activation and
 /// the account key encrypted to the device, the connection signed by the administrator key,
 /// gathered in the CatalogedDevice.

@@ -23,8 +23,7 @@ use mesh_encoding::base64url;
 use mesh_schema::catalog::CatalogedDevice;
 use mesh_schema::key::required;
 use mesh_schema::profile::ProfileDevice;
-use mesh_schema::{expect_item, signed, MeshItem};
-use mesh_udf::{random, KeySpecifier};
+use mesh_schema::{expect_item, MeshItem};
 use serde::{Deserialize, Serialize};
 use spake2::{Ed25519Group, Identity, Password, Spake2};
 
@@ -247,15 +246,7 @@ pub fn add_device(
         };
         let key = spake_finish(state, ehlo.spake_msg.as_deref())?;
         // The new device's secret and the records that connect it.
-        let seed = SecretSeed::from_udf(random::secret_seed(KeySpecifier::new(0, 256)?, 256))?;
-        let profile = ProfileDevice::from_seed(&seed, Some("paired device".into()))?;
-        let udf = profile.check()?;
-        let profile_key = mesh_crypto::profile_keys(&seed)?
-            .into_iter()
-            .find(|k| k.role == "ProfileSignature")
-            .map(|k| k.key)
-            .ok_or_else(|| ClientError::Invalid("no profile key".into()))?;
-        let profile_env = signed::seal(&profile.clone().into(), &profile_key, Some(&udf), &[])?;
+        let (seed, profile, udf, profile_env) = crate::connect::new_device("paired device")?;
         let cataloged = device_records(account, &profile, Some(profile_env))?;
         let prepared =
             account.prepare_entry(CatalogKind::Device, &MeshItem::from(cataloged.clone()))?;

@@ -12,7 +12,6 @@
 
 use std::path::{Path, PathBuf};
 
-use mesh_crypto::SecretSeed;
 use mesh_dare::crypt::earl_seed;
 use mesh_dare::{ContentMeta, DareEnvelope, EnvelopeOptions, KeyRing};
 use mesh_protocol::messages::{ClaimRequest, CompleteRequest, PollClaimRequest};
@@ -23,9 +22,8 @@ use mesh_schema::message::{MessageClaim, RespondConnection};
 use mesh_schema::preconfig::{
     unwrap_text, DevicePreconfigurationPrivate, PrivateKeyForm, PrivateKeyUdf,
 };
-use mesh_schema::profile::ProfileDevice;
 use mesh_schema::{expect_item, ids, signed, MeshItem};
-use mesh_udf::{random, KeySpecifier, Udf, UdfType};
+use mesh_udf::{random, Udf, UdfType};
 use serde::{Deserialize, Serialize};
 
 use crate::catalogs::CatalogKind;
@@ -67,15 +65,7 @@ fn key_seed(key: &str) -> Result<mesh_dare::crypt::BaseSeed> {
 
 /// Maker: make a preconfigured device; write its record to `out`; returns (URI, device UDF).
 pub fn preconfigure(device: &Device, account: &Account, out: &Path) -> Result<(String, String)> {
-    let seed = SecretSeed::from_udf(random::secret_seed(KeySpecifier::new(0, 256)?, 256))?;
-    let profile = ProfileDevice::from_seed(&seed, Some("preconfigured device".into()))?;
-    let udf = profile.check()?;
-    let profile_key = mesh_crypto::profile_keys(&seed)?
-        .into_iter()
-        .find(|k| k.role == "ProfileSignature")
-        .map(|k| k.key)
-        .ok_or_else(|| ClientError::Invalid("no profile key".into()))?;
-    let profile_env = signed::seal(&profile.into(), &profile_key, Some(&udf), &[])?;
+    let (seed, _profile, udf, profile_env) = crate::connect::new_device("preconfigured device")?;
     let key = random::encryption_key(128).to_string();
     let locator = mesh_udf::earl_locator(&key);
     let data = DareEnvelope::encode(
