@@ -247,3 +247,34 @@ fn man_in_the_middle_and_tampering_fail() {
         assert_eq!(device_count(a.path()), 1);
     }
 }
+
+/// An unused code gives way to a new channel and token after 15 seconds; the new one works.
+#[test]
+fn codes_rotate_until_used() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), None);
+    let a = admin(&service);
+    let b = tempfile::tempdir().unwrap();
+    let (mut child, first, mut out) = show_codes(a.path(), "60");
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let second = serde_json::from_str::<serde_json::Value>(&line).unwrap()["Code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(first, second);
+    let joined = json_in(
+        b.path(),
+        &[
+            "device",
+            "join",
+            "alice@example.com",
+            &second,
+            "--service",
+            &service.url,
+        ],
+    );
+    assert_eq!(joined["Account"], "alice@example.com");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(device_count(a.path()), 2);
+}
