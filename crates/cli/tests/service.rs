@@ -69,7 +69,7 @@ fn repoint(dir: &Path, url: &str) {
     let path = dir.join("accounts/alice@example.com/service.json");
     let mut binding: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    binding["Url"] = format!("{url}/.well-known/mmm/").into();
+    binding["Url"] = mesh_protocol::client::service_url("", Some(url)).into();
     std::fs::write(&path, serde_json::to_vec(&binding).unwrap()).unwrap();
 }
 
@@ -269,4 +269,24 @@ fn pin_connections() {
         json_in(b, &["password", "get", "shared.example"])["CatalogedCredential"]["Password"],
         "pw"
     );
+}
+
+/// The service speaks TLS 1.3 with its own certificate; a client pinned to another certificate
+/// refuses to talk to it.
+#[test]
+fn tls_certificate_is_pinned() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), None);
+    assert!(service.url.starts_with("https://") && service.url.contains("#pin="));
+    let hello = json(&["service", "hello", "--service", &service.url]);
+    assert!(hello["ServiceUdf"].is_string());
+    let (base, pin) = service.url.split_once("#pin=").unwrap();
+    let mut wrong: Vec<char> = pin.chars().collect();
+    wrong[0] = if wrong[0] == '0' { '1' } else { '0' };
+    let wrong_url = format!("{base}#pin={}", wrong.into_iter().collect::<String>());
+    let err = fails(&["service", "hello", "--service", &wrong_url]);
+    assert!(err.contains("pinned"), "{err}");
+    // Plain HTTP to the TLS port gets nowhere.
+    let plain = base.replace("https://", "http://");
+    assert!(fails(&["service", "hello", "--service", &plain]).starts_with("error:"));
 }

@@ -54,7 +54,7 @@ fn user(dir: &std::path::Path, address: &str, service: &Service) {
 #[test]
 fn refusals() {
     let data = tempfile::tempdir().unwrap();
-    let service = Service::start(data.path(), None);
+    let service = Service::start_with(data.path(), None, &["--plain-http"]);
     let info = online::hello(&service.url, Some(&service.url)).unwrap();
 
     // Malformed input.

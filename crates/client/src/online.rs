@@ -82,7 +82,7 @@ pub(crate) fn call(
     service_signer: Option<&PublicKey>,
 ) -> Result<Response> {
     let body = binding::seal_request(request, signer, service_key).map_err(proto)?;
-    let reply = HttpClient::new().post(url, &body).map_err(proto)?;
+    let reply = HttpClient::post_to(url, &body).map_err(proto)?;
     let response = binding::open_response(&reply, keys, service_signer).map_err(proto)?;
     match response.status() {
         // A stale Transact is answered 409 with the service's state: the caller handles it.

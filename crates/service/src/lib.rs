@@ -9,6 +9,7 @@ pub mod host;
 pub mod http;
 pub mod pg;
 pub mod store;
+pub mod tls;
 
 pub use host::{Identity, ServiceHost};
 pub use store::Store;

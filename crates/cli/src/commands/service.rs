@@ -27,12 +27,15 @@ pub struct StartArgs {
     /// Directory for the service's keys and (without --postgres) its accounts.
     #[arg(long)]
     data: PathBuf,
-    /// Address to listen on (plain HTTP; put a TLS terminator in front for the Internet).
+    /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8666")]
     listen: SocketAddr,
     /// Keep accounts in PostgreSQL instead of container files (postgresql://…).
     #[arg(long)]
     postgres: Option<String>,
+    /// Serve plain HTTP instead of TLS 1.3 (for loopback, or behind a TLS terminator).
+    #[arg(long)]
+    plain_http: bool,
     /// Largest request accepted, in octets.
     #[arg(long, default_value_t = mesh_protocol::binding::DEFAULT_MAX_REQUEST)]
     max_request: usize,
@@ -107,18 +110,30 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
-        let backend = if a.postgres.is_some() {
-            "PostgreSQL"
-        } else {
-            "container files"
+    let backend = if a.postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "container files"
+    };
+    let announce = move |addr: std::net::SocketAddr, scheme: &str, pin: Option<String>| {
+        let service = match pin {
+            Some(pin) => format!("{scheme}://{addr}#pin={pin}"),
+            None => format!("{scheme}://{addr}"),
         };
-        mesh_service::http::serve(host, a.listen, |addr| {
-            println!("Mesh Service {udf} listening on http://{addr}/.well-known/mmm/ ({backend})");
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
-        })
-        .await
-    })?;
+        println!("Mesh Service {udf} listening on {scheme}://{addr}/.well-known/mmm/ ({backend}); clients: --service {service}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    };
+    if a.plain_http {
+        runtime.block_on(mesh_service::http::serve(host, a.listen, |addr| {
+            announce(addr, "http", None)
+        }))?;
+    } else {
+        let tls = mesh_service::tls::TlsIdentity::load_or_create(&a.data)?;
+        let pin = tls.fingerprint();
+        runtime.block_on(mesh_service::tls::serve(host, a.listen, &tls, |addr| {
+            announce(addr, "https", Some(pin))
+        }))?;
+    }
     Ok(())
 }

@@ -13,11 +13,18 @@ pub struct Service {
     pub url: String,
     pub data: PathBuf,
     pub postgres: Option<String>,
+    extra: Vec<String>,
 }
 
 impl Service {
-    /// Start a service on a free loopback port and wait until it listens.
+    /// Start a service (TLS 1.3, self-signed, pinned by the clients) on a free loopback port and
+    /// wait until it listens.
     pub fn start(data: &Path, postgres: Option<&str>) -> Service {
+        Self::start_with(data, postgres, &[])
+    }
+
+    /// As [`Service::start`], with more arguments (`--plain-http`, say).
+    pub fn start_with(data: &Path, postgres: Option<&str>, extra: &[&str]) -> Service {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mesh"));
         cmd.args([
             "service",
@@ -34,21 +41,23 @@ impl Service {
         if let Some(url) = postgres {
             cmd.args(["--postgres", url]);
         }
+        cmd.args(extra);
         let mut child = cmd.spawn().expect("service starts");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let addr = line
-            .split("http://")
+        let url = line
+            .split("--service ")
             .nth(1)
-            .and_then(|r| r.split('/').next())
+            .map(|u| u.trim().to_string())
             .unwrap_or_else(|| panic!("service said: {line}"));
         Service {
             child,
-            url: format!("http://{addr}"),
+            url,
             data: data.to_path_buf(),
             postgres: postgres.map(String::from),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         }
     }
 
@@ -61,7 +70,11 @@ impl Service {
     /// Start again on the same data (a new port).
     pub fn restart(&mut self) {
         self.kill();
-        let fresh = Service::start(&self.data, self.postgres.as_deref());
+        let fresh = Service::start_with(
+            &self.data,
+            self.postgres.as_deref(),
+            &self.extra.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
         *self = fresh;
     }
 }

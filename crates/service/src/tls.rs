@@ -1,0 +1,113 @@
+//! TLS 1.3 for the service (protocol-09 §5.2.1) with rustls: a self-signed certificate made on
+//! first start and kept in the data directory, and its SHA-256 fingerprint, which clients pin
+//! (`https://HOST:PORT#pin=HEX`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use sha2::{Digest, Sha256};
+
+use crate::host::ServiceHost;
+
+/// The service's certificate and key.
+pub struct TlsIdentity {
+    pub cert: Vec<u8>,
+    key: Vec<u8>,
+}
+
+impl TlsIdentity {
+    /// Load `dir/tls-cert.der` and `dir/tls-key.der`, or make a self-signed pair for
+    /// `localhost` and the loopback addresses (the key file readable by its owner only).
+    pub fn load_or_create(dir: &Path) -> std::io::Result<Self> {
+        let (cert_path, key_path) = (dir.join("tls-cert.der"), dir.join("tls-key.der"));
+        if cert_path.exists() && key_path.exists() {
+            return Ok(TlsIdentity {
+                cert: std::fs::read(cert_path)?,
+                key: std::fs::read(key_path)?,
+            });
+        }
+        let names = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ];
+        let made = rcgen::generate_simple_self_signed(names).map_err(std::io::Error::other)?;
+        let identity = TlsIdentity {
+            cert: made.cert.der().to_vec(),
+            key: made.key_pair.serialize_der(),
+        };
+        std::fs::create_dir_all(dir)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        use std::io::Write;
+        let mut key_file = options.open(&key_path)?;
+        key_file.write_all(&identity.key)?;
+        key_file.sync_all()?;
+        std::fs::write(&cert_path, &identity.cert)?;
+        Ok(identity)
+    }
+
+    /// The SHA-256 fingerprint clients pin, in hex.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(Sha256::digest(&self.cert))
+    }
+
+    fn server_config(&self) -> std::io::Result<rustls::ServerConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(std::io::Error::other)?
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(self.cert.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone())),
+            )
+            .map_err(std::io::Error::other)
+    }
+}
+
+/// Serve over TLS 1.3 until the process is stopped.
+pub async fn serve(
+    host: Arc<ServiceHost>,
+    listen: SocketAddr,
+    tls: &TlsIdentity,
+    ready: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls.server_config()?));
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    ready(listener.local_addr()?);
+    let app = crate::http::router(host);
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream))
+                    .await
+            else {
+                return;
+            };
+            let service = TowerToHyperService::new(app);
+            let _ = Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
