@@ -57,6 +57,32 @@ fn refusals() {
     let service = Service::start_with(data.path(), None, &["--plain-http"]);
     let info = online::hello(&service.url, Some(&service.url)).unwrap();
 
+    // JSON-B, which the Hello advertises: the answer comes back in JSON-B too.
+    assert!(info.hello.version.as_ref().unwrap().encodings[0]
+        .id
+        .contains(&"application/x-json-b".to_string()));
+    let jsonb = binding::seal_request_in(
+        &Request::HelloRequest(HelloRequest {}),
+        None,
+        None,
+        binding::Encoding::JsonB,
+    )
+    .unwrap();
+    assert!(
+        serde_json::from_slice::<serde_json::Value>(&jsonb).is_err(),
+        "the envelope is in JSON-B, not JSON"
+    );
+    let (http, reply) = post(&service.url, &jsonb);
+    assert_eq!(http, 200);
+    assert!(
+        serde_json::from_slice::<serde_json::Value>(&reply).is_err(),
+        "the response is in JSON-B, not JSON"
+    );
+    assert!(matches!(
+        binding::open_response(&reply, &KeyRing::new(), Some(&info.signature)).unwrap(),
+        Response::MeshHelloResponse(_)
+    ));
+
     // Malformed input.
     for body in [
         &b"not json at all"[..],

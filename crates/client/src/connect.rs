@@ -399,6 +399,7 @@ pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Acc
         service_signature: Some(pending.service_signature.clone()),
         service_encryption: Some(pending.service_encryption.clone()),
         synced: Default::default(),
+        jsonb: false,
     };
     Session::start(&account, binding, credentials)?;
     save_pending(device, &remaining)?;

@@ -42,6 +42,9 @@ pub struct ServiceBinding {
     pub service_encryption: Option<KeyParameters>,
     /// Per container: the last index the local copy shares with the service.
     pub synced: BTreeMap<String, u64>,
+    /// The service reads JSON-B (its Hello said so): requests are sent in it.
+    #[serde(default)]
+    pub jsonb: bool,
 }
 
 impl ServiceBinding {
@@ -53,6 +56,13 @@ impl ServiceBinding {
             service_signature: Some(KeyParameters::from_public(&info.signature)),
             service_encryption: Some(KeyParameters::from_public(&info.encryption)),
             synced: BTreeMap::new(),
+            jsonb: info
+                .hello
+                .version
+                .iter()
+                .flat_map(|v| &v.encodings)
+                .flat_map(|e| &e.id)
+                .any(|id| id == binding::JSONB_TYPE),
         }
     }
 }
@@ -81,7 +91,29 @@ pub(crate) fn call(
     keys: &KeyRing,
     service_signer: Option<&PublicKey>,
 ) -> Result<Response> {
-    let body = binding::seal_request(request, signer, service_key).map_err(proto)?;
+    call_in(
+        url,
+        request,
+        signer,
+        service_key,
+        keys,
+        service_signer,
+        binding::Encoding::Json,
+    )
+}
+
+/// As [`call`], in `encoding`.
+#[allow(clippy::too_many_arguments)]
+fn call_in(
+    url: &str,
+    request: &Request,
+    signer: Option<&PrivateKey>,
+    service_key: Option<&PublicKey>,
+    keys: &KeyRing,
+    service_signer: Option<&PublicKey>,
+    encoding: binding::Encoding,
+) -> Result<Response> {
+    let body = binding::seal_request_in(request, signer, service_key, encoding).map_err(proto)?;
     let reply = HttpClient::post_to(url, &body).map_err(proto)?;
     let response = binding::open_response(&reply, keys, service_signer).map_err(proto)?;
     match response.status() {
@@ -249,13 +281,19 @@ impl<'a> Session<'a> {
     }
 
     fn call(&self, request: Request) -> Result<Response> {
-        call(
+        let encoding = if self.binding.jsonb {
+            binding::Encoding::JsonB
+        } else {
+            binding::Encoding::Json
+        };
+        call_in(
             &self.binding.url,
             &request,
             Some(&self.signer),
             Some(&self.service_encryption),
             &self.keys,
             Some(&self.service_signer),
+            encoding,
         )
     }
 
@@ -289,13 +327,7 @@ impl<'a> Session<'a> {
                 account.address
             )));
         }
-        let binding = ServiceBinding {
-            url: info.url.clone(),
-            service_udf: info.service_udf.clone(),
-            service_signature: Some(KeyParameters::from_public(&info.signature)),
-            service_encryption: Some(KeyParameters::from_public(&info.encryption)),
-            synced: BTreeMap::new(),
-        };
+        let binding = ServiceBinding::from_info(info);
         let session = Self::with_binding(device, account, binding)?;
         let request = Request::BindRequest(BindRequest {
             account: Some(account.address.clone()),

@@ -39,15 +39,53 @@ fn now_text() -> String {
         .unwrap_or_default()
 }
 
+/// The encodings of §5.4 this implementation speaks. The content type of the payload is in the
+/// envelope's ContentMetaData; a response uses the encoding of its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    #[default]
+    Json,
+    JsonB,
+}
+
+pub const JSON_TYPE: &str = "application/json";
+pub const JSONB_TYPE: &str = "application/x-json-b";
+
+impl Encoding {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Json => JSON_TYPE,
+            Encoding::JsonB => JSONB_TYPE,
+        }
+    }
+
+    fn of(meta: &ContentMeta) -> Encoding {
+        if meta.content_type.as_deref() == Some(JSONB_TYPE) {
+            Encoding::JsonB
+        } else {
+            Encoding::Json
+        }
+    }
+
+    fn encode<T: serde::Serialize>(self, value: &T) -> Result<Vec<u8>> {
+        Ok(match self {
+            Encoding::Json => mesh_encoding::to_json(value)?.into_bytes(),
+            Encoding::JsonB => mesh_encoding::to_jsonb(value)?,
+        })
+    }
+}
+
 fn seal(
     payload: &[u8],
     name: &str,
     signer: Option<&PrivateKey>,
     recipient: Option<&PublicKey>,
+    encoding: Encoding,
 ) -> Result<Vec<u8>> {
     let meta = ContentMeta {
         unique_id: Some(mesh_udf::random::nonce(128).to_string()),
         message_type: Some(name.to_string()),
+        content_type: Some(encoding.content_type().to_string()),
         created: Some(now_text()),
         ..Default::default()
     };
@@ -61,28 +99,44 @@ fn seal(
             ..Default::default()
         },
     )?;
-    Ok(env.to_json()?.into_bytes())
+    match encoding {
+        Encoding::Json => Ok(env.to_json()?.into_bytes()),
+        Encoding::JsonB => Ok(env.to_jsonb()?),
+    }
 }
 
 /// A request as the service received it.
 pub struct OpenedRequest {
     pub request: Request,
+    /// The request's encoding, which the response uses too.
+    pub encoding: Encoding,
     pub envelope: DareEnvelope,
     pub nonce: String,
     pub created: OffsetDateTime,
 }
 
-/// Seal a request: signed by `signer`, encrypted to the service's `service_key`.
+/// Seal a request in JSON: signed by `signer`, encrypted to the service's `service_key`.
 pub fn seal_request(
     request: &Request,
     signer: Option<&PrivateKey>,
     service_key: Option<&PublicKey>,
 ) -> Result<Vec<u8>> {
+    seal_request_in(request, signer, service_key, Encoding::Json)
+}
+
+/// As [`seal_request`], in `encoding` (JSON-B once the service's Hello advertised it).
+pub fn seal_request_in(
+    request: &Request,
+    signer: Option<&PrivateKey>,
+    service_key: Option<&PublicKey>,
+    encoding: Encoding,
+) -> Result<Vec<u8>> {
     seal(
-        mesh_encoding::to_json(request)?.as_bytes(),
+        &encoding.encode(request)?,
         request.name(),
         signer,
         service_key,
+        encoding,
     )
 }
 
@@ -93,11 +147,12 @@ pub fn open_request(data: &[u8], service_keys: &KeyRing) -> Result<OpenedRequest
     let plaintext = envelope
         .plaintext(service_keys)
         .map_err(|e| ProtocolError::BadRequest(format!("cannot open the request: {e}")))?;
-    let request: Request = mesh_encoding::from_json(&plaintext)
-        .map_err(|e| ProtocolError::BadRequest(format!("not a Mesh request: {e}")))?;
     let meta = envelope
         .content_meta()
         .map_err(|e| ProtocolError::BadRequest(e.to_string()))?;
+    let encoding = Encoding::of(&meta);
+    let request: Request = mesh_encoding::from_jsonb(&plaintext)
+        .map_err(|e| ProtocolError::BadRequest(format!("not a Mesh request: {e}")))?;
     let nonce = meta
         .unique_id
         .ok_or_else(|| ProtocolError::BadRequest("the request has no nonce (UniqueId)".into()))?;
@@ -112,6 +167,7 @@ pub fn open_request(data: &[u8], service_keys: &KeyRing) -> Result<OpenedRequest
     }
     Ok(OpenedRequest {
         request,
+        encoding,
         envelope,
         nonce,
         created,
@@ -123,16 +179,18 @@ pub fn seal_response(
     response: &Response,
     signer: &PrivateKey,
     recipient: Option<&PublicKey>,
+    encoding: Encoding,
 ) -> Result<Vec<u8>> {
     let name = match response {
         Response::MeshHelloResponse(_) => "MeshHelloResponse",
         _ => "MeshResponse",
     };
     seal(
-        mesh_encoding::to_json(response)?.as_bytes(),
+        &encoding.encode(response)?,
         name,
         Some(signer),
         recipient,
+        encoding,
     )
 }
 
@@ -155,6 +213,6 @@ pub fn open_response(
     let plaintext = envelope
         .plaintext(keys)
         .map_err(|e| ProtocolError::BadResponse(format!("cannot open the response: {e}")))?;
-    mesh_encoding::from_json(&plaintext)
+    mesh_encoding::from_jsonb(&plaintext)
         .map_err(|e| ProtocolError::BadResponse(format!("not a Mesh response: {e}")))
 }

@@ -199,6 +199,7 @@ impl ServiceHost {
 
     /// Handle one request body; never panics on bad input.
     pub fn handle(&self, body: &[u8]) -> Reply {
+        let mut encoding = binding::Encoding::Json;
         let (response, recipient) = if body.len() > self.max_request {
             refuse(
                 413,
@@ -215,6 +216,7 @@ impl ServiceHost {
                 }
                 Err(e) => refuse(400, e.to_string()),
                 Ok(opened) => {
+                    encoding = opened.encoding;
                     if self.replayed(&opened.nonce) {
                         refuse(401, "replayed request")
                     } else {
@@ -224,8 +226,9 @@ impl ServiceHost {
             }
         };
         let (status, _) = response.status();
-        let body = binding::seal_response(&response, &self.identity.sign, recipient.as_ref())
-            .unwrap_or_default();
+        let body =
+            binding::seal_response(&response, &self.identity.sign, recipient.as_ref(), encoding)
+                .unwrap_or_default();
         Reply { status, body }
     }
 
