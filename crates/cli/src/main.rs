@@ -80,6 +80,13 @@ enum Command {
         #[command(flatten)]
         common: catalog::Common,
     },
+    /// Messages to and from other accounts.
+    Message {
+        #[command(subcommand)]
+        cmd: commands::message::MessageCommand,
+        #[command(flatten)]
+        common: catalog::Common,
+    },
     /// Devices connected to the account.
     Device {
         #[command(subcommand)]
@@ -113,6 +120,7 @@ fn main() {
         Command::Network { cmd, common } => catalog::network(cmd, &common, &cli.data),
         Command::Ssh { cmd, common } => catalog::ssh(cmd, &common, &cli.data),
         Command::Device { cmd, common } => catalog::device(cmd, &common, &cli.data),
+        Command::Message { cmd, common } => commands::message::run(cmd, &common, &cli.data),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -563,6 +563,18 @@ impl<'a> Session<'a> {
         self.upload(name, &local, synced, digest)
     }
 
+    /// Send a message to other accounts (delivered by the service, now or later).
+    pub fn send(&self, to: &[String], message: DareEnvelope) -> Result<()> {
+        self.call(Request::TransactRequest(TransactRequest {
+            account: Some(self.account.address.clone()),
+            enveloped_connection_device: Some(self.connection.clone()),
+            accounts: to.to_vec(),
+            outbound: vec![message],
+            ..Default::default()
+        }))?;
+        Ok(())
+    }
+
     /// Post messages to the account's own spools (Inbound, Local) in one transaction.
     pub fn post_own(&self, local: Vec<DareEnvelope>, inbound: Vec<DareEnvelope>) -> Result<()> {
         self.call(Request::TransactRequest(TransactRequest {

@@ -155,6 +155,8 @@ pub const CHANNEL_SECONDS: u64 = 60;
 pub const CHANNEL_BLOB_MAX: usize = 32 * 1024;
 
 pub struct ServiceHost {
+    /// Messages for other services' accounts, queued and retried.
+    pub outbox: Option<Arc<crate::outbox::Outbox>>,
     /// Rendezvous channels (pairing codes): id → (expiry, latest blob). Kept in memory: a pairing
     /// must reach the same service process on both sides.
     channels: Mutex<Channels>,
@@ -184,6 +186,7 @@ impl ServiceHost {
         let mut keys = KeyRing::new();
         keys.add_private(identity.encrypt.clone());
         ServiceHost {
+            outbox: None,
             channels: Mutex::new(HashMap::new()),
             store,
             identity,
@@ -191,6 +194,11 @@ impl ServiceHost {
             seen: Mutex::new(HashMap::new()),
             max_request: DEFAULT_MAX_REQUEST,
         }
+    }
+
+    /// The key the service signs with (for its outbox worker).
+    pub fn signer(&self) -> PrivateKey {
+        self.identity.sign.clone()
     }
 
     pub fn identity(&self) -> &Identity {
@@ -603,6 +611,14 @@ impl ServiceHost {
                         };
                         self.store
                             .transact(&account.to_ascii_lowercase(), &[deliver])?;
+                    } else if let Some(outbox) = &self.outbox {
+                        // Durable before the Transact is acknowledged.
+                        outbox.enqueue(&account.to_ascii_lowercase(), &r.outbound)?;
+                    } else {
+                        return Ok(Response::error(
+                            404,
+                            format!("no account {account} here, and this service does not forward"),
+                        ));
                     }
                 }
                 let mut entries = Vec::new();

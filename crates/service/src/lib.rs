@@ -7,6 +7,7 @@
 pub mod files;
 pub mod host;
 pub mod http;
+pub mod outbox;
 pub mod pg;
 pub mod store;
 pub mod tls;

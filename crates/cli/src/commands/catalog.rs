@@ -18,9 +18,9 @@ use crate::session;
 pub struct Common {
     /// The account (default: the default account).
     #[arg(long, global = true)]
-    account: Option<String>,
+    pub account: Option<String>,
     #[arg(long, global = true)]
-    json: bool,
+    pub json: bool,
 }
 
 /// What every catalog command does alike.

@@ -6,5 +6,6 @@ pub mod catalog;
 pub mod dare;
 pub mod hash;
 pub mod key;
+pub mod message;
 pub mod online;
 pub mod service;

@@ -33,6 +33,10 @@ pub struct StartArgs {
     /// Keep accounts in PostgreSQL instead of container files (postgresql://…).
     #[arg(long)]
     postgres: Option<String>,
+    /// Where to deliver messages for accounts of DOMAIN (default https://DOMAIN/.well-known/mmm/);
+    /// may be repeated: `--peer example.net=https://127.0.0.1:9000#pin=…`.
+    #[arg(long)]
+    peer: Vec<String>,
     /// Serve plain HTTP instead of TLS 1.3 (for loopback, or behind a TLS terminator).
     #[arg(long)]
     plain_http: bool,
@@ -106,6 +110,20 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
     let udf = identity.service_udf.clone();
     let mut host = ServiceHost::new(store, identity);
     host.max_request = a.max_request;
+    let mut peers = std::collections::HashMap::new();
+    for p in &a.peer {
+        let (domain, url) = p
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--peer takes DOMAIN=URL, not '{p}'"))?;
+        peers.insert(domain.to_ascii_lowercase(), url.to_string());
+    }
+    let outbox = Arc::new(mesh_service::outbox::Outbox::new(
+        &a.data.join("outbox"),
+        peers,
+    )?);
+    host.outbox = Some(outbox.clone());
+    let signer = host.signer();
+    std::thread::spawn(move || outbox.run(signer));
     let host = Arc::new(host);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

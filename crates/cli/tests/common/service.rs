@@ -26,18 +26,14 @@ impl Service {
     /// As [`Service::start`], with more arguments (`--plain-http`, say).
     pub fn start_with(data: &Path, postgres: Option<&str>, extra: &[&str]) -> Service {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mesh"));
-        cmd.args([
-            "service",
-            "start",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("MESH_SERVICE_PASSPHRASE", SERVICE_PASS)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        cmd.args(["service", "start", "--data", data.to_str().unwrap()]);
+        if !extra.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.env("MESH_SERVICE_PASSPHRASE", SERVICE_PASS)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         if let Some(url) = postgres {
             cmd.args(["--postgres", url]);
         }

@@ -1,0 +1,157 @@
+//! Delivery of messages to accounts of other services (protocol-09 §10.13: service to service
+//! Post), queued durably and retried.
+//!
+//! A message for an account this service does not hold is written (fsynced) to the outbox
+//! directory before the Transact that carried it is acknowledged. A worker thread delivers each
+//! queued item with a PostRequest to the recipient's service — the `--peer DOMAIN=URL` given at
+//! start, else `https://DOMAIN/.well-known/mmm/` — and removes it once the other service has
+//! accepted it; failures are retried with a growing delay (up to a minute). An item the other
+//! service refuses as addressed to no account of its own (404) is dropped and logged.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use mesh_dare::{DareEnvelope, KeyRing};
+use mesh_protocol::binding;
+use mesh_protocol::client::{service_url, HttpClient};
+use mesh_protocol::messages::{HelloRequest, PostRequest};
+use mesh_protocol::{Request, Response};
+use mesh_schema::key::required;
+use mesh_schema::signed;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Item {
+    account: String,
+    messages: Vec<DareEnvelope>,
+}
+
+/// Where to reach other services, and the queue of what is waiting for them.
+pub struct Outbox {
+    dir: PathBuf,
+    peers: HashMap<String, String>,
+}
+
+impl Outbox {
+    pub fn new(dir: &Path, peers: HashMap<String, String>) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Outbox {
+            dir: dir.to_path_buf(),
+            peers,
+        })
+    }
+
+    /// Queue messages for `account` (on another service), durably.
+    pub fn enqueue(&self, account: &str, messages: &[DareEnvelope]) -> std::io::Result<()> {
+        use std::io::Write;
+        let item = Item {
+            account: account.to_string(),
+            messages: messages.to_vec(),
+        };
+        let name = format!("{}.json", mesh_udf::random::nonce(128));
+        let tmp = self.dir.join(format!(".{name}"));
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&serde_json::to_vec(&item).map_err(std::io::Error::other)?)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, self.dir.join(&name))?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        Ok(())
+    }
+
+    fn url_for(&self, account: &str) -> String {
+        let domain = account
+            .rsplit('@')
+            .next()
+            .unwrap_or(account)
+            .to_ascii_lowercase();
+        service_url(&domain, self.peers.get(&domain).map(String::as_str))
+    }
+
+    /// Try to deliver one item: Ok(true) delivered or dropped, Ok(false) keep for later.
+    fn deliver(&self, item: &Item, signer: &mesh_crypto::PrivateKey) -> Result<bool, String> {
+        let url = self.url_for(&item.account);
+        let hello = binding::seal_request(&Request::HelloRequest(HelloRequest {}), None, None)
+            .map_err(|e| e.to_string())?;
+        let reply = HttpClient::post_to(&url, &hello).map_err(|e| e.to_string())?;
+        let Response::MeshHelloResponse(h) =
+            binding::open_response(&reply, &KeyRing::new(), None).map_err(|e| e.to_string())?
+        else {
+            return Err("no Hello from the other service".into());
+        };
+        let profile_env = h
+            .enveloped_profile_service
+            .ok_or("Hello without a service profile")?;
+        let (profile, _) =
+            signed::verify_profile_service(&profile_env).map_err(|e| e.to_string())?;
+        let key = required(&profile.service_encryption, "ServiceEncryption")
+            .map_err(|e| e.to_string())?;
+        let request = Request::PostRequest(PostRequest {
+            accounts: vec![item.account.clone()],
+            messages: item.messages.clone(),
+        });
+        let body =
+            binding::seal_request(&request, Some(signer), Some(&key)).map_err(|e| e.to_string())?;
+        let reply = HttpClient::post_to(&url, &body).map_err(|e| e.to_string())?;
+        let response =
+            binding::open_response(&reply, &KeyRing::new(), None).map_err(|e| e.to_string())?;
+        match response.status() {
+            (code, _) if code < 300 => Ok(true),
+            (404, text) => {
+                tracing::warn!(
+                    "dropping a message for {}: {}",
+                    item.account,
+                    text.unwrap_or_default()
+                );
+                Ok(true)
+            }
+            (code, text) => Err(format!("{code}: {}", text.unwrap_or_default())),
+        }
+    }
+
+    /// Deliver what is queued, forever: run on a thread of its own.
+    pub fn run(&self, signer: mesh_crypto::PrivateKey) {
+        let mut wait: HashMap<PathBuf, (Instant, Duration)> = HashMap::new();
+        loop {
+            let entries: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for path in entries {
+                if wait.get(&path).is_some_and(|(at, _)| Instant::now() < *at) {
+                    continue;
+                }
+                let Ok(item) = std::fs::read(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| serde_json::from_slice::<Item>(&b).map_err(|e| e.to_string()))
+                else {
+                    continue;
+                };
+                match self.deliver(&item, &signer) {
+                    Ok(_) => {
+                        let _ = std::fs::remove_file(&path);
+                        wait.remove(&path);
+                    }
+                    Err(e) => {
+                        let delay = wait
+                            .get(&path)
+                            .map_or(Duration::from_millis(500), |(_, d)| {
+                                (*d * 2).min(Duration::from_secs(60))
+                            });
+                        tracing::info!(
+                            "delivery to {} deferred ({e}); retry in {delay:?}",
+                            item.account
+                        );
+                        wait.insert(path, (Instant::now() + delay, delay));
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
