@@ -54,7 +54,11 @@ fn user(dir: &std::path::Path, address: &str, service: &Service) {
 #[test]
 fn refusals() {
     let data = tempfile::tempdir().unwrap();
-    let service = Service::start_with(data.path(), None, &["--plain-http"]);
+    let service = Service::start_with(
+        data.path(),
+        None,
+        &["--plain-http", "--ticket-seconds", "3"],
+    );
     let info = online::hello(&service.url, Some(&service.url)).unwrap();
 
     // JSON-B, which the Hello advertises: the answer comes back in JSON-B too.
@@ -187,6 +191,82 @@ fn refusals() {
         &["account", "bind", "--service", &service.url],
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("already bound"));
+
+    // Tickets (§5.3.4): after one signed exchange, requests carry a MAC under the ticket key.
+    let carol_account = carol_device.account(None).unwrap();
+    let session = online::Session::open(&carol_device, &carol_account).unwrap();
+    session.use_ticket().unwrap();
+    let (ticket, ticket_key) = session.ticket().unwrap();
+    assert!(session.status().is_ok());
+    let status_for = |account: &str| {
+        Request::StatusRequest(StatusRequest {
+            account: Some(account.into()),
+            enveloped_connection_device: None,
+            catalogs: vec!["MMM_Credential".into()],
+            spools: vec![],
+        })
+    };
+    let good = binding::seal_request_ticket(
+        &status_for("carol@example.com"),
+        &ticket,
+        &ticket_key,
+        Some(&info.encryption),
+        binding::Encoding::Json,
+    )
+    .unwrap();
+    assert_eq!(post(&service.url, &good).0, 200);
+    // The same ticket request again: a replay.
+    assert_eq!(post(&service.url, &good).0, 401);
+    // A MAC under another key.
+    let forged = binding::seal_request_ticket(
+        &status_for("carol@example.com"),
+        &ticket,
+        &[7u8; 32],
+        Some(&info.encryption),
+        binding::Encoding::Json,
+    )
+    .unwrap();
+    let (http, reply) = post(&service.url, &forged);
+    assert_eq!(http, 401);
+    assert!(payload_status(&reply).1.contains("MAC"));
+    // Carol's ticket for Alice's account.
+    let other = binding::seal_request_ticket(
+        &status_for("alice@example.com"),
+        &ticket,
+        &ticket_key,
+        Some(&info.encryption),
+        binding::Encoding::Json,
+    )
+    .unwrap();
+    assert!(payload_status(&post(&service.url, &other).1)
+        .1
+        .contains("another account"));
+    // An unknown ticket.
+    let unknown = binding::seal_request_ticket(
+        &status_for("carol@example.com"),
+        "NAAA-AAAA-AAAA-AAAA-AAAA-AA",
+        &ticket_key,
+        Some(&info.encryption),
+        binding::Encoding::Json,
+    )
+    .unwrap();
+    assert!(payload_status(&post(&service.url, &unknown).1)
+        .1
+        .contains("unknown ticket"));
+    // Expired (this service's tickets last 3 s); the session then falls back to signing.
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    let late = binding::seal_request_ticket(
+        &status_for("carol@example.com"),
+        &ticket,
+        &ticket_key,
+        Some(&info.encryption),
+        binding::Encoding::Json,
+    )
+    .unwrap();
+    let (http, reply) = post(&service.url, &late);
+    assert_eq!(http, 401);
+    assert!(payload_status(&reply).1.contains("expired ticket"));
+    assert!(session.status().is_ok());
 
     // Still serving.
     assert!(online::hello(&service.url, Some(&service.url)).is_ok());

@@ -114,7 +114,18 @@ fn call_in(
     encoding: binding::Encoding,
 ) -> Result<Response> {
     let body = binding::seal_request_in(request, signer, service_key, encoding).map_err(proto)?;
-    let reply = HttpClient::post_to(url, &body).map_err(proto)?;
+    exchange(url, &body, keys, service_signer)
+}
+
+/// POST a sealed request and open the answer; refusals are errors (but a stale Transact's 409,
+/// which the caller handles).
+fn exchange(
+    url: &str,
+    body: &[u8],
+    keys: &KeyRing,
+    service_signer: Option<&PublicKey>,
+) -> Result<Response> {
+    let reply = HttpClient::post_to(url, body).map_err(proto)?;
     let response = binding::open_response(&reply, keys, service_signer).map_err(proto)?;
     match response.status() {
         // A stale Transact is answered 409 with the service's state: the caller handles it.
@@ -183,6 +194,8 @@ pub struct Session<'a> {
     connection: DareEnvelope,
     service_signer: PublicKey,
     service_encryption: PublicKey,
+    /// A ticket (id, key) once asked for: requests then carry a MAC instead of a signature.
+    ticket: std::sync::Mutex<Option<(String, Vec<u8>)>>,
 }
 
 /// The device's working keys and connection for an account, from its CatalogedDevice entry.
@@ -269,6 +282,7 @@ impl<'a> Session<'a> {
                 .and_then(|k| Ok(k.public_key()?))
         };
         Ok(Session {
+            ticket: std::sync::Mutex::new(None),
             account,
             service_signer: key(&binding.service_signature)?,
             service_encryption: key(&binding.service_encryption)?,
@@ -286,6 +300,27 @@ impl<'a> Session<'a> {
         } else {
             binding::Encoding::Json
         };
+        let ticket = self.ticket.lock().expect("ticket").clone();
+        if let (Some((id, key)), Some(_)) = (ticket, request.user()) {
+            let body = binding::seal_request_ticket(
+                &request,
+                &id,
+                &key,
+                Some(&self.service_encryption),
+                encoding,
+            )
+            .map_err(proto)?;
+            match exchange(
+                &self.binding.url,
+                &body,
+                &self.keys,
+                Some(&self.service_signer),
+            ) {
+                // An expired or unknown ticket (another service process, a restart): sign instead.
+                Err(ClientError::Service(401, _)) => *self.ticket.lock().expect("ticket") = None,
+                other => return other,
+            }
+        }
         call_in(
             &self.binding.url,
             &request,
@@ -295,6 +330,29 @@ impl<'a> Session<'a> {
             Some(&self.service_signer),
             encoding,
         )
+    }
+
+    /// Ask the service for a ticket (§5.3.4); later requests in this session use it instead of
+    /// a signature, which saves the service and the device most of their public-key work.
+    pub fn use_ticket(&self) -> Result<()> {
+        let response = self.call(Request::TicketRequest(TicketRequest {
+            account: Some(self.account.address.clone()),
+            enveloped_connection_device: Some(self.connection.clone()),
+        }))?;
+        if let Response::TicketResponse(TicketResponse {
+            ticket: Some(id),
+            ticket_key: Some(key),
+            ..
+        }) = response
+        {
+            *self.ticket.lock().expect("ticket") = Some((id, key));
+        }
+        Ok(())
+    }
+
+    /// The ticket in use, if any (id, key).
+    pub fn ticket(&self) -> Option<(String, Vec<u8>)> {
+        self.ticket.lock().expect("ticket").clone()
     }
 
     /// The first session of a device that has just joined: record the binding and sync.
@@ -504,6 +562,9 @@ impl<'a> Session<'a> {
 
     /// Bring every container up to date in both directions.
     pub fn sync(&mut self, progress: &mut dyn FnMut(&str, u64, u64)) -> Result<SyncReport> {
+        if self.ticket().is_none() {
+            self.use_ticket()?;
+        }
         let status = self.status()?;
         let mut report = Vec::new();
         for name in Self::containers() {

@@ -210,6 +210,20 @@ message!(MulticastPollResponse {
 });
 
 message!(
+    /// Ask for a ticket (§5.3.4): after this profile-authenticated exchange, requests carry the
+    /// ticket and a MAC under its key instead of a signature.
+    TicketRequest { account: Option<String>, enveloped_connection_device: Option<DareEnvelope> }
+);
+message!(TicketResponse {
+    status: Option<u16>,
+    status_description: Option<String>,
+    ticket: Option<String>,
+    #[serde(with = "base64url::option")]
+    ticket_key: Option<Vec<u8>>,
+    expires_seconds: Option<u64>,
+});
+
+message!(
     /// Claim a publication (protocol-09 §10.14): the claim names the publisher (`Recipient`),
     /// the publication and the claimant, signed by the claimant's administrator key.
     ClaimRequest { enveloped_message_claim: Option<DareEnvelope> }
@@ -240,6 +254,7 @@ pub enum Request {
     MulticastPollRequest(MulticastPollRequest),
     ClaimRequest(ClaimRequest),
     PollClaimRequest(PollClaimRequest),
+    TicketRequest(TicketRequest),
 }
 
 /// Every response the service gives.
@@ -259,6 +274,7 @@ pub enum Response {
     MulticastPollResponse(MulticastPollResponse),
     ClaimResponse(ClaimResponse),
     PollClaimResponse(PollClaimResponse),
+    TicketResponse(TicketResponse),
     /// A refusal: the status says why.
     MeshResponse(MeshResponse),
 }
@@ -280,6 +296,7 @@ impl Request {
             Request::MulticastPollRequest(_) => "MulticastPollRequest",
             Request::ClaimRequest(_) => "ClaimRequest",
             Request::PollClaimRequest(_) => "PollClaimRequest",
+            Request::TicketRequest(_) => "TicketRequest",
         }
     }
 
@@ -303,6 +320,9 @@ impl Request {
                 Some((r.account.as_deref(), r.enveloped_connection_device.as_ref()))
             }
             Request::MulticastAllocateRequest(r) => {
+                Some((r.account.as_deref(), r.enveloped_connection_device.as_ref()))
+            }
+            Request::TicketRequest(r) => {
                 Some((r.account.as_deref(), r.enveloped_connection_device.as_ref()))
             }
             _ => None,
@@ -329,6 +349,7 @@ impl Response {
             Response::MulticastPollResponse(r) => (r.status, r.status_description.as_deref()),
             Response::ClaimResponse(r) => (r.status, r.status_description.as_deref()),
             Response::PollClaimResponse(r) => (r.status, r.status_description.as_deref()),
+            Response::TicketResponse(r) => (r.status, r.status_description.as_deref()),
         };
         (s.unwrap_or(200), d)
     }

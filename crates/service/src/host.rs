@@ -144,6 +144,16 @@ pub struct Reply {
 struct Caller {
     account: AccountRecord,
     encryption: PublicKey,
+    device_udf: String,
+}
+
+/// A ticket issued to a device (§5.3.4).
+struct Ticket {
+    account: String,
+    device_udf: String,
+    encryption: PublicKey,
+    key: [u8; 32],
+    expires: Instant,
 }
 
 /// Rendezvous channels: id → (expiry, latest blob).
@@ -155,6 +165,9 @@ pub const CHANNEL_SECONDS: u64 = 60;
 pub const CHANNEL_BLOB_MAX: usize = 32 * 1024;
 
 pub struct ServiceHost {
+    tickets: Mutex<HashMap<String, Ticket>>,
+    /// How long a ticket is good for.
+    pub ticket_seconds: u64,
     /// Messages for other services' accounts, queued and retried.
     pub outbox: Option<Arc<crate::outbox::Outbox>>,
     /// Rendezvous channels (pairing codes): id → (expiry, latest blob). Kept in memory: a pairing
@@ -186,6 +199,8 @@ impl ServiceHost {
         let mut keys = KeyRing::new();
         keys.add_private(identity.encrypt.clone());
         ServiceHost {
+            tickets: Mutex::new(HashMap::new()),
+            ticket_seconds: 3600,
             outbox: None,
             channels: Mutex::new(HashMap::new()),
             store,
@@ -277,6 +292,7 @@ impl ServiceHost {
                     Request::DownloadRequest(r) => self.download(&caller, r),
                     Request::TransactRequest(r) => self.transact(&caller, r),
                     Request::MulticastAllocateRequest(_) => Ok(self.channel_allocate()),
+                    Request::TicketRequest(_) => Ok(self.issue_ticket(&caller)),
                     _ => return refuse(400, "unexpected request"),
                 };
                 match response {
@@ -379,6 +395,9 @@ impl ServiceHost {
             Ok(None) => return Err(refuse(404, format!("no account {address} on this service"))),
             Err(e) => return Err(store_err(e)),
         };
+        if let Some((id, mac)) = binding::ticket_of(&opened.envelope) {
+            return self.check_ticket(opened, record, &id, &mac);
+        }
         let (profile, _) =
             signed::verify_profile_user(&record.profile).map_err(|e| refuse(500, e.to_string()))?;
         let device = Self::check_device(opened, &profile, &address, connection, &record.revoked)?;
@@ -387,6 +406,96 @@ impl ServiceHost {
         Ok(Caller {
             account: record,
             encryption,
+            device_udf: device.subject_udf.unwrap_or_default(),
+        })
+    }
+
+    /// Ticket authentication: a ticket this service issued, unexpired, for this account and a
+    /// device not since revoked, and a MAC under its key over the nonce, time and payload.
+    #[allow(clippy::result_large_err)]
+    fn check_ticket(
+        &self,
+        opened: &OpenedRequest,
+        record: AccountRecord,
+        id: &str,
+        mac: &[u8],
+    ) -> Result<Caller, (Response, Option<PublicKey>)> {
+        let mut tickets = self.tickets.lock().expect("tickets");
+        let now = Instant::now();
+        tickets.retain(|_, t| t.expires + Duration::from_secs(60) > now);
+        let ticket = tickets
+            .get(id)
+            .ok_or_else(|| refuse(401, "unknown ticket"))?;
+        if ticket.expires <= now {
+            return Err(refuse(401, "expired ticket"));
+        }
+        if ticket.account != record.address {
+            return Err(refuse(401, "the ticket is for another account"));
+        }
+        if record.revoked.contains(&ticket.device_udf) {
+            return Err(refuse(
+                403,
+                format!(
+                    "device {} has been removed from the account",
+                    ticket.device_udf
+                ),
+            ));
+        }
+        let meta = opened.envelope.content_meta().unwrap_or_default();
+        let digest = opened
+            .envelope
+            .trailer
+            .as_ref()
+            .and_then(|t| t.payload_digest.clone())
+            .unwrap_or_default();
+        let expected = binding::ticket_mac(
+            &ticket.key,
+            &opened.nonce,
+            meta.created.as_deref().unwrap_or_default(),
+            &digest,
+        );
+        let digest_ok = digest == mesh_dare::envelope::sha512(&opened.envelope.payload).to_vec();
+        if !digest_ok
+            || expected.len() != mac.len()
+            || expected
+                .iter()
+                .zip(mac)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                != 0
+        {
+            return Err(refuse(401, "the ticket MAC does not verify"));
+        }
+        Ok(Caller {
+            account: record,
+            encryption: ticket.encryption.clone(),
+            device_udf: ticket.device_udf.clone(),
+        })
+    }
+
+    fn issue_ticket(&self, caller: &Caller) -> Response {
+        let id = mesh_udf::random::nonce(128).to_string();
+        let key: [u8; 32] = rand::random();
+        let mut tickets = self.tickets.lock().expect("tickets");
+        if tickets.len() > 100_000 {
+            let now = Instant::now();
+            tickets.retain(|_, t| t.expires > now);
+        }
+        tickets.insert(
+            id.clone(),
+            Ticket {
+                account: caller.account.address.clone(),
+                device_udf: caller.device_udf.clone(),
+                encryption: caller.encryption.clone(),
+                key,
+                expires: Instant::now() + Duration::from_secs(self.ticket_seconds),
+            },
+        );
+        Response::TicketResponse(TicketResponse {
+            status: Some(200),
+            ticket: Some(id),
+            ticket_key: Some(key.to_vec()),
+            expires_seconds: Some(self.ticket_seconds),
+            ..Default::default()
         })
     }
 

@@ -97,7 +97,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let devices = Arc::new(devices);
 
     let mut phases = Vec::new();
-    for name in ["push (Status + Transact)", "download (one entry)"] {
+    for (name, push, ticket) in [
+        ("push, signed", true, false),
+        ("push, ticket", true, true),
+        ("download, signed", false, false),
+        ("download, ticket", false, true),
+    ] {
         let verify_before =
             mesh_dare::envelope::VERIFY_NANOS.load(std::sync::atomic::Ordering::Relaxed);
         let cpu_before = cpu_seconds();
@@ -106,12 +111,14 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let mut threads = Vec::new();
         for i in 0..a.clients {
             let devices = devices.clone();
-            let push = name.starts_with("push");
             threads.push(std::thread::spawn(
                 move || -> anyhow::Result<Vec<Duration>> {
                     let device = &devices[i];
                     let account = device.account(None)?;
                     let mut session = Session::open(device, &account)?;
+                    if ticket {
+                        session.use_ticket()?;
+                    }
                     let mut latencies = Vec::new();
                     let mut n = 0u64;
                     while Instant::now() < deadline {

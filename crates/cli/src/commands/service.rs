@@ -37,6 +37,9 @@ pub struct StartArgs {
     /// may be repeated: `--peer example.net=https://127.0.0.1:9000#pin=…`.
     #[arg(long)]
     peer: Vec<String>,
+    /// How long a ticket is good for, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    ticket_seconds: u64,
     /// Serve plain HTTP instead of TLS 1.3 (for loopback, or behind a TLS terminator).
     #[arg(long)]
     plain_http: bool,
@@ -110,6 +113,7 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
     let udf = identity.service_udf.clone();
     let mut host = ServiceHost::new(store, identity);
     host.max_request = a.max_request;
+    host.ticket_seconds = a.ticket_seconds;
     let mut peers = std::collections::HashMap::new();
     for p in &a.peer {
         let (domain, url) = p
