@@ -206,63 +206,42 @@ fn refusals() {
             spools: vec![],
         })
     };
-    let good = binding::seal_request_ticket(
-        &status_for("carol@example.com"),
-        &ticket,
-        &ticket_key,
-        Some(&info.encryption),
-        binding::Encoding::Json,
-    )
-    .unwrap();
+    let sealed = |account: &str, ticket: &str, key: &[u8]| {
+        binding::seal_request_ticket(
+            &status_for(account),
+            ticket,
+            key,
+            Some(&info.encryption),
+            binding::Encoding::Json,
+        )
+        .unwrap()
+    };
+    let good = sealed("carol@example.com", &ticket, &ticket_key);
     assert_eq!(post(&service.url, &good).0, 200);
     // The same ticket request again: a replay.
     assert_eq!(post(&service.url, &good).0, 401);
     // A MAC under another key.
-    let forged = binding::seal_request_ticket(
-        &status_for("carol@example.com"),
-        &ticket,
-        &[7u8; 32],
-        Some(&info.encryption),
-        binding::Encoding::Json,
-    )
-    .unwrap();
+    let forged = sealed("carol@example.com", &ticket, &[7u8; 32]);
     let (http, reply) = post(&service.url, &forged);
     assert_eq!(http, 401);
     assert!(payload_status(&reply).1.contains("MAC"));
     // Carol's ticket for Alice's account.
-    let other = binding::seal_request_ticket(
-        &status_for("alice@example.com"),
-        &ticket,
-        &ticket_key,
-        Some(&info.encryption),
-        binding::Encoding::Json,
-    )
-    .unwrap();
+    let other = sealed("alice@example.com", &ticket, &ticket_key);
     assert!(payload_status(&post(&service.url, &other).1)
         .1
         .contains("another account"));
     // An unknown ticket.
-    let unknown = binding::seal_request_ticket(
-        &status_for("carol@example.com"),
+    let unknown = sealed(
+        "carol@example.com",
         "NAAA-AAAA-AAAA-AAAA-AAAA-AA",
         &ticket_key,
-        Some(&info.encryption),
-        binding::Encoding::Json,
-    )
-    .unwrap();
+    );
     assert!(payload_status(&post(&service.url, &unknown).1)
         .1
         .contains("unknown ticket"));
     // Expired (this service's tickets last 3 s); the session then falls back to signing.
     std::thread::sleep(std::time::Duration::from_millis(3500));
-    let late = binding::seal_request_ticket(
-        &status_for("carol@example.com"),
-        &ticket,
-        &ticket_key,
-        Some(&info.encryption),
-        binding::Encoding::Json,
-    )
-    .unwrap();
+    let late = sealed("carol@example.com", &ticket, &ticket_key);
     let (http, reply) = post(&service.url, &late);
     assert_eq!(http, 401);
     assert!(payload_status(&reply).1.contains("expired ticket"));
