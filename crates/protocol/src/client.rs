@@ -6,9 +6,47 @@ use std::time::Duration;
 use crate::binding::WELL_KNOWN;
 use crate::{ProtocolError, Result};
 
-/// Where a service is: `--service URL` when given, else `https://DOMAIN/.well-known/mmm/`.
-/// (DNS SRV lookup of `_mmm._tcp.DOMAIN` is not done yet: the domain itself is the fallback
-/// §5.1 allows.) A `#pin=HEX` fragment (the SHA-256 of the service's certificate) is kept: calls
+/// The environment variable naming a DNS server (`IP:PORT`) to ask instead of the system's.
+pub const DNS_SERVER_ENV: &str = "MESH_DNS_SERVER";
+
+/// DNS web service discovery (protocol-09 §5.1): the SRV record `_mmm._tcp.DOMAIN` (lowest
+/// priority, then highest weight) as `https://TARGET:PORT/.well-known/mmm/`, if there is one.
+pub fn discover(domain: &str) -> Option<String> {
+    use hickory_resolver::config::{NameServerConfig, Protocol, ResolverConfig, ResolverOpts};
+    let mut opts = ResolverOpts::default();
+    opts.timeout = Duration::from_secs(3);
+    opts.attempts = 1;
+    let resolver = match std::env::var(DNS_SERVER_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        Some(addr) => {
+            let mut config = ResolverConfig::new();
+            config.add_name_server(NameServerConfig::new(addr, Protocol::Udp));
+            hickory_resolver::Resolver::new(config, opts).ok()?
+        }
+        None => hickory_resolver::Resolver::from_system_conf().ok()?,
+    };
+    let name = format!(
+        "{}.{}.",
+        crate::binding::SRV_PREFIX,
+        domain.trim_end_matches('.')
+    );
+    let lookup = resolver.srv_lookup(name).ok()?;
+    let best = lookup
+        .iter()
+        .min_by_key(|r| (r.priority(), std::cmp::Reverse(r.weight())))?;
+    let target = best.target().to_utf8();
+    let target = target.trim_end_matches('.');
+    if target.is_empty() {
+        return None;
+    }
+    Some(format!("https://{target}:{}{WELL_KNOWN}", best.port()))
+}
+
+/// Where a service is: `--service URL` when given, else the DNS SRV record of the domain
+/// ([`discover`]), else `https://DOMAIN/.well-known/mmm/` (the fallback §5.1 allows). A
+/// `#pin=HEX` fragment (the SHA-256 of the service's certificate) is kept: calls
 /// to such a URL accept that certificate and no other.
 pub fn service_url(address_or_domain: &str, explicit: Option<&str>) -> String {
     match explicit {
@@ -29,7 +67,7 @@ pub fn service_url(address_or_domain: &str, explicit: Option<&str>) -> String {
                 .rsplit('@')
                 .next()
                 .unwrap_or(address_or_domain);
-            format!("https://{domain}{WELL_KNOWN}")
+            discover(domain).unwrap_or_else(|| format!("https://{domain}{WELL_KNOWN}"))
         }
     }
 }
