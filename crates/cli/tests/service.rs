@@ -200,6 +200,26 @@ fn end_to_end_on_postgresql() {
     );
     repoint(a.path(), &service.url);
     ok_in(a.path(), &["account", "sync"]);
+    // A request replayed to the other process is caught there: nonces live in the database.
+    let hello = mesh_protocol::binding::seal_request(
+        &mesh_protocol::Request::HelloRequest(Default::default()),
+        None,
+        None,
+    )
+    .unwrap();
+    let status = |url: &str| {
+        let reply = mesh_protocol::client::HttpClient::post_to(
+            &mesh_protocol::client::service_url("", Some(url)),
+            &hello,
+        )
+        .unwrap();
+        mesh_protocol::binding::open_response(&reply, &mesh_dare::KeyRing::new(), None)
+            .unwrap()
+            .status()
+            .0
+    };
+    assert_eq!(status(&service.url), 200);
+    assert_eq!(status(&other.url), 401);
     // The revoked device is refused by the second process too.
     repoint(b.path(), &other.url);
     assert!(err_in(b.path(), &["account", "sync"]).contains("removed from the account"));

@@ -21,9 +21,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::*;
 
+/// (kind, key) → (value, expiry).
+type Ephemeral = std::collections::HashMap<(String, String), (Vec<u8>, u64)>;
+
 pub struct FileStore {
     root: PathBuf,
     lock: Mutex<()>,
+    /// Tickets and channels: one process serves a data directory, so memory is enough.
+    ephemeral: Mutex<Ephemeral>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -54,6 +59,7 @@ impl FileStore {
         Ok(FileStore {
             root,
             lock: Mutex::new(()),
+            ephemeral: Mutex::new(Default::default()),
         })
     }
 
@@ -253,6 +259,36 @@ impl Store for FileStore {
         }
         std::fs::remove_file(&journal_path)?;
         Ok(TransactOutcome::Applied(assigned))
+    }
+
+    fn put_ephemeral(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &[u8],
+        expires: u64,
+        only_new: bool,
+    ) -> StoreResult<bool> {
+        let mut map = self.ephemeral.lock().expect("ephemeral");
+        let now = unix_now();
+        if map.len() % 4096 == 4095 {
+            map.retain(|_, (_, e)| *e + 60 > now);
+        }
+        let slot = (kind.to_string(), key.to_string());
+        if only_new && map.get(&slot).is_some_and(|(_, e)| *e > now) {
+            return Ok(false);
+        }
+        map.insert(slot, (value.to_vec(), expires));
+        Ok(true)
+    }
+
+    fn get_ephemeral(&self, kind: &str, key: &str) -> StoreResult<Option<(Vec<u8>, u64)>> {
+        Ok(self
+            .ephemeral
+            .lock()
+            .expect("ephemeral")
+            .get(&(kind.to_string(), key.to_string()))
+            .cloned())
     }
 
     fn find(

@@ -1,10 +1,8 @@
 //! The service host: its identity (ProfileService and ProfileHost, their secrets sealed at rest)
 //! and the handling of every transaction (protocol-09 §7, §10), independent of HTTP.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use mesh_crypto::{profile_keys, PrivateKey, PublicKey, SecretSeed};
 use mesh_dare::{DareEnvelope, KeyRing};
@@ -147,17 +145,17 @@ struct Caller {
     device_udf: String,
 }
 
-/// A ticket issued to a device (§5.3.4).
+/// A ticket issued to a device (§5.3.4), as the store keeps it (so that every service process
+/// on a shared database honours it).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct Ticket {
     account: String,
     device_udf: String,
-    encryption: PublicKey,
-    key: [u8; 32],
-    expires: Instant,
+    encryption: mesh_dare::KeyParameters,
+    #[serde(with = "mesh_encoding::base64url")]
+    key: Vec<u8>,
 }
-
-/// Rendezvous channels: id → (expiry, latest blob).
-type Channels = HashMap<u64, (Instant, Option<Vec<u8>>)>;
 
 /// Rendezvous channels live this long after allocation.
 pub const CHANNEL_SECONDS: u64 = 60;
@@ -165,18 +163,13 @@ pub const CHANNEL_SECONDS: u64 = 60;
 pub const CHANNEL_BLOB_MAX: usize = 32 * 1024;
 
 pub struct ServiceHost {
-    tickets: Mutex<HashMap<String, Ticket>>,
     /// How long a ticket is good for.
     pub ticket_seconds: u64,
     /// Messages for other services' accounts, queued and retried.
     pub outbox: Option<Arc<crate::outbox::Outbox>>,
-    /// Rendezvous channels (pairing codes): id → (expiry, latest blob). Kept in memory: a pairing
-    /// must reach the same service process on both sides.
-    channels: Mutex<Channels>,
     store: Arc<dyn Store>,
     identity: Identity,
     keys: KeyRing,
-    seen: Mutex<HashMap<String, Instant>>,
     pub max_request: usize,
 }
 
@@ -199,14 +192,11 @@ impl ServiceHost {
         let mut keys = KeyRing::new();
         keys.add_private(identity.encrypt.clone());
         ServiceHost {
-            tickets: Mutex::new(HashMap::new()),
             ticket_seconds: 3600,
             outbox: None,
-            channels: Mutex::new(HashMap::new()),
             store,
             identity,
             keys,
-            seen: Mutex::new(HashMap::new()),
             max_request: DEFAULT_MAX_REQUEST,
         }
     }
@@ -255,15 +245,15 @@ impl ServiceHost {
         Reply { status, body }
     }
 
-    /// Remember nonces for twice the freshness window; a nonce seen again is a replay.
+    /// Remember nonces for twice the freshness window, in the store (so that a request replayed
+    /// to another process on the same database is caught too); a nonce seen again is a replay.
+    /// If the store cannot say, the request is treated as a replay: refused, not run twice.
     fn replayed(&self, nonce: &str) -> bool {
-        let mut seen = self.seen.lock().expect("nonce cache");
-        let now = Instant::now();
-        let window = Duration::from_secs(2 * binding::FRESHNESS_SECONDS as u64);
-        if seen.len() > 100_000 {
-            seen.retain(|_, t| now.duration_since(*t) < window);
-        }
-        seen.insert(nonce.to_string(), now).is_some()
+        let expires = unix_now() + 2 * binding::FRESHNESS_SECONDS as u64;
+        !matches!(
+            self.store.put_ephemeral("nonce", nonce, &[], expires, true),
+            Ok(true)
+        )
     }
 
     fn dispatch(&self, opened: &OpenedRequest) -> (Response, Option<PublicKey>) {
@@ -420,15 +410,16 @@ impl ServiceHost {
         id: &str,
         mac: &[u8],
     ) -> Result<Caller, (Response, Option<PublicKey>)> {
-        let mut tickets = self.tickets.lock().expect("tickets");
-        let now = Instant::now();
-        tickets.retain(|_, t| t.expires + Duration::from_secs(60) > now);
-        let ticket = tickets
-            .get(id)
-            .ok_or_else(|| refuse(401, "unknown ticket"))?;
-        if ticket.expires <= now {
+        let (bytes, expires) = match self.store.get_ephemeral("ticket", id) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Err(refuse(401, "unknown ticket")),
+            Err(e) => return Err(store_err(e)),
+        };
+        if expires <= unix_now() {
             return Err(refuse(401, "expired ticket"));
         }
+        let ticket: Ticket =
+            serde_json::from_slice(&bytes).map_err(|_| refuse(401, "unknown ticket"))?;
         if ticket.account != record.address {
             return Err(refuse(401, "the ticket is for another account"));
         }
@@ -465,31 +456,40 @@ impl ServiceHost {
         {
             return Err(refuse(401, "the ticket MAC does not verify"));
         }
+        let encryption = ticket
+            .encryption
+            .public_key()
+            .map_err(|_| refuse(401, "unknown ticket"))?;
         Ok(Caller {
             account: record,
-            encryption: ticket.encryption.clone(),
-            device_udf: ticket.device_udf.clone(),
+            encryption,
+            device_udf: ticket.device_udf,
         })
     }
 
     fn issue_ticket(&self, caller: &Caller) -> Response {
         let id = mesh_udf::random::nonce(128).to_string();
         let key: [u8; 32] = rand::random();
-        let mut tickets = self.tickets.lock().expect("tickets");
-        if tickets.len() > 100_000 {
-            let now = Instant::now();
-            tickets.retain(|_, t| t.expires > now);
+        let ticket = Ticket {
+            account: caller.account.address.clone(),
+            device_udf: caller.device_udf.clone(),
+            encryption: mesh_dare::KeyParameters::from_public(&caller.encryption),
+            key: key.to_vec(),
+        };
+        let stored = serde_json::to_vec(&ticket)
+            .map_err(|e| StoreError::Invalid(e.to_string()))
+            .and_then(|bytes| {
+                self.store.put_ephemeral(
+                    "ticket",
+                    &id,
+                    &bytes,
+                    unix_now() + self.ticket_seconds,
+                    true,
+                )
+            });
+        if let Err(e) = stored {
+            return store_err(e).0;
         }
-        tickets.insert(
-            id.clone(),
-            Ticket {
-                account: caller.account.address.clone(),
-                device_udf: caller.device_udf.clone(),
-                encryption: caller.encryption.clone(),
-                key,
-                expires: Instant::now() + Duration::from_secs(self.ticket_seconds),
-            },
-        );
         Response::TicketResponse(TicketResponse {
             status: Some(200),
             ticket: Some(id),
@@ -1003,59 +1003,68 @@ impl ServiceHost {
         }
     }
 
-    fn live_channels(&self) -> std::sync::MutexGuard<'_, Channels> {
-        let mut channels = self.channels.lock().expect("channels");
-        let now = Instant::now();
-        channels.retain(|_, (expires, _)| *expires > now);
-        channels
+    fn channel_allocate(&self) -> Response {
+        // Small ids keep pairing codes short (Elias-delta of id + 1 in the code).
+        let expires = unix_now() + CHANNEL_SECONDS;
+        for _ in 0..64 {
+            let id = rand::random::<u64>() % 65_536;
+            match self
+                .store
+                .put_ephemeral("channel", &id.to_string(), &[], expires, true)
+            {
+                Ok(true) => {
+                    return Response::MulticastAllocateResponse(MulticastAllocateResponse {
+                        status: Some(200),
+                        channel_id: Some(id),
+                        expires_seconds: Some(CHANNEL_SECONDS),
+                        ..Default::default()
+                    })
+                }
+                Ok(false) => continue,
+                Err(e) => return store_err(e).0,
+            }
+        }
+        Response::error(503, "no free channel; try again shortly")
     }
 
-    fn channel_allocate(&self) -> Response {
-        let mut channels = self.live_channels();
-        if channels.len() > 50_000 {
-            return Response::error(503, "too many open channels; try again shortly");
-        }
-        // Small ids keep pairing codes short (Elias-delta of id + 1 in the code).
-        let id = loop {
-            let candidate = rand::random::<u64>() % 65_536;
-            if !channels.contains_key(&candidate) {
-                break candidate;
+    /// A live channel's expiry and blob (an empty value is a channel nothing was posted to).
+    #[allow(clippy::result_large_err, clippy::type_complexity)]
+    fn channel(&self, id: u64) -> Result<(u64, Option<Vec<u8>>), (Response, Option<PublicKey>)> {
+        match self.store.get_ephemeral("channel", &id.to_string()) {
+            Ok(Some((value, expires))) if expires > unix_now() => {
+                Ok((expires, (!value.is_empty()).then_some(value)))
             }
-        };
-        channels.insert(
-            id,
-            (Instant::now() + Duration::from_secs(CHANNEL_SECONDS), None),
-        );
-        Response::MulticastAllocateResponse(MulticastAllocateResponse {
-            status: Some(200),
-            channel_id: Some(id),
-            expires_seconds: Some(CHANNEL_SECONDS),
-            ..Default::default()
-        })
+            Ok(_) => Err(refuse(404, format!("no open channel {id}"))),
+            Err(e) => Err(store_err(e)),
+        }
     }
 
     fn channel_post(&self, r: &MulticastPostRequest) -> (Response, Option<PublicKey>) {
         let (Some(id), Some(blob)) = (r.channel_id, &r.blob) else {
             return refuse(400, "MulticastPostRequest needs ChannelId and Blob");
         };
-        if blob.len() > CHANNEL_BLOB_MAX {
+        if blob.is_empty() || blob.len() > CHANNEL_BLOB_MAX {
             return refuse(
                 413,
-                format!("a channel blob holds at most {CHANNEL_BLOB_MAX} octets"),
+                format!("a channel blob holds 1 to {CHANNEL_BLOB_MAX} octets"),
             );
         }
-        match self.live_channels().get_mut(&id) {
-            Some(slot) => {
-                slot.1 = Some(blob.clone());
-                (
-                    Response::MeshResponse(MeshResponse {
-                        status: Some(200),
-                        ..Default::default()
-                    }),
-                    None,
-                )
-            }
-            None => refuse(404, format!("no open channel {id}")),
+        let expires = match self.channel(id) {
+            Ok((expires, _)) => expires,
+            Err(e) => return e,
+        };
+        match self
+            .store
+            .put_ephemeral("channel", &id.to_string(), blob, expires, false)
+        {
+            Ok(_) => (
+                Response::MeshResponse(MeshResponse {
+                    status: Some(200),
+                    ..Default::default()
+                }),
+                None,
+            ),
+            Err(e) => store_err(e),
         }
     }
 
@@ -1063,16 +1072,16 @@ impl ServiceHost {
         let Some(id) = r.channel_id else {
             return refuse(400, "MulticastPollRequest needs ChannelId");
         };
-        match self.live_channels().get(&id) {
-            Some((_, blob)) => (
+        match self.channel(id) {
+            Ok((_, blob)) => (
                 Response::MulticastPollResponse(MulticastPollResponse {
                     status: Some(200),
-                    blob: blob.clone(),
+                    blob,
                     ..Default::default()
                 }),
                 None,
             ),
-            None => refuse(404, format!("no open channel {id}")),
+            Err(e) => e,
         }
     }
 

@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
         FOREIGN KEY (address, name) REFERENCES mesh_containers(address, name) ON DELETE CASCADE);
      CREATE INDEX mesh_entries_unique_id ON mesh_entries (address, name, unique_id);",
     "CREATE TABLE mesh_service (id INT PRIMARY KEY, secrets BYTEA NOT NULL);",
+    "CREATE TABLE mesh_ephemeral (kind TEXT NOT NULL, key TEXT NOT NULL, value BYTEA NOT NULL, expires BIGINT NOT NULL, PRIMARY KEY (kind, key));",
 ];
 
 pub struct PgStore {
@@ -268,6 +269,53 @@ impl Store for PgStore {
         }
         tx.commit().map_err(db)?;
         Ok(TransactOutcome::Applied(assigned))
+    }
+
+    fn put_ephemeral(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &[u8],
+        expires: u64,
+        only_new: bool,
+    ) -> StoreResult<bool> {
+        let mut c = self.client();
+        let now = unix_now() as i64;
+        // Sweep expired rows now and then, not on every request.
+        if rand::random::<u8>() == 0 {
+            c.execute(
+                "DELETE FROM mesh_ephemeral WHERE expires + 60 < $1",
+                &[&now],
+            )
+            .map_err(db)?;
+        }
+        let n = if only_new {
+            c.execute(
+                "INSERT INTO mesh_ephemeral (kind, key, value, expires) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value, expires = EXCLUDED.expires
+                 WHERE mesh_ephemeral.expires <= $5",
+                &[&kind, &key, &value, &(expires as i64), &now],
+            )
+        } else {
+            c.execute(
+                "INSERT INTO mesh_ephemeral (kind, key, value, expires) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value, expires = EXCLUDED.expires",
+                &[&kind, &key, &value, &(expires as i64)],
+            )
+        }
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn get_ephemeral(&self, kind: &str, key: &str) -> StoreResult<Option<(Vec<u8>, u64)>> {
+        let mut c = self.client();
+        let row = c
+            .query_opt(
+                "SELECT value, expires FROM mesh_ephemeral WHERE kind = $1 AND key = $2",
+                &[&kind, &key],
+            )
+            .map_err(db)?;
+        Ok(row.map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, i64>(1) as u64)))
     }
 
     fn find(

@@ -103,6 +103,19 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<DareEnvelope>>;
     /// Apply every update or none.
     fn transact(&self, address: &str, updates: &[Update]) -> StoreResult<TransactOutcome>;
+    /// Short-lived state shared by every process on the store (tickets, rendezvous channels):
+    /// `value` under (`kind`, `key`) until `expires` (seconds since the epoch). With `only_new`
+    /// nothing is written, and `false` returned, if a value that has not expired is there.
+    fn put_ephemeral(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &[u8],
+        expires: u64,
+        only_new: bool,
+    ) -> StoreResult<bool>;
+    /// The value under (`kind`, `key`) and its expiry (possibly past: callers decide).
+    fn get_ephemeral(&self, kind: &str, key: &str) -> StoreResult<Option<(Vec<u8>, u64)>>;
     /// The entry of a container whose ContentMeta.UniqueId is `unique_id`, if any.
     fn find(
         &self,
@@ -110,4 +123,12 @@ pub trait Store: Send + Sync {
         container: &str,
         unique_id: &str,
     ) -> StoreResult<Option<DareEnvelope>>;
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
