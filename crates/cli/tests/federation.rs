@@ -93,6 +93,27 @@ fn messages_cross_services_and_survive_an_outage() {
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+    // An address the other service does not hold: the sender is told.
+    ok_in(
+        alice.path(),
+        &["message", "send", "nobody@example.net", "anyone there?"],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let list = json_in(alice.path(), &["message", "list"]);
+        if let Some(bounce) = list.as_array().unwrap().iter().find(|m| m["Error"] == true) {
+            assert!(bounce["Text"]
+                .as_str()
+                .unwrap()
+                .contains("nobody@example.net"));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notice of the undeliverable message"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
     // The sending service kept it durably: also across its own restart (nothing left queued).
     com.restart();
     assert_eq!(

@@ -201,6 +201,11 @@ impl ServiceHost {
         }
     }
 
+    /// The store (for the outbox worker).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     /// The key the service signs with (for its outbox worker).
     pub fn signer(&self) -> PrivateKey {
         self.identity.sign.clone()
@@ -722,7 +727,11 @@ impl ServiceHost {
                             .transact(&account.to_ascii_lowercase(), &[deliver])?;
                     } else if let Some(outbox) = &self.outbox {
                         // Durable before the Transact is acknowledged.
-                        outbox.enqueue(&account.to_ascii_lowercase(), &r.outbound)?;
+                        outbox.enqueue(
+                            &account.to_ascii_lowercase(),
+                            &r.outbound,
+                            &caller.account.address,
+                        )?;
                     } else {
                         return Ok(Response::error(
                             404,

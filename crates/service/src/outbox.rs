@@ -6,7 +6,8 @@
 //! queued item with a PostRequest to the recipient's service — the `--peer DOMAIN=URL` given at
 //! start, else `https://DOMAIN/.well-known/mmm/` — and removes it once the other service has
 //! accepted it; failures are retried with a growing delay (up to a minute). An item the other
-//! service refuses as addressed to no account of its own (404) is dropped and logged.
+//! service refuses as addressed to no account of its own (404) comes back to the sender as a
+//! MessageError in their inbound spool.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,14 +19,27 @@ use mesh_protocol::client::{service_url, HttpClient};
 use mesh_protocol::messages::{HelloRequest, PostRequest};
 use mesh_protocol::{Request, Response};
 use mesh_schema::key::required;
+use mesh_schema::message::MessageError;
 use mesh_schema::signed;
 use serde::{Deserialize, Serialize};
+
+use crate::store::{Store, Update};
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Item {
     account: String,
     messages: Vec<DareEnvelope>,
+    /// The account that sent them, to tell if they cannot be delivered.
+    #[serde(default)]
+    sender: Option<String>,
+}
+
+/// What became of an attempt.
+enum Outcome {
+    Delivered,
+    /// The other service holds no such account: tell the sender.
+    Refused(String),
 }
 
 /// Where to reach other services, and the queue of what is waiting for them.
@@ -43,12 +57,18 @@ impl Outbox {
         })
     }
 
-    /// Queue messages for `account` (on another service), durably.
-    pub fn enqueue(&self, account: &str, messages: &[DareEnvelope]) -> std::io::Result<()> {
+    /// Queue messages from `sender` for `account` (on another service), durably.
+    pub fn enqueue(
+        &self,
+        account: &str,
+        messages: &[DareEnvelope],
+        sender: &str,
+    ) -> std::io::Result<()> {
         use std::io::Write;
         let item = Item {
             account: account.to_string(),
             messages: messages.to_vec(),
+            sender: Some(sender.to_string()),
         };
         let name = format!("{}.json", mesh_udf::random::nonce(128));
         let tmp = self.dir.join(format!(".{name}"));
@@ -69,8 +89,8 @@ impl Outbox {
         service_url(&domain, self.peers.get(&domain).map(String::as_str))
     }
 
-    /// Try to deliver one item: Ok(true) delivered or dropped, Ok(false) keep for later.
-    fn deliver(&self, item: &Item, signer: &mesh_crypto::PrivateKey) -> Result<bool, String> {
+    /// Try to deliver one item; an error means: keep it and try again later.
+    fn deliver(&self, item: &Item, signer: &mesh_crypto::PrivateKey) -> Result<Outcome, String> {
         let url = self.url_for(&item.account);
         let hello = binding::seal_request(&Request::HelloRequest(HelloRequest {}), None, None)
             .map_err(|e| e.to_string())?;
@@ -97,21 +117,48 @@ impl Outbox {
         let response =
             binding::open_response(&reply, &KeyRing::new(), None).map_err(|e| e.to_string())?;
         match response.status() {
-            (code, _) if code < 300 => Ok(true),
-            (404, text) => {
-                tracing::warn!(
-                    "dropping a message for {}: {}",
-                    item.account,
-                    text.unwrap_or_default()
-                );
-                Ok(true)
-            }
+            (code, _) if code < 300 => Ok(Outcome::Delivered),
+            (404, text) => Ok(Outcome::Refused(
+                text.unwrap_or("no such account").to_string(),
+            )),
             (code, text) => Err(format!("{code}: {}", text.unwrap_or_default())),
         }
     }
 
+    /// Tell the sender that a message could not be delivered: a MessageError, signed by this
+    /// service, in the sender's inbound spool.
+    fn bounce(&self, store: &dyn Store, item: &Item, why: &str, signer: &mesh_crypto::PrivateKey) {
+        let Some(sender) = &item.sender else {
+            tracing::warn!("dropping a message for {}: {why}", item.account);
+            return;
+        };
+        let error = MessageError {
+            message_id: Some(mesh_udf::random::nonce(128).to_string()),
+            recipient: Some(sender.clone()),
+            sender: Some(item.account.clone()),
+            error_code: Some(format!("NotDelivered: {why}")),
+            ..Default::default()
+        };
+        let sealed = signed::seal(&error.into(), signer, None, &[]);
+        let update = sealed.map(|env| Update {
+            container: crate::host::INBOUND.into(),
+            expect_index: None,
+            expect_digest: None,
+            envelopes: vec![env],
+        });
+        if let Err(e) = update
+            .map_err(|e| e.to_string())
+            .and_then(|u| store.transact(sender, &[u]).map_err(|e| e.to_string()))
+        {
+            tracing::warn!(
+                "could not tell {sender} that a message to {} failed: {e}",
+                item.account
+            );
+        }
+    }
+
     /// Deliver what is queued, forever: run on a thread of its own.
-    pub fn run(&self, signer: mesh_crypto::PrivateKey) {
+    pub fn run(&self, signer: mesh_crypto::PrivateKey, store: std::sync::Arc<dyn Store>) {
         let mut wait: HashMap<PathBuf, (Instant, Duration)> = HashMap::new();
         loop {
             let entries: Vec<PathBuf> = std::fs::read_dir(&self.dir)
@@ -133,7 +180,10 @@ impl Outbox {
                     continue;
                 };
                 match self.deliver(&item, &signer) {
-                    Ok(_) => {
+                    Ok(outcome) => {
+                        if let Outcome::Refused(why) = outcome {
+                            self.bounce(store.as_ref(), &item, &why, &signer);
+                        }
                         let _ = std::fs::remove_file(&path);
                         wait.remove(&path);
                     }

@@ -58,8 +58,10 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
                 let inbound = Container::open(path, Mode::Read)?;
                 for i in 1..inbound.frame_count() {
                     let env = inbound.read(i)?;
-                    if let Ok(MeshItem::MessageContact(m)) = signed::read(&env, &KeyRing::new()) {
-                        rows.push(serde_json::json!({"From": m.sender, "Text": m.subject, "MessageId": m.message_id}));
+                    match signed::read(&env, &KeyRing::new()) {
+                        Ok(MeshItem::MessageContact(m)) => rows.push(serde_json::json!({"From": m.sender, "Text": m.subject, "MessageId": m.message_id})),
+                        Ok(MeshItem::MessageError(m)) => rows.push(serde_json::json!({"From": "service", "Text": format!("not delivered to {}: {}", m.sender.unwrap_or_default(), m.error_code.unwrap_or_default()), "MessageId": m.message_id, "Error": true})),
+                        _ => {}
                     }
                 }
             }

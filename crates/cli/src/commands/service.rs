@@ -126,8 +126,8 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
         peers,
     )?);
     host.outbox = Some(outbox.clone());
-    let signer = host.signer();
-    std::thread::spawn(move || outbox.run(signer));
+    let (signer, worker_store) = (host.signer(), host.store());
+    std::thread::spawn(move || outbox.run(signer, worker_store));
     let host = Arc::new(host);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
