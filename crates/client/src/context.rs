@@ -106,14 +106,6 @@ impl MeshHome {
         &self.dir
     }
 
-    /// The data directory of the device holding this account.
-    pub fn data_dir(&self) -> Option<PathBuf> {
-        self.dir
-            .parent()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-    }
-
     fn secrets_path(&self) -> PathBuf {
         self.dir.join("device.secrets")
     }
@@ -546,14 +538,6 @@ impl Account {
 
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    /// The data directory of the device holding this account.
-    pub fn data_dir(&self) -> Option<PathBuf> {
-        self.dir
-            .parent()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
     }
 
     /// The account's encryption key (what its catalogs are encrypted to).

@@ -9,7 +9,7 @@
 //! applied. Catalog changes made while bound are uploaded at once the same way.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mesh_crypto::{PrivateKey, PublicKey};
 use mesh_dare::{Container, ContainerType, DareEnvelope, KeyParameters, KeyRing, Mode};
@@ -419,18 +419,16 @@ impl<'a> Session<'a> {
 
     /// The service's state of every container.
     pub fn status(&self) -> Result<ServiceStatus> {
-        let (catalogs, spools) = (
-            CatalogKind::ALL
-                .iter()
-                .map(|k| k.name().to_string())
-                .collect(),
-            SPOOLS.iter().map(|s| s.to_string()).collect(),
-        );
+        self.status_of(Self::containers())
+    }
+
+    /// The service's state of the named containers only.
+    fn status_of(&self, names: Vec<String>) -> Result<ServiceStatus> {
         let response = self.call(Request::StatusRequest(StatusRequest {
             account: Some(self.account.address.clone()),
             enveloped_connection_device: Some(self.connection.clone()),
-            catalogs,
-            spools,
+            catalogs: names,
+            spools: vec![],
         }))?;
         let Response::StatusResponse(status) = response else {
             return Err(ClientError::Invalid("unexpected answer to Status".into()));
@@ -614,7 +612,7 @@ impl<'a> Session<'a> {
 
     /// Upload local changes of one container, refusing (Conflict) if the service moved on.
     pub fn push(&mut self, name: &str) -> Result<u64> {
-        let status = self.status()?;
+        let status = self.status_of(vec![name.to_string()])?;
         let (server_index, digest) = status.get(name).cloned().unwrap_or((0, None));
         let synced = self.binding.synced.get(name).copied().unwrap_or(0);
         if server_index != synced {
@@ -677,27 +675,17 @@ impl<'a> Session<'a> {
 
     /// Append envelopes to a container this device does not replicate (publications).
     pub fn append_remote(&self, name: &str, envelopes: Vec<DareEnvelope>) -> Result<()> {
-        let response = self.call(Request::StatusRequest(StatusRequest {
-            account: Some(self.account.address.clone()),
-            enveloped_connection_device: Some(self.connection.clone()),
-            catalogs: vec![name.to_string()],
-            spools: vec![],
-        }))?;
-        let Response::StatusResponse(status) = response else {
-            return Err(ClientError::Invalid("unexpected answer to Status".into()));
-        };
-        let state = status
-            .container_status
-            .into_iter()
-            .next()
-            .unwrap_or_default();
+        let (index, digest) = self
+            .status_of(vec![name.to_string()])?
+            .remove(name)
+            .unwrap_or((0, None));
         let response = self.call(Request::TransactRequest(TransactRequest {
             account: Some(self.account.address.clone()),
             enveloped_connection_device: Some(self.connection.clone()),
             updates: vec![ContainerUpdate {
                 container: Some(name.to_string()),
-                index: state.index,
-                digest: state.digest,
+                index: Some(index),
+                digest,
                 envelopes,
             }],
             ..Default::default()
@@ -740,11 +728,6 @@ impl<'a> Session<'a> {
     pub fn url(&self) -> &str {
         &self.binding.url
     }
-}
-
-/// A path helper for tests and tools.
-pub fn service_json(dir: &Path) -> PathBuf {
-    dir.join("service.json")
 }
 
 /// An unauthenticated call whose answer must be signed by the service.

@@ -110,10 +110,6 @@ impl KeyRing {
             .find(|(u, _)| kid_matches(kid, u))
             .map(|(_, k)| k)
     }
-
-    pub fn public_len(&self) -> usize {
-        self.public.len()
-    }
 }
 
 /// Every public key a JSON payload carries as `{"PublicKeyECDH": {"crv": …, "Public": …}}`,

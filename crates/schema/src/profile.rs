@@ -64,6 +64,17 @@ pub struct ProfileHost {
     pub extra: Map<String, Value>,
 }}
 
+/// Check every key a profile holds against its UDF; the profile's UDF (its signature key's).
+fn check_keys(
+    profile_signature: &Option<KeyData>,
+    keys: &[(&str, &Option<KeyData>)],
+) -> Result<String> {
+    for (field, key) in keys {
+        required(key, field)?;
+    }
+    Ok(required(profile_signature, "ProfileSignature")?.udf())
+}
+
 /// The public keys a seed yields for its profile type, by role.
 fn keys_by_role(seed: &SecretSeed) -> Result<Vec<(&'static str, PublicKey)>> {
     Ok(profile_keys(seed)?
@@ -99,14 +110,14 @@ impl ProfileDevice {
 
     /// Check every key against its UDF; the profile's UDF.
     pub fn check(&self) -> Result<String> {
-        for (field, key) in [
-            ("Encryption", &self.encryption),
-            ("Signature", &self.signature),
-            ("Authentication", &self.authentication),
-        ] {
-            required(key, field)?;
-        }
-        Ok(required(&self.profile_signature, "ProfileSignature")?.udf())
+        check_keys(
+            &self.profile_signature,
+            &[
+                ("Encryption", &self.encryption),
+                ("Signature", &self.signature),
+                ("Authentication", &self.authentication),
+            ],
+        )
     }
 }
 
@@ -138,53 +149,58 @@ impl ProfileUser {
     }
 
     pub fn check(&self) -> Result<String> {
-        for (field, key) in [
-            ("AccountEncryption", &self.account_encryption),
-            ("AdministratorSignature", &self.administrator_signature),
-            ("AccountAuthentication", &self.account_authentication),
-            ("AccountSignature", &self.account_signature),
-        ] {
-            required(key, field)?;
-        }
+        let udf = check_keys(
+            &self.profile_signature,
+            &[
+                ("AccountEncryption", &self.account_encryption),
+                ("AdministratorSignature", &self.administrator_signature),
+                ("AccountAuthentication", &self.account_authentication),
+                ("AccountSignature", &self.account_signature),
+            ],
+        )?;
         if self.account_address.as_deref().is_none_or(str::is_empty) {
             return Err(SchemaError::Invalid(
                 "the account profile has no AccountAddress".into(),
             ));
         }
-        Ok(required(&self.profile_signature, "ProfileSignature")?.udf())
+        Ok(udf)
     }
 }
 
 impl ProfileService {
     pub fn check(&self) -> Result<String> {
-        for (field, key) in [
-            ("ServiceAuthentication", &self.service_authentication),
-            ("ServiceEncryption", &self.service_encryption),
-            ("ServiceSignature", &self.service_signature),
-        ] {
-            required(key, field)?;
-        }
-        Ok(required(&self.profile_signature, "ProfileSignature")?.udf())
+        check_keys(
+            &self.profile_signature,
+            &[
+                ("ServiceAuthentication", &self.service_authentication),
+                ("ServiceEncryption", &self.service_encryption),
+                ("ServiceSignature", &self.service_signature),
+            ],
+        )
     }
 }
 
 impl ProfileHost {
     pub fn check(&self) -> Result<String> {
-        for (field, key) in [
-            ("Encryption", &self.encryption),
-            ("Signature", &self.signature),
-            ("Authentication", &self.authentication),
-        ] {
-            required(key, field)?;
-        }
-        Ok(required(&self.profile_signature, "ProfileSignature")?.udf())
+        check_keys(
+            &self.profile_signature,
+            &[
+                ("Encryption", &self.encryption),
+                ("Signature", &self.signature),
+                ("Authentication", &self.authentication),
+            ],
+        )
     }
 }
 
 impl ProfileGroup {
     pub fn check(&self) -> Result<String> {
-        required(&self.account_encryption, "AccountEncryption")?;
-        required(&self.administrator_signature, "AdministratorSignature")?;
-        Ok(required(&self.profile_signature, "ProfileSignature")?.udf())
+        check_keys(
+            &self.profile_signature,
+            &[
+                ("AccountEncryption", &self.account_encryption),
+                ("AdministratorSignature", &self.administrator_signature),
+            ],
+        )
     }
 }

@@ -10,9 +10,14 @@
 //! A transaction over several containers is made atomic by a journal: the updates are written
 //! and fsynced to `journal.json` before any container is touched, and removed after all are
 //! applied; an account whose journal survived a crash has it replayed (each container completed
-//! to the length the journal says) before anything else reads it.
+//! to the length the journal says) before anything else reads it. A transaction on a single
+//! container needs no journal: an append is atomic by itself (a cut-short frame is dropped on
+//! open).
+//!
+//! Containers stay open between requests (their index is built once, not on every request).
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use mesh_dare::catalog::EVENT_DELETE;
@@ -24,9 +29,16 @@ use crate::store::*;
 /// (kind, key) → (value, expiry).
 type Ephemeral = std::collections::HashMap<(String, String), (Vec<u8>, u64)>;
 
+/// Containers kept open, by path.
+type Open = HashMap<PathBuf, Container>;
+
+/// Most containers kept open at once (each holds a file descriptor).
+const MAX_OPEN: usize = 512;
+
 pub struct FileStore {
     root: PathBuf,
-    lock: Mutex<()>,
+    /// Serializes every operation, and holds the open containers.
+    open: Mutex<Open>,
     /// Tickets and channels: one process serves a data directory, so memory is enough.
     ephemeral: Mutex<Ephemeral>,
 }
@@ -58,7 +70,7 @@ impl FileStore {
         std::fs::create_dir_all(root.join("accounts"))?;
         Ok(FileStore {
             root,
-            lock: Mutex::new(()),
+            open: Mutex::new(HashMap::new()),
             ephemeral: Mutex::new(Default::default()),
         })
     }
@@ -80,23 +92,33 @@ impl FileStore {
         Ok(self.dir(address)?.join(format!("{container}.dare")))
     }
 
-    fn open_container(
+    /// The container, from the open ones or opened now; created if `create`, else `None` when
+    /// it does not exist.
+    fn container<'m>(
         &self,
+        open: &'m mut Open,
         address: &str,
         container: &str,
-        mode: Mode,
-    ) -> StoreResult<Option<Container>> {
+        create: bool,
+    ) -> StoreResult<Option<&'m mut Container>> {
         let path = self.container_path(address, container)?;
-        if !path.exists() {
-            if mode == Mode::Read {
+        if !open.contains_key(&path) {
+            let c = if path.exists() {
+                Container::open(&path, Mode::Write)?
+            } else if create {
+                Container::create(&path, ContainerType::Merkle, &[])?
+            } else {
                 return Ok(None);
+            };
+            if open.len() >= MAX_OPEN {
+                open.clear();
             }
-            return Ok(Some(Container::create(&path, ContainerType::Merkle, &[])?));
+            open.insert(path.clone(), c);
         }
-        Ok(Some(Container::open(&path, mode)?))
+        Ok(open.get_mut(&path))
     }
 
-    fn state_of(c: &Option<Container>) -> ContainerState {
+    fn state_of(c: Option<&mut Container>) -> ContainerState {
         match c {
             None => ContainerState {
                 index: 0,
@@ -109,17 +131,22 @@ impl FileStore {
         }
     }
 
+    /// Forget the open containers of an account whose directory goes away.
+    fn close_account(open: &mut Open, dir: &Path) {
+        open.retain(|path, _| !path.starts_with(dir));
+    }
+
     /// Finish a transaction a crash interrupted.
-    fn recover(&self, address: &str) -> StoreResult<()> {
+    fn recover(&self, open: &mut Open, address: &str) -> StoreResult<()> {
         let path = self.dir(address)?.join("journal.json");
         let Ok(bytes) = std::fs::read(&path) else {
             return Ok(());
         };
         if let Ok(journal) = serde_json::from_slice::<Journal>(&bytes) {
             for (container, before, envelopes) in journal.updates {
-                let mut c = self
-                    .open_container(address, &container, Mode::Write)?
-                    .expect("write mode creates");
+                let c = self
+                    .container(open, address, &container, true)?
+                    .expect("created");
                 let have = (c.frame_count() - 1).saturating_sub(before) as usize;
                 if have < envelopes.len() {
                     c.append_envelopes(envelopes[have..].to_vec())?;
@@ -135,12 +162,12 @@ impl FileStore {
 
 impl Store for FileStore {
     fn account(&self, address: &str) -> StoreResult<Option<AccountRecord>> {
-        let _guard = self.lock.lock().expect("store lock");
+        let mut open = self.open.lock().expect("store lock");
         let dir = self.dir(address)?;
         let Ok(bytes) = std::fs::read(dir.join("profile.dare")) else {
             return Ok(None);
         };
-        self.recover(address)?;
+        self.recover(&mut open, address)?;
         let revoked = std::fs::read(dir.join("revoked.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -153,12 +180,13 @@ impl Store for FileStore {
     }
 
     fn bind(&self, address: &str, profile: &DareEnvelope) -> StoreResult<bool> {
-        let _guard = self.lock.lock().expect("store lock");
+        let mut open = self.open.lock().expect("store lock");
         let dir = self.dir(address)?;
         if dir.join("profile.dare").exists() {
             return Ok(false);
         }
         if dir.exists() {
+            Self::close_account(&mut open, &dir);
             std::fs::remove_dir_all(&dir)?; // a bind that never finished
         }
         std::fs::create_dir_all(&dir)?;
@@ -167,7 +195,7 @@ impl Store for FileStore {
     }
 
     fn unbind(&self, address: &str) -> StoreResult<bool> {
-        let _guard = self.lock.lock().expect("store lock");
+        let mut open = self.open.lock().expect("store lock");
         let dir = self.dir(address)?;
         if !dir.join("profile.dare").exists() {
             return Ok(false);
@@ -175,12 +203,13 @@ impl Store for FileStore {
         // Remove the profile first (durably): from then on the account is gone.
         std::fs::remove_file(dir.join("profile.dare"))?;
         std::fs::File::open(&dir)?.sync_all()?;
+        Self::close_account(&mut open, &dir);
         std::fs::remove_dir_all(&dir)?;
         Ok(true)
     }
 
     fn revoke(&self, address: &str, device_udf: &str) -> StoreResult<()> {
-        let _guard = self.lock.lock().expect("store lock");
+        let _serialized = self.open.lock().expect("store lock");
         let path = self.dir(address)?.join("revoked.json");
         let mut revoked: Vec<String> = std::fs::read(&path)
             .ok()
@@ -197,12 +226,10 @@ impl Store for FileStore {
     }
 
     fn state(&self, address: &str, container: &str) -> StoreResult<ContainerState> {
-        let _guard = self.lock.lock().expect("store lock");
-        Ok(Self::state_of(&self.open_container(
-            address,
-            container,
-            Mode::Read,
-        )?))
+        let mut open = self.open.lock().expect("store lock");
+        Ok(Self::state_of(
+            self.container(&mut open, address, container, false)?,
+        ))
     }
 
     fn read(
@@ -212,8 +239,8 @@ impl Store for FileStore {
         from: u64,
         max: u64,
     ) -> StoreResult<Vec<DareEnvelope>> {
-        let _guard = self.lock.lock().expect("store lock");
-        let Some(c) = self.open_container(address, container, Mode::Read)? else {
+        let mut open = self.open.lock().expect("store lock");
+        let Some(c) = self.container(&mut open, address, container, false)? else {
             return Ok(vec![]);
         };
         let last = c.frame_count() - 1;
@@ -226,13 +253,13 @@ impl Store for FileStore {
     }
 
     fn transact(&self, address: &str, updates: &[Update]) -> StoreResult<TransactOutcome> {
-        let _guard = self.lock.lock().expect("store lock");
+        let mut open = self.open.lock().expect("store lock");
         let dir = self.dir(address)?;
         // Check every expectation before touching anything.
         let mut journal = Journal { updates: vec![] };
         for update in updates {
             let state =
-                Self::state_of(&self.open_container(address, &update.container, Mode::Read)?);
+                Self::state_of(self.container(&mut open, address, &update.container, false)?);
             if !update.expects(&state) {
                 return Ok(TransactOutcome::Conflict {
                     container: update.container.clone(),
@@ -245,19 +272,25 @@ impl Store for FileStore {
                 update.envelopes.clone(),
             ));
         }
+        // Several containers: journal first, so that a crash applies all or (on recovery) all.
         let journal_path = dir.join("journal.json");
-        write_atomic(
-            &journal_path,
-            &serde_json::to_vec(&journal).map_err(|e| StoreError::Invalid(e.to_string()))?,
-        )?;
+        let journaled = updates.len() > 1;
+        if journaled {
+            write_atomic(
+                &journal_path,
+                &serde_json::to_vec(&journal).map_err(|e| StoreError::Invalid(e.to_string()))?,
+            )?;
+        }
         let mut assigned = Vec::new();
         for update in updates {
-            let mut c = self
-                .open_container(address, &update.container, Mode::Write)?
-                .expect("write mode creates");
+            let c = self
+                .container(&mut open, address, &update.container, true)?
+                .expect("created");
             assigned.push(c.append_envelopes(update.envelopes.clone())?);
         }
-        std::fs::remove_file(&journal_path)?;
+        if journaled {
+            std::fs::remove_file(&journal_path)?;
+        }
         Ok(TransactOutcome::Applied(assigned))
     }
 
@@ -297,8 +330,8 @@ impl Store for FileStore {
         container: &str,
         unique_id: &str,
     ) -> StoreResult<Option<DareEnvelope>> {
-        let _guard = self.lock.lock().expect("store lock");
-        let Some(c) = self.open_container(address, container, Mode::Read)? else {
+        let mut open = self.open.lock().expect("store lock");
+        let Some(c) = self.container(&mut open, address, container, false)? else {
             return Ok(None);
         };
         let mut found = None;

@@ -393,8 +393,9 @@ impl ServiceHost {
         if let Some((id, mac)) = binding::ticket_of(&opened.envelope) {
             return self.check_ticket(opened, record, &id, &mac);
         }
-        let (profile, _) =
-            signed::verify_profile_user(&record.profile).map_err(|e| refuse(500, e.to_string()))?;
+        let profile = record
+            .profile_user()
+            .map_err(|e| refuse(500, e.to_string()))?;
         let device = Self::check_device(opened, &profile, &address, connection, &record.revoked)?;
         let encryption =
             required(&device.encryption, "Encryption").map_err(|e| refuse(401, e.to_string()))?;
@@ -662,7 +663,9 @@ impl ServiceHost {
         // Revocations must be signed by the account's administrator key.
         let mut revoke = Vec::new();
         if !r.revocations.is_empty() {
-            let (profile, _) = signed::verify_profile_user(&caller.account.profile)
+            let profile = caller
+                .account
+                .profile_user()
                 .map_err(|e| StoreError::Invalid(e.to_string()))?;
             let admin = required(&profile.administrator_signature, "AdministratorSignature")
                 .map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -848,8 +851,9 @@ impl ServiceHost {
             Ok(None) => return refuse(404, format!("no account {address} on this service")),
             Err(e) => return store_err(e),
         };
-        let account_key = match signed::verify_profile_user(&record.profile)
-            .and_then(|(p, _)| required(&p.profile_signature, "ProfileSignature"))
+        let account_key = match record
+            .profile_user()
+            .and_then(|p| required(&p.profile_signature, "ProfileSignature"))
         {
             Ok(k) => k,
             Err(e) => return refuse(500, e.to_string()),
@@ -1092,10 +1096,5 @@ impl ServiceHost {
             ),
             Err(e) => e,
         }
-    }
-
-    /// Revoke a device (used by the administrator through Transact on the device catalog).
-    pub fn revoke(&self, address: &str, device_udf: &str) -> StoreResult<()> {
-        self.store.revoke(address, device_udf)
     }
 }

@@ -30,6 +30,18 @@ pub struct AccountRecord {
     pub revoked: Vec<String>,
 }
 
+impl AccountRecord {
+    /// The account profile. Its signature was checked when the account was bound (and the
+    /// store is the service's own), so on each request it is only read, its keys still checked
+    /// against their UDFs.
+    pub fn profile_user(&self) -> mesh_schema::Result<mesh_schema::profile::ProfileUser> {
+        let item = mesh_schema::signed::read(&self.profile, &mesh_dare::KeyRing::new())?;
+        let profile = mesh_schema::expect_item!(item, ProfileUser)?;
+        profile.check()?;
+        Ok(profile)
+    }
+}
+
 /// What a client wants appended to one container, and the state it expects it in.
 #[derive(Debug, Clone)]
 pub struct Update {

@@ -34,7 +34,7 @@ pub enum EntryCommand {
     Delete { key: String },
 }
 
-fn entry(acc: &Account, kind: CatalogKind, op: EntryCommand, json: bool) -> anyhow::Result<()> {
+fn entry(acc: &Opened, kind: CatalogKind, op: EntryCommand, json: bool) -> anyhow::Result<()> {
     match op {
         EntryCommand::Get { key } => get(acc, kind, &key, json),
         EntryCommand::List => list(acc, kind, json),
@@ -185,8 +185,24 @@ pub enum DeviceCommand {
     Delete { udf: String },
 }
 
-fn account(data: &Option<PathBuf>, common: &Common) -> anyhow::Result<Account> {
-    Ok(session::open(data)?.account(common.account.as_deref())?)
+/// An account with the device that holds it, so that a change can be uploaded without opening
+/// the device (and deriving its passphrase key) a second time.
+struct Opened {
+    device: mesh_client::Device,
+    account: Account,
+}
+
+impl std::ops::Deref for Opened {
+    type Target = Account;
+    fn deref(&self) -> &Account {
+        &self.account
+    }
+}
+
+fn account(data: &Option<PathBuf>, common: &Common) -> anyhow::Result<Opened> {
+    let device = session::open(data)?;
+    let account = device.account(common.account.as_deref())?;
+    Ok(Opened { device, account })
 }
 
 /// One line describing an entry, for human output.
@@ -281,11 +297,11 @@ fn get(account: &Account, kind: CatalogKind, key: &str, json: bool) -> anyhow::R
     }
 }
 
-fn delete(account: &Account, kind: CatalogKind, key: &str, json: bool) -> anyhow::Result<()> {
+fn delete(account: &Opened, kind: CatalogKind, key: &str, json: bool) -> anyhow::Result<()> {
     if !account.delete(kind, key)? {
         bail!("no entry '{key}' in {}", kind.name());
     }
-    push(&account.data_dir(), account, kind)?;
+    push(account, kind)?;
     if json {
         println!("{}", serde_json::json!({"Deleted": key}));
     } else {
@@ -295,18 +311,17 @@ fn delete(account: &Account, kind: CatalogKind, key: &str, json: bool) -> anyhow
 }
 
 /// Upload a catalog change at once when the account is bound to a service.
-fn push(data: &Option<PathBuf>, acc: &Account, kind: CatalogKind) -> anyhow::Result<()> {
+fn push(acc: &Opened, kind: CatalogKind) -> anyhow::Result<()> {
     if mesh_client::online::load_binding(acc).is_some() {
-        let device = session::open(data)?;
-        mesh_client::online::Session::open(&device, acc)?.push(kind.name())?;
+        mesh_client::online::Session::open(&acc.device, &acc.account)?.push(kind.name())?;
     }
     Ok(())
 }
 
 /// Put an entry in its catalog (and on the service) and say so.
-fn add(acc: &Account, kind: CatalogKind, item: MeshItem, json: bool) -> anyhow::Result<()> {
+fn add(acc: &Opened, kind: CatalogKind, item: MeshItem, json: bool) -> anyhow::Result<()> {
     let key = acc.put(kind, &item)?;
-    push(&acc.data_dir(), acc, kind)?;
+    push(acc, kind)?;
     added(&key, json);
     Ok(())
 }
@@ -544,7 +559,7 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
     use mesh_client::connect;
     let json = common.json;
     match cmd {
-        DeviceCommand::List => list(&account(data, common)?, CatalogKind::Device, json),
+        DeviceCommand::List => list(&account(data, common)?.account, CatalogKind::Device, json),
         DeviceCommand::Request {
             address,
             service,
