@@ -2,7 +2,7 @@
 //! driven by the `mesh` binary. The same scenario runs on the embedded store and on PostgreSQL.
 
 mod common;
-use common::service::{Postgres, Service};
+use common::service::{repoint, Postgres, Service};
 use common::*;
 
 use std::path::Path;
@@ -62,15 +62,6 @@ fn two_devices(service: &Service, a: &Path, b: &Path) {
     let joined = json_in(b, &["device", "complete"]);
     assert_eq!(joined["Account"], "alice@example.com");
     assert_eq!(json_in(a, &["device", "list"]).as_array().unwrap().len(), 2);
-}
-
-/// Point a device's binding at another URL of the same service.
-fn repoint(dir: &Path, url: &str) {
-    let path = dir.join("accounts/alice@example.com/service.json");
-    let mut binding: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    binding["Url"] = mesh_protocol::client::service_url("", Some(url)).into();
-    std::fs::write(&path, serde_json::to_vec(&binding).unwrap()).unwrap();
 }
 
 fn scenario(service: &mut Service, a: &Path, b: &Path) {

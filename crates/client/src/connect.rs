@@ -16,10 +16,13 @@ use std::path::PathBuf;
 
 use mesh_crypto::PublicKey;
 use mesh_dare::{Container, DareEnvelope, KeyParameters, KeyRing, Mode};
+use mesh_encoding::base64url;
 use mesh_protocol::messages::{CompleteRequest, ConnectRequest};
 use mesh_protocol::{Request, Response};
 use mesh_schema::assertion::{ActivationAccount, ActivationDevice};
-use mesh_schema::catalog::CatalogedDevice;
+use mesh_schema::catalog::{
+    CapabilityDecryptServiced, CatalogedAccess, CatalogedDevice, CryptographicCapability,
+};
 use mesh_schema::key::required;
 use mesh_schema::message::{
     AcknowledgeConnection, MessagePin, RequestConnection, RespondConnection,
@@ -29,7 +32,7 @@ use mesh_schema::{expect_item, ids, signed, MeshItem};
 use serde::{Deserialize, Serialize};
 
 use crate::catalogs::CatalogKind;
-use crate::context::{Account, Device};
+use crate::context::{Account, AccountGrant, Device};
 use crate::online::{self, device_credentials_from, ServiceBinding, Session};
 use crate::store::write_atomic;
 use crate::{ClientError, Result};
@@ -302,7 +305,8 @@ fn answer(
     };
     let mut session = Session::open(device, account)?;
     if accept {
-        let cataloged = device_records(
+        let cataloged = grant_device(
+            &mut session,
             account,
             &request.device,
             request.request.authenticated_data.clone(),
@@ -391,8 +395,9 @@ pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Acc
         ClientError::Invalid("an accepted answer without the device record".into())
     })?;
     // The records must be for this device's secret (the activation produces its keys).
-    let (credentials, key) = check_records(device, &cataloged, &admin)?;
-    let account = device.add_connected_account(&pending.enveloped_profile_account, &key)?;
+    let (credentials, grant) = check_records(device, &cataloged, &admin)?;
+    let account =
+        device.add_connected_account(&pending.enveloped_profile_account, &grant, &cataloged)?;
     let binding = ServiceBinding {
         url: pending.url.clone(),
         service_udf: pending.service_udf.clone(),
@@ -444,28 +449,57 @@ pub(crate) fn new_device(
     Ok((seed, profile, udf, envelope))
 }
 
-/// The records that connect `profile` to the account (schema-08 §3.2.1): the activation and
-/// the account key encrypted to the device, the connection signed by the administrator key,
-/// gathered in the CatalogedDevice.
+/// The records that connect `profile` to the account (schema-08 §3.2.1): the activation, the
+/// connection signed by the administrator key, and the account activation encrypted to the
+/// device, gathered in the CatalogedDevice; and the access-catalog entry that lets the device
+/// decrypt. The account encryption key is split (threshold-06 §3.2): the device's share goes
+/// in its account activation, the other share, encrypted to the service (`service_encryption`),
+/// in a CapabilityDecryptServiced bound to the device. Neither share decrypts by itself.
 pub(crate) fn device_records(
     account: &Account,
     profile: &ProfileDevice,
     profile_envelope: Option<DareEnvelope>,
-) -> Result<CatalogedDevice> {
+    service_encryption: &PublicKey,
+) -> Result<(CatalogedDevice, CatalogedAccess)> {
     let admin = account.administrator_key()?;
     let device_udf = profile.check()?;
     let device_key: PublicKey = required(&profile.encryption, "Encryption")?;
     let (activation, connection) =
         ActivationDevice::create(profile, &account.udf, &account.address)?;
-    let account_key = account
-        .encryption_private_key()
-        .ok_or_else(|| ClientError::NotAdministrator(account.address.clone()))?;
-    let activation_account = ActivationAccount {
-        account_encryption_key: Some(mesh_encoding::base64url::encode(&account_key.to_bytes())),
-        account_encryption: account.profile.account_encryption.clone(),
+    let not_admin = || ClientError::NotAdministrator(account.address.clone());
+    let account_key = account.encryption_private_key().ok_or_else(not_admin)?;
+    let id_key = account.id_key().ok_or_else(not_admin)?;
+    let (device_share, service_share) = account_key.split()?;
+    let capability_id = mesh_udf::random::nonce(128).to_string();
+    let enveloped_share = DareEnvelope::encode(
+        &service_share.to_bytes(),
+        &mesh_dare::EnvelopeOptions {
+            recipients: vec![service_encryption],
+            ..Default::default()
+        },
+    )?;
+    let access = CatalogedAccess {
+        key: Some(capability_id.clone()),
+        capability: Some(CryptographicCapability::CapabilityDecryptServiced(
+            CapabilityDecryptServiced {
+                id: Some(capability_id.clone()),
+                key_data: account.profile.account_encryption.clone(),
+                enveloped_key_shares: vec![enveloped_share],
+                subject_id: Some(device_udf.clone()),
+                subject_address: Some(account.address.clone()),
+                ..Default::default()
+            },
+        )),
         ..Default::default()
     };
-    Ok(CatalogedDevice {
+    let activation_account = ActivationAccount {
+        account_encryption: account.profile.account_encryption.clone(),
+        account_encryption_share: Some(base64url::encode(&device_share.to_bytes())),
+        account_encryption_capability: Some(capability_id),
+        catalog_id_key: Some(base64url::encode(&id_key)),
+        ..Default::default()
+    };
+    let cataloged = CatalogedDevice {
         udf: Some(device_udf.clone()),
         device_udf: Some(device_udf),
         signature_udf: connection.signature.as_ref().and_then(|k| k.udf.clone()),
@@ -485,11 +519,29 @@ pub(crate) fn device_records(
             &[&device_key],
         )?),
         ..Default::default()
-    })
+    };
+    Ok((cataloged, access))
+}
+
+/// Administrator: make the records for a device joining the account, and put and push its
+/// access-catalog entry (the service must hold its share before the device asks for it). The
+/// caller adds the CatalogedDevice (or has the device add it).
+pub(crate) fn grant_device(
+    session: &mut Session,
+    account: &Account,
+    profile: &ProfileDevice,
+    profile_envelope: Option<DareEnvelope>,
+) -> Result<CatalogedDevice> {
+    let (_, _, service_encryption) = session.service_keys();
+    let (cataloged, access) =
+        device_records(account, profile, profile_envelope, &service_encryption)?;
+    account.put(CatalogKind::Access, &MeshItem::from(access))?;
+    session.push(CatalogKind::Access.name())?;
+    Ok(cataloged)
 }
 
 /// Check an accepted device record as the device it was made for: it is for this device's
-/// secret and this account; returns the device's working credentials and the account key.
+/// secret and this account; returns the device's working credentials and what it was granted.
 pub(crate) fn check_records(
     device: &Device,
     cataloged: &CatalogedDevice,
@@ -500,7 +552,7 @@ pub(crate) fn check_records(
         mesh_crypto::PrivateKey,
         DareEnvelope,
     ),
-    Vec<u8>,
+    AccountGrant,
 )> {
     if cataloged.device_udf.as_deref() != Some(device.udf()) {
         return Err(ClientError::Invalid(
@@ -518,13 +570,23 @@ pub(crate) fn check_records(
         signed::verify_signed_by(activation_env, admin, "account activation", &keys)?,
         ActivationAccount
     )?;
-    let key = mesh_encoding::base64url::decode(
-        activation
-            .account_encryption_key
-            .as_deref()
-            .unwrap_or_default(),
-    )?;
-    Ok((credentials, key))
+    let field = |v: Option<String>, name: &str| {
+        v.ok_or_else(|| ClientError::Invalid(format!("the account activation has no {name}")))
+    };
+    Ok((
+        credentials,
+        AccountGrant {
+            share: field(
+                activation.account_encryption_share,
+                "AccountEncryptionShare",
+            )?,
+            capability: field(
+                activation.account_encryption_capability,
+                "AccountEncryptionCapability",
+            )?,
+            id_key: field(activation.catalog_id_key, "CatalogIdKey")?,
+        },
+    ))
 }
 
 /// The action a device-connection PIN authorizes.

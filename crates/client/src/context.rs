@@ -23,7 +23,7 @@ use mesh_dare::{DareEnvelope, KeyRing, Mode};
 use mesh_schema::assertion::ActivationDevice;
 use mesh_schema::catalog::CatalogedDevice;
 use mesh_schema::profile::{ProfileDevice, ProfileUser};
-use mesh_schema::{signed, MeshItem};
+use mesh_schema::{expect_item, signed, MeshItem};
 use mesh_udf::{random, KeySpecifier};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha512};
@@ -31,6 +31,9 @@ use sha2::{Digest, Sha512};
 use crate::catalogs::CatalogKind;
 use crate::store;
 use crate::{ClientError, Result};
+
+/// Ephemeral keys per Operate request (each operation is a few hundred octets).
+const OPERATE_BATCH: usize = 100;
 
 /// The environment variable naming the data directory.
 pub const DATA_ENV: &str = "MESH_DATA";
@@ -41,10 +44,98 @@ struct AccountSecrets {
     address: String,
     /// The account's key-derivation secret, held by administrator devices.
     account_secret: Option<String>,
-    /// The account's encryption private key (base64url), held by devices connected to the
-    /// account without administrator rights.
+    /// What a device connected without administrator rights holds instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    account_encryption_key: Option<String>,
+    grant: Option<AccountGrant>,
+}
+
+/// What a device connected to an account without administrator rights is given to read the
+/// account's catalogs: its share of the account encryption key (the service holds the other,
+/// under the access-catalog capability `Capability`), and the key of catalog UniqueIds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountGrant {
+    /// The device's share (base64url of the scalar).
+    pub share: String,
+    pub capability: String,
+    /// base64url of the 32-octet UniqueId key.
+    pub id_key: String,
+}
+
+/// Asks the service holding the other share of the account encryption key for its
+/// contributions to key agreements ([`crate::online::Operator`]).
+pub trait ThresholdOperator: Send + Sync {
+    /// The service share's contribution for each ephemeral key, in order.
+    fn contributions(&self, capability: &str, ephemerals: &[PublicKey]) -> Result<Vec<Vec<u8>>>;
+}
+
+/// The device's share of the account encryption key.
+struct AccountShare {
+    key: PrivateKey,
+    capability: String,
+}
+
+impl AccountShare {
+    fn from_grant(grant: &AccountGrant, account_key: &PublicKey) -> Result<Self> {
+        let bytes = mesh_encoding::base64url::decode(&grant.share)?;
+        Ok(AccountShare {
+            key: PrivateKey::from_bytes(account_key.algorithm(), &bytes)?,
+            capability: grant.capability.clone(),
+        })
+    }
+}
+
+/// Agreement values for every envelope encrypted to `account_key`, from the device's share and
+/// the service's contributions (one Operate per [`OPERATE_BATCH`] ephemeral keys).
+fn share_ring(
+    share: &AccountShare,
+    account_key: &PublicKey,
+    operator: &dyn ThresholdOperator,
+    envelopes: &[DareEnvelope],
+) -> Result<KeyRing> {
+    let udf = account_key.udf();
+    let mut ephemerals = Vec::new();
+    for epk in envelopes.iter().filter_map(|e| e.ephemeral_for(&udf)) {
+        if !ephemerals.contains(&epk) {
+            ephemerals.push(epk);
+        }
+    }
+    let mut ring = KeyRing::new();
+    for chunk in ephemerals.chunks(OPERATE_BATCH) {
+        let theirs = operator.contributions(&share.capability, chunk)?;
+        if theirs.len() != chunk.len() {
+            return Err(ClientError::Invalid(
+                "the service answered for a different number of keys".into(),
+            ));
+        }
+        for (epk, their) in chunk.iter().zip(theirs) {
+            let mine = share.key.agree_partial(epk)?;
+            let value = mesh_crypto::combine_contributions(
+                epk.algorithm(),
+                &[mine.as_slice(), their.as_slice()],
+            )?;
+            ring.add_agreement(&udf, epk, value);
+        }
+    }
+    Ok(ring)
+}
+
+/// Open an envelope encrypted to the account key `account_key` with a share granted to this
+/// device and the service's help (before the account is added to the device).
+pub fn open_with_grant(
+    grant: &AccountGrant,
+    account_key: &PublicKey,
+    operator: &dyn ThresholdOperator,
+    envelope: &DareEnvelope,
+) -> Result<Vec<u8>> {
+    let share = AccountShare::from_grant(grant, account_key)?;
+    let ring = share_ring(
+        &share,
+        account_key,
+        operator,
+        std::slice::from_ref(envelope),
+    )?;
+    Ok(envelope.plaintext(&ring)?)
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -357,7 +448,7 @@ impl Device {
         self.secrets.accounts.push(AccountSecrets {
             address: address.to_string(),
             account_secret: Some(seed.udf().to_string()),
-            account_encryption_key: None,
+            grant: None,
         });
         self.save_secrets()?;
         if self.config().default_account.is_none() {
@@ -389,25 +480,35 @@ impl Device {
             .as_deref()
             .map(SecretSeed::parse)
             .transpose()?;
-        let key = secrets
-            .account_encryption_key
-            .as_deref()
-            .map(mesh_encoding::base64url::decode)
-            .transpose()?;
-        Account::load(
+        let account = Account::load(
             &self.home.dir.join("accounts").join(&address),
             &address,
             seed,
-            key,
-        )
+            secrets.grant.as_ref(),
+        )?;
+        // A device holding a share reads the catalogs with its service's help.
+        if account.needs_operator() {
+            if let Some(binding) = crate::online::load_binding(&account) {
+                let credentials = crate::online::device_credentials(self, &account)?;
+                account.attach_operator(Box::new(crate::online::Session::operator_for(
+                    &binding,
+                    &account.address,
+                    &credentials,
+                )?));
+            }
+        }
+        Ok(account)
     }
 
     /// Add an account this device was connected to by an administrator device: its profile
-    /// (already verified by the caller) and the account encryption key it was given.
+    /// (already verified by the caller), the share it was given and its own device record
+    /// (kept beside the catalogs, so that the device can authenticate to the service before it
+    /// can read them).
     pub fn add_connected_account(
         &mut self,
         profile: &DareEnvelope,
-        account_key: &[u8],
+        grant: &AccountGrant,
+        record: &CatalogedDevice,
     ) -> Result<Account> {
         let (user, _) = signed::verify_profile_user(profile)?;
         let address = user
@@ -424,11 +525,15 @@ impl Device {
         let dir = self.home.dir.join("accounts").join(&address);
         create_private_dir(&dir)?;
         store::write_atomic(&dir.join("profile.dare"), profile.to_json()?.as_bytes())?;
-        let account = Account::load(&dir, &address, None, Some(account_key.to_vec()))?;
+        let account = Account::load(&dir, &address, None, Some(grant))?;
+        store::write_atomic(
+            &dir.join(DEVICE_RECORD),
+            MeshItem::from(record.clone()).to_json()?.as_bytes(),
+        )?;
         self.secrets.accounts.push(AccountSecrets {
             address: address.clone(),
             account_secret: None,
-            account_encryption_key: Some(mesh_encoding::base64url::encode(account_key)),
+            grant: Some(grant.clone()),
         });
         self.save_secrets()?;
         if self.config().default_account.is_none() {
@@ -479,6 +584,10 @@ impl Device {
     }
 }
 
+/// The device's own CatalogedDevice on a device without administrator rights. Its secret parts
+/// (the activations) are encrypted to the device.
+const DEVICE_RECORD: &str = "device.json";
+
 /// An account as this device holds it.
 pub struct Account {
     dir: PathBuf,
@@ -491,6 +600,18 @@ pub struct Account {
     /// Keys the UniqueIds of catalog entries, so that headers (which are not encrypted) do not
     /// show what an entry is about. Held by devices that can read the catalogs.
     id_key: Option<[u8; 32]>,
+    /// A share of the account encryption key (devices without administrator rights).
+    share: Option<AccountShare>,
+    operator: std::sync::OnceLock<Box<dyn ThresholdOperator>>,
+}
+
+/// The UniqueId key of an account, from its encryption private key.
+pub(crate) fn id_key_of(key: &PrivateKey) -> [u8; 32] {
+    let digest = Sha512::new()
+        .chain_update(b"MeshCatalogUniqueId")
+        .chain_update(key.to_bytes())
+        .finalize();
+    digest[..32].try_into().expect("32 of 64 octets")
 }
 
 impl Account {
@@ -498,7 +619,7 @@ impl Account {
         dir: &Path,
         address: &str,
         seed: Option<SecretSeed>,
-        account_key: Option<Vec<u8>>,
+        grant: Option<&AccountGrant>,
     ) -> Result<Self> {
         let envelope = DareEnvelope::parse(&std::fs::read(dir.join("profile.dare"))?)?;
         let (profile, udf) = signed::verify_profile_user(&envelope)?;
@@ -506,23 +627,23 @@ impl Account {
             mesh_schema::key::required(&profile.account_encryption, "AccountEncryption")?;
         let mut keys = KeyRing::new();
         let mut id_key = None;
-        let key = match (&seed, account_key) {
-            (Some(seed), _) => Some(role(seed, "AccountEncryption")?),
-            (None, Some(bytes)) => Some(PrivateKey::from_bytes(encrypt_to.algorithm(), &bytes)?),
-            (None, None) => None,
-        };
-        if let Some(key) = key {
+        let mut share = None;
+        if let Some(seed) = &seed {
+            let key = role(seed, "AccountEncryption")?;
             if key.public_key() != encrypt_to {
                 return Err(ClientError::Invalid(format!(
                     "the secret held for {address} is not the account's"
                 )));
             }
-            let digest = Sha512::new()
-                .chain_update(b"MeshCatalogUniqueId")
-                .chain_update(key.to_bytes())
-                .finalize();
-            id_key = Some(digest[..32].try_into().expect("32 of 64 octets"));
+            id_key = Some(id_key_of(&key));
             keys.add_private(key);
+        } else if let Some(grant) = grant {
+            share = Some(AccountShare::from_grant(grant, &encrypt_to)?);
+            id_key = Some(
+                mesh_encoding::base64url::decode(&grant.id_key)?
+                    .try_into()
+                    .map_err(|_| ClientError::Invalid("a UniqueId key of the wrong size".into()))?,
+            );
         }
         Ok(Account {
             dir: dir.to_path_buf(),
@@ -533,7 +654,54 @@ impl Account {
             encrypt_to,
             keys,
             id_key,
+            share,
+            operator: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Let this account's catalogs be read through the service holding the other share of the
+    /// account encryption key (devices without administrator rights; a no-op on others).
+    pub fn attach_operator(&self, operator: Box<dyn ThresholdOperator>) {
+        if self.share.is_some() {
+            let _ = self.operator.set(operator);
+        }
+    }
+
+    /// Does reading the catalogs need the service (a device holding a share)?
+    pub fn needs_operator(&self) -> bool {
+        self.share.is_some() && self.operator.get().is_none()
+    }
+
+    /// This device's own CatalogedDevice as kept beside the catalogs, if it is.
+    pub fn own_device_record(&self) -> Result<Option<CatalogedDevice>> {
+        let path = self.dir.join(DEVICE_RECORD);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Ok(Some(expect_item!(
+            MeshItem::from_bytes(&std::fs::read(path)?)?,
+            CatalogedDevice
+        )?))
+    }
+
+    /// Keys to read the entries of frames `indexes` of `catalog`: the account key itself, or
+    /// agreement values made from this device's share and the service's contributions.
+    fn ring_for(&self, catalog: &Catalog, indexes: &[u64]) -> Result<KeyRing> {
+        let Some(share) = &self.share else {
+            return Ok(self.keys.clone());
+        };
+        let envelopes = indexes
+            .iter()
+            .map(|i| Ok(catalog.container().read(*i)?))
+            .collect::<Result<Vec<_>>>()?;
+        let operator = self.operator.get().ok_or_else(|| {
+            ClientError::Invalid(format!(
+                "this device reads {}'s catalogs with its service (it holds a share of the \
+                 account key, the service the other): bind it or check the connection",
+                self.address
+            ))
+        })?;
+        share_ring(share, &self.encrypt_to, operator.as_ref(), &envelopes)
     }
 
     pub fn dir(&self) -> &Path {
@@ -552,9 +720,15 @@ impl Account {
         )?)?)
     }
 
-    /// The account encryption private key, to hand to a device being connected.
+    /// The account encryption private key (administrator devices), to split for a device
+    /// being connected.
     pub fn encryption_private_key(&self) -> Option<&PrivateKey> {
         self.keys.private_key(&self.encrypt_to.udf())
+    }
+
+    /// The key of catalog UniqueIds, to hand to a device being connected.
+    pub fn id_key(&self) -> Option<[u8; 32]> {
+        self.id_key
     }
 
     /// The administrator signature key (administrator devices only).
@@ -599,16 +773,33 @@ impl Account {
         Ok(())
     }
 
+    /// The local replica of a catalog. The access catalog is not encrypted to the account: the
+    /// service reads its capabilities (their key shares are encrypted to the service), and its
+    /// entries are signed by the administrator key instead ([`Self::put`]).
     fn catalog(&self, kind: CatalogKind) -> Result<Catalog> {
         let path = self.dir.join(format!("{}.dare", kind.name()));
         Ok(Catalog::open_or_create(
             path,
-            std::slice::from_ref(&self.encrypt_to),
+            &self.recipients(kind.name()),
         )?)
+    }
+
+    /// Whom the entries of the container `name` are encrypted to: the account key for its
+    /// catalogs (the access catalog excepted), no one for spools (their messages protect
+    /// themselves).
+    pub fn recipients(&self, name: &str) -> Vec<PublicKey> {
+        match CatalogKind::parse(name) {
+            Ok(CatalogKind::Access) | Err(_) => vec![],
+            Ok(_) => vec![self.encrypt_to.clone()],
+        }
     }
 
     /// The UniqueId of the entry `key` of a catalog: a keyed digest, not the key itself.
     fn unique_id(&self, kind: CatalogKind, key: &str) -> Result<String> {
+        if kind == CatalogKind::Access {
+            // The service finds a capability by its Id (a random UDF, telling nothing).
+            return Ok(key.to_string());
+        }
         let id_key = self
             .id_key
             .ok_or_else(|| ClientError::NotAdministrator(self.address.clone()))?;
@@ -628,7 +819,17 @@ impl Account {
         })?;
         let id = self.unique_id(kind, &key)?;
         let mut catalog = self.catalog(kind)?;
-        catalog.put(&id, Some(item.type_name()), item.to_json()?.as_bytes(), &[])?;
+        let admin = match kind {
+            CatalogKind::Access => Some(self.administrator_key()?),
+            _ => None,
+        };
+        let signers: Vec<&PrivateKey> = admin.iter().collect();
+        catalog.put(
+            &id,
+            Some(item.type_name()),
+            item.to_json()?.as_bytes(),
+            &signers,
+        )?;
         Ok(key)
     }
 
@@ -638,8 +839,13 @@ impl Account {
             return Ok(None);
         }
         let catalog = Catalog::open(path, Mode::Read)?;
+        let id = self.unique_id(kind, key)?;
+        let Some(index) = catalog.frame_of(&id) else {
+            return Ok(None);
+        };
+        let ring = self.ring_for(&catalog, &[index])?;
         catalog
-            .get(&self.unique_id(kind, key)?, &self.keys)?
+            .get(&id, &ring)?
             .map(|b| MeshItem::from_bytes(&b).map_err(Into::into))
             .transpose()
     }
@@ -655,8 +861,13 @@ impl Account {
             return Ok(Vec::new());
         }
         let catalog = Catalog::open(path, Mode::Read)?;
+        let indexes: Vec<u64> = catalog
+            .ids()
+            .filter_map(|id| catalog.frame_of(id))
+            .collect();
+        let ring = self.ring_for(&catalog, &indexes)?;
         catalog
-            .entries(&self.keys)?
+            .entries(&ring)?
             .into_iter()
             .map(|(_, b)| {
                 let item = MeshItem::from_bytes(&b)?;

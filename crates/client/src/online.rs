@@ -18,7 +18,7 @@ use mesh_protocol::client::{service_url, HttpClient};
 use mesh_protocol::messages::*;
 use mesh_protocol::{Request, Response};
 use mesh_schema::assertion::{ActivationDevice, ConnectionDevice};
-use mesh_schema::catalog::CatalogedDevice;
+use mesh_schema::catalog::{CatalogedDevice, CryptographicCapability};
 use mesh_schema::key::required;
 use mesh_schema::profile::{ProfileHost, ProfileService};
 use mesh_schema::{expect_item, signed};
@@ -63,6 +63,17 @@ impl ServiceBinding {
                 .flat_map(|v| &v.encodings)
                 .flat_map(|e| &e.id)
                 .any(|id| id == binding::JSONB_TYPE),
+        }
+    }
+}
+
+impl ServiceBinding {
+    /// The encoding requests to this service are sent in.
+    pub fn encoding(&self) -> binding::Encoding {
+        if self.jsonb {
+            binding::Encoding::JsonB
+        } else {
+            binding::Encoding::Json
         }
     }
 }
@@ -203,6 +214,9 @@ pub fn device_credentials(
     device: &Device,
     account: &Account,
 ) -> Result<(PrivateKey, PrivateKey, DareEnvelope)> {
+    if let Some(own) = account.own_device_record()? {
+        return device_credentials_from(device, &own);
+    }
     let entry = account
         .get(CatalogKind::Device, device.udf())?
         .ok_or_else(|| {
@@ -281,7 +295,7 @@ impl<'a> Session<'a> {
                 .ok_or_else(|| ClientError::Invalid("service.json lacks the service keys".into()))
                 .and_then(|k| Ok(k.public_key()?))
         };
-        Ok(Session {
+        let session = Session {
             ticket: std::sync::Mutex::new(None),
             account,
             service_signer: key(&binding.service_signature)?,
@@ -291,15 +305,16 @@ impl<'a> Session<'a> {
             signer,
             keys,
             connection,
-        })
+        };
+        // A device holding a share of the account key reads the catalogs through this service.
+        if account.needs_operator() {
+            account.attach_operator(Box::new(session.operator()));
+        }
+        Ok(session)
     }
 
     fn call(&self, request: Request) -> Result<Response> {
-        let encoding = if self.binding.jsonb {
-            binding::Encoding::JsonB
-        } else {
-            binding::Encoding::Json
-        };
+        let encoding = self.binding.encoding();
         let ticket = self.ticket.lock().expect("ticket").clone();
         if let (Some((id, key)), Some(_)) = (ticket, request.user()) {
             let body = binding::seal_request_ticket(
@@ -454,11 +469,7 @@ impl<'a> Session<'a> {
     }
 
     fn encrypt_to(&self, name: &str) -> Vec<PublicKey> {
-        if name.starts_with("MMM_") && !SPOOLS.contains(&name) {
-            vec![self.account.encryption_key().clone()]
-        } else {
-            vec![]
-        }
+        self.account.recipients(name)
     }
 
     /// Download entries `from..=to` of a container (in pages) without storing them.
@@ -670,6 +681,27 @@ impl<'a> Session<'a> {
         if self.account.delete(CatalogKind::Device, device_udf)? {
             self.push(CatalogKind::Device.name())?;
         }
+        // Its shares of the account key at the service go too.
+        let grants: Vec<String> = self
+            .account
+            .list(CatalogKind::Access)?
+            .into_iter()
+            .filter(|(_, item)| match item {
+                mesh_schema::MeshItem::CatalogedAccess(a) => matches!(
+                    &a.capability,
+                    Some(CryptographicCapability::CapabilityDecryptServiced(c))
+                        if c.subject_id.as_deref() == Some(device_udf)
+                ),
+                _ => false,
+            })
+            .map(|(key, _)| key)
+            .collect();
+        for key in &grants {
+            self.account.delete(CatalogKind::Access, key)?;
+        }
+        if !grants.is_empty() {
+            self.push(CatalogKind::Access.name())?;
+        }
         Ok(())
     }
 
@@ -716,6 +748,47 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// What reading the account's catalogs through the service needs (devices holding a
+    /// share of the account key): `account.attach_operator(Box::new(session.operator()))`.
+    pub fn operator(&self) -> Operator {
+        Operator {
+            url: self.binding.url.clone(),
+            address: self.account.address.clone(),
+            signer: self.signer.clone(),
+            keys: self.keys.clone(),
+            connection: self.connection.clone(),
+            service_signer: self.service_signer.clone(),
+            service_encryption: self.service_encryption.clone(),
+            encoding: self.binding.encoding(),
+        }
+    }
+
+    /// An operator from a binding and credentials in hand (a device joining, before its
+    /// account is added).
+    pub fn operator_for(
+        binding: &ServiceBinding,
+        address: &str,
+        credentials: &(PrivateKey, PrivateKey, DareEnvelope),
+    ) -> Result<Operator> {
+        let key = |k: &Option<KeyParameters>| {
+            k.as_ref()
+                .ok_or_else(|| ClientError::Invalid("the binding lacks the service keys".into()))
+                .and_then(|k| Ok(k.public_key()?))
+        };
+        let mut keys = KeyRing::new();
+        keys.add_private(credentials.1.clone());
+        Ok(Operator {
+            url: binding.url.clone(),
+            address: address.to_string(),
+            signer: credentials.0.clone(),
+            keys,
+            connection: credentials.2.clone(),
+            service_signer: key(&binding.service_signature)?,
+            service_encryption: key(&binding.service_encryption)?,
+            encoding: binding.encoding(),
+        })
+    }
+
     /// The service's keys (to use the unauthenticated channel calls).
     pub fn service_keys(&self) -> (String, PublicKey, PublicKey) {
         (
@@ -727,6 +800,65 @@ impl<'a> Session<'a> {
 
     pub fn url(&self) -> &str {
         &self.binding.url
+    }
+}
+
+/// Asks the service for its share's contributions to key agreements (Operate, protocol-09
+/// §10.16), authenticated as the device; owns what it needs, so an account can keep it.
+pub struct Operator {
+    url: String,
+    address: String,
+    signer: PrivateKey,
+    keys: KeyRing,
+    connection: DareEnvelope,
+    service_signer: PublicKey,
+    service_encryption: PublicKey,
+    encoding: binding::Encoding,
+}
+
+impl crate::context::ThresholdOperator for Operator {
+    fn contributions(&self, capability: &str, ephemerals: &[PublicKey]) -> Result<Vec<Vec<u8>>> {
+        let operations = ephemerals
+            .iter()
+            .map(|epk| {
+                CryptographicOperation::CryptographicOperationKeyAgreement(
+                    CryptographicOperationKeyAgreement {
+                        key_id: Some(capability.to_string()),
+                        public_key: Some(mesh_schema::KeyData::from_public(epk)),
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        let response = call_in(
+            &self.url,
+            &Request::OperateRequest(OperateRequest {
+                account: Some(self.address.clone()),
+                enveloped_connection_device: Some(self.connection.clone()),
+                account_address: Some(self.address.clone()),
+                operations,
+            }),
+            Some(&self.signer),
+            Some(&self.service_encryption),
+            &self.keys,
+            Some(&self.service_signer),
+            self.encoding,
+        )?;
+        let Response::OperateResponse(r) = response else {
+            return Err(ClientError::Invalid("unexpected answer to Operate".into()));
+        };
+        r.results
+            .into_iter()
+            .map(|result| match result {
+                CryptographicResult::CryptographicResultKeyAgreement(k) => match k.key_agreement {
+                    Some(point) => Ok(point.public_key("KeyAgreement")?.as_bytes().to_vec()),
+                    None => Err(ClientError::Invalid(format!(
+                        "the service would not decrypt for this device: {}",
+                        k.error.unwrap_or_else(|| "no reason given".into())
+                    ))),
+                },
+            })
+            .collect()
     }
 }
 

@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use spake2::{Ed25519Group, Identity, Password, Spake2};
 
 use crate::catalogs::CatalogKind;
-use crate::connect::{check_records, device_records};
-use crate::context::{Account, Device, MeshHome};
+use crate::connect::{check_records, grant_device};
+use crate::context::{open_with_grant, Account, Device, MeshHome};
 use crate::online::{self, channel_poll, channel_post, ServiceBinding, Session};
 use crate::{ClientError, Result};
 
@@ -215,7 +215,7 @@ pub fn add_device(
     total: Duration,
     show: &mut dyn FnMut(&str),
 ) -> Result<String> {
-    let session = Session::open(device, account)?;
+    let mut session = Session::open(device, account)?;
     let (url, signer, encryption) = session.service_keys();
     let give_up = Instant::now() + total;
     while Instant::now() < give_up {
@@ -247,7 +247,7 @@ pub fn add_device(
         let key = spake_finish(state, ehlo.spake_msg.as_deref())?;
         // The new device's secret and the records that connect it.
         let (seed, profile, udf, profile_env) = crate::connect::new_device("paired device")?;
-        let cataloged = device_records(account, &profile, Some(profile_env))?;
+        let cataloged = grant_device(&mut session, account, &profile, Some(profile_env))?;
         let prepared =
             account.prepare_entry(CatalogKind::Device, &MeshItem::from(cataloged.clone()))?;
         let finish = Finish {
@@ -362,15 +362,19 @@ pub fn join(
         ));
     }
     let mut device = home.create_with_secret(passphrase, seed)?;
-    let (credentials, account_key) = check_records(&device, &finish.cataloged_device, &admin)?;
+    let (credentials, grant) = check_records(&device, &finish.cataloged_device, &admin)?;
     let account_public = required(&profile.account_encryption, "AccountEncryption")?;
-    let mut ring = mesh_dare::KeyRing::new();
-    ring.add_private(mesh_crypto::PrivateKey::from_bytes(
-        account_public.algorithm(),
-        &account_key,
-    )?);
+    // The prepared entry is encrypted to the account: open it with the share just granted and
+    // the service's contribution (which also shows that the service holds the other share).
+    let binding = ServiceBinding::from_info(&info);
+    let operator = Session::operator_for(&binding, &finish.account_address, &credentials)?;
     let prepared: CatalogedDevice = expect_item!(
-        MeshItem::from_bytes(&finish.prepared_entry.plaintext(&ring)?)?,
+        MeshItem::from_bytes(&open_with_grant(
+            &grant,
+            &account_public,
+            &operator,
+            &finish.prepared_entry
+        )?)?,
         CatalogedDevice
     )?;
     if prepared.device_udf.as_deref() != Some(device.udf()) {
@@ -378,8 +382,11 @@ pub fn join(
             "the prepared catalog entry is for another device".into(),
         ));
     }
-    let account = device.add_connected_account(&finish.enveloped_profile_account, &account_key)?;
-    let binding = ServiceBinding::from_info(&info);
+    let account = device.add_connected_account(
+        &finish.enveloped_profile_account,
+        &grant,
+        &finish.cataloged_device,
+    )?;
     // 3. Submit the device's own catalog entry; 5. the service authenticates it as it does.
     let mut session = Session::start(&account, binding, credentials)?;
     account.append_prepared(CatalogKind::Device, finish.prepared_entry)?;

@@ -27,7 +27,7 @@ use mesh_udf::{random, Udf, UdfType};
 use serde::{Deserialize, Serialize};
 
 use crate::catalogs::CatalogKind;
-use crate::connect::{account_profile_for, check_records, device_records};
+use crate::connect::{account_profile_for, check_records, grant_device};
 use crate::context::{Account, Device, MeshHome};
 use crate::online::{self, call_anonymous, load_binding, ServiceBinding, Session};
 use crate::store::write_atomic;
@@ -194,8 +194,8 @@ pub fn claim(
         .map_err(|_| ClientError::Invalid("the EARL key does not open the publication".into()))?;
     let profile_env = DareEnvelope::parse(&plain)?;
     let (profile, udf) = signed::verify_profile_device(&profile_env)?;
-    let cataloged = device_records(account, &profile, Some(profile_env))?;
     let mut session = Session::open(device, account)?;
+    let cataloged = grant_device(&mut session, account, &profile, Some(profile_env))?;
     account.put(CatalogKind::Device, &MeshItem::from(cataloged.clone()))?;
     session.push(CatalogKind::Device.name())?;
     let response_id = ids::response_id(&locator)?;
@@ -276,8 +276,8 @@ pub fn complete(device: &mut Device) -> Result<Option<Account>> {
     let admin = required(&profile.administrator_signature, "AdministratorSignature")?;
     signed::verify_signed_by(&envelope, &admin, "connection answer", &keys)?;
     signed::verify_signed_by(&claim_env, &admin, "claim", &KeyRing::new())?;
-    let (credentials, account_key) = check_records(device, &cataloged, &admin)?;
-    let account = device.add_connected_account(&profile_env, &account_key)?;
+    let (credentials, grant) = check_records(device, &cataloged, &admin)?;
+    let account = device.add_connected_account(&profile_env, &grant, &cataloged)?;
     let binding = ServiceBinding::from_info(&service);
     Session::start(&account, binding, credentials)?;
     std::fs::remove_file(waiting_path(device))?;

@@ -112,6 +112,35 @@ impl PrivateKey {
         }
     }
 
+    /// Threshold decryption (threshold-06 §3.2): two shares whose contributions to a key
+    /// agreement add up to this key's agreement. X448 only (an X25519 contribution, a u
+    /// coordinate, cannot be added).
+    pub fn split(&self) -> Result<(PrivateKey, PrivateKey), CryptoError> {
+        match self {
+            PrivateKey::X448(k) => {
+                let (a, b) = k.split()?;
+                Ok((PrivateKey::X448(a), PrivateKey::X448(b)))
+            }
+            _ => Err(CryptoError::Unsupported(format!(
+                "threshold shares of a {} key",
+                self.algorithm().curve()
+            ))),
+        }
+    }
+
+    /// This key share's contribution to a threshold key agreement with `peer` (a full point,
+    /// in the public-key encoding), for [`combine_contributions`].
+    pub fn agree_partial(&self, peer: &PublicKey) -> Result<Vec<u8>, CryptoError> {
+        match (self, peer.algorithm) {
+            (PrivateKey::X448(k), Algorithm::X448) => Ok(k.agree_partial(&peer.bytes)?.to_vec()),
+            _ => Err(CryptoError::Unsupported(format!(
+                "threshold key agreement with {} and {}",
+                self.algorithm().curve(),
+                peer.algorithm.curve()
+            ))),
+        }
+    }
+
     /// The activation combination (schema-08 §3.2.1): a device's base private key plus the
     /// activation key gives the private key whose public key is the sum of the two public keys.
     pub fn combine(&self, other: &PrivateKey) -> Result<PrivateKey, CryptoError> {
@@ -129,6 +158,21 @@ impl PrivateKey {
                 other.algorithm().curve(),
             )),
         }
+    }
+}
+
+/// The key agreement value from every share's contribution ([`PrivateKey::agree_partial`]),
+/// the same octets [`PrivateKey::agree`] gives for the whole key.
+pub fn combine_contributions(
+    algorithm: Algorithm,
+    parts: &[&[u8]],
+) -> Result<Vec<u8>, CryptoError> {
+    match algorithm {
+        Algorithm::X448 => Ok(x448::combine_contributions(parts)?.to_vec()),
+        other => Err(CryptoError::Unsupported(format!(
+            "threshold key agreement with {}",
+            other.curve()
+        ))),
     }
 }
 

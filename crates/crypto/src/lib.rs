@@ -24,4 +24,4 @@ pub mod x448;
 pub use algorithm::Algorithm;
 pub use derive::{key_name, profile_keys, ProfileKey, SecretSeed};
 pub use error::CryptoError;
-pub use keys::{PrivateKey, PublicKey};
+pub use keys::{combine_contributions, PrivateKey, PublicKey};

@@ -27,16 +27,24 @@ pub struct Catalog {
     current: BTreeMap<String, u64>,
 }
 
+/// What a frame does to a catalog: the UniqueId it sets, and whether it deletes it. `None`
+/// for frames that are no catalog entries.
+pub fn change_of(header: &DareHeader) -> Option<(String, bool)> {
+    let meta = header.content_meta().ok()?;
+    let deleted = meta.event.as_deref() == Some(EVENT_DELETE);
+    Some((meta.unique_id?, deleted))
+}
+
 /// Apply one frame's metadata to a catalog state.
 fn apply(current: &mut BTreeMap<String, u64>, index: u64, header: &DareHeader) {
-    let Ok(meta) = header.content_meta() else {
-        return;
-    };
-    let Some(id) = meta.unique_id else { return };
-    if meta.event.as_deref() == Some(EVENT_DELETE) {
-        current.remove(&id);
-    } else {
-        current.insert(id, index);
+    match change_of(header) {
+        Some((id, true)) => {
+            current.remove(&id);
+        }
+        Some((id, false)) => {
+            current.insert(id, index);
+        }
+        None => {}
     }
 }
 

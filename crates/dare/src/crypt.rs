@@ -107,19 +107,28 @@ pub fn recipient_for(seed: &BaseSeed, recipient: &PublicKey) -> Result<DareRecip
     })
 }
 
-/// Recover the base seed from a recipient entry with the recipient's private key.
-pub fn seed_from_recipient(entry: &DareRecipient, key: &PrivateKey) -> Result<BaseSeed> {
-    let epk = entry
+/// The ephemeral public key of a recipient entry.
+pub fn recipient_ephemeral(entry: &DareRecipient) -> Result<PublicKey> {
+    entry
         .ephemeral
         .as_ref()
         .ok_or_else(|| DareError::Malformed("recipient without an ephemeral key (epk)".into()))?
-        .public_key()?;
+        .public_key()
+}
+
+/// Recover the base seed from a recipient entry with the recipient's private key.
+pub fn seed_from_recipient(entry: &DareRecipient, key: &PrivateKey) -> Result<BaseSeed> {
+    let agreement = key.agree(&recipient_ephemeral(entry)?)?;
+    seed_from_agreement(entry, &agreement)
+}
+
+/// Recover the base seed from a recipient entry with the key agreement value.
+pub fn seed_from_agreement(entry: &DareRecipient, agreement: &[u8]) -> Result<BaseSeed> {
     let wrapped = entry
         .wrapped_base_seed
         .as_ref()
         .ok_or_else(|| DareError::Malformed("recipient without a wrapped key (wmk)".into()))?;
-    let agreement = key.agree(&epk)?;
-    unwrap(&master_key(&agreement), wrapped)
+    unwrap(&master_key(agreement), wrapped)
 }
 
 /// The keys one payload is encrypted and authenticated under.

@@ -338,6 +338,11 @@ impl DareEnvelope {
                 if let Some(key) = keys.private_key(kid) {
                     return crypt::seed_from_recipient(entry, key);
                 }
+                if let Ok(epk) = crypt::recipient_ephemeral(entry) {
+                    if let Some(value) = keys.agreement(kid, &epk) {
+                        return crypt::seed_from_agreement(entry, value);
+                    }
+                }
             }
         }
         let kids: Vec<&str> = self
@@ -353,6 +358,20 @@ impl DareEnvelope {
             )));
         }
         Err(DareError::NoDecryptionKey(kids.join(", ")))
+    }
+
+    /// The ephemeral key of the recipient entry for the key `udf`, if the envelope has one:
+    /// what a holder of a share of that key needs contributions for.
+    pub fn ephemeral_for(&self, udf: &str) -> Option<PublicKey> {
+        self.header
+            .recipients
+            .iter()
+            .find(|r| {
+                r.key_identifier
+                    .as_deref()
+                    .is_some_and(|kid| crate::keys::kid_matches(kid, udf))
+            })
+            .and_then(|r| crypt::recipient_ephemeral(r).ok())
     }
 
     /// Decrypt the payload with a known base seed.

@@ -73,6 +73,9 @@ pub fn kid_matches(kid: &str, udf: &str) -> bool {
 pub struct KeyRing {
     public: Vec<(String, PublicKey)>,
     private: Vec<(String, PrivateKey)>,
+    /// Key agreement values computed elsewhere (a threshold agreement whose contributions came
+    /// from a key share and the service holding the other share): (kid, epk octets, value).
+    agreements: Vec<(String, Vec<u8>, Vec<u8>)>,
 }
 
 impl KeyRing {
@@ -109,6 +112,20 @@ impl KeyRing {
             .iter()
             .find(|(u, _)| kid_matches(kid, u))
             .map(|(_, k)| k)
+    }
+
+    /// Add the agreement value of the key `udf` with the ephemeral key `epk`, so that an
+    /// envelope encrypted to `udf` with that ephemeral can be opened without the private key.
+    pub fn add_agreement(&mut self, udf: &str, epk: &PublicKey, value: Vec<u8>) {
+        self.agreements
+            .push((udf.to_string(), epk.as_bytes().to_vec(), value));
+    }
+
+    pub fn agreement(&self, kid: &str, epk: &PublicKey) -> Option<&[u8]> {
+        self.agreements
+            .iter()
+            .find(|(u, e, _)| kid_matches(kid, u) && e == epk.as_bytes())
+            .map(|(_, _, v)| v.as_slice())
     }
 }
 

@@ -236,6 +236,58 @@ message!(ClaimResponse {
 message!(PollClaimRequest { publication_id: Option<String>, target_account_address: Option<String> });
 message!(PollClaimResponse { status: Option<u16>, status_description: Option<String>, enveloped_message: Option<DareEnvelope> });
 
+message!(
+    /// A threshold key agreement (§10.15.5): the contribution of the service's share of the key
+    /// named by the capability `KeyId` to an agreement with `PublicKey` (an ephemeral key). The
+    /// draft lists no field for the ephemeral key; `PublicKey` is this implementation's.
+    CryptographicOperationKeyAgreement {
+        key_id: Option<String>,
+        #[serde(with = "base64url::option")]
+        key_coefficient: Option<Vec<u8>>,
+        public_key: Option<mesh_schema::KeyData>,
+    }
+);
+
+/// One cryptographic operation of an Operate request (§10.15.3–10.15.7); only key agreement
+/// is performed (threshold signature is "not currently supported" by the draft either).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CryptographicOperation {
+    CryptographicOperationKeyAgreement(CryptographicOperationKeyAgreement),
+}
+
+message!(
+    /// The result of a key agreement (§10.15.9): the service share's contribution, a curve
+    /// point in the public-key encoding (`KeyAgreement`, a field the draft does not list), or
+    /// `Error`.
+    CryptographicResultKeyAgreement {
+        error: Option<String>,
+        key_agreement: Option<mesh_schema::KeyData>,
+    }
+);
+
+/// One result of an Operate response, in the order of the operations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CryptographicResult {
+    CryptographicResultKeyAgreement(CryptographicResultKeyAgreement),
+}
+
+message!(
+    /// Operate (§10.16): cryptographic operations with key shares the service holds for the
+    /// account. `Operations` is not in the draft's field list; the transaction has no other
+    /// way to say what to do.
+    OperateRequest {
+        account: Option<String>,
+        enveloped_connection_device: Option<DareEnvelope>,
+        account_address: Option<String>,
+        operations: Vec<CryptographicOperation>,
+    }
+);
+message!(OperateResponse {
+    status: Option<u16>,
+    status_description: Option<String>,
+    results: Vec<CryptographicResult>,
+});
+
 /// Every request the service answers.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,6 +307,7 @@ pub enum Request {
     ClaimRequest(ClaimRequest),
     PollClaimRequest(PollClaimRequest),
     TicketRequest(TicketRequest),
+    OperateRequest(OperateRequest),
 }
 
 /// Every response the service gives.
@@ -275,6 +328,7 @@ pub enum Response {
     ClaimResponse(ClaimResponse),
     PollClaimResponse(PollClaimResponse),
     TicketResponse(TicketResponse),
+    OperateResponse(OperateResponse),
     /// A refusal: the status says why.
     MeshResponse(MeshResponse),
 }
@@ -297,6 +351,7 @@ impl Request {
             Request::ClaimRequest(_) => "ClaimRequest",
             Request::PollClaimRequest(_) => "PollClaimRequest",
             Request::TicketRequest(_) => "TicketRequest",
+            Request::OperateRequest(_) => "OperateRequest",
         }
     }
 
@@ -325,6 +380,9 @@ impl Request {
             Request::TicketRequest(r) => {
                 Some((r.account.as_deref(), r.enveloped_connection_device.as_ref()))
             }
+            Request::OperateRequest(r) => {
+                Some((r.account.as_deref(), r.enveloped_connection_device.as_ref()))
+            }
             _ => None,
         }
     }
@@ -350,6 +408,7 @@ impl Response {
             Response::ClaimResponse(r) => (r.status, r.status_description.as_deref()),
             Response::PollClaimResponse(r) => (r.status, r.status_description.as_deref()),
             Response::TicketResponse(r) => (r.status, r.status_description.as_deref()),
+            Response::OperateResponse(r) => (r.status, r.status_description.as_deref()),
         };
         (s.unwrap_or(200), d)
     }

@@ -67,11 +67,17 @@ pub struct ActivationAccount {
     pub account_encryption: Option<KeyData>,
     pub account_authentication: Option<KeyData>,
     pub account_signature: Option<KeyData>,
-    /// The account's encryption private key (base64url of the scalar), so that the device can
-    /// read the account's catalogs. The draft gives devices decryption through threshold key
-    /// shares held with the service; until that is implemented, the key itself travels here,
-    /// encrypted to the device.
-    pub account_encryption_key: Option<String>,
+    /// The device's share of the account encryption key (base64url of the scalar): with the
+    /// service's contribution from the other share (Operate, capability
+    /// `AccountEncryptionCapability`) it decrypts what is encrypted to the account; alone it
+    /// decrypts nothing (schema-08 §6.6, threshold-06 §3.2). Not a field of the draft, which
+    /// does not say how a device holds its share.
+    pub account_encryption_share: Option<String>,
+    /// The Id of the CapabilityDecryptServiced entry of the access catalog for that share.
+    pub account_encryption_capability: Option<String>,
+    /// The key the device makes catalog UniqueIds with (base64url), so that its entries have
+    /// the same identifiers as the administrator's.
+    pub catalog_id_key: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }}

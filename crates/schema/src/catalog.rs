@@ -2,6 +2,8 @@
 //! (SSH keys), the fields are this project's and say so.
 
 use mesh_dare::DareEnvelope;
+
+use crate::KeyData;
 use serde_json::{Map, Value};
 
 mesh_struct! {
@@ -123,9 +125,36 @@ pub struct CatalogedContact {
 }}
 
 mesh_struct! {
+/// An entry of the access catalog (schema-08 §4.1): a privilege granted to a party, here a
+/// cryptographic capability the service exercises for a device. `Capability` is not among the
+/// draft's (empty) field list; the entry has no other place for what it grants.
 pub struct CatalogedAccess {
     pub labels: Vec<String>,
     pub key: Option<String>,
+    pub capability: Option<CryptographicCapability>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+/// A capability of the access catalog, tagged by its type (schema-08 §10.4.8–10.4.14).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum CryptographicCapability {
+    CapabilityDecryptServiced(CapabilityDecryptServiced),
+}
+
+mesh_struct! {
+/// Decryption serviced by the Mesh Service (schema-08 §10.4.11): the service holds one share
+/// of the key `KeyData` (in `EnvelopedKeyShares`, encrypted to the service), and contributes
+/// it to key agreements asked for by the device `SubjectId` authenticating with the key
+/// `AuthenticationId`; the device holds the other share. Removing the entry (or the device)
+/// ends the device's ability to decrypt.
+pub struct CapabilityDecryptServiced {
+    pub id: Option<String>,
+    pub key_data: Option<KeyData>,
+    pub enveloped_key_shares: Vec<DareEnvelope>,
+    pub subject_id: Option<String>,
+    pub subject_address: Option<String>,
+    pub authentication_id: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }}

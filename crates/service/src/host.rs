@@ -288,6 +288,7 @@ impl ServiceHost {
                     Request::TransactRequest(r) => self.transact(&caller, r),
                     Request::MulticastAllocateRequest(_) => Ok(self.channel_allocate()),
                     Request::TicketRequest(_) => Ok(self.issue_ticket(&caller)),
+                    Request::OperateRequest(r) => self.operate(&caller, r),
                     _ => return refuse(400, "unexpected request"),
                 };
                 match response {
@@ -551,6 +552,25 @@ impl ServiceHost {
             ),
             Err(e) => store_err(e),
         }
+    }
+
+    fn operate(&self, caller: &Caller, r: &OperateRequest) -> StoreResult<Response> {
+        let admin = match caller
+            .account
+            .profile_user()
+            .and_then(|p| required(&p.administrator_signature, "AdministratorSignature"))
+        {
+            Ok(k) => k,
+            Err(e) => return Err(StoreError::Invalid(e.to_string())),
+        };
+        crate::operate::operate(
+            self.store.as_ref(),
+            &self.keys,
+            &caller.account.address,
+            &admin,
+            &caller.device_udf,
+            r,
+        )
     }
 
     fn unbind(&self, caller: &Caller) -> StoreResult<Response> {

@@ -184,3 +184,13 @@ impl Drop for Postgres {
         );
     }
 }
+
+/// Point a device's binding for alice@example.com at another URL of the same service (a
+/// restarted service listens on a new port).
+pub fn repoint(dir: &Path, url: &str) {
+    let path = dir.join("accounts/alice@example.com/service.json");
+    let mut binding: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    binding["Url"] = mesh_protocol::client::service_url("", Some(url)).into();
+    std::fs::write(&path, serde_json::to_vec(&binding).unwrap()).unwrap();
+}

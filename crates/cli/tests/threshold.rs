@@ -1,0 +1,156 @@
+//! Threshold decryption through the Operate transaction, end to end: devices connected without
+//! administrator rights hold a share of the account encryption key, the service the other, and
+//! they read the account's catalogs only with the service's contribution, which it gives only
+//! to the device the administrator granted it to.
+
+mod common;
+use common::service::{repoint, Service};
+use common::*;
+
+use std::path::Path;
+
+use mesh_client::context::ThresholdOperator;
+use mesh_client::online::Session;
+use mesh_client::{CatalogKind, MeshHome};
+use mesh_crypto::{Algorithm, PrivateKey};
+use mesh_schema::catalog::CryptographicCapability;
+use mesh_schema::MeshItem;
+
+/// Connect the device at `dir` to alice@example.com by witness, accepted on `admin`.
+fn connect(service: &Service, admin: &Path, dir: &Path) {
+    let request = json_in(
+        dir,
+        &[
+            "device",
+            "request",
+            "alice@example.com",
+            "--service",
+            &service.url,
+        ],
+    );
+    ok_in(
+        admin,
+        &["device", "accept", request["Witness"].as_str().unwrap()],
+    );
+    ok_in(dir, &["device", "complete"]);
+}
+
+fn udf_of(dir: &Path) -> String {
+    json_in(dir, &["account", "info"])["DeviceUdf"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The capability ids of the access catalog, by the device they were granted to.
+fn grants(admin: &Path) -> Vec<(String, String)> {
+    let device = MeshHome::at(admin).open(DEVICE_PASS).unwrap();
+    let account = device.account(None).unwrap();
+    account
+        .list(CatalogKind::Access)
+        .unwrap()
+        .into_iter()
+        .filter_map(|(id, item)| match item {
+            MeshItem::CatalogedAccess(a) => match a.capability {
+                Some(CryptographicCapability::CapabilityDecryptServiced(c)) => {
+                    Some((c.subject_id.unwrap(), id))
+                }
+                None => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Ask the service, as the device at `dir`, for a contribution under `capability`.
+fn ask(dir: &Path, capability: &str) -> Result<Vec<Vec<u8>>, String> {
+    let device = MeshHome::at(dir).open(DEVICE_PASS).unwrap();
+    let account = device.account(None).unwrap();
+    let session = Session::open(&device, &account).unwrap();
+    let epk = PrivateKey::generate(Algorithm::X448).public_key();
+    session
+        .operator()
+        .contributions(capability, &[epk])
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn devices_decrypt_only_with_the_service() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = Service::start(data.path(), None);
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let (a, b, c) = (a.path(), b.path(), c.path());
+    ok_in(a, &["account", "create", "alice@example.com"]);
+    ok_in(a, &["password", "add", "bank.example", "alice", "pw1"]);
+    ok_in(a, &["account", "bind", "--service", &service.url]);
+    connect(&service, a, b);
+    connect(&service, a, c);
+
+    // B reads what A wrote: its share and the service's contribution.
+    let read = |dir: &Path| {
+        json_in(dir, &["password", "get", "bank.example"])["CatalogedCredential"]["Password"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(read(b), "pw1");
+    // B holds no account key, only its share (and is no administrator).
+    let device_b = MeshHome::at(b).open(DEVICE_PASS).unwrap();
+    let account_b = device_b.account(None).unwrap();
+    assert!(account_b.encryption_private_key().is_none());
+    assert!(!account_b.is_administrator());
+    // Entries B writes are read by A and C.
+    ok_in(b, &["password", "add", "shop.example", "bob", "pw2"]);
+    ok_in(c, &["account", "sync"]);
+    assert_eq!(
+        json_in(c, &["password", "get", "shop.example"])["CatalogedCredential"]["Password"],
+        "pw2"
+    );
+    ok_in(a, &["account", "sync"]);
+    assert_eq!(
+        json_in(a, &["password", "get", "shop.example"])["CatalogedCredential"]["Password"],
+        "pw2"
+    );
+
+    // One capability per connected device, each for its own device.
+    let (udf_b, udf_c) = (udf_of(b), udf_of(c));
+    let granted = grants(a);
+    assert_eq!(granted.len(), 2, "{granted:?}");
+    let cap_b = granted.iter().find(|(d, _)| *d == udf_b).unwrap().1.clone();
+    let cap_c = granted.iter().find(|(d, _)| *d == udf_c).unwrap().1.clone();
+    assert_eq!(ask(c, &cap_c).unwrap().len(), 1);
+    // C may not use B's capability, nor one that does not exist.
+    let refused = ask(c, &cap_b).unwrap_err();
+    assert!(refused.contains("granted to another device"), "{refused}");
+    let refused = ask(c, "NAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA").unwrap_err();
+    assert!(refused.contains("no capability"), "{refused}");
+
+    // Without the service the share decrypts nothing; the administrator still reads.
+    service.kill();
+    let offline = fails_in(b, DEVICE_PASS, &["password", "get", "bank.example"]);
+    assert!(
+        offline.contains("cannot reach") && !offline.contains("pw1"),
+        "{offline}"
+    );
+    assert_eq!(read(a), "pw1");
+    service.restart();
+    for dir in [a, b, c] {
+        repoint(dir, &service.url);
+    }
+    assert_eq!(read(b), "pw1");
+
+    // Removing B removes its capability; C carries on.
+    ok_in(a, &["device", "delete", &udf_b]);
+    let granted = grants(a);
+    assert_eq!(granted, vec![(udf_c, cap_c)]);
+    assert!(
+        fails_in(b, DEVICE_PASS, &["password", "get", "bank.example"])
+            .contains("removed from the account")
+    );
+    ok_in(c, &["account", "sync"]);
+    assert_eq!(read(c), "pw1");
+}

@@ -1,0 +1,266 @@
+//! The Operate transaction (protocol-09 §7.6, §10.16): the service's half of threshold key
+//! agreement for the devices of an account.
+//!
+//! An administrator device that connects a device splits the account encryption key in two
+//! (threshold-06 §3.2): the device keeps one share, the other goes in a
+//! CapabilityDecryptServiced entry of the account's access catalog (schema-08 §4.1, §10.4.11),
+//! encrypted to the service and naming the device. Asked for a key agreement with an ephemeral
+//! key E under that capability, the service checks that the entry is signed by the account's
+//! administrator key and names the device making the request, and returns [share]E; the device
+//! adds its own contribution. The service never holds enough to decrypt, and removing the
+//! entry (or the device) ends the device's ability to.
+
+use std::collections::HashMap;
+
+use mesh_crypto::{PrivateKey, PublicKey};
+use mesh_dare::catalog::change_of;
+use mesh_dare::{DareEnvelope, KeyRing};
+use mesh_protocol::messages::*;
+use mesh_protocol::Response;
+use mesh_schema::catalog::{CapabilityDecryptServiced, CatalogedAccess, CryptographicCapability};
+use mesh_schema::key::required;
+use mesh_schema::{expect_item, signed, KeyData};
+
+use crate::store::{Store, StoreResult};
+
+/// The access catalog's container name.
+pub const ACCESS: &str = "MMM_Access";
+/// Most operations one Operate request may ask for.
+pub const MAX_OPERATIONS: usize = 250;
+
+/// The current entries of an account's access catalog, by UniqueId (the capability Id).
+fn access_entries(store: &dyn Store, address: &str) -> StoreResult<HashMap<String, DareEnvelope>> {
+    let mut current = HashMap::new();
+    let mut from = 1;
+    loop {
+        let page = store.read(address, ACCESS, from, 500)?;
+        if page.is_empty() {
+            break;
+        }
+        from += page.len() as u64;
+        for envelope in page {
+            match change_of(&envelope.header) {
+                Some((id, true)) => {
+                    current.remove(&id);
+                }
+                Some((id, false)) => {
+                    current.insert(id, envelope);
+                }
+                None => {}
+            }
+        }
+    }
+    Ok(current)
+}
+
+/// The capability `id` of the access catalog, if it is signed by the administrator key
+/// `admin`, says it is `id` and was granted to the device `device_udf`.
+fn capability(
+    entries: &HashMap<String, DareEnvelope>,
+    id: &str,
+    admin: &PublicKey,
+    device_udf: &str,
+) -> Result<CapabilityDecryptServiced, String> {
+    let envelope = entries
+        .get(id)
+        .ok_or_else(|| format!("no capability {id} in the access catalog"))?;
+    let item = signed::verify_signed_by(envelope, admin, "access entry", &KeyRing::new())
+        .map_err(|e| e.to_string())?;
+    let access: CatalogedAccess = expect_item!(item, CatalogedAccess).map_err(|e| e.to_string())?;
+    let Some(CryptographicCapability::CapabilityDecryptServiced(capability)) = access.capability
+    else {
+        return Err(format!(
+            "the access entry {id} grants no serviced decryption"
+        ));
+    };
+    if capability.id.as_deref() != Some(id) {
+        return Err(format!("the access entry {id} is for another capability"));
+    }
+    if capability.subject_id.as_deref() != Some(device_udf) {
+        return Err(format!("the capability {id} was granted to another device"));
+    }
+    Ok(capability)
+}
+
+/// The service's share of a capability, decrypted with the service's keys and checked to be a
+/// share of the key the capability names (the algorithm, at least: a share has no public key
+/// to compare).
+fn share_of(capability: &CapabilityDecryptServiced, keys: &KeyRing) -> Result<PrivateKey, String> {
+    let key = required(&capability.key_data, "KeyData").map_err(|e| e.to_string())?;
+    let envelope = capability
+        .enveloped_key_shares
+        .first()
+        .ok_or("the capability holds no key share")?;
+    let bytes = envelope
+        .plaintext(keys)
+        .map_err(|e| format!("the key share is not for this service: {e}"))?;
+    PrivateKey::from_bytes(key.algorithm(), &bytes).map_err(|e| e.to_string())
+}
+
+/// Answer an Operate request from the device `device_udf` of the account `address`, whose
+/// administrator key is `admin`. Each operation has its own result; an operation the device is
+/// not entitled to gets an `Error`, never a contribution.
+pub fn operate(
+    store: &dyn Store,
+    keys: &KeyRing,
+    address: &str,
+    admin: &PublicKey,
+    device_udf: &str,
+    request: &OperateRequest,
+) -> StoreResult<Response> {
+    if request.operations.len() > MAX_OPERATIONS {
+        return Ok(Response::error(
+            413,
+            format!(
+                "{} operations in one request; the limit is {MAX_OPERATIONS}",
+                request.operations.len()
+            ),
+        ));
+    }
+    let entries = access_entries(store, address)?;
+    let mut shares: HashMap<String, Result<PrivateKey, String>> = HashMap::new();
+    let results = request
+        .operations
+        .iter()
+        .map(|operation| {
+            let CryptographicOperation::CryptographicOperationKeyAgreement(op) = operation;
+            let outcome = (|| {
+                let id = op.key_id.as_deref().ok_or("the operation names no KeyId")?;
+                let share = shares
+                    .entry(id.to_string())
+                    .or_insert_with(|| {
+                        capability(&entries, id, admin, device_udf).and_then(|c| share_of(&c, keys))
+                    })
+                    .clone()?;
+                let peer = required(&op.public_key, "PublicKey").map_err(|e| e.to_string())?;
+                let point = share.agree_partial(&peer).map_err(|e| e.to_string())?;
+                PublicKey::new(peer.algorithm(), point).map_err(|e| e.to_string())
+            })();
+            let result = match outcome {
+                Ok(point) => CryptographicResultKeyAgreement {
+                    key_agreement: Some(KeyData::from_public(&point)),
+                    ..Default::default()
+                },
+                Err(error) => {
+                    tracing::info!("Operate for {address}: refused: {error}");
+                    CryptographicResultKeyAgreement {
+                        error: Some(error),
+                        ..Default::default()
+                    }
+                }
+            };
+            CryptographicResult::CryptographicResultKeyAgreement(result)
+        })
+        .collect();
+    Ok(Response::OperateResponse(OperateResponse {
+        status: Some(200),
+        results,
+        ..Default::default()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_crypto::Algorithm;
+    use mesh_dare::EnvelopeOptions;
+    use mesh_schema::MeshItem;
+
+    struct Setup {
+        admin: PrivateKey,
+        service: KeyRing,
+        account_key: PrivateKey,
+        device_share: PrivateKey,
+        entry: CatalogedAccess,
+    }
+
+    fn setup() -> Setup {
+        let admin = PrivateKey::generate(Algorithm::Ed448);
+        let service_key = PrivateKey::generate(Algorithm::X448);
+        let account_key = PrivateKey::generate(Algorithm::X448);
+        let (device_share, service_share) = account_key.split().unwrap();
+        let enveloped = DareEnvelope::encode(
+            &service_share.to_bytes(),
+            &EnvelopeOptions {
+                recipients: vec![&service_key.public_key()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let entry = CatalogedAccess {
+            key: Some("NCAP".into()),
+            capability: Some(CryptographicCapability::CapabilityDecryptServiced(
+                CapabilityDecryptServiced {
+                    id: Some("NCAP".into()),
+                    key_data: Some(KeyData::from_public(&account_key.public_key())),
+                    enveloped_key_shares: vec![enveloped],
+                    subject_id: Some("MDEV".into()),
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        };
+        let mut service = KeyRing::new();
+        service.add_private(service_key);
+        Setup {
+            admin,
+            service,
+            account_key,
+            device_share,
+            entry,
+        }
+    }
+
+    fn entries(entry: &CatalogedAccess, signer: &PrivateKey) -> HashMap<String, DareEnvelope> {
+        let envelope =
+            signed::seal(&MeshItem::from(entry.clone()), signer, Some("NCAP"), &[]).unwrap();
+        HashMap::from([("NCAP".to_string(), envelope)])
+    }
+
+    #[test]
+    fn the_two_contributions_make_the_agreement() {
+        let s = setup();
+        let admin = s.admin.public_key();
+        let capability = capability(&entries(&s.entry, &s.admin), "NCAP", &admin, "MDEV").unwrap();
+        let share = share_of(&capability, &s.service).unwrap();
+        let ephemeral = PrivateKey::generate(Algorithm::X448);
+        let epk = ephemeral.public_key();
+        let theirs = share.agree_partial(&epk).unwrap();
+        let mine = s.device_share.agree_partial(&epk).unwrap();
+        assert_eq!(
+            mesh_crypto::combine_contributions(Algorithm::X448, &[&mine, &theirs]).unwrap(),
+            ephemeral.agree(&s.account_key.public_key()).unwrap()
+        );
+        // Neither contribution alone is the agreement.
+        assert_ne!(
+            theirs[..56],
+            ephemeral.agree(&s.account_key.public_key()).unwrap()[..]
+        );
+    }
+
+    #[test]
+    fn entitlement_is_checked() {
+        let s = setup();
+        let admin = s.admin.public_key();
+        // Another device may not use the capability.
+        let e = capability(&entries(&s.entry, &s.admin), "NCAP", &admin, "MOTHER").unwrap_err();
+        assert!(e.contains("another device"), "{e}");
+        // An entry not signed by the administrator key is no capability.
+        let forger = PrivateKey::generate(Algorithm::Ed448);
+        assert!(capability(&entries(&s.entry, &forger), "NCAP", &admin, "MDEV").is_err());
+        // Unknown ids, and entries whose payload names another capability.
+        let e = capability(&entries(&s.entry, &s.admin), "NOPE", &admin, "MDEV").unwrap_err();
+        assert!(e.contains("no capability"), "{e}");
+        let mut other = s.entry.clone();
+        if let Some(CryptographicCapability::CapabilityDecryptServiced(c)) = &mut other.capability {
+            c.id = Some("NELSE".into());
+        }
+        let e = capability(&entries(&other, &s.admin), "NCAP", &admin, "MDEV").unwrap_err();
+        assert!(e.contains("another capability"), "{e}");
+        // A share encrypted to another service is of no use here.
+        let capability = capability(&entries(&s.entry, &s.admin), "NCAP", &admin, "MDEV").unwrap();
+        let mut elsewhere = KeyRing::new();
+        elsewhere.add_private(PrivateKey::generate(Algorithm::X448));
+        assert!(share_of(&capability, &elsewhere).is_err());
+    }
+}
