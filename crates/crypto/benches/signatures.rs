@@ -24,6 +24,22 @@ fn signatures(c: &mut Criterion) {
             b.iter(|| key.agree(&peer).unwrap())
         });
     }
+    // Threshold decryption (Operate): each side's contribution, their combination, and making
+    // a key from a stored share (what the service does before contributing).
+    let key = PrivateKey::generate(Algorithm::X448);
+    let (share, _) = key.split().unwrap();
+    let peer = PrivateKey::generate(Algorithm::X448).public_key();
+    let part = share.agree_partial(&peer).unwrap();
+    c.bench_function("X448_threshold_contribution", |b| {
+        b.iter(|| share.agree_partial(&peer).unwrap())
+    });
+    c.bench_function("X448_threshold_combine", |b| {
+        b.iter(|| mesh_crypto::combine_contributions(Algorithm::X448, &[&part, &part]).unwrap())
+    });
+    let bytes = share.to_bytes();
+    c.bench_function("X448_share_from_bytes", |b| {
+        b.iter(|| PrivateKey::from_bytes(Algorithm::X448, &bytes).unwrap())
+    });
     let seed = mesh_crypto::SecretSeed::parse(
         "ZAAQ-APQL-QS4L-SY3L-RER2-TYEA-V4EF-Q3OB-6N2F-DKDP-UJQ6-KXUN-LI2H-7RXH",
     )

@@ -62,9 +62,21 @@ fn add(a: &BigUint, b: &BigUint) -> BigUint {
     (a + b) % &params().p
 }
 
+/// 1/a mod p by the extended Euclidean algorithm (several times faster than a^(p−2) with
+/// big integers); 0 for a ≡ 0, as a^(p−2) gives.
 fn inv(a: &BigUint) -> BigUint {
-    let p = &params().p;
-    a.modpow(&(p - 2u32), p)
+    use num_bigint::BigInt;
+    use num_integer::Integer;
+    let p = BigInt::from(params().p.clone());
+    let a = BigInt::from(a % &params().p);
+    if a.is_zero() {
+        return BigUint::zero();
+    }
+    let egcd = a.extended_gcd(&p);
+    egcd.x
+        .mod_floor(&p)
+        .to_biguint()
+        .expect("mod_floor of a positive modulus is not negative")
 }
 
 impl MontPoint {

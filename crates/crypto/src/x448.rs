@@ -34,7 +34,8 @@ pub struct X448Private {
     /// (combined) scalar k is replaced by k + ℓ, which is even and gives the same multiple of any
     /// point of the prime-order subgroup, where every honest public key lies.
     ladder_scalar: [u8; 56],
-    public: [u8; PUBLIC_LEN],
+    /// Computed when first asked for: a key share never needs it.
+    public: std::sync::OnceLock<[u8; PUBLIC_LEN]>,
 }
 
 impl X448Private {
@@ -59,17 +60,10 @@ impl X448Private {
         if (&k % order()).is_zero() {
             return Err(bad());
         }
-        // x([k]B) and x([k+1]B) by the constant-time ladder; v from those by Okeya–Sakurai.
-        let ladder_scalar = ladder_form(&k);
-        let base_u = MontgomeryPoint::generator();
-        let xq = BigUint::from_bytes_le(&(&base_u * &Scalar::from_bytes(ladder_scalar)).0);
-        let next = ladder_form(&(k + 1u32));
-        let xr = BigUint::from_bytes_le(&(&base_u * &Scalar::from_bytes(next)).0);
-        let point = MontPoint::base().recover(&xq, &xr).ok_or_else(bad)?;
         Ok(X448Private {
             scalar,
-            ladder_scalar,
-            public: point.to_mesh_bytes(),
+            ladder_scalar: ladder_form(&k),
+            public: std::sync::OnceLock::new(),
         })
     }
 
@@ -78,7 +72,18 @@ impl X448Private {
     }
 
     pub fn public(&self) -> [u8; PUBLIC_LEN] {
-        self.public
+        *self.public.get_or_init(|| {
+            // x([k]B) and x([k+1]B) by the constant-time ladder; v by Okeya–Sakurai.
+            let base_u = MontgomeryPoint::generator();
+            let k = BigUint::from_bytes_le(&self.scalar);
+            let xq = BigUint::from_bytes_le(&(&base_u * &Scalar::from_bytes(self.ladder_scalar)).0);
+            let next = ladder_form(&(k + 1u32));
+            let xr = BigUint::from_bytes_le(&(&base_u * &Scalar::from_bytes(next)).0);
+            MontPoint::base()
+                .recover(&xq, &xr)
+                .expect("the base point's v is not zero")
+                .to_mesh_bytes()
+        })
     }
 
     /// The shared secret with a peer's public key (56 octets; u only matters).

@@ -44,6 +44,32 @@ proptest! {
     }
 
     #[test]
+    fn threshold_shares_agree_as_the_key(key in secret(56), peer in secret(56)) {
+        let key = PrivateKey::from_secret(Algorithm::X448, &key).unwrap();
+        let peer = PrivateKey::from_secret(Algorithm::X448, &peer).unwrap();
+        let (a, b) = key.split().unwrap();
+        let epk = peer.public_key();
+        let parts = [a.agree_partial(&epk).unwrap(), b.agree_partial(&epk).unwrap()];
+        prop_assert_eq!(
+            mesh_crypto::combine_contributions(Algorithm::X448, &[&parts[0], &parts[1]]).unwrap(),
+            peer.agree(&key.public_key()).unwrap()
+        );
+        // The shares recombine to the key, and each share survives storage.
+        prop_assert_eq!(a.combine(&b).unwrap().public_key(), key.public_key());
+        let stored = PrivateKey::from_bytes(Algorithm::X448, &a.to_bytes()).unwrap();
+        prop_assert_eq!(stored.agree_partial(&epk).unwrap(), parts[0].clone());
+    }
+
+    #[test]
+    fn arbitrary_contributions_never_panic(a in prop::collection::vec(any::<u8>(), 0..70), b in prop::collection::vec(any::<u8>(), 0..70)) {
+        let _ = mesh_crypto::combine_contributions(Algorithm::X448, &[&a, &b]);
+        let key = PrivateKey::generate(Algorithm::X448);
+        if let Ok(peer) = mesh_crypto::PublicKey::new(Algorithm::X448, a.clone()) {
+            let _ = key.agree_partial(&peer);
+        }
+    }
+
+    #[test]
     fn stored_private_keys_round_trip(s in secret(56)) {
         for alg in [Algorithm::Ed448, Algorithm::X448] {
             let k = PrivateKey::from_secret(alg, &s).unwrap();
