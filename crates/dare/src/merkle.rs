@@ -39,6 +39,67 @@ pub struct MerkleProof {
     pub path: Vec<Hash>,
 }
 
+/// Only the peaks of a Merkle tree (the roots of its complete subtrees, largest first, one per
+/// set bit of the leaf count): enough to append and to give the root, in O(log n) space. For
+/// stores that keep leaves elsewhere and need just the apex digest after an append.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MerkleFrontier {
+    len: u64,
+    peaks: Vec<Hash>,
+}
+
+impl MerkleFrontier {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The frontier of a tree of `len` leaves from its peaks as [`Self::to_bytes`] wrote them;
+    /// `None` if their number does not match `len`.
+    pub fn from_bytes(len: u64, bytes: &[u8]) -> Option<Self> {
+        if bytes.len() % 64 != 0 || (bytes.len() / 64) as u32 != len.count_ones() {
+            return None;
+        }
+        let peaks = bytes
+            .chunks(64)
+            .map(|c| c.try_into().expect("64-octet chunks"))
+            .collect();
+        Some(MerkleFrontier { len, peaks })
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.peaks.concat()
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Append a leaf: the new peak merges with the equal-sized peaks before it.
+    pub fn push(&mut self, leaf: Hash) {
+        self.peaks.push(leaf);
+        self.len += 1;
+        // Each trailing one bit of the old count is a peak of the size of the one being made.
+        let mut merges = (self.len - 1).trailing_ones();
+        while merges > 0 {
+            let right = self.peaks.pop().expect("a peak per set bit");
+            let left = self.peaks.pop().expect("a peak per set bit");
+            self.peaks.push(node(&left, &right));
+            merges -= 1;
+        }
+    }
+
+    /// The root: the peaks folded from the right, as the RFC 9162 split nests them.
+    pub fn root(&self) -> Option<Hash> {
+        let mut peaks = self.peaks.iter().rev();
+        let last = *peaks.next()?;
+        Some(peaks.fold(last, |acc, left| node(left, &acc)))
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct MerkleTree {
     levels: Vec<Vec<Hash>>,
@@ -175,6 +236,23 @@ mod tests {
         }
         let k = largest_power_below(leaves.len() as u64) as usize;
         node(&naive(&leaves[..k]), &naive(&leaves[k..]))
+    }
+
+    #[test]
+    fn frontier_roots_match_the_tree() {
+        let mut tree = MerkleTree::new();
+        let mut frontier = MerkleFrontier::new();
+        assert_eq!(frontier.root(), None);
+        for i in 0..300u32 {
+            let leaf = leaf(&i.to_le_bytes());
+            tree.push(leaf);
+            frontier.push(leaf);
+            assert_eq!(frontier.root(), tree.root(), "{} leaves", i + 1);
+            let stored = MerkleFrontier::from_bytes(frontier.len(), &frontier.to_bytes());
+            assert_eq!(stored.as_ref(), Some(&frontier));
+        }
+        assert!(MerkleFrontier::from_bytes(3, &[0u8; 64]).is_none());
+        assert!(MerkleFrontier::from_bytes(1, &[0u8; 63]).is_none());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use mesh_dare::catalog::EVENT_DELETE;
 use mesh_dare::envelope::sha512;
-use mesh_dare::merkle::{self, MerkleTree};
+use mesh_dare::merkle::{self, MerkleFrontier};
 use mesh_dare::DareEnvelope;
 use postgres::{Client, NoTls};
 
@@ -39,6 +39,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX mesh_entries_unique_id ON mesh_entries (address, name, unique_id);",
     "CREATE TABLE mesh_service (id INT PRIMARY KEY, secrets BYTEA NOT NULL);",
     "CREATE TABLE mesh_ephemeral (kind TEXT NOT NULL, key TEXT NOT NULL, value BYTEA NOT NULL, expires BIGINT NOT NULL, PRIMARY KEY (kind, key));",
+    // The peaks of each container's Merkle tree, so that a Transact extends the tree without
+    // reading every leaf (NULL for rows written before: rebuilt from the leaves once).
+    "ALTER TABLE mesh_containers ADD COLUMN peaks BYTEA;",
 ];
 
 pub struct PgStore {
@@ -126,6 +129,42 @@ fn state_row(
             digest: None,
         },
     })
+}
+
+/// The Merkle frontier of a container of `len` entries: from its row, or (rows written before
+/// the peaks were kept) rebuilt from its leaves.
+fn frontier(
+    tx: &mut postgres::Transaction<'_>,
+    address: &str,
+    name: &str,
+    len: u64,
+) -> StoreResult<MerkleFrontier> {
+    let peaks: Option<Vec<u8>> = tx
+        .query_one(
+            "SELECT peaks FROM mesh_containers WHERE address = $1 AND name = $2",
+            &[&address, &name],
+        )
+        .map_err(db)?
+        .get(0);
+    if let Some(peaks) = peaks {
+        return MerkleFrontier::from_bytes(len, &peaks)
+            .ok_or_else(|| StoreError::Invalid(format!("damaged Merkle peaks for {name}")));
+    }
+    let mut tree = MerkleFrontier::new();
+    for row in tx
+        .query(
+            "SELECT leaf FROM mesh_entries WHERE address = $1 AND name = $2 ORDER BY idx",
+            &[&address, &name],
+        )
+        .map_err(db)?
+    {
+        let leaf: Vec<u8> = row.get(0);
+        tree.push(
+            leaf.try_into()
+                .map_err(|_| StoreError::Invalid("stored leaf of the wrong size".into()))?,
+        );
+    }
+    Ok(tree)
 }
 
 impl Store for PgStore {
@@ -230,21 +269,9 @@ impl Store for PgStore {
                     state,
                 });
             }
-            // The Merkle tree over the container's entries, as the container files keep it.
-            let mut tree = MerkleTree::new();
-            for row in tx
-                .query(
-                    "SELECT leaf FROM mesh_entries WHERE address = $1 AND name = $2 ORDER BY idx",
-                    &[&address, &update.container],
-                )
-                .map_err(db)?
-            {
-                let leaf: Vec<u8> = row.get(0);
-                tree.push(
-                    leaf.try_into()
-                        .map_err(|_| StoreError::Invalid("stored leaf of the wrong size".into()))?,
-                );
-            }
+            // The Merkle tree over the container's entries, as the container files keep it:
+            // its peaks, O(log n), from the row (locked by state_row).
+            let mut tree = frontier(&mut tx, address, &update.container, state.index)?;
             let mut index = state.index;
             let mut indexes = Vec::new();
             for env in &update.envelopes {
@@ -261,8 +288,8 @@ impl Store for PgStore {
             }
             let digest = tree.root().map(|d| d.to_vec());
             tx.execute(
-                "UPDATE mesh_containers SET last_index = $3, digest = $4 WHERE address = $1 AND name = $2",
-                &[&address, &update.container, &(index as i64), &digest],
+                "UPDATE mesh_containers SET last_index = $3, digest = $4, peaks = $5 WHERE address = $1 AND name = $2",
+                &[&address, &update.container, &(index as i64), &digest, &tree.to_bytes()],
             )
             .map_err(db)?;
             assigned.push(indexes);
