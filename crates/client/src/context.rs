@@ -47,6 +47,10 @@ struct AccountSecrets {
     /// What a device connected without administrator rights holds instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     grant: Option<AccountGrant>,
+    /// The account encryption key itself, as devices connected before threshold decryption
+    /// were given it: still read (so that they keep working), never written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    account_encryption_key: Option<String>,
 }
 
 /// What a device connected to an account without administrator rights is given to read the
@@ -409,7 +413,7 @@ impl Device {
         let account_udf = profile.check()?;
         let envelope = seal_profile(profile.clone().into(), &seed, &account_udf)?;
         store::write_atomic(&dir.join("profile.dare"), envelope.to_json()?.as_bytes())?;
-        let account = Account::load(&dir, address, Some(seed.clone()), None)?;
+        let account = Account::load(&dir, address, Some(seed.clone()), None, None)?;
 
         // This device's activation, connection and catalog entry (schema-08 §3.2.1).
         let admin = role(&seed, "AdministratorSignature")?;
@@ -449,6 +453,7 @@ impl Device {
             address: address.to_string(),
             account_secret: Some(seed.udf().to_string()),
             grant: None,
+            account_encryption_key: None,
         });
         self.save_secrets()?;
         if self.config().default_account.is_none() {
@@ -485,6 +490,7 @@ impl Device {
             &address,
             seed,
             secrets.grant.as_ref(),
+            secrets.account_encryption_key.as_deref(),
         )?;
         // A device holding a share reads the catalogs with its service's help.
         if account.needs_operator() {
@@ -525,7 +531,7 @@ impl Device {
         let dir = self.home.dir.join("accounts").join(&address);
         create_private_dir(&dir)?;
         store::write_atomic(&dir.join("profile.dare"), profile.to_json()?.as_bytes())?;
-        let account = Account::load(&dir, &address, None, Some(grant))?;
+        let account = Account::load(&dir, &address, None, Some(grant), None)?;
         store::write_atomic(
             &dir.join(DEVICE_RECORD),
             MeshItem::from(record.clone()).to_json()?.as_bytes(),
@@ -534,6 +540,7 @@ impl Device {
             address: address.clone(),
             account_secret: None,
             grant: Some(grant.clone()),
+            account_encryption_key: None,
         });
         self.save_secrets()?;
         if self.config().default_account.is_none() {
@@ -620,6 +627,7 @@ impl Account {
         address: &str,
         seed: Option<SecretSeed>,
         grant: Option<&AccountGrant>,
+        legacy_key: Option<&str>,
     ) -> Result<Self> {
         let envelope = DareEnvelope::parse(&std::fs::read(dir.join("profile.dare"))?)?;
         let (profile, udf) = signed::verify_profile_user(&envelope)?;
@@ -628,8 +636,15 @@ impl Account {
         let mut keys = KeyRing::new();
         let mut id_key = None;
         let mut share = None;
-        if let Some(seed) = &seed {
-            let key = role(seed, "AccountEncryption")?;
+        let whole = match (&seed, legacy_key) {
+            (Some(seed), _) => Some(role(seed, "AccountEncryption")?),
+            (None, Some(legacy)) => Some(PrivateKey::from_bytes(
+                encrypt_to.algorithm(),
+                &mesh_encoding::base64url::decode(legacy)?,
+            )?),
+            (None, None) => None,
+        };
+        if let Some(key) = whole {
             if key.public_key() != encrypt_to {
                 return Err(ClientError::Invalid(format!(
                     "the secret held for {address} is not the account's"
