@@ -1,14 +1,16 @@
 //! `mesh bench service`: a load benchmark of the Mesh Service on loopback. N client threads, each
 //! a device of its own account, push catalog entries (Status + Transact) and download them back,
-//! against an in-process service on the embedded store (or PostgreSQL). Reports requests per
-//! second, p50 / p99 latency, and the share of the process's CPU time spent checking signatures.
+//! against an in-process service on the embedded store (or PostgreSQL); then a second device of
+//! each account, connected without administrator rights, reads entries back, each read a key
+//! agreement completed by the service (Operate). Reports requests per second, p50 / p99
+//! latency, and the share of the process's CPU time spent checking signatures.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use mesh_client::online::{self, Session};
-use mesh_client::{CatalogKind, MeshHome};
+use mesh_client::{connect, CatalogKind, MeshHome};
 use mesh_schema::catalog::CatalogedCredential;
 use mesh_service::files::FileStore;
 use mesh_service::{Identity, ServiceHost, Store};
@@ -48,6 +50,13 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e3
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum Work {
+    Push,
+    Download,
+    Read,
+}
+
 struct Phase {
     name: &'static str,
     latencies: Vec<Duration>,
@@ -83,26 +92,41 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let url = format!("http://{}", rx.recv_timeout(Duration::from_secs(10))?);
     eprintln!("service on {url}; setting up {} clients…", a.clients);
 
-    // One account and device per client, bound to the service.
+    // One account and device per client, bound to the service; and a second device of each
+    // account, connected by witness (it holds a share of the account key, not the key).
     let mut devices = Vec::new();
+    let mut readers = Vec::new();
     for i in 0..a.clients {
         let home = MeshHome::at(work.join(format!("client{i}")));
         let mut device = home.open_or_create("bench")?;
         let account = device.create_account(&format!("user{i}@example.com"))?;
         let info = online::hello(&account.address, Some(&url))?;
         Session::bind(&device, &account, &info)?;
+        let mut reader = MeshHome::at(work.join(format!("reader{i}"))).open_or_create("bench")?;
+        let pending = connect::request(&reader, &account.address, Some(&url), None)?;
+        connect::respond(&device, &account, &pending.witness, true)?;
+        connect::complete(&mut reader, None)?;
         drop(account);
         devices.push(device);
+        readers.push(reader);
     }
     let devices = Arc::new(devices);
+    let readers = Arc::new(readers);
 
     let mut phases = Vec::new();
-    for (name, push, ticket) in [
-        ("push, signed", true, false),
-        ("push, ticket", true, true),
-        ("download, signed", false, false),
-        ("download, ticket", false, true),
+    for (name, work, ticket) in [
+        ("push, signed", Work::Push, false),
+        ("push, ticket", Work::Push, true),
+        ("download, signed", Work::Download, false),
+        ("download, ticket", Work::Download, true),
+        ("read, threshold (Operate)", Work::Read, false),
     ] {
+        if work == Work::Read {
+            for reader in readers.iter() {
+                let account = reader.account(None)?;
+                Session::open(reader, &account)?.sync(&mut |_, _, _| {})?;
+            }
+        }
         let verify_before =
             mesh_dare::envelope::VERIFY_NANOS.load(std::sync::atomic::Ordering::Relaxed);
         let cpu_before = cpu_seconds();
@@ -110,7 +134,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let deadline = started + Duration::from_secs(a.seconds);
         let mut threads = Vec::new();
         for i in 0..a.clients {
-            let devices = devices.clone();
+            let devices = if work == Work::Read {
+                readers.clone()
+            } else {
+                devices.clone()
+            };
             threads.push(std::thread::spawn(
                 move || -> anyhow::Result<Vec<Duration>> {
                     let device = &devices[i];
@@ -124,7 +152,13 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
                     while Instant::now() < deadline {
                         n += 1;
                         let t = Instant::now();
-                        if push {
+                        if work == Work::Read {
+                            // One of the entries pushed before, decrypted with the service.
+                            let key = format!("site{}.example", n % 50 + 1);
+                            if account.get(CatalogKind::Credential, &key)?.is_none() {
+                                anyhow::bail!("{key} is not in the reader's catalog");
+                            }
+                        } else if work == Work::Push {
                             let entry = CatalogedCredential {
                                 service: Some(format!("site{n}.example")),
                                 username: Some("user".into()),
