@@ -2,15 +2,15 @@
 //! partitioning of protocol-09 §4.2 is by account). The schema is created and migrated on start.
 //! A transaction locks the rows of the containers it touches (`SELECT … FOR UPDATE`), checks the
 //! client's expectations, appends, and commits: all or nothing, and acknowledged only after
-//! COMMIT.
-
-use std::sync::Mutex;
+//! COMMIT. Each process keeps a small pool of connections (r2d2), so requests do not queue
+//! behind one another's queries.
 
 use mesh_dare::catalog::EVENT_DELETE;
 use mesh_dare::envelope::sha512;
 use mesh_dare::merkle::{self, MerkleFrontier};
 use mesh_dare::DareEnvelope;
-use postgres::{Client, NoTls};
+use postgres::NoTls;
+use r2d2_postgres::PostgresConnectionManager;
 
 use crate::store::*;
 
@@ -44,8 +44,14 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE mesh_containers ADD COLUMN peaks BYTEA;",
 ];
 
+/// Connections one service process keeps open to the database (requests are handled on
+/// several threads; each takes a connection for the time it runs).
+pub const POOL_SIZE: u32 = 8;
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
 pub struct PgStore {
-    client: Mutex<Client>,
+    pool: Pool,
 }
 
 fn db(e: postgres::Error) -> StoreError {
@@ -58,7 +64,20 @@ fn db(e: postgres::Error) -> StoreError {
 impl PgStore {
     /// Connect and bring the schema up to date.
     pub fn connect(url: &str) -> StoreResult<Self> {
-        let mut client = Client::connect(url, NoTls).map_err(db)?;
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e: postgres::Error| StoreError::Database(format!("{url}: {e}")))?;
+        // A broken connection (the server restarted, say) is replaced when next taken.
+        let pool = r2d2::Pool::builder()
+            .max_size(POOL_SIZE)
+            .min_idle(Some(1))
+            .test_on_check_out(true)
+            .connection_timeout(std::time::Duration::from_secs(10))
+            .build(PostgresConnectionManager::new(config, NoTls))
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let mut client = pool
+            .get()
+            .map_err(|e| StoreError::Database(e.to_string()))?;
         let mut tx = client.transaction().map_err(db)?;
         tx.batch_execute("CREATE TABLE IF NOT EXISTS mesh_schema_version (version INT NOT NULL); LOCK TABLE mesh_schema_version;").map_err(db)?;
         let version: i32 = tx
@@ -77,15 +96,14 @@ impl PgStore {
             .map_err(db)?;
         }
         tx.commit().map_err(db)?;
-        Ok(PgStore {
-            client: Mutex::new(client),
-        })
+        drop(client);
+        Ok(PgStore { pool })
     }
 
     /// The service's sealed secrets, shared by every process on this database: the stored ones,
     /// or `create()`'s if there are none yet (the first process to commit wins).
     pub fn service_secrets(&self, create: impl FnOnce() -> Vec<u8>) -> StoreResult<Vec<u8>> {
-        let mut c = self.client();
+        let mut c = self.client()?;
         if let Some(row) = c
             .query_opt("SELECT secrets FROM mesh_service WHERE id = 1", &[])
             .map_err(db)?
@@ -103,8 +121,10 @@ impl PgStore {
         Ok(row.get(0))
     }
 
-    fn client(&self) -> std::sync::MutexGuard<'_, Client> {
-        self.client.lock().expect("database connection")
+    fn client(&self) -> StoreResult<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Database(format!("no database connection: {e}")))
     }
 }
 
@@ -169,7 +189,7 @@ fn frontier(
 
 impl Store for PgStore {
     fn account(&self, address: &str) -> StoreResult<Option<AccountRecord>> {
-        let mut c = self.client();
+        let mut c = self.client()?;
         let row = c
             .query_opt(
                 "SELECT profile, revoked FROM mesh_accounts WHERE address = $1",
@@ -187,7 +207,7 @@ impl Store for PgStore {
     }
 
     fn bind(&self, address: &str, profile: &DareEnvelope) -> StoreResult<bool> {
-        let mut c = self.client();
+        let mut c = self.client()?;
         let n = c
             .execute("INSERT INTO mesh_accounts (address, profile) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&address, &profile.to_json()?.into_bytes()])
             .map_err(db)?;
@@ -195,7 +215,7 @@ impl Store for PgStore {
     }
 
     fn unbind(&self, address: &str) -> StoreResult<bool> {
-        let mut c = self.client();
+        let mut c = self.client()?;
         let mut tx = c.transaction().map_err(db)?;
         tx.execute("DELETE FROM mesh_entries WHERE address = $1", &[&address])
             .map_err(db)?;
@@ -212,7 +232,7 @@ impl Store for PgStore {
     }
 
     fn revoke(&self, address: &str, device_udf: &str) -> StoreResult<()> {
-        let mut c = self.client();
+        let mut c = self.client()?;
         c.execute(
             "UPDATE mesh_accounts SET revoked = array_append(revoked, $2) WHERE address = $1 AND NOT ($2 = ANY(revoked))",
             &[&address, &device_udf],
@@ -223,7 +243,7 @@ impl Store for PgStore {
 
     fn state(&self, address: &str, container: &str) -> StoreResult<ContainerState> {
         check_container_name(container)?;
-        let mut c = self.client();
+        let mut c = self.client()?;
         let mut tx = c.transaction().map_err(db)?;
         let state = state_row(&mut tx, address, container, false)?;
         tx.commit().map_err(db)?;
@@ -238,7 +258,7 @@ impl Store for PgStore {
         max: u64,
     ) -> StoreResult<Vec<DareEnvelope>> {
         check_container_name(container)?;
-        let mut c = self.client();
+        let mut c = self.client()?;
         let rows = c
             .query(
                 "SELECT envelope FROM mesh_entries WHERE address = $1 AND name = $2 AND idx >= $3 ORDER BY idx LIMIT $4",
@@ -251,7 +271,7 @@ impl Store for PgStore {
     }
 
     fn transact(&self, address: &str, updates: &[Update]) -> StoreResult<TransactOutcome> {
-        let mut c = self.client();
+        let mut c = self.client()?;
         let mut tx = c.transaction().map_err(db)?;
         let mut assigned = Vec::new();
         for update in updates {
@@ -306,7 +326,7 @@ impl Store for PgStore {
         expires: u64,
         only_new: bool,
     ) -> StoreResult<bool> {
-        let mut c = self.client();
+        let mut c = self.client()?;
         let now = unix_now() as i64;
         // Sweep expired rows now and then, not on every request.
         if rand::random::<u8>() == 0 {
@@ -335,7 +355,7 @@ impl Store for PgStore {
     }
 
     fn get_ephemeral(&self, kind: &str, key: &str) -> StoreResult<Option<(Vec<u8>, u64)>> {
-        let mut c = self.client();
+        let mut c = self.client()?;
         let row = c
             .query_opt(
                 "SELECT value, expires FROM mesh_ephemeral WHERE kind = $1 AND key = $2",
@@ -351,7 +371,7 @@ impl Store for PgStore {
         container: &str,
         unique_id: &str,
     ) -> StoreResult<Option<DareEnvelope>> {
-        let mut c = self.client();
+        let mut c = self.client()?;
         let row = c
             .query_opt(
                 "SELECT envelope, event FROM mesh_entries WHERE address = $1 AND name = $2 AND unique_id = $3 ORDER BY idx DESC LIMIT 1",
