@@ -129,6 +129,47 @@ fn devices_decrypt_only_with_the_service() {
     let refused = ask(c, "NAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA").unwrap_err();
     assert!(refused.contains("no capability"), "{refused}");
 
+    // Contact messages: signed only while the sender knows no key of the recipient; encrypted
+    // to the recipient's account key once the sender has kept it (from a message they sent).
+    let carol = tempfile::tempdir().unwrap();
+    let carol = carol.path();
+    ok_in(carol, &["account", "create", "carol@example.com"]);
+    ok_in(carol, &["account", "bind", "--service", &service.url]);
+    let sent = json_in(a, &["message", "send", "carol@example.com", "hello carol"]);
+    assert_eq!(sent["Encrypted"], false);
+    let got = json_in(carol, &["message", "list"]);
+    assert_eq!(got[0]["Text"], "hello carol");
+    assert_eq!(got[0]["Encrypted"], false);
+    let alice_udf = json_in(a, &["account", "info"])["Udf"].clone();
+    assert_eq!(got[0]["SenderProfile"], alice_udf);
+    let added = json_in(carol, &["contact", "add", "alice@example.com"]);
+    assert_eq!(added["ProfileUdf"], alice_udf);
+    let sent = json_in(
+        carol,
+        &["message", "send", "alice@example.com", "for alice only"],
+    );
+    assert_eq!(sent["Encrypted"], true);
+    // B, holding a share, reads it with the service's help; the service's copy is ciphertext.
+    let got = json_in(b, &["message", "list"]);
+    let reply = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["From"] == "carol@example.com")
+        .unwrap_or_else(|| panic!("{got}"));
+    assert_eq!(reply["Text"], "for alice only");
+    assert_eq!(reply["Encrypted"], true);
+    let holds = |account: &str, text: &str| {
+        let path = data
+            .path()
+            .join(format!("store/accounts/{account}/MMM_Inbound.dare"));
+        let stored = std::fs::read(path).unwrap();
+        stored.windows(text.len()).any(|w| w == text.as_bytes())
+    };
+    assert!(!holds("alice@example.com", "for alice only"));
+    // (The signed-only message is there in the clear: the search would find it.)
+    assert!(holds("carol@example.com", "hello carol"));
+
     // Without the service the share decrypts nothing; the administrator still reads.
     service.kill();
     let offline = fails_in(b, DEVICE_PASS, &["password", "get", "bank.example"]);

@@ -699,24 +699,32 @@ impl Account {
         )?))
     }
 
-    /// Keys to read the entries of frames `indexes` of `catalog`: the account key itself, or
-    /// agreement values made from this device's share and the service's contributions.
+    /// Keys to read the entries of frames `indexes` of `catalog`.
     fn ring_for(&self, catalog: &Catalog, indexes: &[u64]) -> Result<KeyRing> {
-        let Some(share) = &self.share else {
+        if self.share.is_none() {
             return Ok(self.keys.clone());
-        };
+        }
         let envelopes = indexes
             .iter()
             .map(|i| Ok(catalog.container().read(*i)?))
             .collect::<Result<Vec<_>>>()?;
+        self.ring_for_envelopes(&envelopes)
+    }
+
+    /// Keys to read `envelopes` (those encrypted to the account): the account key itself, or
+    /// agreement values made from this device's share and the service's contributions.
+    pub fn ring_for_envelopes(&self, envelopes: &[DareEnvelope]) -> Result<KeyRing> {
+        let Some(share) = &self.share else {
+            return Ok(self.keys.clone());
+        };
         let operator = self.operator.get().ok_or_else(|| {
             ClientError::Invalid(format!(
-                "this device reads {}'s catalogs with its service (it holds a share of the \
-                 account key, the service the other): bind it or check the connection",
+                "this device reads what is encrypted to {} with its service (it holds a share \
+                 of the account key, the service the other): bind it or check the connection",
                 self.address
             ))
         })?;
-        share_ring(share, &self.encrypt_to, operator.as_ref(), &envelopes)
+        share_ring(share, &self.encrypt_to, operator.as_ref(), envelopes)
     }
 
     pub fn dir(&self) -> &Path {

@@ -7,6 +7,7 @@ pub mod catalogs;
 pub mod connect;
 pub mod context;
 mod error;
+pub mod messages;
 pub mod online;
 pub mod pairing;
 pub mod preconfig;

@@ -120,6 +120,9 @@ pub struct CatalogedContact {
     /// The contact itself (the draft's CatalogedContact carries only its key; the reference
     /// code wraps the Contact beside it).
     pub contact: Option<ContactPerson>,
+    /// The contact's self-signed account profile, as a MessageContact from them carried it:
+    /// what messages to them are encrypted to (not a field of the draft).
+    pub enveloped_profile_user: Option<DareEnvelope>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }}

@@ -388,12 +388,49 @@ pub fn contact(cmd: ContactCommand, common: &Common, data: &Option<PathBuf>) -> 
                     .unwrap_or_default(),
                 ..Default::default()
             };
+            // Their key, if they have written to this account: kept with the contact, messages
+            // to them are encrypted to it from now on.
+            let profile = mesh_client::messages::profile_from_messages(&acc, &email)?;
+            let anchor = profile
+                .as_ref()
+                .map(mesh_schema::signed::verify_profile_user)
+                .transpose()?
+                .map(|(_, udf)| udf);
+            let person = ContactPerson {
+                anchors: anchor
+                    .iter()
+                    .map(|udf| Anchor {
+                        udf: Some(udf.clone()),
+                        validation: Some("MessageContact".into()),
+                    })
+                    .collect(),
+                ..person
+            };
             let entry = CatalogedContact {
-                key: Some(email.clone()),
+                key: Some(email.to_ascii_lowercase()),
                 contact: Some(person),
+                enveloped_profile_user: profile,
                 ..Default::default()
             };
-            add(&acc, kind, entry.into(), common.json)
+            let key = acc.put(kind, &entry.into())?;
+            push(&acc, kind)?;
+            if common.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"Added": key, "ProfileUdf": anchor})
+                );
+            } else {
+                match &anchor {
+                    Some(udf) => println!(
+                        "Added {key} with the key of the profile {udf} from their message \
+                         (compare it with what `mesh account info` shows them)"
+                    ),
+                    None => println!(
+                        "Added {key} (no key of theirs yet: messages to them are not encrypted)"
+                    ),
+                }
+            }
+            Ok(())
         }
         ContactCommand::Entry(op) => entry(&acc, kind, op, common.json),
     }

@@ -5,10 +5,8 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
+use mesh_client::messages::{self, Received};
 use mesh_client::online::Session;
-use mesh_dare::{Container, KeyRing, Mode};
-use mesh_schema::message::MessageContact;
-use mesh_schema::{signed, MeshItem};
 
 use crate::commands::catalog::Common;
 use crate::session;
@@ -26,45 +24,46 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
     let account = device.account(common.account.as_deref())?;
     match cmd {
         MessageCommand::Send { to, text } => {
-            let message_id = mesh_udf::random::nonce(128).to_string();
-            let message = MessageContact {
-                message_id: Some(message_id.clone()),
-                sender: Some(account.address.clone()),
-                recipient: Some(to.to_ascii_lowercase()),
-                subject: Some(text),
-                authenticated_data: Some(account.profile_envelope()?),
-                ..Default::default()
-            };
-            let (signer, _, _) = mesh_client::online::device_credentials(&device, &account)?;
-            let envelope = signed::seal(
-                &message.into(),
-                &signer,
-                Some(&mesh_schema::ids::envelope_id(&message_id)?),
-                &[],
-            )?;
-            Session::open(&device, &account)?.send(&[to.to_ascii_lowercase()], envelope)?;
+            let (message_id, encrypted) = messages::send(&device, &account, &to, &text)?;
             if common.json {
-                println!("{}", serde_json::json!({"Sent": message_id, "To": to}));
+                println!(
+                    "{}",
+                    serde_json::json!({"Sent": message_id, "To": to, "Encrypted": encrypted})
+                );
+            } else if encrypted {
+                println!("Sent to {to}, encrypted to their key");
             } else {
-                println!("Sent to {to}");
+                println!(
+                    "Sent to {to}, signed but not encrypted: no key of theirs is known here \
+                     (once they have written to you, `mesh contact add {to}` keeps their key)"
+                );
             }
             Ok(())
         }
         MessageCommand::List => {
             Session::open(&device, &account)?.sync(&mut |_, _, _| {})?;
-            let path = account.dir().join("MMM_Inbound.dare");
-            let mut rows = Vec::new();
-            if path.exists() {
-                let inbound = Container::open(path, Mode::Read)?;
-                for i in 1..inbound.frame_count() {
-                    let env = inbound.read(i)?;
-                    match signed::read(&env, &KeyRing::new()) {
-                        Ok(MeshItem::MessageContact(m)) => rows.push(serde_json::json!({"From": m.sender, "Text": m.subject, "MessageId": m.message_id})),
-                        Ok(MeshItem::MessageError(m)) => rows.push(serde_json::json!({"From": "service", "Text": format!("not delivered to {}: {}", m.sender.unwrap_or_default(), m.error_code.unwrap_or_default()), "MessageId": m.message_id, "Error": true})),
-                        _ => {}
-                    }
-                }
-            }
+            let rows: Vec<serde_json::Value> = messages::received(&account)?
+                .into_iter()
+                .map(|r| match r {
+                    Received::Contact {
+                        message,
+                        profile,
+                        encrypted,
+                    } => serde_json::json!({
+                        "From": message.sender,
+                        "Text": message.subject,
+                        "MessageId": message.message_id,
+                        "Encrypted": encrypted,
+                        "SenderProfile": profile.and_then(|(p, _)| p.profile_signature).and_then(|k| k.udf),
+                    }),
+                    Received::Error(m) => serde_json::json!({
+                        "From": "service",
+                        "Text": format!("not delivered to {}: {}", m.sender.unwrap_or_default(), m.error_code.unwrap_or_default()),
+                        "MessageId": m.message_id,
+                        "Error": true,
+                    }),
+                })
+                .collect();
             if common.json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else if rows.is_empty() {
@@ -72,8 +71,13 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
             } else {
                 for r in &rows {
                     println!(
-                        "{}: {}",
+                        "{}{}: {}",
                         r["From"].as_str().unwrap_or("?"),
+                        if r["Encrypted"] == true {
+                            " (encrypted)"
+                        } else {
+                            ""
+                        },
                         r["Text"].as_str().unwrap_or("")
                     );
                 }
