@@ -899,3 +899,54 @@ impl Account {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_schema::catalog::CatalogedCredential;
+
+    /// A device connected before threshold decryption holds the account key itself in its
+    /// secrets; it still reads the catalogs (and needs no service for it).
+    #[test]
+    fn devices_holding_the_account_key_keep_reading() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut admin = MeshHome::at(a.path()).open_or_create("pass a").unwrap();
+        let account = admin.create_account("alice@example.com").unwrap();
+        let entry = CatalogedCredential {
+            service: Some("bank.example".into()),
+            password: Some("pw".into()),
+            ..Default::default()
+        };
+        account.put(CatalogKind::Credential, &entry.into()).unwrap();
+        let key = account.encryption_private_key().unwrap().to_bytes();
+
+        // The old device: the account's files, and the key in its sealed secrets.
+        let mut old = MeshHome::at(b.path()).open_or_create("pass b").unwrap();
+        let dir = b.path().join("accounts/alice@example.com");
+        create_private_dir(&dir).unwrap();
+        for file in ["profile.dare", "MMM_Credential.dare"] {
+            std::fs::copy(account.dir().join(file), dir.join(file)).unwrap();
+        }
+        old.secrets.accounts.push(AccountSecrets {
+            address: "alice@example.com".into(),
+            account_secret: None,
+            grant: None,
+            account_encryption_key: Some(mesh_encoding::base64url::encode(&key)),
+        });
+        old.save_secrets().unwrap();
+
+        let reopened = MeshHome::at(b.path()).open("pass b").unwrap();
+        let held = reopened.account(Some("alice@example.com")).unwrap();
+        assert!(!held.is_administrator());
+        assert!(!held.needs_operator());
+        let Some(MeshItem::CatalogedCredential(got)) =
+            held.get(CatalogKind::Credential, "bank.example").unwrap()
+        else {
+            panic!("the credential is not readable");
+        };
+        assert_eq!(got.password.as_deref(), Some("pw"));
+        // Its secrets keep the key as they were written: nothing new is added.
+        let secrets = &reopened.secrets.accounts[0];
+        assert!(secrets.grant.is_none() && secrets.account_encryption_key.is_some());
+    }
+}

@@ -170,6 +170,7 @@ pub struct ServiceHost {
     store: Arc<dyn Store>,
     identity: Identity,
     keys: KeyRing,
+    shares: crate::operate::ShareCache,
     pub max_request: usize,
 }
 
@@ -197,6 +198,7 @@ impl ServiceHost {
             store,
             identity,
             keys,
+            shares: Default::default(),
             max_request: DEFAULT_MAX_REQUEST,
         }
     }
@@ -565,6 +567,7 @@ impl ServiceHost {
         };
         crate::operate::operate(
             self.store.as_ref(),
+            &self.shares,
             &self.keys,
             &caller.account.address,
             &admin,

@@ -97,11 +97,58 @@ fn share_of(capability: &CapabilityDecryptServiced, keys: &KeyRing) -> Result<Pr
     PrivateKey::from_bytes(key.algorithm(), &bytes).map_err(|e| e.to_string())
 }
 
+/// Shares already checked and decrypted, so that a device reading many entries does not cost
+/// the service a signature check and a decryption each time: by (account, capability id,
+/// administrator key), with the digest of the entry they came from (a changed entry is checked
+/// again) and the device they were granted to. Kept in memory only.
+#[derive(Default)]
+pub struct ShareCache {
+    shares: std::sync::Mutex<HashMap<(String, String, String), ([u8; 64], String, PrivateKey)>>,
+}
+
+/// Entries the cache holds before it starts afresh.
+const CACHE_MAX: usize = 10_000;
+
+impl ShareCache {
+    fn share(
+        &self,
+        entries: &HashMap<String, DareEnvelope>,
+        keys: &KeyRing,
+        address: &str,
+        id: &str,
+        admin: &PublicKey,
+        device_udf: &str,
+    ) -> Result<PrivateKey, String> {
+        let envelope = entries
+            .get(id)
+            .ok_or_else(|| format!("no capability {id} in the access catalog"))?;
+        let digest = mesh_dare::envelope::sha512(&envelope.payload);
+        let key = (address.to_string(), id.to_string(), admin.udf());
+        if let Some((d, subject, share)) = self.shares.lock().expect("cache").get(&key) {
+            if *d == digest {
+                if subject != device_udf {
+                    return Err(format!("the capability {id} was granted to another device"));
+                }
+                return Ok(share.clone());
+            }
+        }
+        let capability = capability(entries, id, admin, device_udf)?;
+        let share = share_of(&capability, keys)?;
+        let mut shares = self.shares.lock().expect("cache");
+        if shares.len() >= CACHE_MAX {
+            shares.clear();
+        }
+        shares.insert(key, (digest, device_udf.to_string(), share.clone()));
+        Ok(share)
+    }
+}
+
 /// Answer an Operate request from the device `device_udf` of the account `address`, whose
 /// administrator key is `admin`. Each operation has its own result; an operation the device is
 /// not entitled to gets an `Error`, never a contribution.
 pub fn operate(
     store: &dyn Store,
+    cache: &ShareCache,
     keys: &KeyRing,
     address: &str,
     admin: &PublicKey,
@@ -128,9 +175,7 @@ pub fn operate(
                 let id = op.key_id.as_deref().ok_or("the operation names no KeyId")?;
                 let share = shares
                     .entry(id.to_string())
-                    .or_insert_with(|| {
-                        capability(&entries, id, admin, device_udf).and_then(|c| share_of(&c, keys))
-                    })
+                    .or_insert_with(|| cache.share(&entries, keys, address, id, admin, device_udf))
                     .clone()?;
                 let peer = required(&op.public_key, "PublicKey").map_err(|e| e.to_string())?;
                 let point = share.agree_partial(&peer).map_err(|e| e.to_string())?;
@@ -236,6 +281,85 @@ mod tests {
             theirs[..56],
             ephemeral.agree(&s.account_key.public_key()).unwrap()[..]
         );
+    }
+
+    #[test]
+    fn cached_shares_follow_their_entries() {
+        let s = setup();
+        let admin = s.admin.public_key();
+        let cache = ShareCache::default();
+        let entries_b = entries(&s.entry, &s.admin);
+        let first = cache
+            .share(
+                &entries_b,
+                &s.service,
+                "a@x.example",
+                "NCAP",
+                &admin,
+                "MDEV",
+            )
+            .unwrap();
+        // From the cache now (a ring without the service key could not decrypt it again).
+        let again = cache
+            .share(
+                &entries_b,
+                &KeyRing::new(),
+                "a@x.example",
+                "NCAP",
+                &admin,
+                "MDEV",
+            )
+            .unwrap();
+        assert_eq!(again.to_bytes(), first.to_bytes());
+        // The cache keeps the entitlement: another device is refused.
+        let e = cache
+            .share(
+                &entries_b,
+                &KeyRing::new(),
+                "a@x.example",
+                "NCAP",
+                &admin,
+                "MOTHER",
+            )
+            .unwrap_err();
+        assert!(e.contains("another device"), "{e}");
+        // A changed entry (granted to another device now) is checked afresh.
+        let mut moved = s.entry.clone();
+        if let Some(CryptographicCapability::CapabilityDecryptServiced(c)) = &mut moved.capability {
+            c.subject_id = Some("MOTHER".into());
+        }
+        let entries_moved = entries(&moved, &s.admin);
+        assert!(cache
+            .share(
+                &entries_moved,
+                &s.service,
+                "a@x.example",
+                "NCAP",
+                &admin,
+                "MDEV"
+            )
+            .is_err());
+        assert!(cache
+            .share(
+                &entries_moved,
+                &s.service,
+                "a@x.example",
+                "NCAP",
+                &admin,
+                "MOTHER"
+            )
+            .is_ok());
+        // And a removed entry is no capability, cached or not.
+        assert!(cache
+            .share(
+                &HashMap::new(),
+                &s.service,
+                "a@x.example",
+                "NCAP",
+                &admin,
+                "MOTHER"
+            )
+            .is_err());
     }
 
     #[test]
