@@ -103,8 +103,13 @@ fn share_of(capability: &CapabilityDecryptServiced, keys: &KeyRing) -> Result<Pr
 /// again) and the device they were granted to. Kept in memory only.
 #[derive(Default)]
 pub struct ShareCache {
-    shares: std::sync::Mutex<HashMap<(String, String, String), ([u8; 64], String, PrivateKey)>>,
+    shares: std::sync::Mutex<HashMap<CacheKey, CachedShare>>,
 }
+
+/// (account, capability id, administrator key UDF).
+type CacheKey = (String, String, String);
+/// (digest of the entry's payload, the device it was granted to, the share).
+type CachedShare = ([u8; 64], String, PrivateKey);
 
 /// Entries the cache holds before it starts afresh.
 const CACHE_MAX: usize = 10_000;
