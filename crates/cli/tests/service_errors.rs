@@ -252,3 +252,49 @@ fn refusals() {
     let out = mesh_in(a.path(), PASS, &["account", "sync"]);
     assert!(out.status.success());
 }
+
+/// Per-account update limits: past its allowance an account's updates are refused (429) with
+/// a clear message and nothing applied; other accounts, and the service, carry on.
+#[test]
+fn update_limits_per_account() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start_with(data.path(), None, &["--account-updates-per-minute", "6"]);
+    let (alice, bob) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    user(alice.path(), "alice@example.com", &service);
+    let mut refused = None;
+    for i in 0..8 {
+        let site = format!("site{i}.example");
+        let out = mesh_in(
+            alice.path(),
+            PASS,
+            &["password", "add", &site, "alice", "pw"],
+        );
+        if !out.status.success() {
+            refused = Some((i, String::from_utf8_lossy(&out.stderr).to_string()));
+            break;
+        }
+    }
+    let (taken, error) = refused.expect("eight entries in a moment were all taken");
+    assert!(
+        error.contains("429") && error.contains("entries a minute") && error.contains("try again"),
+        "{error}"
+    );
+    assert!(!error.contains("panicked"), "{error}");
+    // Nothing of the refused update was applied: the service holds the entries taken before.
+    let status = json_in(alice.path(), &["account", "status"]);
+    let credential = status["Containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["Container"] == "MMM_Credential")
+        .unwrap()
+        .clone();
+    assert_eq!(credential["Service"], taken, "{credential}");
+    // Another account is not limited by alice's use.
+    user(bob.path(), "bob@example.com", &service);
+    ok_in(
+        bob.path(),
+        &["password", "add", "bank.example", "bob", "pw"],
+    );
+    ok(&["service", "hello", "--service", &service.url]);
+}

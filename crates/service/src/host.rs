@@ -172,6 +172,8 @@ pub struct ServiceHost {
     keys: KeyRing,
     shares: crate::operate::ShareCache,
     pub max_request: usize,
+    /// Entries each account may append per minute.
+    pub limiter: crate::limits::UpdateLimiter,
 }
 
 fn refuse(status: u16, text: impl Into<String>) -> (Response, Option<PublicKey>) {
@@ -200,6 +202,7 @@ impl ServiceHost {
             keys,
             shares: Default::default(),
             max_request: DEFAULT_MAX_REQUEST,
+            limiter: crate::limits::UpdateLimiter::new(crate::limits::DEFAULT_UPDATES_PER_MINUTE),
         }
     }
 
@@ -645,6 +648,28 @@ impl ServiceHost {
         }))
     }
 
+    /// The refusal (429) of `n` more entries for `address` if that is over its update limit.
+    fn over_limit(&self, address: &str, n: u64) -> Option<Response> {
+        let limit = self.limiter.per_minute();
+        match self.limiter.take(address, n) {
+            Ok(()) => None,
+            Err(Some(wait)) => Some(Response::error(
+                429,
+                format!(
+                    "too many updates for {address}: this service takes {limit} entries a minute \
+                     per account; try again in {wait} s"
+                ),
+            )),
+            Err(None) => Some(Response::error(
+                429,
+                format!(
+                    "{n} entries at once is more than this service takes for an account in a \
+                     minute ({limit})"
+                ),
+            )),
+        }
+    }
+
     fn transact(&self, caller: &Caller, r: &TransactRequest) -> StoreResult<Response> {
         let total: usize = r.updates.iter().map(|u| u.envelopes.len()).sum::<usize>()
             + r.inbound.len()
@@ -655,6 +680,9 @@ impl ServiceHost {
                 413,
                 format!("{total} entries in one transaction; the limit is {MAX_UPDATE_ENTRIES}"),
             ));
+        }
+        if let Some(refusal) = self.over_limit(&caller.account.address, total as u64) {
+            return Ok(refusal);
         }
         let mut updates = Vec::new();
         for u in &r.updates {
@@ -807,6 +835,10 @@ impl ServiceHost {
                 Ok(Some(_)) => {}
                 Ok(None) => return refuse(404, format!("no account {address} on this service")),
                 Err(e) => return store_err(e),
+            }
+            // Over the limit, the sending service keeps the messages and tries again later.
+            if let Some(refusal) = self.over_limit(&address, r.messages.len() as u64) {
+                return (refusal, None);
             }
             let update = Update {
                 container: INBOUND.into(),

@@ -7,6 +7,7 @@
 pub mod files;
 pub mod host;
 pub mod http;
+pub mod limits;
 pub mod operate;
 pub mod outbox;
 pub mod pg;

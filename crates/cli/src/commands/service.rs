@@ -46,6 +46,10 @@ pub struct StartArgs {
     /// Largest request accepted, in octets.
     #[arg(long, default_value_t = mesh_protocol::binding::DEFAULT_MAX_REQUEST)]
     max_request: usize,
+    /// Entries each account may append per minute (Transact and Post); more is refused with
+    /// 429 until the allowance refills.
+    #[arg(long, default_value_t = mesh_service::limits::DEFAULT_UPDATES_PER_MINUTE)]
+    account_updates_per_minute: u64,
 }
 
 #[derive(Args)]
@@ -114,6 +118,7 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
     let mut host = ServiceHost::new(store, identity);
     host.max_request = a.max_request;
     host.ticket_seconds = a.ticket_seconds;
+    host.limiter = mesh_service::limits::UpdateLimiter::new(a.account_updates_per_minute);
     let mut peers = std::collections::HashMap::new();
     for p in &a.peer {
         let (domain, url) = p
