@@ -102,6 +102,8 @@ fn devices_decrypt_only_with_the_service() {
     let device_b = MeshHome::at(b).open(DEVICE_PASS).unwrap();
     let account_b = device_b.account(None).unwrap();
     assert!(account_b.encryption_private_key().is_none());
+    assert_eq!(json_in(b, &["account", "info"])["Decryption"], "Threshold");
+    assert_eq!(json_in(a, &["account", "info"])["Decryption"], "AccountKey");
     assert!(!account_b.is_administrator());
     // Entries B writes are read by A and C.
     ok_in(b, &["password", "add", "shop.example", "bob", "pw2"]);

@@ -682,6 +682,11 @@ impl Account {
         }
     }
 
+    /// Does this device decrypt with a share of the account key (and the service's)?
+    pub fn holds_share(&self) -> bool {
+        self.share.is_some()
+    }
+
     /// Does reading the catalogs need the service (a device holding a share)?
     pub fn needs_operator(&self) -> bool {
         self.share.is_some() && self.operator.get().is_none()

@@ -127,6 +127,8 @@ struct AccountOut {
     udf: String,
     device_udf: String,
     administrator: bool,
+    /// "AccountKey", or "Threshold" for a device holding a share.
+    decryption: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     keys: Vec<KeyOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -176,6 +178,11 @@ fn summary(
         udf: account.udf.clone(),
         device_udf: device.udf().to_string(),
         administrator: account.is_administrator(),
+        decryption: if account.holds_share() {
+            "Threshold"
+        } else {
+            "AccountKey"
+        },
         keys,
         devices: if detail {
             Some(account.list(CatalogKind::Device)?.len())
@@ -193,6 +200,8 @@ fn print_account(o: &AccountOut) {
         o.device_udf,
         if o.administrator {
             " (administrator)"
+        } else if o.decryption == "Threshold" {
+            " (decrypts with a share of the account key and the service's)"
         } else {
             ""
         }
