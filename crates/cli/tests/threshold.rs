@@ -13,6 +13,7 @@ use mesh_client::context::ThresholdOperator;
 use mesh_client::online::Session;
 use mesh_client::{CatalogKind, MeshHome};
 use mesh_crypto::{Algorithm, PrivateKey};
+use mesh_dare::{ContentMeta, DareEnvelope, EnvelopeOptions};
 use mesh_schema::catalog::CryptographicCapability;
 use mesh_schema::MeshItem;
 
@@ -130,6 +131,31 @@ fn devices_decrypt_only_with_the_service() {
     assert!(refused.contains("granted to another device"), "{refused}");
     let refused = ask(c, "NAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA").unwrap_err();
     assert!(refused.contains("no capability"), "{refused}");
+    // Nor may C change the access catalog: delete B's capability, or put one of its own.
+    let device_c = MeshHome::at(c).open(DEVICE_PASS).unwrap();
+    let account_c = device_c.account(None).unwrap();
+    let session_c = Session::open(&device_c, &account_c).unwrap();
+    let marker = DareEnvelope::encode(
+        b"{}",
+        &EnvelopeOptions {
+            meta: Some(ContentMeta {
+                unique_id: Some(cap_b.clone()),
+                event: Some("Delete".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let refused = session_c
+        .append_remote("MMM_Access", vec![marker])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("403") && refused.contains("administrator"),
+        "{refused}"
+    );
+    assert_eq!(ask(b, &cap_b).unwrap().len(), 1);
 
     // Contact messages: signed only while the sender knows no key of the recipient; encrypted
     // to the recipient's account key once the sender has kept it (from a message they sent).

@@ -880,6 +880,20 @@ impl Account {
 
     pub fn delete(&self, kind: CatalogKind, key: &str) -> Result<bool> {
         let id = self.unique_id(kind, key)?;
+        if kind == CatalogKind::Access {
+            // The service takes only changes it can check came from the administrator: the
+            // marker names what it deletes in its signed payload.
+            let admin = self.administrator_key()?;
+            let tombstone = mesh_schema::catalog::CatalogedAccess {
+                key: Some(id.clone()),
+                ..Default::default()
+            };
+            return Ok(self.catalog(kind)?.delete_signed(
+                &id,
+                MeshItem::from(tombstone).to_json()?.as_bytes(),
+                &[&admin],
+            )?);
+        }
         Ok(self.catalog(kind)?.delete(&id)?)
     }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use mesh_crypto::{PrivateKey, PublicKey};
 
-use crate::container::{AppendOptions, Container, ContainerType, Mode};
+use crate::container::{Container, ContainerType, Mode};
 use crate::envelope::DareEnvelope;
 use crate::keys::KeyRing;
 use crate::schema::{ContentMeta, DareHeader};
@@ -33,6 +33,15 @@ pub fn change_of(header: &DareHeader) -> Option<(String, bool)> {
     let meta = header.content_meta().ok()?;
     let deleted = meta.event.as_deref() == Some(EVENT_DELETE);
     Some((meta.unique_id?, deleted))
+}
+
+/// The metadata of a marker deleting `unique_id`.
+fn delete_meta(unique_id: &str) -> ContentMeta {
+    ContentMeta {
+        unique_id: Some(unique_id.to_string()),
+        event: Some(EVENT_DELETE.into()),
+        ..Default::default()
+    }
 }
 
 /// Apply one frame's metadata to a catalog state.
@@ -117,13 +126,7 @@ impl Catalog {
             message_type: message_type.map(str::to_string),
             ..Default::default()
         };
-        let env = self.container.make_entry(
-            plaintext,
-            &AppendOptions {
-                meta: Some(meta),
-                signers: signers.to_vec(),
-            },
-        )?;
+        let env = self.container.make_entry_with(plaintext, meta, signers)?;
         self.apply_envelope(env)
     }
 
@@ -132,13 +135,27 @@ impl Catalog {
         if !self.contains(unique_id) {
             return Ok(false);
         }
-        let meta = ContentMeta {
-            unique_id: Some(unique_id.to_string()),
-            event: Some(EVENT_DELETE.into()),
-            ..Default::default()
-        };
         let mut env = DareEnvelope::default();
-        env.header.set_content_meta(&meta)?;
+        env.header.set_content_meta(&delete_meta(unique_id))?;
+        self.apply_envelope(env)?;
+        Ok(true)
+    }
+
+    /// Remove the entry `unique_id` with a marker that says so in its payload too, signed by
+    /// `signers` (headers are not signed: a marker whose payload names what it deletes can be
+    /// checked by whoever must trust it); false if there was no such entry.
+    pub fn delete_signed(
+        &mut self,
+        unique_id: &str,
+        plaintext: &[u8],
+        signers: &[&PrivateKey],
+    ) -> Result<bool> {
+        if !self.contains(unique_id) {
+            return Ok(false);
+        }
+        let env = self
+            .container
+            .make_entry_with(plaintext, delete_meta(unique_id), signers)?;
         self.apply_envelope(env)?;
         Ok(true)
     }

@@ -514,6 +514,22 @@ impl Container {
         )
     }
 
+    /// [`Self::make_entry`] with the metadata and signers given directly.
+    pub fn make_entry_with(
+        &self,
+        plaintext: &[u8],
+        meta: ContentMeta,
+        signers: &[&PrivateKey],
+    ) -> Result<DareEnvelope> {
+        self.make_entry(
+            plaintext,
+            &AppendOptions {
+                meta: Some(meta),
+                signers: signers.to_vec(),
+            },
+        )
+    }
+
     /// Append one entry; returns its frame index once it is on disk.
     pub fn append(&mut self, plaintext: &[u8], options: &AppendOptions<'_>) -> Result<u64> {
         let env = self.make_entry(plaintext, options)?;

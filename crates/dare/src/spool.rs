@@ -13,7 +13,7 @@ use std::path::Path;
 use mesh_crypto::{PrivateKey, PublicKey};
 use serde::{Deserialize, Serialize};
 
-use crate::container::{AppendOptions, Container, ContainerType, Mode};
+use crate::container::{Container, ContainerType, Mode};
 use crate::envelope::{DareEnvelope, EnvelopeOptions};
 use crate::keys::KeyRing;
 use crate::schema::{ContentMeta, DareHeader, KeyValue};
@@ -177,13 +177,7 @@ impl Spool {
             message_type: Some(message_type.to_string()),
             ..Default::default()
         };
-        let env = self.container.make_entry(
-            plaintext,
-            &AppendOptions {
-                meta: Some(meta),
-                signers: signers.to_vec(),
-            },
-        )?;
+        let env = self.container.make_entry_with(plaintext, meta, signers)?;
         self.append_envelope(env)
     }
 

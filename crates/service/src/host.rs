@@ -559,15 +559,17 @@ impl ServiceHost {
         }
     }
 
-    fn operate(&self, caller: &Caller, r: &OperateRequest) -> StoreResult<Response> {
-        let admin = match caller
+    /// The administrator key of the caller's account.
+    fn admin_key(caller: &Caller) -> StoreResult<PublicKey> {
+        caller
             .account
             .profile_user()
             .and_then(|p| required(&p.administrator_signature, "AdministratorSignature"))
-        {
-            Ok(k) => k,
-            Err(e) => return Err(StoreError::Invalid(e.to_string())),
-        };
+            .map_err(|e| StoreError::Invalid(e.to_string()))
+    }
+
+    fn operate(&self, caller: &Caller, r: &OperateRequest) -> StoreResult<Response> {
+        let admin = Self::admin_key(caller)?;
         crate::operate::operate(
             self.store.as_ref(),
             &self.shares,
@@ -690,6 +692,14 @@ impl ServiceHost {
                 return Ok(Response::error(400, "an update names no container"));
             };
             check_container_name(name)?;
+            if name == crate::operate::ACCESS {
+                let admin = Self::admin_key(caller)?;
+                for env in &u.envelopes {
+                    if let Err(why) = crate::operate::check_access_entry(env, &admin) {
+                        return Ok(Response::error(403, why));
+                    }
+                }
+            }
             updates.push(Update {
                 container: name.clone(),
                 expect_index: Some(u.index.unwrap_or(0)),
@@ -714,12 +724,7 @@ impl ServiceHost {
         // Revocations must be signed by the account's administrator key.
         let mut revoke = Vec::new();
         if !r.revocations.is_empty() {
-            let profile = caller
-                .account
-                .profile_user()
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let admin = required(&profile.administrator_signature, "AdministratorSignature")
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let admin = Self::admin_key(caller)?;
             for env in &r.revocations {
                 let mut ring = KeyRing::new();
                 ring.add_public(admin.clone());

@@ -28,6 +28,24 @@ pub const ACCESS: &str = "MMM_Access";
 /// Most operations one Operate request may ask for.
 pub const MAX_OPERATIONS: usize = 250;
 
+/// Check an entry appended to the access catalog: it must be signed by the administrator key
+/// `admin`, and its signed payload (a CatalogedAccess, the capability or a deletion marker)
+/// must name the UniqueId its header gives, since headers are not signed. Otherwise a device
+/// could shadow or delete the capabilities of the account's other devices.
+pub fn check_access_entry(envelope: &DareEnvelope, admin: &PublicKey) -> Result<(), String> {
+    let meta = envelope
+        .content_meta()
+        .map_err(|e| format!("an access entry without its metadata: {e}"))?;
+    let id = meta.unique_id.ok_or("an access entry without a UniqueId")?;
+    let item = signed::verify_signed_by(envelope, admin, "access entry", &KeyRing::new())
+        .map_err(|e| format!("only the account's administrator changes the access catalog: {e}"))?;
+    let access: CatalogedAccess = expect_item!(item, CatalogedAccess).map_err(|e| e.to_string())?;
+    if access.key.as_deref() != Some(id.as_str()) {
+        return Err(format!("the access entry {id} is signed for another entry"));
+    }
+    Ok(())
+}
+
 /// The current entries of an account's access catalog, by UniqueId (the capability Id).
 fn access_entries(store: &dyn Store, address: &str) -> StoreResult<HashMap<String, DareEnvelope>> {
     let mut current = HashMap::new();
@@ -365,6 +383,33 @@ mod tests {
                 "MOTHER"
             )
             .is_err());
+    }
+
+    #[test]
+    fn only_the_administrator_changes_the_access_catalog() {
+        let s = setup();
+        let admin = s.admin.public_key();
+        let item = MeshItem::from(s.entry.clone());
+        let good = signed::seal(&item, &s.admin, Some("NCAP"), &[]).unwrap();
+        check_access_entry(&good, &admin).unwrap();
+        // Signed by someone else.
+        let forger = PrivateKey::generate(Algorithm::Ed448);
+        let forged = signed::seal(&item, &forger, Some("NCAP"), &[]).unwrap();
+        assert!(check_access_entry(&forged, &admin).is_err());
+        // The administrator's payload under another UniqueId (headers are not signed).
+        let moved = signed::seal(&item, &s.admin, Some("NOTHER"), &[]).unwrap();
+        let e = check_access_entry(&moved, &admin).unwrap_err();
+        assert!(e.contains("another entry"), "{e}");
+        // Not signed at all (a bare deletion marker).
+        let mut bare = DareEnvelope::default();
+        bare.header
+            .set_content_meta(&mesh_dare::ContentMeta {
+                unique_id: Some("NCAP".into()),
+                event: Some(mesh_dare::catalog::EVENT_DELETE.into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(check_access_entry(&bare, &admin).is_err());
     }
 
     #[test]
