@@ -1,7 +1,11 @@
 //! # mesh-client
 //!
 //! The device side of the Mesh: the device context on disk with its secrets sealed by a
-//! passphrase, accounts created and held by this device, and their catalogs ([`context`]).
+//! passphrase, accounts created and held by this device, and their catalogs ([`context`]);
+//! talking to the account's service ([`online`]); the four ways to connect a device
+//! ([`connect`], [`pairing`], [`preconfig`]), which give a device without administrator rights
+//! a share of the account key that decrypts only with the service's contribution (Operate);
+//! contact messages ([`messages`]).
 
 pub mod catalogs;
 pub mod connect;
