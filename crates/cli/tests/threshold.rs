@@ -4,7 +4,7 @@
 //! to the device the administrator granted it to.
 
 mod common;
-use common::service::{repoint, Service};
+use common::service::{alice_with_a_password, connect_by_witness, repoint, Service};
 use common::*;
 
 use std::path::Path;
@@ -16,25 +16,6 @@ use mesh_crypto::{Algorithm, PrivateKey};
 use mesh_dare::{ContentMeta, DareEnvelope, EnvelopeOptions};
 use mesh_schema::catalog::CryptographicCapability;
 use mesh_schema::MeshItem;
-
-/// Connect the device at `dir` to alice@example.com by witness, accepted on `admin`.
-fn connect(service: &Service, admin: &Path, dir: &Path) {
-    let request = json_in(
-        dir,
-        &[
-            "device",
-            "request",
-            "alice@example.com",
-            "--service",
-            &service.url,
-        ],
-    );
-    ok_in(
-        admin,
-        &["device", "accept", request["Witness"].as_str().unwrap()],
-    );
-    ok_in(dir, &["device", "complete"]);
-}
 
 fn udf_of(dir: &Path) -> String {
     json_in(dir, &["account", "info"])["DeviceUdf"]
@@ -85,11 +66,9 @@ fn devices_decrypt_only_with_the_service() {
         tempfile::tempdir().unwrap(),
     );
     let (a, b, c) = (a.path(), b.path(), c.path());
-    ok_in(a, &["account", "create", "alice@example.com"]);
-    ok_in(a, &["password", "add", "bank.example", "alice", "pw1"]);
-    ok_in(a, &["account", "bind", "--service", &service.url]);
-    connect(&service, a, b);
-    connect(&service, a, c);
+    alice_with_a_password(&service, a);
+    connect_by_witness(&service, a, b);
+    connect_by_witness(&service, a, c);
 
     // B reads what A wrote: its share and the service's contribution.
     let read = |dir: &Path| {

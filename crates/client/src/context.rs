@@ -403,14 +403,14 @@ impl Device {
         if self.secrets.accounts.iter().any(|a| a.address == address) {
             return Err(ClientError::AccountExists(address.to_string()));
         }
+        let profile = ProfileUser::from_seed(&seed, address, None)?;
+        let account_udf = profile.check()?;
         let dir = self.home.dir.join("accounts").join(address);
         if dir.exists() {
             // Left by an earlier attempt that did not finish: start again.
             std::fs::remove_dir_all(&dir)?;
         }
         create_private_dir(&dir)?;
-        let profile = ProfileUser::from_seed(&seed, address, None)?;
-        let account_udf = profile.check()?;
         let envelope = seal_profile(profile.clone().into(), &seed, &account_udf)?;
         store::write_atomic(&dir.join("profile.dare"), envelope.to_json()?.as_bytes())?;
         let account = Account::load(&dir, address, Some(seed.clone()), None, None)?;
@@ -552,6 +552,69 @@ impl Device {
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.home.dir
+    }
+
+    /// Escrow (schema-08 §7.1 "escrow"): split the account's secret into `shares` shares, any
+    /// `quorum` of which recover it (Shamir, udf-13 §4.5). Administrator devices only.
+    pub fn escrow_account(
+        &self,
+        address: Option<&str>,
+        quorum: usize,
+        shares: usize,
+    ) -> Result<Vec<String>> {
+        let account = self.account(address)?;
+        let seed = account
+            .seed
+            .as_ref()
+            .ok_or_else(|| ClientError::NotAdministrator(account.address.clone()))?;
+        Ok(
+            mesh_crypto::shamir::split(seed.udf().body(), quorum, shares)?
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        )
+    }
+
+    /// Recover an account from escrow shares: this device becomes one of its administrator
+    /// devices. What the shares give can only be checked against the account's service
+    /// ([`crate::online::Session::attach`]); [`Self::forget_account`] undoes this if it fails.
+    pub fn recover_account(&mut self, address: &str, shares: &[String]) -> Result<Account> {
+        let shares = shares
+            .iter()
+            .map(|s| {
+                mesh_udf::ShareUdf::parse(s)
+                    .map_err(|e| ClientError::Invalid(format!("share '{s}': {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let body = mesh_crypto::shamir::recover(&shares)?;
+        let seed = SecretSeed::from_udf(mesh_udf::Udf::new(mesh_udf::UdfType::SecretSeed, body))
+            .ok()
+            .filter(|seed| ProfileUser::from_seed(seed, address, None).is_ok())
+            .ok_or_else(|| {
+                ClientError::Invalid(
+                    "these shares do not recover an account secret (are they all from one \
+                     escrow of this account?)"
+                        .into(),
+                )
+            })?;
+        self.add_account(&address.to_ascii_lowercase(), seed, Vec::new())
+    }
+
+    /// Remove an account from this device (its secrets and its files); the account itself, at
+    /// its service and on other devices, is untouched.
+    pub fn forget_account(&mut self, address: &str) -> Result<()> {
+        let address = address.to_ascii_lowercase();
+        let before = self.secrets.accounts.len();
+        self.secrets.accounts.retain(|a| a.address != address);
+        if self.secrets.accounts.len() == before {
+            return Err(ClientError::NoAccount(address));
+        }
+        self.save_secrets()?;
+        let dir = self.home.dir.join("accounts").join(&address);
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+        Ok(())
     }
 
     /// Seal the account's secret and every catalog entry under `passphrase`.

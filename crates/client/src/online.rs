@@ -415,6 +415,44 @@ impl<'a> Session<'a> {
         Ok((session, report))
     }
 
+    /// Join the service an account is already bound to (a device that recovered the account
+    /// from escrow): the service must hold this very account — its profile is compared with the
+    /// device's — then the binding is recorded and the account synced.
+    pub fn attach(
+        device: &Device,
+        account: &'a Account,
+        info: &ServiceInfo,
+    ) -> Result<(Self, SyncReport)> {
+        let binding = ServiceBinding::from_info(info);
+        let mut session = Self::with_binding(device, account, binding)?;
+        let response = session.call(Request::StatusRequest(StatusRequest {
+            account: Some(account.address.clone()),
+            enveloped_connection_device: Some(session.connection.clone()),
+            ..Default::default()
+        }))?;
+        let Response::StatusResponse(status) = response else {
+            return Err(ClientError::Invalid("unexpected answer to Status".into()));
+        };
+        let held = status
+            .enveloped_profile_account
+            .as_ref()
+            .map(signed::verify_profile_user)
+            .transpose()?
+            .map(|(_, udf)| udf);
+        if held.as_deref() != Some(account.udf.as_str()) {
+            return Err(ClientError::Invalid(format!(
+                "the service holds another profile for {} ({}), not the one these shares give \
+                 ({})",
+                account.address,
+                held.unwrap_or_else(|| "none".into()),
+                account.udf
+            )));
+        }
+        session.save()?;
+        let report = session.sync(&mut |_, _, _| {})?;
+        Ok((session, report))
+    }
+
     pub fn unbind(self) -> Result<()> {
         self.call(Request::UnbindRequest(UnbindRequest {
             account: Some(self.account.address.clone()),

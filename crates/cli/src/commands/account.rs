@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use mesh_client::online::{self, Session};
 use mesh_client::CatalogKind;
 use serde::Serialize;
 
@@ -22,6 +23,11 @@ pub enum AccountCommand {
     Export(ExportArgs),
     /// Add an exported account to this device.
     Import(ImportArgs),
+    /// Split the account's secret into shares, any QUORUM of which recover the account.
+    Escrow(EscrowArgs),
+    /// Recover an account from escrow shares (this device becomes an administrator device)
+    /// and join the service it is bound to.
+    Recover(RecoverArgs),
     /// Make a PIN for connecting a device; shows the mcu:// URI and its QR code.
     Pin(PinArgs),
     /// Claim a preconfigured device by the mcu:// URI of its QR code.
@@ -109,6 +115,34 @@ pub struct ExportArgs {
     file: PathBuf,
     #[arg(long)]
     account: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct EscrowArgs {
+    /// Shares needed to recover.
+    #[arg(long, default_value_t = 2)]
+    quorum: usize,
+    /// Shares made.
+    #[arg(long, default_value_t = 3)]
+    shares: usize,
+    #[arg(long)]
+    account: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct RecoverArgs {
+    /// The account address, user@domain.
+    address: String,
+    /// At least the quorum of the escrow's shares.
+    #[arg(required = true)]
+    shares: Vec<String>,
+    /// The account's service URL (default: found from the address's domain).
+    #[arg(long)]
+    service: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -294,6 +328,48 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
         AccountCommand::Unbind(a) => crate::commands::online::unbind(a, data),
         AccountCommand::Status(a) => crate::commands::online::status(a, data),
         AccountCommand::Sync(a) => crate::commands::online::sync(a, data),
+        AccountCommand::Escrow(a) => {
+            let device = session::open(data)?;
+            let account = device.account(a.account.as_deref())?;
+            let shares = device.escrow_account(Some(&account.address), a.quorum, a.shares)?;
+            let out = serde_json::json!({"Account": account.address, "AccountUdf": account.udf, "Quorum": a.quorum, "Shares": shares});
+            emit(a.json, &out, |o| {
+                println!(
+                    "Any {} of these {} shares recover {} (keep them apart: together they are the account):",
+                    a.quorum,
+                    a.shares,
+                    account.address
+                );
+                for share in o["Shares"].as_array().into_iter().flatten() {
+                    println!("  {}", share.as_str().unwrap_or_default());
+                }
+            })
+        }
+        AccountCommand::Recover(a) => {
+            let mut device = session::open_or_create(data)?;
+            let account = device.recover_account(&a.address, &a.shares)?;
+            // The shares are right only if the service holds this very account: otherwise
+            // nothing of the attempt is kept.
+            let joined = online::hello(&account.address, a.service.as_deref())
+                .and_then(|info| Session::attach(&device, &account, &info));
+            let report = match joined {
+                Ok((_, report)) => report,
+                Err(e) => {
+                    let address = account.address.clone();
+                    drop(account);
+                    device.forget_account(&address)?;
+                    return Err(anyhow::Error::from(e).context(format!(
+                        "could not recover {address}; nothing of the attempt was kept"
+                    )));
+                }
+            };
+            let out = summary(&device, &account, false)?;
+            let downloaded: u64 = report.iter().map(|(_, d, _)| d).sum();
+            emit(a.json, &out, |o| {
+                print_account(o);
+                println!("Recovered; {downloaded} entries downloaded from the service.");
+            })
+        }
         AccountCommand::Import(a) => {
             let sealed =
                 std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;

@@ -194,3 +194,30 @@ pub fn repoint(dir: &Path, url: &str) {
     binding["Url"] = mesh_protocol::client::service_url("", Some(url)).into();
     std::fs::write(&path, serde_json::to_vec(&binding).unwrap()).unwrap();
 }
+
+/// alice@example.com created on the device at `dir` with one password (bank.example, pw1), and
+/// bound to `service`.
+pub fn alice_with_a_password(service: &Service, dir: &Path) {
+    super::ok_in(dir, &["account", "create", "alice@example.com"]);
+    super::ok_in(dir, &["password", "add", "bank.example", "alice", "pw1"]);
+    super::ok_in(dir, &["account", "bind", "--service", &service.url]);
+}
+
+/// Connect the device at `dir` to alice@example.com by witness, accepted on `admin`.
+pub fn connect_by_witness(service: &Service, admin: &Path, dir: &Path) {
+    let request = super::json_in(
+        dir,
+        &[
+            "device",
+            "request",
+            "alice@example.com",
+            "--service",
+            &service.url,
+        ],
+    );
+    super::ok_in(
+        admin,
+        &["device", "accept", request["Witness"].as_str().unwrap()],
+    );
+    super::ok_in(dir, &["device", "complete"]);
+}
