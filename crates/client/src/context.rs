@@ -554,8 +554,9 @@ impl Device {
         &self.home.dir
     }
 
-    /// Escrow (schema-08 §7.1 "escrow"): split the account's secret into `shares` shares, any
-    /// `quorum` of which recover it (Shamir, udf-13 §4.5). Administrator devices only.
+    /// Escrow (architecture-17 §4.5, §5.8; schema-08 §6.1: every account key derives from one
+    /// seed): split the account's secret into `shares` shares, any `quorum` of which recover it
+    /// (Shamir, udf-13 §4.5). Administrator devices only.
     pub fn escrow_account(
         &self,
         address: Option<&str>,
