@@ -89,6 +89,9 @@ impl AccountShare {
     }
 }
 
+/// Told (done, total) as the service's contributions arrive for a read of many entries.
+pub type Progress = dyn Fn(u64, u64) + Send + Sync;
+
 /// Agreement values for every envelope encrypted to `account_key`, from the device's share and
 /// the service's contributions (one Operate per [`OPERATE_BATCH`] ephemeral keys).
 fn share_ring(
@@ -96,6 +99,7 @@ fn share_ring(
     account_key: &PublicKey,
     operator: &dyn ThresholdOperator,
     envelopes: &[DareEnvelope],
+    progress: Option<&Progress>,
 ) -> Result<KeyRing> {
     let udf = account_key.udf();
     let mut ephemerals = Vec::new();
@@ -105,6 +109,8 @@ fn share_ring(
         }
     }
     let mut ring = KeyRing::new();
+    let total = ephemerals.len() as u64;
+    let mut done = 0;
     for chunk in ephemerals.chunks(OPERATE_BATCH) {
         let theirs = operator.contributions(&share.capability, chunk)?;
         if theirs.len() != chunk.len() {
@@ -119,6 +125,10 @@ fn share_ring(
                 &[mine.as_slice(), their.as_slice()],
             )?;
             ring.add_agreement(&udf, epk, value);
+        }
+        done += chunk.len() as u64;
+        if let Some(progress) = progress.filter(|_| total > OPERATE_BATCH as u64) {
+            progress(done, total);
         }
     }
     Ok(ring)
@@ -138,6 +148,7 @@ pub fn open_with_grant(
         account_key,
         operator,
         std::slice::from_ref(envelope),
+        None,
     )?;
     Ok(envelope.plaintext(&ring)?)
 }
@@ -674,6 +685,7 @@ pub struct Account {
     /// A share of the account encryption key (devices without administrator rights).
     share: Option<AccountShare>,
     operator: std::sync::OnceLock<Box<dyn ThresholdOperator>>,
+    progress: std::sync::OnceLock<Box<Progress>>,
 }
 
 /// The UniqueId key of an account, from its encryption private key.
@@ -735,6 +747,7 @@ impl Account {
             id_key,
             share,
             operator: std::sync::OnceLock::new(),
+            progress: std::sync::OnceLock::new(),
         })
     }
 
@@ -749,6 +762,12 @@ impl Account {
     /// Does this device decrypt with a share of the account key (and the service's)?
     pub fn holds_share(&self) -> bool {
         self.share.is_some()
+    }
+
+    /// Be told how far a long read through the service has got (reads of more entries than one
+    /// Operate request carries).
+    pub fn set_progress(&self, progress: Box<Progress>) {
+        let _ = self.progress.set(progress);
     }
 
     /// Does reading the catalogs need the service (a device holding a share)?
@@ -793,7 +812,13 @@ impl Account {
                 self.address
             ))
         })?;
-        share_ring(share, &self.encrypt_to, operator.as_ref(), envelopes)
+        share_ring(
+            share,
+            &self.encrypt_to,
+            operator.as_ref(),
+            envelopes,
+            self.progress.get().map(|p| p.as_ref()),
+        )
     }
 
     pub fn dir(&self) -> &Path {
@@ -987,6 +1012,66 @@ impl Account {
 mod tests {
     use super::*;
     use mesh_schema::catalog::CatalogedCredential;
+
+    /// Contributions computed here with the "service" share, counting the requests.
+    struct LocalOperator {
+        share: PrivateKey,
+        requests: std::sync::Mutex<usize>,
+    }
+
+    impl ThresholdOperator for LocalOperator {
+        fn contributions(&self, capability: &str, epks: &[PublicKey]) -> Result<Vec<Vec<u8>>> {
+            assert_eq!(capability, "NCAP");
+            assert!(epks.len() <= OPERATE_BATCH);
+            *self.requests.lock().unwrap() += 1;
+            epks.iter()
+                .map(|e| Ok(self.share.agree_partial(e)?))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn share_reads_are_batched_and_report_progress() {
+        let account_key = PrivateKey::generate(mesh_crypto::Algorithm::X448);
+        let (mine, theirs) = account_key.split().unwrap();
+        let public = account_key.public_key();
+        let envelopes: Vec<DareEnvelope> = (0..150)
+            .map(|i| {
+                DareEnvelope::encode(
+                    format!("entry {i}").as_bytes(),
+                    &mesh_dare::EnvelopeOptions {
+                        recipients: vec![&public],
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+            })
+            .collect();
+        let operator = LocalOperator {
+            share: theirs,
+            requests: Default::default(),
+        };
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let progress = move |done, total| record.lock().unwrap().push((done, total));
+        let share = AccountShare {
+            key: mine,
+            capability: "NCAP".into(),
+        };
+        let ring = share_ring(&share, &public, &operator, &envelopes, Some(&progress)).unwrap();
+        for (i, envelope) in envelopes.iter().enumerate() {
+            assert_eq!(
+                envelope.plaintext(&ring).unwrap(),
+                format!("entry {i}").as_bytes()
+            );
+        }
+        assert_eq!(*operator.requests.lock().unwrap(), 2);
+        assert_eq!(*seen.lock().unwrap(), vec![(100, 150), (150, 150)]);
+        // The device's share alone opens nothing.
+        let mut alone = KeyRing::new();
+        alone.add_private(share.key.clone());
+        assert!(envelopes[0].plaintext(&alone).is_err());
+    }
 
     /// A device connected before threshold decryption holds the account key itself in its
     /// secrets; it still reads the catalogs (and needs no service for it).

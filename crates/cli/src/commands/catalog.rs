@@ -202,6 +202,17 @@ impl std::ops::Deref for Opened {
 fn account(data: &Option<PathBuf>, common: &Common) -> anyhow::Result<Opened> {
     let device = session::open(data)?;
     let account = device.account(common.account.as_deref())?;
+    if account.holds_share() {
+        // Reading many entries takes an Operate per hundred: show how far it has got.
+        let bar = crate::output::progress(0, common.json);
+        account.set_progress(Box::new(move |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+            if done == total {
+                bar.finish_and_clear();
+            }
+        }));
+    }
     Ok(Opened { device, account })
 }
 
