@@ -2,7 +2,7 @@
 //! driven by the `mesh` binary. The same scenario runs on the embedded store and on PostgreSQL.
 
 mod common;
-use common::service::{repoint, Postgres, Service};
+use common::service::{container_status, repoint, Postgres, Service};
 use common::*;
 
 use std::path::Path;
@@ -95,14 +95,7 @@ fn scenario(service: &mut Service, a: &Path, b: &Path) {
     got_b.sort();
     assert_eq!(got_a, expect);
     assert_eq!(got_b, expect);
-    let status = json_in(a, &["account", "status"]);
-    let credential = status["Containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["Container"] == "MMM_Credential")
-        .unwrap()
-        .clone();
+    let credential = container_status(a, "MMM_Credential");
     assert_eq!(credential["Service"], credential["Synced"]);
 
     // Durability: kill -9 the service while A is adding entries; every acknowledged entry is

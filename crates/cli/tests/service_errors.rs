@@ -2,7 +2,7 @@
 //! keeps serving.
 
 mod common;
-use common::service::Service;
+use common::service::{container_status, Service};
 use common::*;
 
 use mesh_client::online;
@@ -281,14 +281,7 @@ fn update_limits_per_account() {
     );
     assert!(!error.contains("panicked"), "{error}");
     // Nothing of the refused update was applied: the service holds the entries taken before.
-    let status = json_in(alice.path(), &["account", "status"]);
-    let credential = status["Containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["Container"] == "MMM_Credential")
-        .unwrap()
-        .clone();
+    let credential = container_status(alice.path(), "MMM_Credential");
     assert_eq!(credential["Service"], taken, "{credential}");
     // Another account is not limited by alice's use.
     user(bob.path(), "bob@example.com", &service);

@@ -787,16 +787,17 @@ impl Account {
         )?))
     }
 
-    /// Keys to read the entries of frames `indexes` of `catalog`.
-    fn ring_for(&self, catalog: &Catalog, indexes: &[u64]) -> Result<KeyRing> {
-        if self.share.is_none() {
-            return Ok(self.keys.clone());
-        }
+    /// The entries of frames `indexes` of `catalog`, each read once and decrypted.
+    fn read_entries(&self, catalog: &Catalog, indexes: &[u64]) -> Result<Vec<MeshItem>> {
         let envelopes = indexes
             .iter()
             .map(|i| Ok(catalog.container().read(*i)?))
             .collect::<Result<Vec<_>>>()?;
-        self.ring_for_envelopes(&envelopes)
+        let ring = self.ring_for_envelopes(&envelopes)?;
+        envelopes
+            .iter()
+            .map(|e| Ok(MeshItem::from_bytes(&e.plaintext(&ring)?)?))
+            .collect()
     }
 
     /// Keys to read `envelopes` (those encrypted to the account): the account key itself, or
@@ -960,11 +961,7 @@ impl Account {
         let Some(index) = catalog.frame_of(&id) else {
             return Ok(None);
         };
-        let ring = self.ring_for(&catalog, &[index])?;
-        catalog
-            .get(&id, &ring)?
-            .map(|b| MeshItem::from_bytes(&b).map_err(Into::into))
-            .transpose()
+        Ok(self.read_entries(&catalog, &[index])?.pop())
     }
 
     pub fn delete(&self, kind: CatalogKind, key: &str) -> Result<bool> {
@@ -996,15 +993,11 @@ impl Account {
             .ids()
             .filter_map(|id| catalog.frame_of(id))
             .collect();
-        let ring = self.ring_for(&catalog, &indexes)?;
-        catalog
-            .entries(&ring)?
+        Ok(self
+            .read_entries(&catalog, &indexes)?
             .into_iter()
-            .map(|(_, b)| {
-                let item = MeshItem::from_bytes(&b)?;
-                Ok((CatalogKind::key_of(&item).unwrap_or_default(), item))
-            })
-            .collect()
+            .map(|item| (CatalogKind::key_of(&item).unwrap_or_default(), item))
+            .collect())
     }
 }
 

@@ -68,6 +68,19 @@ impl ServiceBinding {
 }
 
 impl ServiceBinding {
+    /// The service's signature and encryption keys, as Hello gave them.
+    pub fn keys(&self) -> Result<(PublicKey, PublicKey)> {
+        let key = |k: &Option<KeyParameters>| {
+            k.as_ref()
+                .ok_or_else(|| ClientError::Invalid("the service binding lacks its keys".into()))
+                .and_then(|k| Ok(k.public_key()?))
+        };
+        Ok((
+            key(&self.service_signature)?,
+            key(&self.service_encryption)?,
+        ))
+    }
+
     /// The encoding requests to this service are sent in.
     pub fn encoding(&self) -> binding::Encoding {
         if self.jsonb {
@@ -290,16 +303,12 @@ impl<'a> Session<'a> {
         let (signer, encryption, connection) = credentials;
         let mut keys = KeyRing::new();
         keys.add_private(encryption);
-        let key = |k: &Option<KeyParameters>| {
-            k.as_ref()
-                .ok_or_else(|| ClientError::Invalid("service.json lacks the service keys".into()))
-                .and_then(|k| Ok(k.public_key()?))
-        };
+        let (service_signer, service_encryption) = binding.keys()?;
         let session = Session {
             ticket: std::sync::Mutex::new(None),
             account,
-            service_signer: key(&binding.service_signature)?,
-            service_encryption: key(&binding.service_encryption)?,
+            service_signer,
+            service_encryption,
             binding_path: binding_path(account),
             binding,
             signer,
@@ -586,22 +595,7 @@ impl<'a> Session<'a> {
             .map(|i| local.read(i))
             .collect::<mesh_dare::Result<Vec<_>>>()?;
         let count = envelopes.len() as u64;
-        let response = self.call(Request::TransactRequest(TransactRequest {
-            account: Some(self.account.address.clone()),
-            enveloped_connection_device: Some(self.connection.clone()),
-            updates: vec![ContainerUpdate {
-                container: Some(name.to_string()),
-                index: Some(synced),
-                digest,
-                envelopes,
-            }],
-            ..Default::default()
-        }))?;
-        if let Response::TransactResponse(t) = &response {
-            if t.status == Some(409) {
-                return Err(ClientError::Conflict(name.to_string()));
-            }
-        }
+        self.transact_one(name, synced, digest, envelopes)?;
         self.binding.synced.insert(name.to_string(), last);
         self.save()?;
         Ok(count)
@@ -749,6 +743,18 @@ impl<'a> Session<'a> {
             .status_of(vec![name.to_string()])?
             .remove(name)
             .unwrap_or((0, None));
+        self.transact_one(name, index, digest, envelopes)
+    }
+
+    /// Append `envelopes` to the container `name` at the service, expecting it at `index` with
+    /// apex `digest`; a stale expectation is a Conflict.
+    fn transact_one(
+        &self,
+        name: &str,
+        index: u64,
+        digest: Option<Vec<u8>>,
+        envelopes: Vec<DareEnvelope>,
+    ) -> Result<()> {
         let response = self.call(Request::TransactRequest(TransactRequest {
             account: Some(self.account.address.clone()),
             enveloped_connection_device: Some(self.connection.clone()),
@@ -808,11 +814,7 @@ impl<'a> Session<'a> {
         address: &str,
         credentials: &(PrivateKey, PrivateKey, DareEnvelope),
     ) -> Result<Operator> {
-        let key = |k: &Option<KeyParameters>| {
-            k.as_ref()
-                .ok_or_else(|| ClientError::Invalid("the binding lacks the service keys".into()))
-                .and_then(|k| Ok(k.public_key()?))
-        };
+        let (service_signer, service_encryption) = binding.keys()?;
         let mut keys = KeyRing::new();
         keys.add_private(credentials.1.clone());
         Ok(Operator {
@@ -821,8 +823,8 @@ impl<'a> Session<'a> {
             signer: credentials.0.clone(),
             keys,
             connection: credentials.2.clone(),
-            service_signer: key(&binding.service_signature)?,
-            service_encryption: key(&binding.service_encryption)?,
+            service_signer,
+            service_encryption,
             encoding: binding.encoding(),
         })
     }

@@ -6,14 +6,14 @@ use mesh_dare::DareEnvelope;
 use mesh_encoding::base64url;
 use serde::{Deserialize, Serialize};
 
+/// A message: a [`mesh_schema::mesh_struct`] whose fields are all public.
 macro_rules! message {
     ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident : $ty:ty),* $(,)? }) => {
-        $(#[$doc])*
-        #[serde_with::skip_serializing_none]
-        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-        #[serde(rename_all = "PascalCase", default)]
-        pub struct $name {
-            $($(#[$fdoc])* pub $field: $ty,)*
+        mesh_schema::mesh_struct! {
+            $(#[$doc])*
+            pub struct $name {
+                $($(#[$fdoc])* pub $field: $ty,)*
+            }
         }
     };
 }

@@ -6,7 +6,9 @@
 //! Where the published data and the draft text differ, the data wins (see each module).
 
 /// A schema structure: optional fields left out when absent, PascalCase names, unknown fields
-/// kept by the `extra` member where the structure has one.
+/// kept by the `extra` member where the structure has one. Exported for the protocol's messages,
+/// which follow the same conventions (the using crate needs `serde` and `serde_with`).
+#[macro_export]
 macro_rules! mesh_struct {
     ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
         $(#[$m])*

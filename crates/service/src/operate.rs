@@ -71,17 +71,24 @@ fn access_entries(store: &dyn Store, address: &str) -> StoreResult<HashMap<Strin
     Ok(current)
 }
 
-/// The capability `id` of the access catalog, if it is signed by the administrator key
-/// `admin`, says it is `id` and was granted to the device `device_udf`.
+/// The access entry found for `id` in `entries`, the catalog's current entries.
+fn entry<'e>(
+    entries: &'e HashMap<String, DareEnvelope>,
+    id: &str,
+) -> Result<&'e DareEnvelope, String> {
+    entries
+        .get(id)
+        .ok_or_else(|| format!("no capability {id} in the access catalog"))
+}
+
+/// The capability `id` in the access entry `envelope`, if it is signed by the administrator
+/// key `admin`, says it is `id` and was granted to the device `device_udf`.
 fn capability(
-    entries: &HashMap<String, DareEnvelope>,
+    envelope: &DareEnvelope,
     id: &str,
     admin: &PublicKey,
     device_udf: &str,
 ) -> Result<CapabilityDecryptServiced, String> {
-    let envelope = entries
-        .get(id)
-        .ok_or_else(|| format!("no capability {id} in the access catalog"))?;
     let item = signed::verify_signed_by(envelope, admin, "access entry", &KeyRing::new())
         .map_err(|e| e.to_string())?;
     let access: CatalogedAccess = expect_item!(item, CatalogedAccess).map_err(|e| e.to_string())?;
@@ -142,9 +149,7 @@ impl ShareCache {
         admin: &PublicKey,
         device_udf: &str,
     ) -> Result<PrivateKey, String> {
-        let envelope = entries
-            .get(id)
-            .ok_or_else(|| format!("no capability {id} in the access catalog"))?;
+        let envelope = entry(entries, id)?;
         let digest = mesh_dare::envelope::sha512(&envelope.payload);
         let key = (address.to_string(), id.to_string(), admin.udf());
         if let Some((d, subject, share)) = self.shares.lock().expect("cache").get(&key) {
@@ -155,7 +160,7 @@ impl ShareCache {
                 return Ok(share.clone());
             }
         }
-        let capability = capability(entries, id, admin, device_udf)?;
+        let capability = capability(envelope, id, admin, device_udf)?;
         let share = share_of(&capability, keys)?;
         let mut shares = self.shares.lock().expect("cache");
         if shares.len() >= CACHE_MAX {
@@ -279,6 +284,16 @@ mod tests {
         }
     }
 
+    /// The capability `id` as Operate finds it: looked up, then checked.
+    fn found(
+        entries: &HashMap<String, DareEnvelope>,
+        id: &str,
+        admin: &PublicKey,
+        device_udf: &str,
+    ) -> Result<CapabilityDecryptServiced, String> {
+        entry(entries, id).and_then(|e| capability(e, id, admin, device_udf))
+    }
+
     fn entries(entry: &CatalogedAccess, signer: &PrivateKey) -> HashMap<String, DareEnvelope> {
         let envelope =
             signed::seal(&MeshItem::from(entry.clone()), signer, Some("NCAP"), &[]).unwrap();
@@ -289,7 +304,7 @@ mod tests {
     fn the_two_contributions_make_the_agreement() {
         let s = setup();
         let admin = s.admin.public_key();
-        let capability = capability(&entries(&s.entry, &s.admin), "NCAP", &admin, "MDEV").unwrap();
+        let capability = found(&entries(&s.entry, &s.admin), "NCAP", &admin, "MDEV").unwrap();
         let share = share_of(&capability, &s.service).unwrap();
         let ephemeral = PrivateKey::generate(Algorithm::X448);
         let epk = ephemeral.public_key();
@@ -417,22 +432,22 @@ mod tests {
         let s = setup();
         let admin = s.admin.public_key();
         // Another device may not use the capability.
-        let e = capability(&entries(&s.entry, &s.admin), "NCAP", &admin, "MOTHER").unwrap_err();
+        let e = found(&entries(&s.entry, &s.admin), "NCAP", &admin, "MOTHER").unwrap_err();
         assert!(e.contains("another device"), "{e}");
         // An entry not signed by the administrator key is no capability.
         let forger = PrivateKey::generate(Algorithm::Ed448);
-        assert!(capability(&entries(&s.entry, &forger), "NCAP", &admin, "MDEV").is_err());
+        assert!(found(&entries(&s.entry, &forger), "NCAP", &admin, "MDEV").is_err());
         // Unknown ids, and entries whose payload names another capability.
-        let e = capability(&entries(&s.entry, &s.admin), "NOPE", &admin, "MDEV").unwrap_err();
+        let e = found(&entries(&s.entry, &s.admin), "NOPE", &admin, "MDEV").unwrap_err();
         assert!(e.contains("no capability"), "{e}");
         let mut other = s.entry.clone();
         if let Some(CryptographicCapability::CapabilityDecryptServiced(c)) = &mut other.capability {
             c.id = Some("NELSE".into());
         }
-        let e = capability(&entries(&other, &s.admin), "NCAP", &admin, "MDEV").unwrap_err();
+        let e = found(&entries(&other, &s.admin), "NCAP", &admin, "MDEV").unwrap_err();
         assert!(e.contains("another capability"), "{e}");
         // A share encrypted to another service is of no use here.
-        let capability = capability(&entries(&s.entry, &s.admin), "NCAP", &admin, "MDEV").unwrap();
+        let capability = found(&entries(&s.entry, &s.admin), "NCAP", &admin, "MDEV").unwrap();
         let mut elsewhere = KeyRing::new();
         elsewhere.add_private(PrivateKey::generate(Algorithm::X448));
         assert!(share_of(&capability, &elsewhere).is_err());

@@ -221,3 +221,15 @@ pub fn connect_by_witness(service: &Service, admin: &Path, dir: &Path) {
     );
     super::ok_in(dir, &["device", "complete"]);
 }
+
+/// `mesh account status` on the device at `dir`: the row of the container `name`.
+pub fn container_status(dir: &Path, name: &str) -> serde_json::Value {
+    let status = super::json_in(dir, &["account", "status"]);
+    status["Containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["Container"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {status}"))
+        .clone()
+}
