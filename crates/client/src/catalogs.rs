@@ -70,6 +70,13 @@ impl CatalogKind {
         }
     }
 
+    /// Is this a catalog the service reads (the access catalog)? Its entries are then not
+    /// encrypted to the account, are found by their key itself (a capability Id, which tells
+    /// nothing), and are signed by the administrator key, whose signature the service checks.
+    pub fn read_by_service(self) -> bool {
+        self == Self::Access
+    }
+
     /// Refuse an entry of a type this catalog does not hold.
     pub fn check(self, item: &MeshItem) -> Result<()> {
         let ok = matches!(

@@ -903,19 +903,18 @@ impl Account {
     }
 
     /// Whom the entries of the container `name` are encrypted to: the account key for its
-    /// catalogs (the access catalog excepted), no one for spools (their messages protect
+    /// catalogs (those the service reads excepted), no one for spools (their messages protect
     /// themselves).
     pub fn recipients(&self, name: &str) -> Vec<PublicKey> {
         match CatalogKind::parse(name) {
-            Ok(CatalogKind::Access) | Err(_) => vec![],
-            Ok(_) => vec![self.encrypt_to.clone()],
+            Ok(kind) if !kind.read_by_service() => vec![self.encrypt_to.clone()],
+            _ => vec![],
         }
     }
 
     /// The UniqueId of the entry `key` of a catalog: a keyed digest, not the key itself.
     fn unique_id(&self, kind: CatalogKind, key: &str) -> Result<String> {
-        if kind == CatalogKind::Access {
-            // The service finds a capability by its Id (a random UDF, telling nothing).
+        if kind.read_by_service() {
             return Ok(key.to_string());
         }
         let id_key = self
@@ -937,10 +936,10 @@ impl Account {
         })?;
         let id = self.unique_id(kind, &key)?;
         let mut catalog = self.catalog(kind)?;
-        let admin = match kind {
-            CatalogKind::Access => Some(self.administrator_key()?),
-            _ => None,
-        };
+        let admin = kind
+            .read_by_service()
+            .then(|| self.administrator_key())
+            .transpose()?;
         let signers: Vec<&PrivateKey> = admin.iter().collect();
         catalog.put(
             &id,
@@ -966,7 +965,7 @@ impl Account {
 
     pub fn delete(&self, kind: CatalogKind, key: &str) -> Result<bool> {
         let id = self.unique_id(kind, key)?;
-        if kind == CatalogKind::Access {
+        if kind.read_by_service() {
             // The service takes only changes it can check came from the administrator: the
             // marker names what it deletes in its signed payload.
             let admin = self.administrator_key()?;
