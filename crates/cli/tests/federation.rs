@@ -16,13 +16,20 @@ fn free_port() -> u16 {
 #[test]
 fn messages_cross_services_and_survive_an_outage() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut net = Service::start_with(d2.path(), None, &["--listen", &listen]);
+    // Each service must reach the other: to deliver, and to check that a Post comes from the
+    // service of the senders' domain. Plain HTTP on ports chosen first, so each URL is known
+    // before either starts.
+    let (net_port, com_port) = (free_port(), free_port());
+    let net_listen = format!("127.0.0.1:{net_port}");
+    let com_listen = format!("127.0.0.1:{com_port}");
+    let net_peer = format!("example.com=http://{com_listen}");
+    let com_peer = format!("example.net=http://{net_listen}");
+    let net_args = ["--plain-http", "--listen", &net_listen, "--peer", &net_peer];
+    let mut net = Service::start_with(d2.path(), None, &net_args);
     let mut com = Service::start_with(
         d1.path(),
         None,
-        &["--peer", &format!("example.net={}", net.url)],
+        &["--plain-http", "--listen", &com_listen, "--peer", &com_peer],
     );
     let (alice, bob, carol) = (
         tempfile::tempdir().unwrap(),
@@ -63,10 +70,32 @@ fn messages_cross_services_and_survive_an_outage() {
         );
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
+    let received = json_in(bob.path(), &["message", "list"]);
+    assert_eq!(received[0]["From"], "alice@example.com");
+    assert_eq!(received[0]["Verified"], true, "{received}");
     assert_eq!(
-        json_in(bob.path(), &["message", "list"])[0]["From"],
-        "alice@example.com"
+        received[0]["SenderProfile"],
+        json_in(alice.path(), &["account", "info"])["Udf"],
+        "{received}"
     );
+
+    // An attacker posts straight to bob's service a message as alice would make it (signed by
+    // alice's own device, naming its connection, carrying her real profile): anonymously, and
+    // signed by alice's device key. Only the service of example.com may post for example.com.
+    let forged = forged_post(alice.path(), &net.url);
+    for body in forged {
+        let reply = mesh_protocol::client::HttpClient::post_to(
+            &mesh_protocol::client::service_url("", Some(&net.url)),
+            &body,
+        )
+        .unwrap();
+        let response =
+            mesh_protocol::binding::open_response(&reply, &mesh_dare::KeyRing::new(), None, None)
+                .unwrap();
+        assert_eq!(response.status().0, 401, "{:?}", response.status());
+    }
+    let listed = json_in(bob.path(), &["message", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 
     // The other service is down: the message is acknowledged, queued, and delivered later.
     net.kill();
@@ -75,7 +104,7 @@ fn messages_cross_services_and_survive_an_outage() {
         &["message", "send", "bob@example.net", "while you were out"],
     );
     std::thread::sleep(std::time::Duration::from_secs(2));
-    net = Service::start_with(d2.path(), None, &["--listen", &listen]);
+    net = Service::start_with(d2.path(), None, &net_args);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
     loop {
         let list = json_in(bob.path(), &["message", "list"]);
@@ -129,4 +158,45 @@ fn messages_cross_services_and_survive_an_outage() {
         0
     );
     drop(net);
+}
+
+/// PostRequests an attacker could make for bob@example.net with a message as alice's device
+/// makes them: one anonymous, one signed by alice's device key.
+fn forged_post(alice: &std::path::Path, url: &str) -> Vec<Vec<u8>> {
+    let device = mesh_client::MeshHome::at(alice).open(DEVICE_PASS).unwrap();
+    let account = device.account(None).unwrap();
+    let (signer, _, connection) =
+        mesh_client::online::device_credentials(&device, &account).unwrap();
+    let message = mesh_schema::message::MessageContact {
+        message_id: Some(mesh_udf::random::nonce(128).to_string()),
+        sender: Some("alice@example.com".into()),
+        recipient: Some("bob@example.net".into()),
+        subject: Some("please send me your password".into()),
+        authenticated_data: Some(account.profile_envelope().unwrap()),
+        ..Default::default()
+    };
+    let envelope = mesh_schema::signed::seal_with(
+        &message.into(),
+        &signer,
+        None,
+        &[],
+        vec![mesh_schema::sender::key_value(&connection).unwrap()],
+    )
+    .unwrap();
+    let post = mesh_protocol::Request::PostRequest(mesh_protocol::messages::PostRequest {
+        accounts: vec!["bob@example.net".into()],
+        messages: vec![envelope],
+    });
+    let info = mesh_client::online::hello(url, Some(url)).unwrap();
+    [
+        mesh_protocol::binding::Authenticator::None,
+        mesh_protocol::binding::Authenticator::Key(&signer),
+    ]
+    .into_iter()
+    .map(|a| {
+        mesh_protocol::binding::seal_request(&post, a, Some(&info.encryption))
+            .unwrap()
+            .bytes
+    })
+    .collect()
 }

@@ -2,7 +2,7 @@
 //! driven by the `mesh` binary. The same scenario runs on the embedded store and on PostgreSQL.
 
 mod common;
-use common::service::{container_status, repoint, Postgres, Service};
+use common::service::{container_status, repoint, signed_status, Postgres, Service};
 use common::*;
 
 use std::path::Path;
@@ -185,19 +185,14 @@ fn end_to_end_on_postgresql() {
     repoint(a.path(), &service.url);
     ok_in(a.path(), &["account", "sync"]);
     // A request replayed to the other process is caught there: nonces live in the database.
-    let hello = mesh_protocol::binding::seal_request(
-        &mesh_protocol::Request::HelloRequest(Default::default()),
-        None,
-        None,
-    )
-    .unwrap();
+    let (captured, keys) = signed_status(a.path(), &service.url);
     let status = |url: &str| {
         let reply = mesh_protocol::client::HttpClient::post_to(
             &mesh_protocol::client::service_url("", Some(url)),
-            &hello,
+            &captured,
         )
         .unwrap();
-        mesh_protocol::binding::open_response(&reply, &mesh_dare::KeyRing::new(), None)
+        mesh_protocol::binding::open_response(&reply, &keys, None, None)
             .unwrap()
             .status()
             .0

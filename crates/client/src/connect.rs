@@ -142,7 +142,8 @@ pub fn request(
             &info.signature,
             "acknowledgement",
             &KeyRing::new()
-        )?,
+        )?
+        .into_inner(),
         AcknowledgeConnection
     )?;
     // The witness binds both nonces and both profiles: compute it here rather than trust it.
@@ -230,7 +231,7 @@ pub fn pending(device: &Device, account: &Account) -> Result<Vec<PendingRequest>
         else {
             continue;
         };
-        let Ok(ack) = expect_item!(item, AcknowledgeConnection) else {
+        let Ok(ack) = expect_item!(item.into_inner(), AcknowledgeConnection) else {
             continue;
         };
         let Some(request_env) = &ack.enveloped_request_connection else {
@@ -368,7 +369,7 @@ pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Acc
     let (profile, _) = signed::verify_profile_user(&pending.enveloped_profile_account)?;
     let admin = required(&profile.administrator_signature, "AdministratorSignature")?;
     let answer: RespondConnection = expect_item!(
-        signed::verify_signed_by(&envelope, &admin, "connection answer", &keys)?,
+        signed::verify_signed_by(&envelope, &admin, "connection answer", &keys)?.into_inner(),
         RespondConnection
     )?;
     if answer.message_id.as_deref() != Some(response_id.as_str()) {
@@ -567,7 +568,7 @@ pub(crate) fn check_records(
         .as_ref()
         .ok_or_else(|| ClientError::Invalid("no account activation for this device".into()))?;
     let activation: ActivationAccount = expect_item!(
-        signed::verify_signed_by(activation_env, admin, "account activation", &keys)?,
+        signed::verify_signed_by(activation_env, admin, "account activation", &keys)?.into_inner(),
         ActivationAccount
     )?;
     let field = |v: Option<String>, name: &str| {
@@ -688,7 +689,7 @@ fn check_pin(account: &Account, request: &PendingRequest) -> Result<&'static str
     let Ok(item) = signed::verify_signed_by(&envelope, &admin, "PIN", &keys) else {
         return Ok("PinInvalid");
     };
-    let Ok(pin) = expect_item!(item, MessagePin) else {
+    let Ok(pin) = expect_item!(item.into_inner(), MessagePin) else {
         return Ok("PinInvalid");
     };
     if local_entry(account, &format!("PinUsed:{pin_id}"))?.is_some() {

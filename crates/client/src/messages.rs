@@ -2,8 +2,11 @@
 //! sender and encrypted under the encryption key of the recipient if this is known to the
 //! sender".
 //!
-//! A MessageContact carries its sender's self-signed account profile. The recipient who adds the
-//! sender to their contacts (`mesh contact add ADDRESS`) keeps that profile in the contact entry
+//! A MessageContact is signed by the sending device's connection key and carries the device's
+//! connection (signed by the account's administrator key, [`mesh_schema::sender`]) and its
+//! sender's self-signed account profile; the recipient checks the whole chain
+//! ([`VerifiedSender`]) and shows a message whose chain fails as unverified, never as from the
+//! sender it names. The recipient who adds the sender to their contacts (`mesh contact add ADDRESS`) keeps that profile in the contact entry
 //! (`EnvelopedProfileUser`); from then on messages to that address are encrypted to the
 //! profile's AccountEncryption key. Messages received are decrypted with the account key, or on
 //! a device holding a share of it, with the service's help (Operate).
@@ -14,40 +17,137 @@ use mesh_schema::catalog::CatalogedContact;
 use mesh_schema::key::required;
 use mesh_schema::message::{MessageContact, MessageError};
 use mesh_schema::profile::ProfileUser;
-use mesh_schema::{signed, MeshItem};
+use mesh_schema::{sender, signed, MeshItem};
+use std::collections::HashMap;
 
 use crate::catalogs::CatalogKind;
 use crate::context::{Account, Device};
 use crate::online::{device_credentials, Session};
 use crate::Result;
 
+/// The sender of a message, checked end to end: the message is signed by a device key that a
+/// connection, signed by the administrator key of the sender's self-signed profile, binds to the
+/// sender's address; the profile is for that address and, when the sender is a contact whose
+/// profile is kept, is that very profile. Only [`check_sender`] makes one.
+#[derive(Debug, Clone)]
+pub struct VerifiedSender {
+    address: String,
+    profile: ProfileUser,
+    envelope: DareEnvelope,
+    udf: String,
+}
+
+impl VerifiedSender {
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+    pub fn profile(&self) -> &ProfileUser {
+        &self.profile
+    }
+    /// The sender's self-signed profile, as it came.
+    pub fn profile_envelope(&self) -> &DareEnvelope {
+        &self.envelope
+    }
+    /// The UDF of the sender's profile.
+    pub fn udf(&self) -> &str {
+        &self.udf
+    }
+}
+
+/// Who a message is from, as far as could be checked.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum Sender {
+    Verified(VerifiedSender),
+    /// The message says who sent it but that could not be checked: never show it as from them.
+    Unverified(String),
+}
+
 /// A message in the account's inbound spool.
 #[allow(clippy::large_enum_variant)]
 pub enum Received {
     Contact {
         message: MessageContact,
-        /// The sender's account profile, self-signed and for the sender's address.
-        profile: Option<(ProfileUser, DareEnvelope)>,
+        sender: Sender,
         encrypted: bool,
     },
-    /// A message of ours that could not be delivered, as our service reported it.
+    /// A message of ours that could not be delivered, as our service reported it (signed by it).
     Error(MessageError),
 }
 
-/// The sender's profile a MessageContact carries, if it is self-signed and for its sender.
-fn sender_profile(message: &MessageContact) -> Option<(ProfileUser, DareEnvelope)> {
-    let envelope = message.authenticated_data.clone()?;
-    let (profile, _) = signed::verify_profile_user(&envelope).ok()?;
-    let same = match (&profile.account_address, &message.sender) {
-        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
-        _ => false,
-    };
-    same.then_some((profile, envelope))
+/// Check who sent `message` (carried by `envelope`) to `account`; `kept` is the profile UDF
+/// kept for the sender in the contact catalog, if any.
+fn check_sender(
+    envelope: &DareEnvelope,
+    message: &MessageContact,
+    account: &str,
+    kept: Option<&str>,
+) -> std::result::Result<VerifiedSender, String> {
+    let address = message
+        .sender
+        .as_deref()
+        .ok_or("the message names no sender")?
+        .to_ascii_lowercase();
+    if !message
+        .recipient
+        .as_deref()
+        .is_some_and(|r| r.eq_ignore_ascii_case(account))
+    {
+        return Err("the message is addressed to another account".into());
+    }
+    let profile_env = message
+        .authenticated_data
+        .clone()
+        .ok_or("the message carries no profile of its sender")?;
+    let (profile, udf) = signed::verify_profile_user(&profile_env)
+        .map_err(|e| format!("the sender's profile does not verify: {e}"))?;
+    if !profile
+        .account_address
+        .as_deref()
+        .is_some_and(|a| a.eq_ignore_ascii_case(&address))
+    {
+        return Err("the profile it carries is for another address".into());
+    }
+    let admin = required(&profile.administrator_signature, "AdministratorSignature")
+        .map_err(|e| e.to_string())?;
+    let connection = sender::verify_sender(envelope, &admin).map_err(|e| e.to_string())?;
+    if !connection
+        .account_address
+        .as_deref()
+        .is_some_and(|a| a.eq_ignore_ascii_case(&address))
+    {
+        return Err("signed by a device of another account".into());
+    }
+    if let Some(kept) = kept {
+        if kept != udf {
+            return Err(format!(
+                "its profile {udf} is not the one kept for this contact ({kept})"
+            ));
+        }
+    }
+    Ok(VerifiedSender {
+        address,
+        profile,
+        envelope: profile_env,
+        udf,
+    })
+}
+
+/// The profile UDF kept for `address` in the contact catalog, if any.
+fn kept_profile(account: &Account, address: &str) -> Result<Option<String>> {
+    match account.get(CatalogKind::Contact, &address.to_ascii_lowercase())? {
+        Some(MeshItem::CatalogedContact(contact)) => match contact.enveloped_profile_user {
+            Some(envelope) => Ok(Some(signed::verify_profile_user(&envelope)?.1)),
+            None => Ok(None),
+        },
+        _ => Ok(None),
+    }
 }
 
 /// The messages of the local copy of the inbound spool (sync first to see new ones), oldest
-/// first. Messages that cannot be read (not signed as they must be, or encrypted to a key
-/// this account cannot use) are left out.
+/// first, each with who it is from as far as that could be checked. Messages that cannot be
+/// read (encrypted to a key this account cannot use), and service reports not signed by this
+/// account's service, are left out.
 pub fn received(account: &Account) -> Result<Vec<Received>> {
     let path = account.dir().join("MMM_Inbound.dare");
     if !path.exists() {
@@ -67,35 +167,55 @@ pub fn received(account: &Account) -> Result<Vec<Received>> {
     } else {
         account.ring_for_envelopes(&encrypted)?
     };
+    let service = crate::online::load_binding(account).and_then(|b| b.keys().ok());
+    let mut kept: HashMap<String, Option<String>> = HashMap::new();
     let mut out = Vec::new();
     for envelope in &envelopes {
         match signed::read(envelope, &keys) {
-            Ok(MeshItem::MessageContact(m)) => out.push(Received::Contact {
-                profile: sender_profile(&m),
-                message: *m,
-                encrypted: envelope.is_encrypted(),
-            }),
-            Ok(MeshItem::MessageError(m)) => out.push(Received::Error(*m)),
+            Ok(MeshItem::MessageContact(m)) => {
+                let from = m.sender.clone().unwrap_or_default().to_ascii_lowercase();
+                if !kept.contains_key(&from) {
+                    kept.insert(from.clone(), kept_profile(account, &from)?);
+                }
+                let pinned = kept.get(&from).and_then(|k| k.as_deref());
+                let sender = match check_sender(envelope, &m, &account.address, pinned) {
+                    Ok(v) => Sender::Verified(v),
+                    Err(why) => Sender::Unverified(why),
+                };
+                out.push(Received::Contact {
+                    sender,
+                    message: *m,
+                    encrypted: envelope.is_encrypted(),
+                })
+            }
+            Ok(MeshItem::MessageError(m)) => {
+                let by_service = service.as_ref().is_some_and(|(signature, _)| {
+                    signed::verify_signed_by(
+                        envelope,
+                        signature,
+                        "service report",
+                        &mesh_dare::KeyRing::new(),
+                    )
+                    .is_ok()
+                });
+                if by_service {
+                    out.push(Received::Error(*m))
+                }
+            }
             _ => {}
         }
     }
     Ok(out)
 }
 
-/// The newest self-signed profile of `address` among the contact messages received from it.
+/// The newest profile of `address` among the contact messages received from it whose sender
+/// was verified.
 pub fn profile_from_messages(account: &Account, address: &str) -> Result<Option<DareEnvelope>> {
     Ok(received(account)?.into_iter().rev().find_map(|r| match r {
         Received::Contact {
-            message,
-            profile: Some((_, envelope)),
+            sender: Sender::Verified(v),
             ..
-        } if message
-            .sender
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case(address)) =>
-        {
-            Some(envelope)
-        }
+        } if v.address().eq_ignore_ascii_case(address) => Some(v.profile_envelope().clone()),
         _ => None,
     }))
 }
@@ -136,12 +256,13 @@ pub fn send(device: &Device, account: &Account, to: &str, text: &str) -> Result<
         ..Default::default()
     };
     let key = contact_key(account, &to)?;
-    let (signer, _, _) = device_credentials(device, account)?;
-    let envelope = signed::seal(
+    let (signer, _, connection) = device_credentials(device, account)?;
+    let envelope = signed::seal_with(
         &message.into(),
         &signer,
         Some(&mesh_schema::ids::envelope_id(&message_id)?),
         &key.iter().collect::<Vec<_>>(),
+        vec![sender::key_value(&connection)?],
     )?;
     Session::open(device, account)?.send(&[to], envelope)?;
     Ok((message_id, key.is_some()))

@@ -137,31 +137,60 @@ fn call_in(
     service_signer: Option<&PublicKey>,
     encoding: binding::Encoding,
 ) -> Result<Response> {
-    let body = binding::seal_request_in(request, signer, service_key, encoding).map_err(proto)?;
-    exchange(url, &body, keys, service_signer)
+    let authenticator = match signer {
+        Some(key) => binding::Authenticator::Key(key),
+        None => binding::Authenticator::None,
+    };
+    exchange(
+        url,
+        &|| binding::seal_request_in(request, authenticator, service_key, encoding),
+        keys,
+        service_signer,
+    )
 }
 
-/// POST a sealed request and open the answer; refusals are errors (but a stale Transact's 409,
-/// which the caller handles).
+/// How often a request the service could not take (503: nothing was applied) is sent again,
+/// and the first wait; each wait doubles.
+const RETRIES: u32 = 4;
+const FIRST_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// POST a sealed request and open the answer, which must answer this very request; refusals
+/// are errors (but a stale Transact's 409, which the caller handles). A 503 says the service
+/// applied nothing: the request is sealed again (a new nonce) and sent again after a growing
+/// wait, a few times.
 fn exchange(
     url: &str,
-    body: &[u8],
+    seal: &dyn Fn() -> mesh_protocol::Result<binding::SealedRequest>,
     keys: &KeyRing,
     service_signer: Option<&PublicKey>,
 ) -> Result<Response> {
-    let reply = HttpClient::post_to(url, body).map_err(proto)?;
-    let response = binding::open_response(&reply, keys, service_signer).map_err(proto)?;
-    match response.status() {
-        // A stale Transact is answered 409 with the service's state: the caller handles it.
-        (code, _)
-            if code < 300 || (code == 409 && matches!(response, Response::TransactResponse(_))) =>
-        {
-            Ok(response)
+    let mut wait = FIRST_WAIT;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let sealed = seal().map_err(proto)?;
+        let reply = HttpClient::post_to(url, &sealed.bytes).map_err(proto)?;
+        let response = binding::open_response(&reply, keys, service_signer, Some(&sealed.nonce))
+            .map_err(proto)?;
+        match response.status() {
+            // A stale Transact is answered 409 with the service's state: the caller handles it.
+            (code, _)
+                if code < 300
+                    || (code == 409 && matches!(response, Response::TransactResponse(_))) =>
+            {
+                return Ok(response)
+            }
+            (503, _) if attempt <= RETRIES => {
+                std::thread::sleep(wait);
+                wait *= 2;
+            }
+            (code, text) => {
+                return Err(ClientError::Service(
+                    code,
+                    text.unwrap_or("refused").to_string(),
+                ))
+            }
         }
-        (code, text) => Err(ClientError::Service(
-            code,
-            text.unwrap_or("refused").to_string(),
-        )),
     }
 }
 
@@ -326,17 +355,17 @@ impl<'a> Session<'a> {
         let encoding = self.binding.encoding();
         let ticket = self.ticket.lock().expect("ticket").clone();
         if let (Some((id, key)), Some(_)) = (ticket, request.user()) {
-            let body = binding::seal_request_ticket(
-                &request,
-                &id,
-                &key,
-                Some(&self.service_encryption),
-                encoding,
-            )
-            .map_err(proto)?;
+            let seal = || {
+                binding::seal_request_in(
+                    &request,
+                    binding::Authenticator::Ticket { id: &id, key: &key },
+                    Some(&self.service_encryption),
+                    encoding,
+                )
+            };
             match exchange(
                 &self.binding.url,
-                &body,
+                &seal,
                 &self.keys,
                 Some(&self.service_signer),
             ) {

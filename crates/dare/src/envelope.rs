@@ -217,6 +217,26 @@ impl DareEnvelope {
         Ok(mesh_encoding::jsonb::to_vec(&self.to_value()?))
     }
 
+    /// The members of the header, trailer, recipient entries, signatures and ContentMetaData
+    /// that this implementation does not know (they are kept, and written back as they came).
+    /// A protocol that wants every octet to count refuses an envelope that has any.
+    pub fn unknown_members(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.header.extra.keys().cloned().collect();
+        if let Some(trailer) = &self.trailer {
+            names.extend(trailer.extra.keys().cloned());
+            for s in &trailer.signatures {
+                names.extend(s.extra.keys().cloned());
+            }
+        }
+        for r in &self.header.recipients {
+            names.extend(r.extra.keys().cloned());
+        }
+        if let Ok(meta) = self.content_meta() {
+            names.extend(meta.extra.keys().cloned());
+        }
+        names
+    }
+
     pub fn is_encrypted(&self) -> bool {
         self.header
             .encryption_algorithm
@@ -273,6 +293,33 @@ impl DareEnvelope {
         let digest = self
             .checked_digest(payload)?
             .unwrap_or_else(|| sha512(payload));
+        self.verify_signatures_over(keys, &digest)
+    }
+
+    /// Check every signature as made over `signed` (a value that covers the payload digest
+    /// and whatever else a protocol binds to it) rather than over the PayloadDigest alone. The
+    /// PayloadDigest itself is checked against the payload first.
+    pub fn verify_over(&self, keys: &KeyRing, signed: &[u8]) -> Result<Verification> {
+        if self
+            .trailer
+            .as_ref()
+            .is_none_or(|t| t.signatures.is_empty())
+        {
+            return Err(DareError::NotSigned);
+        }
+        if self.detached {
+            return Err(DareError::Malformed("the payload is detached".into()));
+        }
+        self.checked_digest(&self.payload)?;
+        self.verify_signatures_over(keys, signed)
+    }
+
+    fn verify_signatures_over(&self, keys: &KeyRing, digest: &[u8]) -> Result<Verification> {
+        let signatures = self
+            .trailer
+            .as_ref()
+            .map(|t| &t.signatures[..])
+            .unwrap_or(&[]);
         let mut outcome = Verification::default();
         for signature in signatures {
             match signature.algorithm.as_deref() {
@@ -295,7 +342,7 @@ impl DareEnvelope {
                 None => outcome.unknown.push(kid),
                 Some(key) => {
                     let started = std::time::Instant::now();
-                    let checked = key.verify(&digest, value);
+                    let checked = key.verify(digest, value);
                     VERIFY_NANOS.fetch_add(
                         started.elapsed().as_nanos() as u64,
                         std::sync::atomic::Ordering::Relaxed,
@@ -374,8 +421,20 @@ impl DareEnvelope {
             .and_then(|r| crypt::recipient_ephemeral(r).ok())
     }
 
-    /// Decrypt the payload with a known base seed.
+    /// Decrypt the payload with a known base seed; the payload MAC must be there and verify.
     pub fn decrypt_with_seed(&self, seed: &BaseSeed) -> Result<Vec<u8>> {
+        self.decrypt(seed, true)
+    }
+
+    /// Decrypt published data that carries no payload MAC (dare-12's Appendix A example; the
+    /// reference implementation writes none), without integrity. A MAC that is there is still
+    /// checked. Never for anything an attacker can send and then see the answer to: that is a
+    /// padding oracle. Nothing in the protocol or the service uses it.
+    pub fn decrypt_unauthenticated(&self, seed: &BaseSeed) -> Result<Vec<u8>> {
+        self.decrypt(seed, false)
+    }
+
+    fn decrypt(&self, seed: &BaseSeed, mac_required: bool) -> Result<Vec<u8>> {
         match self.header.encryption_algorithm.as_deref() {
             Some(ENC_A256CBC) => {}
             Some(other) => {
@@ -391,8 +450,13 @@ impl DareEnvelope {
             .as_ref()
             .ok_or_else(|| DareError::Malformed("encrypted envelope without a Salt".into()))?;
         let keys = crypt::payload_keys(seed, salt);
-        if let Some(tag) = self.trailer.as_ref().and_then(|t| t.mac.as_ref()) {
-            crypt::check_mac(&keys, &self.payload, tag)?;
+        // Integrity before padding: ciphertext whose MAC is missing or wrong is never decrypted,
+        // so no answer can depend on its padding (a padding oracle). Everything this
+        // implementation encrypts carries the MAC.
+        match self.trailer.as_ref().and_then(|t| t.mac.as_ref()) {
+            Some(tag) => crypt::check_mac(&keys, &self.payload, tag)?,
+            None if mac_required => return Err(DareError::BadMac),
+            None => {}
         }
         crypt::decrypt(&keys, &self.payload)
     }

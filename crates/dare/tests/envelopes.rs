@@ -183,7 +183,13 @@ fn draft_encrypted_messages() {
             .try_into()
             .unwrap(),
     );
-    assert_eq!(env.decrypt_with_seed(&seed).unwrap(), BODY);
+    // The published example carries no payload MAC: it decrypts only when asked to without
+    // integrity, never by the ordinary path.
+    assert!(matches!(
+        env.decrypt_with_seed(&seed),
+        Err(DareError::BadMac)
+    ));
+    assert_eq!(env.decrypt_unauthenticated(&seed).unwrap(), BODY);
     assert!(
         matches!(env.plaintext(&KeyRing::new()), Err(DareError::NoDecryptionKey(k)) if k.contains("MC26"))
     );

@@ -182,6 +182,7 @@ impl<'a> Decoder<'a> {
     fn object(&mut self) -> Result<Value> {
         self.pos += 1;
         let mut members = Vec::new();
+        let mut seen: Option<std::collections::HashSet<String>> = None;
         self.skip_ws();
         if self.peek()? == b'}' {
             self.pos += 1;
@@ -203,8 +204,31 @@ impl<'a> Decoder<'a> {
                 c => return Err(self.unexpected(c, "a member name")),
             };
             self.skip_ws();
+            let at = self.pos;
             let binary = self.is_binary_start();
             let value = self.value()?;
+            // A member named twice is refused: which of the two a reader takes would decide
+            // what it acts on, and two readers might take different ones.
+            let repeated = if members.len() < 16 {
+                members.iter().any(|(k, _): &(String, Value)| *k == key)
+            } else {
+                seen.get_or_insert_with(|| {
+                    members
+                        .iter()
+                        .map(|(k, _): &(String, Value)| k.clone())
+                        .collect::<std::collections::HashSet<String>>()
+                })
+                .contains(&key)
+            };
+            if repeated {
+                return Err(EncodingError::DuplicateMember {
+                    name: key,
+                    offset: at,
+                });
+            }
+            if let Some(seen) = seen.as_mut() {
+                seen.insert(key.clone());
+            }
             members.push((key, value));
             if self.separator(b'}', binary)? {
                 return Ok(Value::Object(members));

@@ -14,6 +14,8 @@ pub enum EncodingError {
     },
     #[error("invalid {what} at offset {offset}")]
     Invalid { what: &'static str, offset: usize },
+    #[error("the member '{name}' appears twice in one object (at offset {offset})")]
+    DuplicateMember { name: String, offset: usize },
     #[error("nesting deeper than {0} levels")]
     TooDeep(usize),
     #[error("trailing data at offset {0}")]

@@ -95,3 +95,37 @@ fn wrong_shapes_are_errors() {
     )
     .is_err());
 }
+
+/// A member named twice is refused in JSON and JSON-B, in small and large objects, at any depth:
+/// otherwise a checker and an actor could read different values of one request.
+#[test]
+fn duplicate_members_are_refused() {
+    use mesh_encoding::{json, jsonb, EncodingError, Value};
+    let small = br#"{"Account":"alice@example.com","Account":"mallet@example.com"}"#;
+    assert!(matches!(
+        json::from_slice(small),
+        Err(EncodingError::DuplicateMember { ref name, .. }) if name == "Account"
+    ));
+    let mut large = String::from("{");
+    for i in 0..40 {
+        large.push_str(&format!("\"M{i}\":{i},"));
+    }
+    large.push_str("\"M7\":0}");
+    assert!(matches!(
+        json::from_slice(large.as_bytes()),
+        Err(EncodingError::DuplicateMember { ref name, .. }) if name == "M7"
+    ));
+    let nested = br#"{"Outer":[{"A":1,"B":2,"A":3}]}"#;
+    assert!(json::from_slice(nested).is_err());
+    // The same in JSON-B.
+    let value = Value::Object(vec![
+        ("A".into(), Value::Integer(1)),
+        ("A".into(), Value::Integer(2)),
+    ]);
+    assert!(matches!(
+        jsonb::from_slice(&jsonb::to_vec(&value)),
+        Err(EncodingError::DuplicateMember { .. })
+    ));
+    // Distinct names still read.
+    assert!(json::from_slice(br#"{"A":1,"a":2,"B":{"A":1}}"#).is_ok());
+}

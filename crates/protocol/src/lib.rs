@@ -11,9 +11,13 @@ pub mod messages;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum ProtocolError {
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A request that cannot be decrypted or read: one answer for every cause.
+    #[error("{0}")]
+    Unreadable(String),
     #[error("bad response from the service: {0}")]
     BadResponse(String),
     #[error("the request is {0} seconds old (or early): check the clock")]

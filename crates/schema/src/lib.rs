@@ -28,6 +28,7 @@ pub mod key;
 pub mod message;
 pub mod preconfig;
 pub mod profile;
+pub mod sender;
 pub mod signed;
 
 pub use error::{Result, SchemaError};

@@ -26,11 +26,23 @@ pub fn seal(
     unique_id: Option<&str>,
     recipients: &[&PublicKey],
 ) -> Result<DareEnvelope> {
+    seal_with(item, signer, unique_id, recipients, Vec::new())
+}
+
+/// As [`seal`], with more ContentMetaData members (`KeyValues`).
+pub fn seal_with(
+    item: &MeshItem,
+    signer: &PrivateKey,
+    unique_id: Option<&str>,
+    recipients: &[&PublicKey],
+    key_values: Vec<mesh_dare::schema::KeyValue>,
+) -> Result<DareEnvelope> {
     let meta = ContentMeta {
         unique_id: unique_id.map(str::to_string),
         message_type: Some(item.type_name().to_string()),
         content_type: Some(CONTENT_TYPE.to_string()),
         created: Some(now()),
+        key_values,
         ..Default::default()
     };
     let payload = item.to_json()?;
@@ -51,6 +63,44 @@ pub fn read(envelope: &DareEnvelope, keys: &KeyRing) -> Result<MeshItem> {
     MeshItem::from_bytes(&envelope.plaintext(keys)?)
 }
 
+/// An object whose envelope was checked to be signed by the key expected of it. Only this
+/// module's verifying functions make one, so a value read without its signature checked
+/// ([`read`]) cannot be passed where a checked one is needed.
+#[derive(Debug, Clone)]
+pub struct Verified<T> {
+    value: T,
+    signer: String,
+}
+
+impl<T> Verified<T> {
+    /// The UDF of the key that signed it.
+    pub fn signer(&self) -> &str {
+        &self.signer
+    }
+
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+
+    /// The checked value turned into another (one of its parts, its typed form), still checked.
+    pub fn map<U, E>(
+        self,
+        f: impl FnOnce(T) -> std::result::Result<U, E>,
+    ) -> std::result::Result<Verified<U>, E> {
+        Ok(Verified {
+            value: f(self.value)?,
+            signer: self.signer,
+        })
+    }
+}
+
+impl<T> std::ops::Deref for Verified<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
 /// Check that `envelope` is signed by `expected` (and only keys whose signatures verify), and
 /// return its object.
 pub fn verify_signed_by(
@@ -58,7 +108,7 @@ pub fn verify_signed_by(
     expected: &PublicKey,
     what: &str,
     keys: &KeyRing,
-) -> Result<MeshItem> {
+) -> Result<Verified<MeshItem>> {
     let mut ring = keys.clone();
     ring.add_public(expected.clone());
     let outcome = envelope.verify(&ring).map_err(|e| match e {
@@ -85,7 +135,10 @@ pub fn verify_signed_by(
             expected: expected_udf,
         });
     }
-    read(envelope, keys)
+    Ok(Verified {
+        value: read(envelope, keys)?,
+        signer: expected_udf,
+    })
 }
 
 /// A self-signed profile: the signature must be by the profile's own ProfileSignature key and

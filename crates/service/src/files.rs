@@ -29,6 +29,9 @@ use crate::store::*;
 /// (kind, key) → (value, expiry).
 type Ephemeral = std::collections::HashMap<(String, String), (Vec<u8>, u64)>;
 
+/// Most short-lived entries the embedded store keeps at once (each small: nonces are fixed-size).
+pub const MAX_EPHEMERAL: usize = 1_000_000;
+
 /// Containers kept open, by path.
 type Open = HashMap<PathBuf, Container>;
 
@@ -304,8 +307,16 @@ impl Store for FileStore {
     ) -> StoreResult<bool> {
         let mut map = self.ephemeral.lock().expect("ephemeral");
         let now = unix_now();
-        if map.len() % 4096 == 4095 {
+        if map.len() % 4096 == 4095 || map.len() >= MAX_EPHEMERAL {
             map.retain(|_, (_, e)| *e + 60 > now);
+        }
+        // Bounded: past this many live entries (nonces of authenticated requests, tickets,
+        // channels) new ones are refused, and the request with them (503), rather than let
+        // memory grow without end.
+        if map.len() >= MAX_EPHEMERAL {
+            return Err(StoreError::Io(std::io::Error::other(
+                "the store of short-lived state is full",
+            )));
         }
         let slot = (kind.to_string(), key.to_string());
         if only_new && map.get(&slot).is_some_and(|(_, e)| *e > now) {

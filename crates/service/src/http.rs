@@ -14,18 +14,16 @@ use axum::Router;
 
 use crate::host::ServiceHost;
 
-/// How long one request may take before the service gives up on it.
+/// How long a request may wait, from its arrival, before it starts to change anything: past
+/// that it is refused (503) with nothing applied. A request that has started writing is always
+/// carried through and answered with what happened, never with a time-out.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn handle(State(host): State<Arc<ServiceHost>>, body: Bytes) -> impl IntoResponse {
+    let deadline = std::time::Instant::now() + REQUEST_TIMEOUT;
     let worker = host.clone();
-    let reply = tokio::time::timeout(
-        REQUEST_TIMEOUT,
-        tokio::task::spawn_blocking(move || worker.handle(&body)),
-    )
-    .await;
-    match reply {
-        Ok(Ok(reply)) => {
+    match tokio::task::spawn_blocking(move || worker.handle_by(&body, deadline)).await {
+        Ok(reply) => {
             let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
             (
                 status,
@@ -34,11 +32,10 @@ async fn handle(State(host): State<Arc<ServiceHost>>, body: Bytes) -> impl IntoR
             )
                 .into_response()
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::error!("request handler failed: {e}");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }
 

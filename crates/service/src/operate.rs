@@ -39,7 +39,8 @@ pub fn check_access_entry(envelope: &DareEnvelope, admin: &PublicKey) -> Result<
     let id = meta.unique_id.ok_or("an access entry without a UniqueId")?;
     let item = signed::verify_signed_by(envelope, admin, "access entry", &KeyRing::new())
         .map_err(|e| format!("only the account's administrator changes the access catalog: {e}"))?;
-    let access: CatalogedAccess = expect_item!(item, CatalogedAccess).map_err(|e| e.to_string())?;
+    let access: CatalogedAccess =
+        expect_item!(item.into_inner(), CatalogedAccess).map_err(|e| e.to_string())?;
     if access.key.as_deref() != Some(id.as_str()) {
         return Err(format!("the access entry {id} is signed for another entry"));
     }
@@ -91,7 +92,8 @@ fn capability(
 ) -> Result<CapabilityDecryptServiced, String> {
     let item = signed::verify_signed_by(envelope, admin, "access entry", &KeyRing::new())
         .map_err(|e| e.to_string())?;
-    let access: CatalogedAccess = expect_item!(item, CatalogedAccess).map_err(|e| e.to_string())?;
+    let access: CatalogedAccess =
+        expect_item!(item.into_inner(), CatalogedAccess).map_err(|e| e.to_string())?;
     let Some(CryptographicCapability::CapabilityDecryptServiced(capability)) = access.capability
     else {
         return Err(format!(

@@ -3,8 +3,8 @@
 //!
 //! A message for an account this service does not hold is written (fsynced) to the outbox
 //! directory before the Transact that carried it is acknowledged. A worker thread delivers each
-//! queued item with a PostRequest to the recipient's service — the `--peer DOMAIN=URL` given at
-//! start, else `https://DOMAIN/.well-known/mmm/` — and removes it once the other service has
+//! queued item with a PostRequest, signed by this service, to the recipient's service (found and
+//! authenticated by [`crate::peers`]) and removes it once the other service has
 //! accepted it; failures are retried with a growing delay (up to a minute). An item the other
 //! service refuses as addressed to no account of its own (404) comes back to the sender as a
 //! MessageError in their inbound spool.
@@ -13,16 +13,16 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use mesh_dare::{DareEnvelope, KeyRing};
-use mesh_protocol::binding;
-use mesh_protocol::client::{service_url, HttpClient};
-use mesh_protocol::messages::{HelloRequest, PostRequest};
-use mesh_protocol::{Request, Response};
-use mesh_schema::key::required;
+use std::sync::Arc;
+
+use mesh_dare::DareEnvelope;
+use mesh_protocol::messages::PostRequest;
+use mesh_protocol::Request;
 use mesh_schema::message::MessageError;
 use mesh_schema::signed;
 use serde::{Deserialize, Serialize};
 
+use crate::peers::{domain_of, Peers};
 use crate::store::{Store, Update};
 
 #[derive(Serialize, Deserialize)]
@@ -45,11 +45,11 @@ enum Outcome {
 /// Where to reach other services, and the queue of what is waiting for them.
 pub struct Outbox {
     dir: PathBuf,
-    peers: HashMap<String, String>,
+    peers: Arc<Peers>,
 }
 
 impl Outbox {
-    pub fn new(dir: &Path, peers: HashMap<String, String>) -> std::io::Result<Self> {
+    pub fn new(dir: &Path, peers: Arc<Peers>) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         Ok(Outbox {
             dir: dir.to_path_buf(),
@@ -80,42 +80,15 @@ impl Outbox {
         Ok(())
     }
 
-    fn url_for(&self, account: &str) -> String {
-        let domain = account
-            .rsplit('@')
-            .next()
-            .unwrap_or(account)
-            .to_ascii_lowercase();
-        service_url(&domain, self.peers.get(&domain).map(String::as_str))
-    }
-
     /// Try to deliver one item; an error means: keep it and try again later.
     fn deliver(&self, item: &Item, signer: &mesh_crypto::PrivateKey) -> Result<Outcome, String> {
-        let url = self.url_for(&item.account);
-        let hello = binding::seal_request(&Request::HelloRequest(HelloRequest {}), None, None)
-            .map_err(|e| e.to_string())?;
-        let reply = HttpClient::post_to(&url, &hello).map_err(|e| e.to_string())?;
-        let Response::MeshHelloResponse(h) =
-            binding::open_response(&reply, &KeyRing::new(), None).map_err(|e| e.to_string())?
-        else {
-            return Err("no Hello from the other service".into());
-        };
-        let profile_env = h
-            .enveloped_profile_service
-            .ok_or("Hello without a service profile")?;
-        let (profile, _) =
-            signed::verify_profile_service(&profile_env).map_err(|e| e.to_string())?;
-        let key = required(&profile.service_encryption, "ServiceEncryption")
-            .map_err(|e| e.to_string())?;
         let request = Request::PostRequest(PostRequest {
             accounts: vec![item.account.clone()],
             messages: item.messages.clone(),
         });
-        let body =
-            binding::seal_request(&request, Some(signer), Some(&key)).map_err(|e| e.to_string())?;
-        let reply = HttpClient::post_to(&url, &body).map_err(|e| e.to_string())?;
-        let response =
-            binding::open_response(&reply, &KeyRing::new(), None).map_err(|e| e.to_string())?;
+        let response = self
+            .peers
+            .call(&domain_of(&item.account), &request, signer)?;
         match response.status() {
             (code, _) if code < 300 => Ok(Outcome::Delivered),
             (404, text) => Ok(Outcome::Refused(

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use mesh_client::messages::{self, Received};
+use mesh_client::messages::{self, Received, Sender};
 use mesh_client::online::Session;
 
 use crate::commands::catalog::Common;
@@ -47,15 +47,23 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
                 .map(|r| match r {
                     Received::Contact {
                         message,
-                        profile,
+                        sender,
                         encrypted,
-                    } => serde_json::json!({
-                        "From": message.sender,
-                        "Text": message.subject,
-                        "MessageId": message.message_id,
-                        "Encrypted": encrypted,
-                        "SenderProfile": profile.and_then(|(p, _)| p.profile_signature).and_then(|k| k.udf),
-                    }),
+                    } => {
+                        let (verified, profile, why) = match &sender {
+                            Sender::Verified(v) => (true, Some(v.udf().to_string()), None),
+                            Sender::Unverified(why) => (false, None, Some(why.clone())),
+                        };
+                        serde_json::json!({
+                            "From": message.sender,
+                            "Verified": verified,
+                            "Unverified": why,
+                            "Text": message.subject,
+                            "MessageId": message.message_id,
+                            "Encrypted": encrypted,
+                            "SenderProfile": profile,
+                        })
+                    }
                     Received::Error(m) => serde_json::json!({
                         "From": "service",
                         "Text": format!("not delivered to {}: {}", m.sender.unwrap_or_default(), m.error_code.unwrap_or_default()),
@@ -70,6 +78,14 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
                 println!("No messages.");
             } else {
                 for r in &rows {
+                    if let Some(why) = r["Unverified"].as_str() {
+                        println!(
+                            "UNVERIFIED, claims to be from {} ({why}): {}",
+                            r["From"].as_str().unwrap_or("?"),
+                            r["Text"].as_str().unwrap_or("")
+                        );
+                        continue;
+                    }
                     println!(
                         "{}{}: {}",
                         r["From"].as_str().unwrap_or("?"),

@@ -126,6 +126,8 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("--peer takes DOMAIN=URL, not '{p}'"))?;
         peers.insert(domain.to_ascii_lowercase(), url.to_string());
     }
+    let peers = Arc::new(mesh_service::peers::Peers::new(peers));
+    host.peers = peers.clone();
     let outbox = Arc::new(mesh_service::outbox::Outbox::new(
         &a.data.join("outbox"),
         peers,

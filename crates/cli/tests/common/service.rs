@@ -233,3 +233,32 @@ pub fn container_status(dir: &Path, name: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no {name} in {status}"))
         .clone()
 }
+
+/// A StatusRequest for alice@example.com sealed as the device at `dir` seals it (signed by its
+/// connection key, encrypted to the service at `url`): the bytes, to send (and send again) as
+/// they are, and the device's key that opens the answers.
+#[allow(dead_code)]
+pub fn signed_status(dir: &Path, url: &str) -> (Vec<u8>, mesh_dare::KeyRing) {
+    let device = mesh_client::MeshHome::at(dir)
+        .open(super::DEVICE_PASS)
+        .unwrap();
+    let account = device.account(Some("alice@example.com")).unwrap();
+    let (signer, encryption, connection) =
+        mesh_client::online::device_credentials(&device, &account).unwrap();
+    let mut keys = mesh_dare::KeyRing::new();
+    keys.add_private(encryption);
+    let info = mesh_client::online::hello(url, Some(url)).unwrap();
+    let request = mesh_protocol::Request::StatusRequest(mesh_protocol::messages::StatusRequest {
+        account: Some("alice@example.com".into()),
+        enveloped_connection_device: Some(connection),
+        catalogs: vec!["MMM_Credential".into()],
+        spools: vec![],
+    });
+    let sealed = mesh_protocol::binding::seal_request(
+        &request,
+        mesh_protocol::binding::Authenticator::Key(&signer),
+        Some(&info.encryption),
+    )
+    .unwrap();
+    (sealed.bytes, keys)
+}

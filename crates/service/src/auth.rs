@@ -1,0 +1,326 @@
+//! Who made a request (protocol-09 §5.3): what each transaction needs, checked before any of it
+//! runs. Every signature and MAC here is over the request's binding digest
+//! ([`mesh_protocol::binding::binding_digest`]), which covers its nonce and time.
+//!
+//! * a device of a bound account: the request carries the device's ConnectionDevice signed by the
+//!   account's administrator key and is signed by the connection's Signature key (profile
+//!   authentication), or carries a ticket this service issued and its MAC;
+//! * Bind: the same, against the account profile the request presents;
+//! * Connect: a device not yet in any account, signed by the profile key of the device profile
+//!   it presents;
+//! * Post: another service, signed by the signature key of the service of the domain its
+//!   messages come from ([`crate::peers`]);
+//! * anyone: Hello, Complete, Claim, PollClaim and the rendezvous channels' Post and Poll.
+
+use mesh_crypto::PublicKey;
+use mesh_dare::{DareEnvelope, KeyParameters, KeyRing};
+use mesh_protocol::binding::OpenedRequest;
+use mesh_protocol::Request;
+use mesh_schema::assertion::ConnectionDevice;
+use mesh_schema::key::required;
+use mesh_schema::message::RequestConnection;
+use mesh_schema::profile::{ProfileDevice, ProfileUser};
+use mesh_schema::{expect_item, sender, signed};
+use serde::{Deserialize, Serialize};
+
+use crate::host::ServiceHost;
+use crate::peers::domain_of;
+use crate::refusal::Refusal;
+use crate::store::{unix_now, AccountRecord};
+
+/// A device of a bound account, authenticated.
+pub struct DeviceCaller {
+    pub account: AccountRecord,
+    pub device_udf: String,
+    /// The device's connection keys: responses are encrypted to the first; messages it sends
+    /// to other accounts must be signed by the second.
+    pub encryption: PublicKey,
+    pub signature: PublicKey,
+}
+
+#[allow(clippy::large_enum_variant)]
+pub enum Caller {
+    /// Anyone: nothing was checked.
+    Anonymous,
+    Device(DeviceCaller),
+    /// A device binding an account: authenticated against the profile it presents.
+    Binder {
+        profile: ProfileUser,
+        encryption: PublicKey,
+    },
+    /// A device asking to join an account, signed by its own profile key.
+    NewDevice {
+        request: RequestConnection,
+        profile: ProfileDevice,
+    },
+    /// The service of `domain`, posting messages from its accounts.
+    Service {
+        domain: String,
+    },
+}
+
+impl Caller {
+    /// The key a response is encrypted to, if the caller has one.
+    pub fn encryption(&self) -> Option<PublicKey> {
+        match self {
+            Caller::Device(d) => Some(d.encryption.clone()),
+            Caller::Binder { encryption, .. } => Some(encryption.clone()),
+            Caller::NewDevice { profile, .. } => required(&profile.encryption, "Encryption").ok(),
+            Caller::Anonymous | Caller::Service { .. } => None,
+        }
+    }
+
+    /// The device, for transactions only a device of the account may make.
+    pub fn device(&self) -> Result<&DeviceCaller, Refusal> {
+        match self {
+            Caller::Device(d) => Ok(d),
+            _ => Err(Refusal::Internal),
+        }
+    }
+}
+
+/// A ticket issued to a device (§5.3.4), as the store keeps it (so that every service process
+/// on a shared database honours it).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Ticket {
+    pub account: String,
+    pub device_udf: String,
+    pub encryption: KeyParameters,
+    pub signature: KeyParameters,
+    #[serde(with = "mesh_encoding::base64url")]
+    pub key: Vec<u8>,
+}
+
+pub fn authenticate(host: &ServiceHost, opened: &OpenedRequest) -> Result<Caller, Refusal> {
+    match &opened.request {
+        Request::HelloRequest(_)
+        | Request::CompleteRequest(_)
+        | Request::ClaimRequest(_)
+        | Request::PollClaimRequest(_)
+        | Request::MulticastPostRequest(_)
+        | Request::MulticastPollRequest(_) => Ok(Caller::Anonymous),
+        Request::BindRequest(r) => binder(opened, r),
+        Request::ConnectRequest(r) => new_device(opened, r),
+        Request::PostRequest(r) => service(host, opened, r),
+        request => {
+            let Some((Some(account), connection)) = request.user() else {
+                return Err(Refusal::Malformed("the request names no account".into()));
+            };
+            device(host, opened, account, connection).map(Caller::Device)
+        }
+    }
+}
+
+/// Profile authentication: the connection is signed by the account's administrator key, is for
+/// this account, names a device that is not revoked, and its Signature key signed the request.
+fn check_device(
+    opened: &OpenedRequest,
+    profile: &ProfileUser,
+    address: &str,
+    connection: Option<&DareEnvelope>,
+    revoked: &[String],
+) -> Result<ConnectionDevice, Refusal> {
+    let connection = connection.ok_or_else(|| {
+        Refusal::Unauthenticated("the request carries no device connection".into())
+    })?;
+    let admin = required(&profile.administrator_signature, "AdministratorSignature")
+        .map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let item = signed::verify_signed_by(connection, &admin, "device connection", &KeyRing::new())
+        .map_err(|e| Refusal::Unauthenticated(e.to_string()))?;
+    let device = expect_item!(item.into_inner(), ConnectionDevice)
+        .map_err(|e| Refusal::Unauthenticated(e.to_string()))?;
+    if device
+        .account_address
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+        != Some(address)
+    {
+        return Err(Refusal::Forbidden(
+            "the device connection is for another account".into(),
+        ));
+    }
+    if let Some(udf) = &device.subject_udf {
+        if revoked.iter().any(|r| r == udf) {
+            return Err(Refusal::Revoked(udf.clone()));
+        }
+    }
+    let signer = required(&device.signature, "Signature")
+        .map_err(|e| Refusal::Unauthenticated(e.to_string()))?;
+    opened.signed_by(&signer).map_err(|e| {
+        Refusal::Unauthenticated(format!(
+            "the request is not signed by the connected device: {e}"
+        ))
+    })?;
+    Ok(device)
+}
+
+fn device(
+    host: &ServiceHost,
+    opened: &OpenedRequest,
+    account: &str,
+    connection: Option<&DareEnvelope>,
+) -> Result<DeviceCaller, Refusal> {
+    let address = account.to_ascii_lowercase();
+    let record = host
+        .store
+        .account(&address)?
+        .ok_or_else(|| Refusal::NotFound(format!("no account {address} on this service")))?;
+    if let Some((id, mac)) = opened.ticket() {
+        return check_ticket(host, opened, record, &id, &mac);
+    }
+    let profile = record.profile_user().map_err(|e| {
+        tracing::error!("account {address}: {e}");
+        Refusal::Internal
+    })?;
+    let device = check_device(opened, &profile, &address, connection, &record.revoked)?;
+    let key = |k: &Option<_>, name| {
+        required(k, name).map_err(|e| Refusal::Unauthenticated(e.to_string()))
+    };
+    Ok(DeviceCaller {
+        encryption: key(&device.encryption, "Encryption")?,
+        signature: key(&device.signature, "Signature")?,
+        device_udf: device.subject_udf.unwrap_or_default(),
+        account: record,
+    })
+}
+
+/// Ticket authentication: a ticket this service issued, unexpired, for this account and a
+/// device not since revoked, and a MAC under its key over the request's binding digest.
+fn check_ticket(
+    host: &ServiceHost,
+    opened: &OpenedRequest,
+    record: AccountRecord,
+    id: &str,
+    mac: &[u8],
+) -> Result<DeviceCaller, Refusal> {
+    let unknown = || Refusal::Unauthenticated("unknown ticket".into());
+    let (bytes, expires) = host
+        .store
+        .get_ephemeral("ticket", id)?
+        .ok_or_else(unknown)?;
+    if expires <= unix_now() {
+        return Err(Refusal::Unauthenticated("expired ticket".into()));
+    }
+    let ticket: Ticket = serde_json::from_slice(&bytes).map_err(|_| unknown())?;
+    if ticket.account != record.address {
+        return Err(Refusal::Unauthenticated(
+            "the ticket is for another account".into(),
+        ));
+    }
+    if record.revoked.contains(&ticket.device_udf) {
+        return Err(Refusal::Revoked(ticket.device_udf));
+    }
+    if !opened.ticket_mac_matches(&ticket.key, mac) {
+        return Err(Refusal::Unauthenticated(
+            "the ticket MAC does not verify".into(),
+        ));
+    }
+    Ok(DeviceCaller {
+        encryption: ticket.encryption.public_key().map_err(|_| unknown())?,
+        signature: ticket.signature.public_key().map_err(|_| unknown())?,
+        device_udf: ticket.device_udf,
+        account: record,
+    })
+}
+
+fn binder(
+    opened: &OpenedRequest,
+    r: &mesh_protocol::messages::BindRequest,
+) -> Result<Caller, Refusal> {
+    let address = r
+        .account_address
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .ok_or_else(|| Refusal::Malformed("BindRequest without an AccountAddress".into()))?;
+    let profile_env = r.enveloped_profile_account.as_ref().ok_or_else(|| {
+        Refusal::Malformed("BindRequest without an EnvelopedProfileAccount".into())
+    })?;
+    let (profile, _) = signed::verify_profile_user(profile_env)
+        .map_err(|e| Refusal::Malformed(format!("the account profile does not verify: {e}")))?;
+    if profile
+        .account_address
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+        != Some(address.as_str())
+    {
+        return Err(Refusal::Malformed(
+            "the account profile is for another address".into(),
+        ));
+    }
+    let device = check_device(
+        opened,
+        &profile,
+        &address,
+        r.enveloped_connection_device.as_ref(),
+        &[],
+    )?;
+    let encryption = required(&device.encryption, "Encryption")
+        .map_err(|e| Refusal::Unauthenticated(e.to_string()))?;
+    Ok(Caller::Binder {
+        profile,
+        encryption,
+    })
+}
+
+/// Connect: the request and its carrier are signed by the device's own profile key.
+fn new_device(
+    opened: &OpenedRequest,
+    r: &mesh_protocol::messages::ConnectRequest,
+) -> Result<Caller, Refusal> {
+    let request_env = r.enveloped_request_connection.as_ref().ok_or_else(|| {
+        Refusal::Malformed("ConnectRequest without an EnvelopedRequestConnection".into())
+    })?;
+    let request = signed::read(request_env, &KeyRing::new())
+        .and_then(|i| expect_item!(i, RequestConnection))
+        .map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let device_env = request.authenticated_data.as_ref().ok_or_else(|| {
+        Refusal::Malformed("the connection request carries no device profile".into())
+    })?;
+    let (profile, _) = signed::verify_profile_device(device_env)
+        .map_err(|e| Refusal::Malformed(format!("the device profile does not verify: {e}")))?;
+    let device_key = required(&profile.profile_signature, "ProfileSignature")
+        .map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let mut ring = KeyRing::new();
+    ring.add_public(device_key.clone());
+    if request_env.verify_strict(&ring).is_err() || opened.signed_by(&device_key).is_err() {
+        return Err(Refusal::Unauthenticated(
+            "the connection request is not signed by the device it presents".into(),
+        ));
+    }
+    Ok(Caller::NewDevice { request, profile })
+}
+
+/// Post: every message comes from one domain, and the request is signed by that domain's
+/// service.
+fn service(
+    host: &ServiceHost,
+    opened: &OpenedRequest,
+    r: &mesh_protocol::messages::PostRequest,
+) -> Result<Caller, Refusal> {
+    let first = r
+        .messages
+        .first()
+        .ok_or_else(|| Refusal::Malformed("a PostRequest needs accounts and messages".into()))?;
+    let claimed = sender::claimed_sender(first).map_err(|e| {
+        Refusal::Unauthenticated(format!("a posted message does not say who sent it: {e}"))
+    })?;
+    let domain = claimed
+        .account_address
+        .as_deref()
+        .map(domain_of)
+        .ok_or_else(|| Refusal::Unauthenticated("a posted message names no sender".into()))?;
+    let peer = host.peers.service(&domain).map_err(|e| {
+        Refusal::Unauthenticated(format!(
+            "the service of {domain} cannot be authenticated: {e}"
+        ))
+    })?;
+    opened.signed_by(&peer.signature).map_err(|e| {
+        Refusal::Unauthenticated(format!(
+            "a PostRequest must be signed by the service of the senders' domain ({domain}): {e}"
+        ))
+    })?;
+    Ok(Caller::Service { domain })
+}

@@ -1,0 +1,156 @@
+//! Other Mesh services, as this one reaches and authenticates them (protocol-09 §8: messages
+//! between accounts of different services go from the sender's service to the recipient's).
+//!
+//! A domain's service is found as a client finds it (§5.1): `--peer DOMAIN=URL` when the
+//! operator gave one, else DNS SRV `_mmm._tcp.DOMAIN`, else `https://DOMAIN/.well-known/mmm/`.
+//! Its keys come from its Hello (the self-signed ProfileService) over that path, and are kept
+//! for [`KEYS_SECONDS`]; a failure to learn them is kept for [`FAILURE_SECONDS`], so that a
+//! stream of requests naming an unreachable domain costs one attempt, not one each.
+//!
+//! The four-corner model: a PostRequest is accepted only when signed (over its binding digest)
+//! by the signature key of the service that serves the domain its messages come from; the
+//! sending service in turn vouches that each message was signed by a device of the account it
+//! names ([`crate::tx::post`]).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use mesh_crypto::{PrivateKey, PublicKey};
+use mesh_dare::KeyRing;
+use mesh_protocol::binding::{self, Authenticator};
+use mesh_protocol::client::{service_url, HttpClient};
+use mesh_protocol::messages::HelloRequest;
+use mesh_protocol::{Request, Response};
+use mesh_schema::key::required;
+use mesh_schema::signed;
+
+/// How long another service's keys are used before its Hello is asked again.
+pub const KEYS_SECONDS: u64 = 3600;
+/// How long a failure to reach a domain's service is remembered.
+pub const FAILURE_SECONDS: u64 = 60;
+
+/// What this service knows of another.
+#[derive(Clone)]
+pub struct PeerService {
+    pub url: String,
+    pub signature: PublicKey,
+    pub encryption: PublicKey,
+}
+
+type Cached = (Instant, Result<PeerService, String>);
+
+pub struct Peers {
+    explicit: HashMap<String, String>,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+/// The domain of an account address (`alice@example.com` → `example.com`), lower case.
+pub fn domain_of(address: &str) -> String {
+    address
+        .rsplit('@')
+        .next()
+        .unwrap_or(address)
+        .to_ascii_lowercase()
+}
+
+impl Peers {
+    pub fn new(explicit: HashMap<String, String>) -> Self {
+        Peers {
+            explicit: explicit
+                .into_iter()
+                .map(|(d, u)| (d.to_ascii_lowercase(), u))
+                .collect(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The URL of `domain`'s service.
+    pub fn url_for(&self, domain: &str) -> String {
+        service_url(domain, self.explicit.get(domain).map(String::as_str))
+    }
+
+    /// The service of `domain` and its keys, from the cache or its Hello.
+    pub fn service(&self, domain: &str) -> Result<PeerService, String> {
+        let domain = domain.to_ascii_lowercase();
+        if let Some((at, found)) = self.cache.lock().expect("peers").get(&domain) {
+            let ttl = if found.is_ok() {
+                KEYS_SECONDS
+            } else {
+                FAILURE_SECONDS
+            };
+            if at.elapsed() < Duration::from_secs(ttl) {
+                return found.clone();
+            }
+        }
+        let found = self.hello(&domain);
+        self.cache
+            .lock()
+            .expect("peers")
+            .insert(domain, (Instant::now(), found.clone()));
+        found
+    }
+
+    /// Forget what is known of `domain` (after its service refused our signature, say).
+    pub fn forget(&self, domain: &str) {
+        self.cache
+            .lock()
+            .expect("peers")
+            .remove(&domain.to_ascii_lowercase());
+    }
+
+    fn hello(&self, domain: &str) -> Result<PeerService, String> {
+        let url = self.url_for(domain);
+        let sealed = binding::seal_request(
+            &Request::HelloRequest(HelloRequest {}),
+            Authenticator::None,
+            None,
+        )
+        .map_err(|e| e.to_string())?;
+        let reply = HttpClient::post_to(&url, &sealed.bytes).map_err(|e| e.to_string())?;
+        let Response::MeshHelloResponse(h) =
+            binding::open_response(&reply, &KeyRing::new(), None, None)
+                .map_err(|e| e.to_string())?
+        else {
+            return Err(format!("no Hello from the service of {domain}"));
+        };
+        let profile_env = h
+            .enveloped_profile_service
+            .ok_or_else(|| format!("the service of {domain} sent no profile"))?;
+        let (profile, _) =
+            signed::verify_profile_service(&profile_env).map_err(|e| e.to_string())?;
+        Ok(PeerService {
+            url,
+            signature: required(&profile.service_signature, "ServiceSignature")
+                .map_err(|e| e.to_string())?,
+            encryption: required(&profile.service_encryption, "ServiceEncryption")
+                .map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// Send `request` to `domain`'s service, signed by this service's `signer`; its response,
+    /// checked to be signed by that service and to answer this very request.
+    pub fn call(
+        &self,
+        domain: &str,
+        request: &Request,
+        signer: &PrivateKey,
+    ) -> Result<Response, String> {
+        let peer = self.service(domain)?;
+        let sealed =
+            binding::seal_request(request, Authenticator::Key(signer), Some(&peer.encryption))
+                .map_err(|e| e.to_string())?;
+        let reply = HttpClient::post_to(&peer.url, &sealed.bytes).map_err(|e| e.to_string())?;
+        binding::open_response(
+            &reply,
+            &KeyRing::new(),
+            Some(&peer.signature),
+            Some(&sealed.nonce),
+        )
+        .map_err(|e| {
+            // Keys may have changed: ask again next time.
+            self.forget(domain);
+            e.to_string()
+        })
+    }
+}

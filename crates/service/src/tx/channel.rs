@@ -1,0 +1,81 @@
+//! Rendezvous channels for pairing codes (seed 003): a device of an account allocates one;
+//! anyone may post (a post replaces the last) and poll until it expires.
+
+use mesh_protocol::messages::*;
+use mesh_protocol::Response;
+
+use super::{Ctx, Outcome};
+use crate::auth::DeviceCaller;
+use crate::host::{CHANNEL_BLOB_MAX, CHANNEL_SECONDS};
+use crate::refusal::Refusal;
+use crate::store::unix_now;
+
+pub fn allocate(ctx: &Ctx, _caller: &DeviceCaller) -> Outcome {
+    // Small ids keep pairing codes short (Elias-delta of id + 1 in the code).
+    let expires = unix_now() + CHANNEL_SECONDS;
+    ctx.commit()?;
+    for _ in 0..64 {
+        let id = rand::random::<u64>() % 65_536;
+        if ctx
+            .host
+            .store
+            .put_ephemeral("channel", &id.to_string(), &[], expires, true)?
+        {
+            return Ok(Response::MulticastAllocateResponse(
+                MulticastAllocateResponse {
+                    status: Some(200),
+                    channel_id: Some(id),
+                    expires_seconds: Some(CHANNEL_SECONDS),
+                    ..Default::default()
+                },
+            ));
+        }
+    }
+    Err(Refusal::Unavailable(
+        "no free channel; try again shortly".into(),
+    ))
+}
+
+/// A live channel's expiry and blob (an empty value is a channel nothing was posted to).
+fn channel(ctx: &Ctx, id: u64) -> Result<(u64, Option<Vec<u8>>), Refusal> {
+    match ctx.host.store.get_ephemeral("channel", &id.to_string())? {
+        Some((value, expires)) if expires > unix_now() => {
+            Ok((expires, (!value.is_empty()).then_some(value)))
+        }
+        _ => Err(Refusal::NotFound(format!("no open channel {id}"))),
+    }
+}
+
+pub fn post(ctx: &Ctx, r: &MulticastPostRequest) -> Outcome {
+    let (Some(id), Some(blob)) = (r.channel_id, &r.blob) else {
+        return Err(Refusal::Malformed(
+            "MulticastPostRequest needs ChannelId and Blob".into(),
+        ));
+    };
+    if blob.is_empty() || blob.len() > CHANNEL_BLOB_MAX {
+        return Err(Refusal::Oversized(format!(
+            "a channel blob holds 1 to {CHANNEL_BLOB_MAX} octets"
+        )));
+    }
+    let (expires, _) = channel(ctx, id)?;
+    ctx.commit()?;
+    ctx.host
+        .store
+        .put_ephemeral("channel", &id.to_string(), blob, expires, false)?;
+    Ok(Response::MeshResponse(MeshResponse {
+        status: Some(200),
+        ..Default::default()
+    }))
+}
+
+pub fn poll(ctx: &Ctx, r: &MulticastPollRequest) -> Outcome {
+    let id = r
+        .channel_id
+        .ok_or_else(|| Refusal::Malformed("MulticastPollRequest needs ChannelId".into()))?;
+    let (_, blob) = channel(ctx, id)?;
+    Ok(Response::MulticastPollResponse(MulticastPollResponse {
+        status: Some(200),
+        blob,
+        ..Default::default()
+    }))
+}

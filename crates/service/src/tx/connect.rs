@@ -1,0 +1,182 @@
+//! Connecting devices: Connect and Complete (§9.2, §10.10–10.11), and the static-QR
+//! publications' Claim and PollClaim (§10.14–10.15).
+
+use mesh_dare::KeyRing;
+use mesh_protocol::messages::*;
+use mesh_protocol::Response;
+use mesh_schema::key::required;
+use mesh_schema::message::AcknowledgeConnection;
+use mesh_schema::{expect_item, ids, signed, MeshItem};
+
+use super::{Ctx, Outcome};
+use crate::auth::Caller;
+use crate::host::{CLAIMS, INBOUND, LOCAL, PUBLISHED};
+use crate::refusal::Refusal;
+use crate::store::Update;
+
+/// Connect (§9.2): a device asks to join an account. The service acknowledges with its nonce
+/// and the witness value, and queues the acknowledgement in the account's inbound spool for an
+/// administrator device.
+pub fn connect(ctx: &Ctx, caller: &Caller, r: &ConnectRequest) -> Outcome {
+    let Caller::NewDevice { request, profile } = caller else {
+        return Err(Refusal::Internal);
+    };
+    let host = ctx.host;
+    let Some(request_env) = &r.enveloped_request_connection else {
+        return Err(Refusal::Internal);
+    };
+    let device_key =
+        required(&profile.profile_signature, "ProfileSignature").map_err(|_| Refusal::Internal)?;
+    let address = request
+        .account_address
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .ok_or_else(|| Refusal::Malformed("the connection request names no account".into()))?;
+    let record = host
+        .store
+        .account(&address)?
+        .ok_or_else(|| Refusal::NotFound(format!("no account {address} on this service")))?;
+    let account_key = record
+        .profile_user()
+        .and_then(|p| required(&p.profile_signature, "ProfileSignature"))
+        .map_err(|e| {
+            tracing::error!("account {address}: {e}");
+            Refusal::Internal
+        })?;
+    let mut server_nonce = vec![0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut server_nonce);
+    let client_nonce = request.client_nonce.clone().unwrap_or_default();
+    let witness = ids::witness(&account_key, &server_nonce, &device_key, &client_nonce);
+    let ack = AcknowledgeConnection {
+        message_id: Some(witness.clone()),
+        enveloped_request_connection: Some(request_env.clone()),
+        server_nonce: Some(server_nonce),
+        witness: Some(witness.clone()),
+        ..Default::default()
+    };
+    let ack_env =
+        signed::seal(&ack.into(), &host.identity.sign, Some(&witness), &[]).map_err(|e| {
+            tracing::error!("acknowledgement: {e}");
+            Refusal::Internal
+        })?;
+    let update = Update {
+        container: INBOUND.into(),
+        expect_index: None,
+        expect_digest: None,
+        envelopes: vec![ack_env.clone()],
+    };
+    ctx.commit()?;
+    host.store.transact(&address, &[update])?;
+    Ok(Response::ConnectResponse(ConnectResponse {
+        status: Some(200),
+        enveloped_acknowledge_connection: Some(ack_env),
+        enveloped_profile_account: Some(record.profile),
+        ..Default::default()
+    }))
+}
+
+/// Complete (§9.2): the device collects the administrator's answer, which the administrator
+/// left in the account's local spool under the response id.
+pub fn complete(ctx: &Ctx, r: &CompleteRequest) -> Outcome {
+    let (Some(address), Some(id)) = (
+        r.account_address.as_deref().map(str::to_ascii_lowercase),
+        r.response_id.as_deref(),
+    ) else {
+        return Err(Refusal::Malformed(
+            "CompleteRequest needs AccountAddress and ResponseID".into(),
+        ));
+    };
+    Ok(match ctx.host.store.find(&address, LOCAL, id)? {
+        Some(env) => Response::CompleteResponse(CompleteResponse {
+            status: Some(200),
+            enveloped_respond_connection: Some(env),
+            ..Default::default()
+        }),
+        None => Response::CompleteResponse(CompleteResponse {
+            status: Some(202),
+            status_description: Some("Pending: not yet answered".into()),
+            ..Default::default()
+        }),
+    })
+}
+
+/// Claim (§10.14): return the publication and record who claimed it, once.
+pub fn claim(ctx: &Ctx, r: &ClaimRequest) -> Outcome {
+    let host = ctx.host;
+    let envelope = r
+        .enveloped_message_claim
+        .as_ref()
+        .ok_or_else(|| Refusal::Malformed("ClaimRequest without a claim".into()))?;
+    let claim = signed::read(envelope, &KeyRing::new())
+        .and_then(|i| expect_item!(i, MessageClaim))
+        .map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let (Some(publisher), Some(id)) = (
+        claim.recipient.as_deref().map(str::to_ascii_lowercase),
+        claim.publication_id.clone(),
+    ) else {
+        return Err(Refusal::Malformed(
+            "the claim names no publisher or publication".into(),
+        ));
+    };
+    // Claims are recorded under the publication id, so that there is only ever one.
+    if envelope
+        .content_meta()
+        .ok()
+        .and_then(|m| m.unique_id)
+        .as_deref()
+        != Some(id.as_str())
+    {
+        return Err(Refusal::Malformed(
+            "the claim envelope's UniqueId must be the publication id".into(),
+        ));
+    }
+    if host.store.find(&publisher, CLAIMS, &id)?.is_some() {
+        return Err(Refusal::Conflict(
+            "the publication has been claimed already".into(),
+        ));
+    }
+    let publication = host
+        .store
+        .find(&publisher, PUBLISHED, &id)?
+        .ok_or_else(|| Refusal::NotFound("no such publication".into()))?;
+    let cataloged = mesh_encoding::from_json::<MeshItem>(&publication.payload)
+        .map_err(|e| e.to_string())
+        .and_then(|i| expect_item!(i, CatalogedPublication).map_err(|e| e.to_string()))
+        .map_err(|e| {
+            tracing::error!("publication {id} of {publisher}: {e}");
+            Refusal::Internal
+        })?;
+    let update = Update {
+        container: CLAIMS.into(),
+        expect_index: None,
+        expect_digest: None,
+        envelopes: vec![envelope.clone()],
+    };
+    ctx.commit()?;
+    host.store.transact(&publisher, &[update])?;
+    Ok(Response::ClaimResponse(ClaimResponse {
+        status: Some(200),
+        cataloged_publication: Some(cataloged),
+        ..Default::default()
+    }))
+}
+
+/// PollClaim (§10.15): the claim made on a publication, if any.
+pub fn poll_claim(ctx: &Ctx, r: &PollClaimRequest) -> Outcome {
+    let (Some(publisher), Some(id)) = (
+        r.target_account_address
+            .as_deref()
+            .map(str::to_ascii_lowercase),
+        r.publication_id.as_deref(),
+    ) else {
+        return Err(Refusal::Malformed(
+            "PollClaimRequest needs PublicationId and TargetAccountAddress".into(),
+        ));
+    };
+    let found = ctx.host.store.find(&publisher, CLAIMS, id)?;
+    Ok(Response::PollClaimResponse(PollClaimResponse {
+        status: Some(if found.is_some() { 200 } else { 202 }),
+        enveloped_message: found,
+        ..Default::default()
+    }))
+}

@@ -1,0 +1,130 @@
+//! Messages between accounts (protocol-09 §8, §10.13), in the four-corner model: the sender's
+//! device gives its message to its own service in a Transact; that service checks the message
+//! is signed by the very device that sent the Transact and names that device's connection
+//! ([`check_outbound`]), then delivers it — into the recipient's inbound spool when the recipient
+//! is one of its own accounts, else through the outbox to the recipient's service in a
+//! PostRequest it signs. The recipient's service takes a Post only from the service of the
+//! domain the messages come from ([`crate::auth`]), and each message only if the connection it
+//! carries is for an account of that domain and signed it ([`post`]). The recipient's device
+//! checks the rest end to end (the connection against the sender's profile).
+
+use mesh_dare::DareEnvelope;
+use mesh_protocol::messages::*;
+use mesh_protocol::Response;
+use mesh_schema::key::required;
+use mesh_schema::sender;
+
+use super::{sync::over_limit, Ctx, Outcome};
+use crate::auth::{Caller, DeviceCaller};
+use crate::host::{ServiceHost, INBOUND};
+use crate::peers::domain_of;
+use crate::refusal::Refusal;
+use crate::store::Update;
+
+/// A message a device of this service gives for another account: signed by that device's
+/// connection key, and carrying that device's connection, signed by its account's
+/// administrator key.
+pub fn check_outbound(caller: &DeviceCaller, message: &DareEnvelope) -> Result<(), Refusal> {
+    let admin = ServiceHost::admin_key(&caller.account)?;
+    let connection = sender::verify_sender(message, &admin).map_err(|e| {
+        Refusal::Forbidden(format!(
+            "a message for another account must be signed by the sending device and carry its \
+             connection: {e}"
+        ))
+    })?;
+    let same_key = required(&connection.signature, "Signature")
+        .map(|k| k.udf() == caller.signature.udf())
+        .unwrap_or(false);
+    let same_account = connection
+        .account_address
+        .as_deref()
+        .is_some_and(|a| a.eq_ignore_ascii_case(&caller.account.address));
+    if !same_key || !same_account {
+        return Err(Refusal::Forbidden(
+            "a message may only be sent as the device that sends it".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Deliver checked messages from `sender` to `account`: into its inbound spool if it is an
+/// account here, else to the outbox.
+pub fn deliver(
+    host: &ServiceHost,
+    account: &str,
+    messages: &[DareEnvelope],
+    sender: &str,
+) -> Result<(), Refusal> {
+    if host.store.account(account)?.is_some() {
+        let deliver = Update {
+            container: INBOUND.into(),
+            expect_index: None,
+            expect_digest: None,
+            envelopes: messages.to_vec(),
+        };
+        host.store.transact(account, &[deliver])?;
+    } else if let Some(outbox) = &host.outbox {
+        // Durable before the Transact is acknowledged.
+        outbox
+            .enqueue(account, messages, sender)
+            .map_err(crate::store::StoreError::from)?;
+    } else {
+        return Err(Refusal::NotFound(format!(
+            "no account {account} here, and this service does not forward"
+        )));
+    }
+    Ok(())
+}
+
+/// Post (§10.13): messages from another service's accounts, into the inbound spools of ours.
+pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
+    let Caller::Service { domain } = caller else {
+        return Err(Refusal::Internal);
+    };
+    if r.messages.is_empty() || r.accounts.is_empty() {
+        return Err(Refusal::Malformed(
+            "a PostRequest needs accounts and messages".into(),
+        ));
+    }
+    for message in &r.messages {
+        let connection = sender::claimed_sender(message).map_err(|e| {
+            Refusal::Forbidden(format!("a posted message is not signed by its sender: {e}"))
+        })?;
+        let from = connection
+            .account_address
+            .as_deref()
+            .map(domain_of)
+            .unwrap_or_default();
+        if from != *domain {
+            return Err(Refusal::Forbidden(format!(
+                "the service of {domain} may post messages from its own accounts only, not {from}"
+            )));
+        }
+    }
+    let host = ctx.host;
+    for account in &r.accounts {
+        let address = account.to_ascii_lowercase();
+        if host.store.account(&address)?.is_none() {
+            return Err(Refusal::NotFound(format!(
+                "no account {address} on this service"
+            )));
+        }
+        // Over the limit, the sending service keeps the messages and tries again later.
+        over_limit(host, &address, r.messages.len() as u64)?;
+    }
+    ctx.commit()?;
+    for account in &r.accounts {
+        let update = Update {
+            container: INBOUND.into(),
+            expect_index: None,
+            expect_digest: None,
+            envelopes: r.messages.clone(),
+        };
+        host.store
+            .transact(&account.to_ascii_lowercase(), &[update])?;
+    }
+    Ok(Response::PostResponse(TransactResponse {
+        status: Some(200),
+        ..Default::default()
+    }))
+}

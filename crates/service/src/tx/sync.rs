@@ -1,0 +1,240 @@
+//! Synchronisation: Download (§10.6), Transact (§10.7) and Operate (§10.16, the service's half
+//! of threshold key agreement).
+
+use mesh_dare::KeyRing;
+use mesh_protocol::binding::DEFAULT_MAX_REQUEST;
+use mesh_protocol::messages::*;
+use mesh_protocol::Response;
+
+use super::{post, Ctx, Outcome};
+use crate::auth::DeviceCaller;
+use crate::host::{
+    ServiceHost, INBOUND, LOCAL, MAX_DOWNLOAD_ENTRIES, MAX_UPDATE_ENTRIES, OUTBOUND,
+};
+use crate::refusal::Refusal;
+use crate::store::{check_container_name, TransactOutcome, Update};
+
+pub fn download(ctx: &Ctx, caller: &DeviceCaller, r: &DownloadRequest) -> Outcome {
+    let host = ctx.host;
+    let max = r
+        .constraints_post
+        .as_ref()
+        .and_then(|c| c.max_entries)
+        .unwrap_or(MAX_DOWNLOAD_ENTRIES)
+        .clamp(1, MAX_DOWNLOAD_ENTRIES);
+    let mut budget = host.max_request.max(DEFAULT_MAX_REQUEST) as u64 * 16;
+    let mut updates = Vec::new();
+    for select in &r.select {
+        let Some(name) = &select.container else {
+            continue;
+        };
+        let state = host.store.state(&caller.account.address, name)?;
+        let from = select.index_min.unwrap_or(1).max(1);
+        let mut envelopes = host.store.read(&caller.account.address, name, from, max)?;
+        if let Some(to) = select.index_max {
+            envelopes.truncate(to.saturating_sub(from).saturating_add(1) as usize);
+        }
+        // Keep responses proportionate: stop adding entries past the byte budget.
+        let mut kept = Vec::new();
+        for env in envelopes {
+            let size = env.payload.len() as u64 + 512;
+            if !kept.is_empty() && size > budget {
+                break;
+            }
+            budget = budget.saturating_sub(size);
+            kept.push(env);
+        }
+        updates.push(ContainerUpdate {
+            container: Some(name.clone()),
+            index: Some(state.index),
+            digest: state.digest,
+            envelopes: kept,
+        });
+    }
+    Ok(Response::DownloadResponse(DownloadResponse {
+        status: Some(200),
+        updates,
+        ..Default::default()
+    }))
+}
+
+/// The refusal (429) of `n` more entries for `address` if that is over its update limit.
+pub(crate) fn over_limit(host: &ServiceHost, address: &str, n: u64) -> Result<(), Refusal> {
+    let limit = host.limiter.per_minute();
+    match host.limiter.take(address, n) {
+        Ok(()) => Ok(()),
+        Err(Some(wait)) => Err(Refusal::TooMany(format!(
+            "too many updates for {address}: this service takes {limit} entries a minute \
+             per account; try again in {wait} s"
+        ))),
+        Err(None) => Err(Refusal::TooMany(format!(
+            "{n} entries at once is more than this service takes for an account in a minute \
+             ({limit})"
+        ))),
+    }
+}
+
+/// The devices a Transact's revocations remove: each signed by the account's administrator
+/// key and for this account.
+fn revocations(caller: &DeviceCaller, r: &TransactRequest) -> Result<Vec<String>, Refusal> {
+    let mut revoke = Vec::new();
+    if r.revocations.is_empty() {
+        return Ok(revoke);
+    }
+    let admin = ServiceHost::admin_key(&caller.account)?;
+    for env in &r.revocations {
+        let mut ring = KeyRing::new();
+        ring.add_public(admin.clone());
+        if env.verify_strict(&ring).is_err() {
+            return Err(Refusal::Forbidden(
+                "a revocation not signed by the account's administrator key".into(),
+            ));
+        }
+        let revocation: Revocation = mesh_encoding::from_json(&env.payload)
+            .map_err(|e| Refusal::Malformed(format!("revocation: {e}")))?;
+        if revocation
+            .account
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+            != Some(caller.account.address.as_str())
+        {
+            return Err(Refusal::Forbidden(
+                "a revocation for another account".into(),
+            ));
+        }
+        revoke.extend(revocation.device_udf);
+    }
+    Ok(revoke)
+}
+
+pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcome {
+    let host = ctx.host;
+    let address = &caller.account.address;
+    let total: usize = r.updates.iter().map(|u| u.envelopes.len()).sum::<usize>()
+        + r.inbound.len()
+        + r.local.len()
+        + r.outbound.len();
+    if total as u64 > MAX_UPDATE_ENTRIES {
+        return Err(Refusal::Oversized(format!(
+            "{total} entries in one transaction; the limit is {MAX_UPDATE_ENTRIES}"
+        )));
+    }
+    let mut updates = Vec::new();
+    for u in &r.updates {
+        let name = u
+            .container
+            .as_ref()
+            .ok_or_else(|| Refusal::Malformed("an update names no container".into()))?;
+        check_container_name(name)?;
+        if name == crate::operate::ACCESS {
+            let admin = ServiceHost::admin_key(&caller.account)?;
+            for env in &u.envelopes {
+                crate::operate::check_access_entry(env, &admin).map_err(Refusal::Forbidden)?;
+            }
+        }
+        updates.push(Update {
+            container: name.clone(),
+            expect_index: Some(u.index.unwrap_or(0)),
+            expect_digest: u.digest.clone(),
+            envelopes: u.envelopes.clone(),
+        });
+    }
+    // Messages for other accounts: this service vouches for who sent them.
+    let recipients: Vec<String> = r
+        .accounts
+        .iter()
+        .map(|a| a.to_ascii_lowercase())
+        .filter(|a| *a != *address)
+        .collect();
+    if !recipients.is_empty() {
+        for env in &r.outbound {
+            post::check_outbound(caller, env)?;
+        }
+    }
+    for (name, list) in [
+        (INBOUND, &r.inbound),
+        (LOCAL, &r.local),
+        (OUTBOUND, &r.outbound),
+    ] {
+        if !list.is_empty() {
+            updates.push(Update {
+                container: name.into(),
+                expect_index: None,
+                expect_digest: None,
+                envelopes: list.clone(),
+            });
+        }
+    }
+    let revoke = revocations(caller, r)?;
+    over_limit(host, address, total as u64)?;
+    ctx.commit()?;
+    for udf in &revoke {
+        host.store.revoke(address, udf)?;
+    }
+    match host.store.transact(address, &updates)? {
+        TransactOutcome::Conflict { container, state } => {
+            Ok(Response::TransactResponse(TransactResponse {
+                status: Some(409),
+                status_description: Some(format!(
+                    "Conflict: {container} is at index {} on the service",
+                    state.index
+                )),
+                container_status: vec![ContainerStatus {
+                    container: Some(container),
+                    index: Some(state.index),
+                    digest: state.digest,
+                }],
+                ..Default::default()
+            }))
+        }
+        TransactOutcome::Applied(assigned) => {
+            if !r.outbound.is_empty() {
+                for account in &recipients {
+                    post::deliver(host, account, &r.outbound, address)?;
+                }
+            }
+            let mut entries = Vec::new();
+            let mut n = 0;
+            for list in assigned {
+                for index in list {
+                    entries.push(EntryResponse {
+                        index_request: Some(n),
+                        index_container: Some(index),
+                        result: Some("Accept".into()),
+                    });
+                    n += 1;
+                }
+            }
+            let mut container_status = Vec::new();
+            for u in &updates {
+                let state = host.store.state(address, &u.container)?;
+                container_status.push(ContainerStatus {
+                    container: Some(u.container.clone()),
+                    index: Some(state.index),
+                    digest: state.digest,
+                });
+            }
+            Ok(Response::TransactResponse(TransactResponse {
+                status: Some(200),
+                entries,
+                container_status,
+                ..Default::default()
+            }))
+        }
+    }
+}
+
+pub fn operate(ctx: &Ctx, caller: &DeviceCaller, r: &OperateRequest) -> Outcome {
+    let host = ctx.host;
+    let admin = ServiceHost::admin_key(&caller.account)?;
+    Ok(crate::operate::operate(
+        host.store.as_ref(),
+        &host.shares,
+        &host.keys,
+        &caller.account.address,
+        &admin,
+        &caller.device_udf,
+        r,
+    )?)
+}

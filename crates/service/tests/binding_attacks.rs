@@ -1,0 +1,558 @@
+//! The protocol binding under attack, driven in process: a real `ServiceHost` on container files
+//! and a real device (mesh-client) making an account, and requests crafted and altered as an
+//! attacker on the wire would (protocol-09 §5; issue: authentic messages, no replay, no
+//! decryption oracle). Each of these was accepted, or answered differently, before the binding
+//! covered the nonce and time, required the MAC and authenticated before remembering nonces.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mesh_client::online::device_credentials;
+use mesh_client::{Account, Device, MeshHome};
+use mesh_crypto::{Algorithm, PrivateKey, PublicKey};
+use mesh_dare::{ContentMeta, DareEnvelope, EnvelopeOptions, KeyRing};
+use mesh_protocol::binding::{self, Authenticator};
+use mesh_protocol::messages::*;
+use mesh_protocol::{Request, Response};
+use mesh_schema::key::required;
+use mesh_schema::signed;
+use mesh_service::files::FileStore;
+use mesh_service::store::*;
+use mesh_service::{Identity, ServiceHost};
+use proptest::prelude::*;
+
+const PASS: &str = "device passphrase";
+
+/// A store that can be made to fail as a database that went away does.
+struct Flaky {
+    inner: FileStore,
+    down: AtomicBool,
+}
+
+macro_rules! check {
+    ($self:ident) => {
+        if $self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Database("connection refused".into()));
+        }
+    };
+}
+
+impl Store for Flaky {
+    fn account(&self, address: &str) -> StoreResult<Option<AccountRecord>> {
+        check!(self);
+        self.inner.account(address)
+    }
+    fn bind(&self, address: &str, profile: &DareEnvelope) -> StoreResult<bool> {
+        check!(self);
+        self.inner.bind(address, profile)
+    }
+    fn unbind(&self, address: &str) -> StoreResult<bool> {
+        check!(self);
+        self.inner.unbind(address)
+    }
+    fn revoke(&self, address: &str, device_udf: &str) -> StoreResult<()> {
+        check!(self);
+        self.inner.revoke(address, device_udf)
+    }
+    fn state(&self, address: &str, container: &str) -> StoreResult<ContainerState> {
+        check!(self);
+        self.inner.state(address, container)
+    }
+    fn read(&self, a: &str, c: &str, from: u64, max: u64) -> StoreResult<Vec<DareEnvelope>> {
+        check!(self);
+        self.inner.read(a, c, from, max)
+    }
+    fn transact(&self, address: &str, updates: &[Update]) -> StoreResult<TransactOutcome> {
+        check!(self);
+        self.inner.transact(address, updates)
+    }
+    fn put_ephemeral(&self, k: &str, key: &str, v: &[u8], e: u64, n: bool) -> StoreResult<bool> {
+        check!(self);
+        self.inner.put_ephemeral(k, key, v, e, n)
+    }
+    fn get_ephemeral(&self, kind: &str, key: &str) -> StoreResult<Option<(Vec<u8>, u64)>> {
+        check!(self);
+        self.inner.get_ephemeral(kind, key)
+    }
+    fn find(&self, a: &str, c: &str, id: &str) -> StoreResult<Option<DareEnvelope>> {
+        check!(self);
+        self.inner.find(a, c, id)
+    }
+}
+
+struct Lab {
+    _dir: tempfile::TempDir,
+    store: Arc<Flaky>,
+    host: ServiceHost,
+    device: Device,
+    account: Account,
+    signer: PrivateKey,
+    keys: KeyRing,
+    connection: DareEnvelope,
+    service_encryption: PublicKey,
+    service_signature: PublicKey,
+}
+
+/// A service, and alice@example.com bound to it from a real device.
+fn lab() -> Lab {
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, _) = Identity::create("service passphrase").unwrap();
+    let (service, _) = signed::verify_profile_service(&identity.profile_service).unwrap();
+    let store = Arc::new(Flaky {
+        inner: FileStore::open(dir.path().join("store")).unwrap(),
+        down: AtomicBool::new(false),
+    });
+    let host = ServiceHost::new(store.clone(), identity);
+    let mut device = MeshHome::at(dir.path().join("device"))
+        .open_or_create(PASS)
+        .unwrap();
+    let account = device.create_account("alice@example.com").unwrap();
+    let (signer, encryption, connection) = device_credentials(&device, &account).unwrap();
+    let mut keys = KeyRing::new();
+    keys.add_private(encryption);
+    let lab = Lab {
+        store,
+        host,
+        signer,
+        keys,
+        service_encryption: required(&service.service_encryption, "enc").unwrap(),
+        service_signature: required(&service.service_signature, "sig").unwrap(),
+        connection,
+        account,
+        device,
+        _dir: dir,
+    };
+    let bind = Request::BindRequest(BindRequest {
+        account_address: Some("alice@example.com".into()),
+        enveloped_profile_account: Some(lab.account.profile_envelope().unwrap()),
+        enveloped_connection_device: Some(lab.connection.clone()),
+        ..Default::default()
+    });
+    assert_eq!(lab.send(&lab.seal(&bind)).0, 201);
+    lab
+}
+
+impl Lab {
+    fn seal(&self, request: &Request) -> Vec<u8> {
+        binding::seal_request(
+            request,
+            Authenticator::Key(&self.signer),
+            Some(&self.service_encryption),
+        )
+        .unwrap()
+        .bytes
+    }
+
+    fn status_request(&self) -> Request {
+        Request::StatusRequest(StatusRequest {
+            account: Some("alice@example.com".into()),
+            enveloped_connection_device: Some(self.connection.clone()),
+            catalogs: vec!["MMM_Credential".into()],
+            spools: vec![],
+        })
+    }
+
+    /// Status and text of the answer, whose signature by the service is checked.
+    fn send(&self, body: &[u8]) -> (u16, String) {
+        self.send_by(body, Instant::now() + Duration::from_secs(30))
+    }
+
+    fn send_by(&self, body: &[u8], deadline: Instant) -> (u16, String) {
+        let reply = self.host.handle_by(body, deadline);
+        let response =
+            binding::open_response(&reply.body, &self.keys, Some(&self.service_signature), None)
+                .expect("every answer is sealed and signed by the service");
+        let (status, text) = response.status();
+        assert_eq!(status, reply.status, "HTTP status mirrors the payload's");
+        (status, text.unwrap_or_default().to_string())
+    }
+
+    fn nonce_kept(&self, nonce: &str) -> bool {
+        self.store
+            .get_ephemeral("nonce", nonce)
+            .unwrap()
+            .is_some_and(|(_, expires)| expires > unix_now())
+    }
+}
+
+fn reencode(envelope: &DareEnvelope) -> Vec<u8> {
+    envelope.to_json().unwrap().into_bytes()
+}
+
+/// A captured signed request with a fresh nonce and time written into its header: the
+/// signature covers them, so it is refused; the original is taken once, then is a replay.
+#[test]
+fn a_header_rewritten_on_a_captured_request_is_refused() {
+    let lab = lab();
+    let captured = lab.seal(&lab.status_request());
+    let mut envelope = DareEnvelope::parse(&captured).unwrap();
+    let mut meta = envelope.content_meta().unwrap();
+    let fresh = mesh_udf::random::nonce(128).to_string();
+    meta.unique_id = Some(fresh.clone());
+    meta.created = Some(mesh_encoding::datetime::format(
+        time::OffsetDateTime::now_utc(),
+    ));
+    envelope.header.set_content_meta(&meta).unwrap();
+    let (status, text) = lab.send(&reencode(&envelope));
+    assert_eq!(status, 401, "{text}");
+    assert!(
+        text.contains("not signed by the connected device"),
+        "{text}"
+    );
+    assert!(
+        !lab.nonce_kept(&fresh),
+        "an unauthenticated nonce is never remembered"
+    );
+    // Only the time changed: refused too.
+    let mut envelope = DareEnvelope::parse(&captured).unwrap();
+    let mut meta = envelope.content_meta().unwrap();
+    meta.created = Some(mesh_encoding::datetime::format(
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(1),
+    ));
+    envelope.header.set_content_meta(&meta).unwrap();
+    assert_eq!(lab.send(&reencode(&envelope)).0, 401);
+    // The request as it was: once, then a replay.
+    assert_eq!(lab.send(&captured).0, 200);
+    let (status, text) = lab.send(&captured);
+    assert_eq!((status, text.as_str()), (401, "replayed request"));
+}
+
+/// The same for a ticket-authenticated request: the MAC covers the header.
+#[test]
+fn a_ticket_request_with_a_rewritten_header_is_refused() {
+    let lab = lab();
+    let reply = lab
+        .host
+        .handle(&lab.seal(&Request::TicketRequest(TicketRequest {
+            account: Some("alice@example.com".into()),
+            enveloped_connection_device: Some(lab.connection.clone()),
+        })));
+    let Response::TicketResponse(TicketResponse {
+        ticket: Some(id),
+        ticket_key: Some(key),
+        ..
+    }) = binding::open_response(&reply.body, &lab.keys, None, None).unwrap()
+    else {
+        panic!("no ticket");
+    };
+    let sealed = binding::seal_request(
+        &lab.status_request(),
+        Authenticator::Ticket { id: &id, key: &key },
+        Some(&lab.service_encryption),
+    )
+    .unwrap()
+    .bytes;
+    let mut envelope = DareEnvelope::parse(&sealed).unwrap();
+    let mut meta = envelope.content_meta().unwrap();
+    meta.unique_id = Some(mesh_udf::random::nonce(128).to_string());
+    envelope.header.set_content_meta(&meta).unwrap();
+    let (status, text) = lab.send(&reencode(&envelope));
+    assert_eq!(status, 401);
+    assert!(text.contains("MAC"), "{text}");
+    assert_eq!(lab.send(&sealed).0, 200);
+}
+
+/// An encrypted request without its MAC, with its padding or ciphertext altered, or with its
+/// wrapped key altered: all get one and the same answer, and none is decrypted.
+#[test]
+fn no_decryption_oracle() {
+    let lab = lab();
+    let sealed = lab.seal(&lab.status_request());
+    let original = DareEnvelope::parse(&sealed).unwrap();
+    let mut answers = Vec::new();
+    // MAC stripped.
+    let mut stripped = original.clone();
+    stripped.trailer.as_mut().unwrap().mac = None;
+    answers.push(lab.send(&reencode(&stripped)));
+    // The last block (the padding) altered, MAC kept.
+    let mut padding = original.clone();
+    let n = padding.payload.len();
+    padding.payload[n - 1] ^= 0x01;
+    answers.push(lab.send(&reencode(&padding)));
+    // MAC stripped and the padding altered: what the padding-oracle attack sends.
+    let mut both = padding.clone();
+    both.trailer.as_mut().unwrap().mac = None;
+    answers.push(lab.send(&reencode(&both)));
+    // The first block altered.
+    let mut first = original.clone();
+    first.payload[0] ^= 0x80;
+    answers.push(lab.send(&reencode(&first)));
+    // The wrapped key altered.
+    let mut wrapped = original.clone();
+    wrapped.header.recipients[0]
+        .wrapped_base_seed
+        .as_mut()
+        .unwrap()[5] ^= 1;
+    answers.push(lab.send(&reencode(&wrapped)));
+    // Encrypted to a key the service does not hold.
+    let elsewhere = binding::seal_request(
+        &lab.status_request(),
+        Authenticator::Key(&lab.signer),
+        Some(&PrivateKey::generate(Algorithm::X448).public_key()),
+    )
+    .unwrap();
+    answers.push(lab.send(&elsewhere.bytes));
+    for answer in &answers {
+        assert_eq!(answer, &(400, binding::UNREADABLE.to_string()));
+    }
+    // And the genuine request still works (its nonce was not taken by the failures).
+    assert_eq!(lab.send(&sealed).0, 200);
+}
+
+fn hello_with_nonce(nonce: &str) -> Vec<u8> {
+    let meta = ContentMeta {
+        unique_id: Some(nonce.to_string()),
+        created: Some(mesh_encoding::datetime::format(
+            time::OffsetDateTime::now_utc(),
+        )),
+        ..Default::default()
+    };
+    let payload = mesh_encoding::to_json(&Request::HelloRequest(HelloRequest {})).unwrap();
+    DareEnvelope::encode(
+        payload.as_bytes(),
+        &EnvelopeOptions {
+            meta: Some(meta),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .to_json()
+    .unwrap()
+    .into_bytes()
+}
+
+/// Nonces are 128- or 256-bit UDF nonces in canonical form, nothing else; a request that fails
+/// authentication leaves no nonce behind.
+#[test]
+fn nonces_are_fixed_size_and_kept_only_after_authentication() {
+    let lab = lab();
+    let huge = format!("N{}", "A".repeat(40_000));
+    let (status, text) = lab.send(&hello_with_nonce(&huge));
+    assert_eq!(status, 400);
+    assert!(text.contains("128- or 256-bit"), "{text}");
+    assert!(!lab.nonce_kept(&huge));
+    let short = mesh_udf::random::nonce(64).to_string();
+    assert_eq!(lab.send(&hello_with_nonce(&short)).0, 400);
+    let not_a_nonce = mesh_udf::random::encryption_key(128).to_string();
+    assert_eq!(lab.send(&hello_with_nonce(&not_a_nonce)).0, 400);
+    let canonical = mesh_udf::random::nonce(128).to_string();
+    assert_eq!(
+        lab.send(&hello_with_nonce(&canonical.to_lowercase())).0,
+        400
+    );
+    assert_eq!(lab.send(&hello_with_nonce(&canonical)).0, 200);
+    let long = mesh_udf::random::nonce(256).to_string();
+    assert_eq!(lab.send(&hello_with_nonce(&long)).0, 200);
+    // Anonymous requests never fill the cache.
+    assert!(!lab.nonce_kept(&canonical));
+    // A request signed by a stranger: refused, its nonce not kept.
+    let forger = PrivateKey::generate(Algorithm::Ed448);
+    let forged = binding::seal_request(
+        &lab.status_request(),
+        Authenticator::Key(&forger),
+        Some(&lab.service_encryption),
+    )
+    .unwrap();
+    assert_eq!(lab.send(&forged.bytes).0, 401);
+    assert!(!lab.nonce_kept(&forged.nonce));
+    // An authenticated one: kept.
+    let good = binding::seal_request(
+        &lab.status_request(),
+        Authenticator::Key(&lab.signer),
+        Some(&lab.service_encryption),
+    )
+    .unwrap();
+    assert_eq!(lab.send(&good.bytes).0, 200);
+    assert!(lab.nonce_kept(&good.nonce));
+}
+
+/// A request that reaches the service after its deadline is refused with nothing applied, so a
+/// client may send it again (sealed anew) without applying it twice.
+#[test]
+fn a_request_past_its_deadline_applies_nothing() {
+    let lab = lab();
+    let entry = signed::seal(
+        &mesh_schema::message::MessageComplete::default().into(),
+        &lab.signer,
+        None,
+        &[],
+    )
+    .unwrap();
+    let transact = Request::TransactRequest(TransactRequest {
+        account: Some("alice@example.com".into()),
+        enveloped_connection_device: Some(lab.connection.clone()),
+        local: vec![entry],
+        ..Default::default()
+    });
+    let late = Instant::now() - Duration::from_millis(1);
+    let (status, text) = lab.send_by(&lab.seal(&transact), late);
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("nothing was applied"), "{text}");
+    assert_eq!(
+        lab.store
+            .state("alice@example.com", "MMM_Local")
+            .unwrap()
+            .index,
+        0
+    );
+    // Sent again in time: applied once.
+    assert_eq!(lab.send(&lab.seal(&transact)).0, 200);
+    assert_eq!(
+        lab.store
+            .state("alice@example.com", "MMM_Local")
+            .unwrap()
+            .index,
+        1
+    );
+}
+
+/// A store that cannot be reached is a 503 with a clear text, for signed and ticket requests
+/// alike, never "replayed" (which makes clients drop their tickets); the service comes back
+/// with it.
+#[test]
+fn a_store_failure_is_503_not_an_attack() {
+    let lab = lab();
+    lab.store.down.store(true, Ordering::SeqCst);
+    let (status, text) = lab.send(&lab.seal(&lab.status_request()));
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("unavailable"), "{text}");
+    assert!(
+        !text.contains("connection refused"),
+        "internal detail stays in the log: {text}"
+    );
+    // Hello needs no store.
+    assert_eq!(
+        lab.send(&hello_with_nonce(&mesh_udf::random::nonce(128).to_string()))
+            .0,
+        200
+    );
+    lab.store.down.store(false, Ordering::SeqCst);
+    assert_eq!(lab.send(&lab.seal(&lab.status_request())).0, 200);
+}
+
+/// Post needs the signature of the service of the domain its messages come from: an anonymous
+/// one, one signed by some key, and one whose messages say nothing of their sender are refused,
+/// and the inbound spool stays empty.
+#[test]
+fn forged_posts_are_refused() {
+    let lab = lab();
+    // A message as the attack made it: claims alice, carries her real profile, signed by no one.
+    let message = mesh_schema::message::MessageContact {
+        message_id: Some(mesh_udf::random::nonce(128).to_string()),
+        sender: Some("alice@example.com".into()),
+        recipient: Some("alice@example.com".into()),
+        subject: Some("send me your password".into()),
+        authenticated_data: Some(lab.account.profile_envelope().unwrap()),
+        ..Default::default()
+    };
+    let payload = mesh_schema::MeshItem::from(message.clone())
+        .to_json()
+        .unwrap();
+    let unsigned = DareEnvelope::encode(payload.as_bytes(), &EnvelopeOptions::default()).unwrap();
+    let forger = PrivateKey::generate(Algorithm::Ed448);
+    let signed_by_forger = signed::seal(&message.clone().into(), &forger, None, &[]).unwrap();
+    // Signed by alice's own device and naming its connection: still not accepted from anyone
+    // but the service of example.com.
+    let genuine = signed::seal_with(
+        &message.into(),
+        &lab.signer,
+        None,
+        &[],
+        vec![mesh_schema::sender::key_value(&lab.connection).unwrap()],
+    )
+    .unwrap();
+    for envelope in [unsigned, signed_by_forger, genuine] {
+        let post = Request::PostRequest(PostRequest {
+            accounts: vec!["alice@example.com".into()],
+            messages: vec![envelope],
+        });
+        for authenticator in [Authenticator::None, Authenticator::Key(&forger)] {
+            let body =
+                binding::seal_request(&post, authenticator, Some(&lab.service_encryption)).unwrap();
+            let (status, text) = lab.send(&body.bytes);
+            assert_eq!(status, 401, "{text}");
+        }
+    }
+    assert_eq!(
+        lab.store
+            .state("alice@example.com", "MMM_Inbound")
+            .unwrap()
+            .index,
+        0
+    );
+}
+
+/// A device may give its service messages for other accounts only as itself: signed by its own
+/// connection key and naming its own connection.
+#[test]
+fn outbound_messages_must_be_the_senders_own() {
+    let lab = lab();
+    let message = |sender: &str| mesh_schema::message::MessageContact {
+        message_id: Some(mesh_udf::random::nonce(128).to_string()),
+        sender: Some(sender.into()),
+        recipient: Some("bob@example.net".into()),
+        subject: Some("hello".into()),
+        ..Default::default()
+    };
+    let forger = PrivateKey::generate(Algorithm::Ed448);
+    let unsigned_connection =
+        signed::seal(&message("alice@example.com").into(), &lab.signer, None, &[]).unwrap();
+    let other_signer = signed::seal_with(
+        &message("alice@example.com").into(),
+        &forger,
+        None,
+        &[],
+        vec![mesh_schema::sender::key_value(&lab.connection).unwrap()],
+    )
+    .unwrap();
+    for envelope in [unsigned_connection, other_signer] {
+        let transact = Request::TransactRequest(TransactRequest {
+            account: Some("alice@example.com".into()),
+            enveloped_connection_device: Some(lab.connection.clone()),
+            accounts: vec!["bob@example.net".into()],
+            outbound: vec![envelope],
+            ..Default::default()
+        });
+        let (status, text) = lab.send(&lab.seal(&transact));
+        assert_eq!(status, 403, "{text}");
+    }
+    assert_eq!(
+        lab.store
+            .state("alice@example.com", "MMM_Outbound")
+            .unwrap()
+            .index,
+        0
+    );
+    let _ = &lab.device;
+}
+
+/// Any change to any octet of a sealed request makes it refused (a property test over the
+/// octet and the change).
+#[test]
+fn any_changed_octet_is_refused() {
+    let lab = lab();
+    let sealed = lab.seal(&lab.status_request());
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 2048,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(&(0..sealed.len(), 1u8..=255), |(i, flip)| {
+            let mut altered = sealed.clone();
+            altered[i] ^= flip;
+            let reply = lab.host.handle(&altered);
+            prop_assert_ne!(
+                reply.status,
+                200,
+                "octet {} changed ({:?} -> {:?}) was accepted",
+                i,
+                sealed[i] as char,
+                altered[i] as char
+            );
+            Ok(())
+        })
+        .unwrap();
+    // The request itself is still good: no failure above consumed its nonce.
+    assert_eq!(lab.send(&sealed).0, 200);
+}
