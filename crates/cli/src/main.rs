@@ -1,6 +1,8 @@
 //! `mesh`: the Mathematical Mesh command-line client. Command groups follow the reference
 //! `meshman` tool; every command takes `--json` for machine-readable output.
 
+#![forbid(unsafe_code)]
+
 mod commands;
 mod keyfile;
 mod output;

@@ -7,6 +7,8 @@
 //! a share of the account key that decrypts only with the service's contribution (Operate);
 //! contact messages ([`messages`]).
 
+#![forbid(unsafe_code)]
+
 pub mod catalogs;
 pub mod connect;
 pub mod context;

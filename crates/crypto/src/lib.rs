@@ -9,6 +9,8 @@
 //! Where the drafts and the published seed data disagree the data is followed; each such place
 //! says so (shared/specs/INTEROP-NOTES.md).
 
+#![forbid(unsafe_code)]
+
 mod algorithm;
 pub mod curve448;
 pub mod derive;

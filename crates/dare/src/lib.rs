@@ -10,6 +10,8 @@
 //!
 //! Where the draft text and the published data disagree, the data wins and the module says so.
 
+#![forbid(unsafe_code)]
+
 pub mod catalog;
 pub mod container;
 pub mod crypt;

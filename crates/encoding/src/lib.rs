@@ -7,6 +7,8 @@
 //! - [`base64url`] and [`datetime`]: serde helpers for binary fields and RFC 3339 dates;
 //! - [`to_json`] / [`from_json`] / [`to_jsonb`] / [`from_jsonb`]: typed values through serde.
 
+#![forbid(unsafe_code)]
+
 pub mod base64url;
 pub mod datetime;
 mod decoder;

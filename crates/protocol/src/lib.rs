@@ -4,6 +4,8 @@
 //! response messages ([`messages`]), their DARE encapsulation and authentication
 //! ([`binding`]), and an HTTP client ([`client`]).
 
+#![forbid(unsafe_code)]
+
 pub mod binding;
 pub mod client;
 pub mod messages;

@@ -5,6 +5,8 @@
 //! draft; the activation scheme; identifiers; and signed envelopes whose signer is checked.
 //! Where the published data and the draft text differ, the data wins (see each module).
 
+#![forbid(unsafe_code)]
+
 /// A schema structure: optional fields left out when absent, PascalCase names, unknown fields
 /// kept by the `extra` member where the structure has one. Exported for the protocol's messages,
 /// which follow the same conventions (the using crate needs `serde` and `serde_with`).

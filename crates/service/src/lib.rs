@@ -5,6 +5,8 @@
 //! HTTP ([`http`]); other services reached and authenticated ([`peers`], [`outbox`]); threshold key agreement for devices ([`operate`]), storing accounts in DARE container files ([`files`], the embedded default)
 //! or in PostgreSQL ([`pg`], shared by several stateless service processes).
 
+#![forbid(unsafe_code)]
+
 pub mod auth;
 pub mod files;
 pub mod host;

@@ -10,6 +10,8 @@
 //! Where the draft text and the published data disagree, this crate follows the data; each such
 //! place says so (see shared/specs/INTEROP-NOTES.md).
 
+#![forbid(unsafe_code)]
+
 pub mod authenticator;
 pub mod base32;
 pub mod digest;
