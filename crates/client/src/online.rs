@@ -169,7 +169,19 @@ fn exchange(
     loop {
         attempt += 1;
         let sealed = seal().map_err(proto)?;
-        let reply = HttpClient::post_to(url, &sealed.bytes).map_err(proto)?;
+        // An answer lost on the way (the connection dropped): the very same request again, which
+        // the service answers as before without running it twice.
+        let mut reply = HttpClient::post_to(url, &sealed.bytes);
+        for _ in 0..2 {
+            match &reply {
+                Err(mesh_protocol::ProtocolError::Transport(_)) => {
+                    std::thread::sleep(FIRST_WAIT);
+                    reply = HttpClient::post_to(url, &sealed.bytes);
+                }
+                _ => break,
+            }
+        }
+        let reply = reply.map_err(proto)?;
         let response = binding::open_response(&reply, keys, service_signer, Some(&sealed.nonce))
             .map_err(proto)?;
         match response.status() {

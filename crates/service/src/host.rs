@@ -142,6 +142,21 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// Answers up to this size are kept with their request's nonce (see [`ServiceHost::handle_by`]).
+pub const MAX_KEPT_REPLY: usize = 16 * 1024;
+
+/// What running a request gave.
+enum Ran {
+    Done {
+        response: Response,
+        recipient: Option<PublicKey>,
+        /// Keep the answer with the nonce (an authenticated request).
+        keep: bool,
+    },
+    /// The very same request was answered before: that answer.
+    Again(Reply),
+}
+
 /// Rendezvous channels live this long after allocation.
 pub const CHANNEL_SECONDS: u64 = 60;
 /// Largest blob a channel holds.
@@ -203,18 +218,32 @@ impl ServiceHost {
     /// Handle one request body. A request that has not reached its first durable write by
     /// `deadline` is refused (503) with nothing applied; one that has is carried through and
     /// answered with its real outcome, so a client is never told "timed out" about a request
-    /// that was applied.
+    /// that was applied. The answer to an authenticated request that changes something is kept with
+    /// its nonce (for the
+    /// freshness window, up to [`MAX_KEPT_REPLY`]): the very same request sent again — a client
+    /// that lost the answer — gets that answer, and is not run twice; anything else with a used
+    /// nonce is a replay.
     pub fn handle_by(&self, body: &[u8], deadline: Instant) -> Reply {
         let mut encoding = binding::Encoding::Json;
-        let mut answered_nonce = None;
+        let mut answered = None;
         let (response, recipient) = match self.open(body) {
             Err(refusal) => (refusal.response(), None),
             Ok(opened) => {
                 encoding = opened.encoding;
-                answered_nonce = Some(opened.nonce.clone());
                 match self.run(&opened, deadline) {
-                    Ok(done) => done,
-                    Err(refusal) => (refusal.response(), None),
+                    Ok(Ran::Again(reply)) => return reply,
+                    Ok(Ran::Done {
+                        response,
+                        recipient,
+                        keep,
+                    }) => {
+                        answered = Some((opened.nonce.clone(), opened.binding_digest, keep));
+                        (response, recipient)
+                    }
+                    Err(refusal) => {
+                        answered = Some((opened.nonce.clone(), opened.binding_digest, false));
+                        (refusal.response(), None)
+                    }
                 }
             }
         };
@@ -224,10 +253,46 @@ impl ServiceHost {
             &self.identity.sign,
             recipient.as_ref(),
             encoding,
-            answered_nonce.as_deref(),
+            answered.as_ref().map(|(nonce, _, _)| nonce.as_str()),
         )
         .unwrap_or_default();
-        Reply { status, body }
+        let reply = Reply { status, body };
+        if let Some((nonce, digest, true)) = &answered {
+            self.keep_reply(nonce, digest, &reply);
+        }
+        reply
+    }
+
+    /// Keep the answer to an authenticated request with its nonce, so that the very same request
+    /// sent again (a client that lost the answer) gets this answer instead of a second run.
+    fn keep_reply(&self, nonce: &str, digest: &[u8; 64], reply: &Reply) {
+        if reply.body.len() > MAX_KEPT_REPLY {
+            return;
+        }
+        let mut value = digest.to_vec();
+        value.extend(reply.status.to_be_bytes());
+        value.extend(&reply.body);
+        let expires = unix_now() + 2 * binding::FRESHNESS_SECONDS as u64;
+        if let Err(e) = self
+            .store
+            .put_ephemeral("nonce", nonce, &value, expires, false)
+        {
+            tracing::warn!("could not keep the answer to a request: {e}");
+        }
+    }
+
+    /// What was answered to the request with this nonce and binding digest, if it was kept.
+    fn kept_reply(&self, nonce: &str, digest: &[u8; 64]) -> Result<Option<Reply>, Refusal> {
+        let Some((value, _)) = self.store.get_ephemeral("nonce", nonce)? else {
+            return Ok(None);
+        };
+        if value.len() < 66 || value[..64] != digest[..] {
+            return Ok(None);
+        }
+        Ok(Some(Reply {
+            status: u16::from_be_bytes([value[64], value[65]]),
+            body: value[66..].to_vec(),
+        }))
     }
 
     fn open(&self, body: &[u8]) -> Result<OpenedRequest, Refusal> {
@@ -246,14 +311,29 @@ impl ServiceHost {
 
     /// Authenticate, check the nonce is new (only now: an unauthenticated request never fills
     /// the replay cache), run the transaction.
-    fn run(
-        &self,
-        opened: &OpenedRequest,
-        deadline: Instant,
-    ) -> Result<(Response, Option<PublicKey>), Refusal> {
+    fn run(&self, opened: &OpenedRequest, deadline: Instant) -> Result<Ran, Refusal> {
         let caller = crate::auth::authenticate(self, opened)?;
+        // Answers kept with their nonce: those of authenticated requests that change something
+        // (reads are sealed anew and sent again; keeping their answers would let a device fill
+        // the store with them, and Transact and Post are metered per account).
+        let keep = !matches!(caller, Caller::Anonymous)
+            && !matches!(
+                opened.request,
+                Request::StatusRequest(_)
+                    | Request::DownloadRequest(_)
+                    | Request::OperateRequest(_)
+            );
         if !matches!(caller, Caller::Anonymous) {
-            self.remember_nonce(&opened.nonce)?;
+            if let Err(refusal) = self.remember_nonce(&opened.nonce) {
+                // The same request again (same nonce, same binding digest): its answer, if it
+                // was kept; a request whose nonce was used by another is a replay.
+                if refusal == Refusal::Replayed {
+                    if let Some(reply) = self.kept_reply(&opened.nonce, &opened.binding_digest)? {
+                        return Ok(Ran::Again(reply));
+                    }
+                }
+                return Err(refusal);
+            }
         }
         let ctx = Ctx {
             host: self,
@@ -279,7 +359,11 @@ impl ServiceHost {
             Request::MulticastPostRequest(r) => tx::channel::post(&ctx, r),
             Request::MulticastPollRequest(r) => tx::channel::poll(&ctx, r),
         }?;
-        Ok((response, reply_key))
+        Ok(Ran::Done {
+            response,
+            recipient: reply_key,
+            keep,
+        })
     }
 
     /// Remember a nonce for twice the freshness window, in the store (so that a request

@@ -218,6 +218,37 @@ fn a_header_rewritten_on_a_captured_request_is_refused() {
     assert_eq!((status, text.as_str()), (401, "replayed request"));
 }
 
+/// A client that lost the answer to a Transact sends the very same request again: it is applied
+/// once, and both sends get the same answer.
+#[test]
+fn the_same_request_sent_again_is_applied_once() {
+    let lab = lab();
+    let entry = signed::seal(
+        &mesh_schema::message::MessageComplete::default().into(),
+        &lab.signer,
+        None,
+        &[],
+    )
+    .unwrap();
+    let transact = lab.seal(&Request::TransactRequest(TransactRequest {
+        account: Some("alice@example.com".into()),
+        enveloped_connection_device: Some(lab.connection.clone()),
+        local: vec![entry],
+        ..Default::default()
+    }));
+    let first = lab.host.handle(&transact);
+    let again = lab.host.handle(&transact);
+    assert_eq!(first.status, 200);
+    assert_eq!(again.body, first.body);
+    assert_eq!(
+        lab.store
+            .state("alice@example.com", "MMM_Local")
+            .unwrap()
+            .index,
+        1
+    );
+}
+
 /// The same for a ticket-authenticated request: the MAC covers the header.
 #[test]
 fn a_ticket_request_with_a_rewritten_header_is_refused() {
