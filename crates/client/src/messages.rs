@@ -189,15 +189,21 @@ pub fn received(account: &Account) -> Result<Vec<Received>> {
                 })
             }
             Ok(MeshItem::MessageError(m)) => {
-                let by_service = service.as_ref().is_some_and(|(signature, _)| {
-                    signed::verify_signed_by(
-                        envelope,
-                        signature,
-                        "service report",
-                        &mesh_dare::KeyRing::new(),
-                    )
-                    .is_ok()
-                });
+                // A report of our own service, about a message of this account's.
+                let ours = m
+                    .recipient
+                    .as_deref()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(&account.address));
+                let by_service = ours
+                    && service.as_ref().is_some_and(|(signature, _)| {
+                        signed::verify_signed_by(
+                            envelope,
+                            signature,
+                            "service report",
+                            &mesh_dare::KeyRing::new(),
+                        )
+                        .is_ok()
+                    });
                 if by_service {
                     out.push(Received::Error(*m))
                 }

@@ -45,6 +45,22 @@ pub struct Peers {
     cache: Mutex<HashMap<String, Cached>>,
 }
 
+/// Most domains whose services are remembered at once.
+pub const MAX_CACHED: usize = 10_000;
+
+/// A DNS name: labels of letters, digits and `-`, joined by dots, 253 characters at most.
+pub fn is_domain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
 /// The domain of an account address (`alice@example.com` → `example.com`), lower case.
 pub fn domain_of(address: &str) -> String {
     address
@@ -70,9 +86,14 @@ impl Peers {
         service_url(domain, self.explicit.get(domain).map(String::as_str))
     }
 
-    /// The service of `domain` and its keys, from the cache or its Hello.
+    /// The service of `domain` and its keys, from the cache or its Hello. `domain` comes from
+    /// what an unauthenticated caller claims: it must be a DNS name (no port, path, address
+    /// literal with a colon or other characters), and the cache is bounded.
     pub fn service(&self, domain: &str) -> Result<PeerService, String> {
         let domain = domain.to_ascii_lowercase();
+        if !is_domain(&domain) {
+            return Err(format!("'{domain}' is not a domain name"));
+        }
         if let Some((at, found)) = self.cache.lock().expect("peers").get(&domain) {
             let ttl = if found.is_ok() {
                 KEYS_SECONDS
@@ -84,10 +105,21 @@ impl Peers {
             }
         }
         let found = self.hello(&domain);
-        self.cache
-            .lock()
-            .expect("peers")
-            .insert(domain, (Instant::now(), found.clone()));
+        let mut cache = self.cache.lock().expect("peers");
+        if cache.len() >= MAX_CACHED {
+            cache.retain(|_, (at, f)| {
+                let ttl = if f.is_ok() {
+                    KEYS_SECONDS
+                } else {
+                    FAILURE_SECONDS
+                };
+                at.elapsed() < Duration::from_secs(ttl)
+            });
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+        }
+        cache.insert(domain, (Instant::now(), found.clone()));
         found
     }
 
@@ -152,5 +184,29 @@ impl Peers {
             self.forget(domain);
             e.to_string()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_domain_names_are_looked_up() {
+        for good in ["example.com", "a-b.example.net", "localhost"] {
+            assert!(is_domain(good), "{good}");
+        }
+        for bad in [
+            "10.0.0.5:8443/x?",
+            "example.com/",
+            "",
+            "a..b",
+            "-a.com",
+            "exa mple.com",
+            "user@example.com",
+        ] {
+            assert!(!is_domain(bad), "{bad}");
+            assert!(Peers::new(Default::default()).service(bad).is_err());
+        }
     }
 }
