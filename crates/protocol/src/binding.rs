@@ -107,17 +107,25 @@ pub const TICKET_MAC_ALG: &str = "HS256";
 pub const NONCE_BITS: [usize; 2] = [128, 256];
 
 /// The value a request's or response's signature or MAC covers:
-/// `SHA-512("MeshBinding" ‖ 0 ‖ SHA-512(payload) ‖ SHA-512(ContentMetaData))`. The
+/// `SHA-512("MeshBinding" ‖ 0 ‖ SHA-512(payload) ‖ SHA-512(ContentMetaData) ‖
+/// SHA-512(kid₁ ‖ 0 ‖ kid₂ ‖ 0 …))`, the kids being those of the envelope's recipients. The
 /// ContentMetaData octets are kept as sent in both JSON and JSON-B, so re-encoding an envelope
 /// does not change it, while any change to the nonce, the time, the message type, the content
-/// type or the ticket named does.
+/// type or the ticket named does; and a request is bound to the service it was encrypted to (a
+/// service cannot re-wrap a request it received for another service holding the same account).
 pub fn binding_digest(envelope: &DareEnvelope) -> [u8; 64] {
     use sha2::{Digest, Sha512};
     let meta = envelope.header.content_meta_data.as_deref().unwrap_or(&[]);
+    let mut recipients = Sha512::new();
+    for r in &envelope.header.recipients {
+        recipients.update(r.key_identifier.as_deref().unwrap_or_default().as_bytes());
+        recipients.update([0]);
+    }
     let mut h = Sha512::new();
     h.update(b"MeshBinding\0");
     h.update(Sha512::digest(&envelope.payload));
     h.update(Sha512::digest(meta));
+    h.update(recipients.finalize());
     h.finalize().into()
 }
 

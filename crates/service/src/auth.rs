@@ -100,7 +100,7 @@ pub fn authenticate(host: &ServiceHost, opened: &OpenedRequest) -> Result<Caller
         | Request::PollClaimRequest(_)
         | Request::MulticastPostRequest(_)
         | Request::MulticastPollRequest(_) => Ok(Caller::Anonymous),
-        Request::BindRequest(r) => binder(opened, r),
+        Request::BindRequest(r) => binder(host, opened, r),
         Request::ConnectRequest(r) => new_device(opened, r),
         Request::PostRequest(r) => service(host, opened, r),
         request => {
@@ -226,6 +226,7 @@ fn check_ticket(
 }
 
 fn binder(
+    host: &ServiceHost,
     opened: &OpenedRequest,
     r: &mesh_protocol::messages::BindRequest,
 ) -> Result<Caller, Refusal> {
@@ -234,6 +235,7 @@ fn binder(
         .as_deref()
         .map(str::to_ascii_lowercase)
         .ok_or_else(|| Refusal::Malformed("BindRequest without an AccountAddress".into()))?;
+    host.serves(&address)?;
     let profile_env = r.enveloped_profile_account.as_ref().ok_or_else(|| {
         Refusal::Malformed("BindRequest without an EnvelopedProfileAccount".into())
     })?;

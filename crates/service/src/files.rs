@@ -326,6 +326,10 @@ impl Store for FileStore {
         Ok(true)
     }
 
+    fn ephemeral_survives_restart(&self) -> bool {
+        false
+    }
+
     fn get_ephemeral(&self, kind: &str, key: &str) -> StoreResult<Option<(Vec<u8>, u64)>> {
         Ok(self
             .ephemeral

@@ -167,6 +167,8 @@ pub struct ServiceHost {
     pub ticket_seconds: u64,
     /// Messages for other services' accounts, queued and retried.
     pub outbox: Option<Arc<crate::outbox::Outbox>>,
+    /// The domains whose accounts this service holds; `None`: any (a test service).
+    pub domains: Option<Vec<String>>,
     /// Other services: where they are and their keys (to authenticate their Posts).
     pub peers: Arc<crate::peers::Peers>,
     pub(crate) store: Arc<dyn Store>,
@@ -174,6 +176,8 @@ pub struct ServiceHost {
     pub(crate) keys: KeyRing,
     pub(crate) shares: crate::operate::ShareCache,
     pub max_request: usize,
+    /// When this host started (to the second).
+    started: time::OffsetDateTime,
     /// Entries each account may append per minute.
     pub limiter: crate::limits::UpdateLimiter,
 }
@@ -185,12 +189,16 @@ impl ServiceHost {
         ServiceHost {
             ticket_seconds: 3600,
             outbox: None,
+            domains: None,
             peers: Arc::new(crate::peers::Peers::new(Default::default())),
             store,
             identity,
             keys,
             shares: Default::default(),
             max_request: DEFAULT_MAX_REQUEST,
+            started: time::OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .unwrap_or_else(|_| time::OffsetDateTime::now_utc()),
             limiter: crate::limits::UpdateLimiter::new(crate::limits::DEFAULT_UPDATES_PER_MINUTE),
         }
     }
@@ -324,6 +332,13 @@ impl ServiceHost {
                     | Request::OperateRequest(_)
             );
         if !matches!(caller, Caller::Anonymous) {
+            // Nonces kept in memory are gone after a restart: a request made before it could be
+            // a replay. Refused as "not applied, seal it again", which clients do.
+            if !self.store.ephemeral_survives_restart() && opened.created < self.started {
+                return Err(Refusal::Unavailable(
+                    "the service has just started; send the request again".into(),
+                ));
+            }
             if let Err(refusal) = self.remember_nonce(&opened.nonce) {
                 // The same request again (same nonce, same binding digest): its answer, if it
                 // was kept; a request whose nonce was used by another is a replay.
@@ -375,6 +390,22 @@ impl ServiceHost {
             Ok(true) => Ok(()),
             Ok(false) => Err(Refusal::Replayed),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// May an account of `address` be held here?
+    pub(crate) fn serves(&self, address: &str) -> Result<(), Refusal> {
+        let Some(domains) = &self.domains else {
+            return Ok(());
+        };
+        let domain = crate::peers::domain_of(address);
+        if domains.iter().any(|d| *d == domain) {
+            Ok(())
+        } else {
+            Err(Refusal::Forbidden(format!(
+                "this service holds accounts of {} only",
+                domains.join(", ")
+            )))
         }
     }
 

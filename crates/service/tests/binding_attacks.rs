@@ -83,6 +83,7 @@ impl Store for Flaky {
 
 struct Lab {
     _dir: tempfile::TempDir,
+    sealed_identity: Vec<u8>,
     store: Arc<Flaky>,
     host: ServiceHost,
     device: Device,
@@ -97,13 +98,14 @@ struct Lab {
 /// A service, and alice@example.com bound to it from a real device.
 fn lab() -> Lab {
     let dir = tempfile::tempdir().unwrap();
-    let (identity, _) = Identity::create("service passphrase").unwrap();
+    let (identity, sealed_identity) = Identity::create("service passphrase").unwrap();
     let (service, _) = signed::verify_profile_service(&identity.profile_service).unwrap();
     let store = Arc::new(Flaky {
         inner: FileStore::open(dir.path().join("store")).unwrap(),
         down: AtomicBool::new(false),
     });
-    let host = ServiceHost::new(store.clone(), identity);
+    let mut host = ServiceHost::new(store.clone(), identity);
+    host.domains = Some(vec!["example.com".into()]);
     let mut device = MeshHome::at(dir.path().join("device"))
         .open_or_create(PASS)
         .unwrap();
@@ -112,6 +114,7 @@ fn lab() -> Lab {
     let mut keys = KeyRing::new();
     keys.add_private(encryption);
     let lab = Lab {
+        sealed_identity,
         store,
         host,
         signer,
@@ -586,4 +589,91 @@ fn any_changed_octet_is_refused() {
         .unwrap();
     // The request itself is still good: no failure above consumed its nonce.
     assert_eq!(lab.send(&sealed).0, 200);
+}
+
+/// A service holds accounts of its own domains only: nobody binds someone else's address
+/// (`ceo@bigbank.com`) to then write to this service's users as them or take their mail.
+#[test]
+fn addresses_of_other_domains_cannot_be_bound() {
+    let lab = lab();
+    let dir = tempfile::tempdir().unwrap();
+    let mut device = MeshHome::at(dir.path()).open_or_create(PASS).unwrap();
+    for (address, expected) in [("ceo@bigbank.com", 403), ("bob@example.com", 201)] {
+        let account = device.create_account(address).unwrap();
+        let (signer, _, connection) = device_credentials(&device, &account).unwrap();
+        let bind = Request::BindRequest(BindRequest {
+            account_address: Some(address.into()),
+            enveloped_profile_account: Some(account.profile_envelope().unwrap()),
+            enveloped_connection_device: Some(connection),
+            ..Default::default()
+        });
+        let body = binding::seal_request(
+            &bind,
+            Authenticator::Key(&signer),
+            Some(&lab.service_encryption),
+        )
+        .unwrap();
+        let reply = lab.host.handle(&body.bytes);
+        assert_eq!(reply.status, expected, "{address}");
+    }
+    assert!(lab.store.account("ceo@bigbank.com").unwrap().is_none());
+}
+
+/// Only the service writes an account's inbound spool: a device cannot put a message there
+/// (which the account's other devices would then read as received).
+#[test]
+fn a_device_cannot_write_its_own_inbound_spool() {
+    let lab = lab();
+    let message = signed::seal(
+        &mesh_schema::message::MessageContact::default().into(),
+        &lab.signer,
+        None,
+        &[],
+    )
+    .unwrap();
+    let by_list = Request::TransactRequest(TransactRequest {
+        account: Some("alice@example.com".into()),
+        enveloped_connection_device: Some(lab.connection.clone()),
+        inbound: vec![message.clone()],
+        ..Default::default()
+    });
+    let by_update = Request::TransactRequest(TransactRequest {
+        account: Some("alice@example.com".into()),
+        enveloped_connection_device: Some(lab.connection.clone()),
+        updates: vec![ContainerUpdate {
+            container: Some("MMM_Inbound".into()),
+            envelopes: vec![message],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    for request in [by_list, by_update] {
+        let (status, text) = lab.send(&lab.seal(&request));
+        assert_eq!(status, 403, "{text}");
+    }
+    assert_eq!(
+        lab.store
+            .state("alice@example.com", "MMM_Inbound")
+            .unwrap()
+            .index,
+        0
+    );
+}
+
+/// The embedded store keeps nonces in memory: after a restart, a request made before it (which
+/// may be one replayed) is refused as "not applied, send again"; fresh requests are taken.
+#[test]
+fn requests_from_before_a_restart_are_not_taken() {
+    let lab = lab();
+    let captured = lab.seal(&lab.status_request());
+    std::thread::sleep(Duration::from_millis(1100));
+    let identity = Identity::from_sealed(&lab.sealed_identity, "service passphrase").unwrap();
+    let restarted = ServiceHost::new(
+        Arc::new(FileStore::open(lab._dir.path().join("store")).unwrap()),
+        identity,
+    );
+    let reply = restarted.handle(&captured);
+    assert_eq!(reply.status, 503);
+    let fresh = lab.seal(&lab.status_request());
+    assert_eq!(restarted.handle(&fresh).status, 200);
 }

@@ -40,6 +40,14 @@ pub struct StartArgs {
     /// How long a ticket is good for, in seconds.
     #[arg(long, default_value_t = 3600)]
     ticket_seconds: u64,
+    /// A domain whose accounts this service holds (`alice@DOMAIN`); may be repeated. Accounts of
+    /// other domains cannot be bound here.
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    domains: Vec<String>,
+    /// Hold accounts of any domain (a test service: anyone may then bind any address, such as
+    /// someone else's, and write to this service's users as it).
+    #[arg(long, conflicts_with = "domains")]
+    any_domain: bool,
     /// Serve plain HTTP instead of TLS 1.3 (for loopback, or behind a TLS terminator).
     #[arg(long)]
     plain_http: bool,
@@ -116,6 +124,24 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
     };
     let udf = identity.service_udf.clone();
     let mut host = ServiceHost::new(store, identity);
+    host.domains = if a.any_domain {
+        None
+    } else if a.domains.is_empty() {
+        anyhow::bail!(
+            "say which domains' accounts this service holds: --domain example.com (repeatable), \
+             or --any-domain for a test service"
+        );
+    } else {
+        let mut domains = Vec::new();
+        for d in &a.domains {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            if !mesh_service::peers::is_domain(&d) {
+                anyhow::bail!("--domain takes a domain name, not '{d}'");
+            }
+            domains.push(d);
+        }
+        Some(domains)
+    };
     host.max_request = a.max_request;
     host.ticket_seconds = a.ticket_seconds;
     host.limiter = mesh_service::limits::UpdateLimiter::new(a.account_updates_per_minute);

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 pub const SERVICE_PASS: &str = "service passphrase";
+/// The domains the test services hold accounts of, unless a test says otherwise.
+pub const TEST_DOMAINS: [&str; 3] = ["example.com", "example.net", "work.example"];
 
 /// A running `mesh service start`.
 pub struct Service {
@@ -29,6 +31,11 @@ impl Service {
         cmd.args(["service", "start", "--data", data.to_str().unwrap()]);
         if !extra.contains(&"--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        if !extra.contains(&"--domain") && !extra.contains(&"--any-domain") {
+            for domain in TEST_DOMAINS {
+                cmd.args(["--domain", domain]);
+            }
         }
         cmd.env("MESH_SERVICE_PASSPHRASE", SERVICE_PASS)
             .env("RUST_LOG", "warn")

@@ -43,6 +43,8 @@ pub fn connect(ctx: &Ctx, caller: &Caller, r: &ConnectRequest) -> Outcome {
             tracing::error!("account {address}: {e}");
             Refusal::Internal
         })?;
+    // Anyone can ask: each request is an entry in the account's inbound spool, metered as such.
+    super::sync::over_limit(host, &address, 1)?;
     let mut server_nonce = vec![0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut server_nonce);
     let client_nonce = request.client_nonce.clone().unwrap_or_default();

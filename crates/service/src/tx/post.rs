@@ -113,15 +113,23 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
         over_limit(host, &address, r.messages.len() as u64)?;
     }
     ctx.commit()?;
-    for account in &r.accounts {
+    for (n, account) in r.accounts.iter().enumerate() {
         let update = Update {
             container: INBOUND.into(),
             expect_index: None,
             expect_digest: None,
             envelopes: r.messages.clone(),
         };
-        host.store
-            .transact(&account.to_ascii_lowercase(), &[update])?;
+        match host
+            .store
+            .transact(&account.to_ascii_lowercase(), &[update])
+        {
+            Ok(_) => {}
+            // Nothing delivered yet: the sender may try again.
+            Err(e) if n == 0 => return Err(e.into()),
+            // Some accounts have it already: not "nothing applied".
+            Err(e) => return Err(super::sync::after_commit(e)),
+        }
     }
     Ok(Response::PostResponse(TransactResponse {
         status: Some(200),

@@ -9,10 +9,28 @@ use mesh_protocol::Response;
 use super::{post, Ctx, Outcome};
 use crate::auth::DeviceCaller;
 use crate::host::{
-    ServiceHost, INBOUND, LOCAL, MAX_DOWNLOAD_ENTRIES, MAX_UPDATE_ENTRIES, OUTBOUND,
+    ServiceHost, CLAIMS, INBOUND, LOCAL, MAX_DOWNLOAD_ENTRIES, MAX_UPDATE_ENTRIES, OUTBOUND,
 };
 use crate::refusal::Refusal;
-use crate::store::{check_container_name, TransactOutcome, Update};
+use crate::store::{check_container_name, StoreError, TransactOutcome, Update};
+
+/// A storage failure after something was applied: the service's fault, never "nothing was
+/// applied".
+pub(crate) fn after_commit(e: StoreError) -> Refusal {
+    tracing::error!("storage failed after a transaction was applied: {e}");
+    Refusal::Internal
+}
+
+/// As [`after_commit`], for a refusal (a 503 there would say nothing was applied).
+fn after_commit_refusal(refusal: Refusal, address: &str) -> Refusal {
+    match refusal {
+        Refusal::Unavailable(_) => {
+            tracing::error!("{address}: a delivery failed after the transaction was applied");
+            Refusal::Internal
+        }
+        other => other,
+    }
+}
 
 pub fn download(ctx: &Ctx, caller: &DeviceCaller, r: &DownloadRequest) -> Outcome {
     let host = ctx.host;
@@ -120,6 +138,14 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
             "{total} entries in one transaction; the limit is {MAX_UPDATE_ENTRIES}"
         )));
     }
+    // Only the service writes an account's inbound spool: messages come in by Post, from its
+    // other accounts, or as its own acknowledgements. A device that could write there could put
+    // a message "from" anyone before the account's other devices.
+    if !r.inbound.is_empty() {
+        return Err(Refusal::Forbidden(
+            "only the service writes an account's inbound spool".into(),
+        ));
+    }
     let mut updates = Vec::new();
     for u in &r.updates {
         let name = u
@@ -127,6 +153,11 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
             .as_ref()
             .ok_or_else(|| Refusal::Malformed("an update names no container".into()))?;
         check_container_name(name)?;
+        if name == INBOUND || name == CLAIMS {
+            return Err(Refusal::Forbidden(format!(
+                "only the service writes {name}"
+            )));
+        }
         if name == crate::operate::ACCESS {
             let admin = ServiceHost::admin_key(&caller.account)?;
             for env in &u.envelopes {
@@ -152,11 +183,7 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
             post::check_outbound(caller, env)?;
         }
     }
-    for (name, list) in [
-        (INBOUND, &r.inbound),
-        (LOCAL, &r.local),
-        (OUTBOUND, &r.outbound),
-    ] {
+    for (name, list) in [(LOCAL, &r.local), (OUTBOUND, &r.outbound)] {
         if !list.is_empty() {
             updates.push(Update {
                 container: name.into(),
@@ -169,10 +196,15 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
     let revoke = revocations(caller, r)?;
     over_limit(host, address, total as u64)?;
     ctx.commit()?;
-    for udf in &revoke {
-        host.store.revoke(address, udf)?;
+    // The store applies the updates all or none: a failure here applied nothing (503). After
+    // it, a failure is the service's own (500): something was applied.
+    let outcome = host.store.transact(address, &updates)?;
+    if let TransactOutcome::Applied(_) = &outcome {
+        for udf in &revoke {
+            host.store.revoke(address, udf).map_err(after_commit)?;
+        }
     }
-    match host.store.transact(address, &updates)? {
+    match outcome {
         TransactOutcome::Conflict { container, state } => {
             Ok(Response::TransactResponse(TransactResponse {
                 status: Some(409),
@@ -191,7 +223,8 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
         TransactOutcome::Applied(assigned) => {
             if !r.outbound.is_empty() {
                 for account in &recipients {
-                    post::deliver(host, account, &r.outbound, address)?;
+                    post::deliver(host, account, &r.outbound, address)
+                        .map_err(|e| after_commit_refusal(e, address))?;
                 }
             }
             let mut entries = Vec::new();
@@ -208,7 +241,10 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
             }
             let mut container_status = Vec::new();
             for u in &updates {
-                let state = host.store.state(address, &u.container)?;
+                let state = host
+                    .store
+                    .state(address, &u.container)
+                    .map_err(after_commit)?;
                 container_status.push(ContainerStatus {
                     container: Some(u.container.clone()),
                     index: Some(state.index),
