@@ -337,9 +337,8 @@ pub fn open_request(data: &[u8], service_keys: &KeyRing) -> Result<OpenedRequest
             "the request envelope has a member this service does not know: '{name}'"
         )));
     }
-    let unreadable = || ProtocolError::Unreadable(UNREADABLE.into());
-    let plaintext = envelope.plaintext(service_keys).map_err(|_| unreadable())?;
-    let request: Request = mesh_encoding::from_jsonb(&plaintext).map_err(|_| unreadable())?;
+    // What the header says is checked before anything is decrypted, so that no answer about
+    // it depends on whether the payload decrypts.
     let meta = envelope
         .content_meta()
         .map_err(|e| ProtocolError::BadRequest(e.to_string()))?;
@@ -357,6 +356,9 @@ pub fn open_request(data: &[u8], service_keys: &KeyRing) -> Result<OpenedRequest
     if age.abs() > FRESHNESS_SECONDS {
         return Err(ProtocolError::Expired(age));
     }
+    let unreadable = || ProtocolError::Unreadable(UNREADABLE.into());
+    let plaintext = envelope.plaintext(service_keys).map_err(|_| unreadable())?;
+    let request: Request = mesh_encoding::from_jsonb(&plaintext).map_err(|_| unreadable())?;
     let binding_digest = binding_digest(&envelope);
     Ok(OpenedRequest {
         request,

@@ -146,6 +146,7 @@ pub struct Reply {
 pub const MAX_KEPT_REPLY: usize = 16 * 1024;
 
 /// What running a request gave.
+#[allow(clippy::large_enum_variant)]
 enum Ran {
     Done {
         response: Response,
@@ -399,7 +400,7 @@ impl ServiceHost {
             return Ok(());
         };
         let domain = crate::peers::domain_of(address);
-        if domains.iter().any(|d| *d == domain) {
+        if domains.contains(&domain) {
             Ok(())
         } else {
             Err(Refusal::Forbidden(format!(

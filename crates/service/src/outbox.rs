@@ -113,12 +113,7 @@ impl Outbox {
             ..Default::default()
         };
         let sealed = signed::seal(&error.into(), signer, None, &[]);
-        let update = sealed.map(|env| Update {
-            container: crate::host::INBOUND.into(),
-            expect_index: None,
-            expect_digest: None,
-            envelopes: vec![env],
-        });
+        let update = sealed.map(|env| Update::append(crate::host::INBOUND, vec![env]));
         if let Err(e) = update
             .map_err(|e| e.to_string())
             .and_then(|u| store.transact(sender, &[u]).map_err(|e| e.to_string()))

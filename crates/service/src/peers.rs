@@ -5,7 +5,9 @@
 //! operator gave one, else DNS SRV `_mmm._tcp.DOMAIN`, else `https://DOMAIN/.well-known/mmm/`.
 //! Its keys come from its Hello (the self-signed ProfileService) over that path, and are kept
 //! for [`KEYS_SECONDS`]; a failure to learn them is kept for [`FAILURE_SECONDS`], so that a
-//! stream of requests naming an unreachable domain costs one attempt, not one each.
+//! stream of requests naming an unreachable domain costs one attempt, not one each. Only DNS
+//! names are looked up, at most [`LOOKUPS_PER_MINUTE`] new ones a minute, and at most
+//! [`MAX_CACHED`] are remembered.
 //!
 //! The four-corner model: a PostRequest is accepted only when signed (over its binding digest)
 //! by the signature key of the service that serves the domain its messages come from; the
@@ -43,7 +45,12 @@ type Cached = (Instant, Result<PeerService, String>);
 pub struct Peers {
     explicit: HashMap<String, String>,
     cache: Mutex<HashMap<String, Cached>>,
+    /// When the lookups of the last minute were made.
+    lookups: Mutex<Vec<Instant>>,
 }
+
+/// Most services looked up (asked for their Hello) in a minute.
+pub const LOOKUPS_PER_MINUTE: usize = 60;
 
 /// Most domains whose services are remembered at once.
 pub const MAX_CACHED: usize = 10_000;
@@ -78,6 +85,7 @@ impl Peers {
                 .map(|(d, u)| (d.to_ascii_lowercase(), u))
                 .collect(),
             cache: Mutex::new(HashMap::new()),
+            lookups: Mutex::new(Vec::new()),
         }
     }
 
@@ -103,6 +111,17 @@ impl Peers {
             if at.elapsed() < Duration::from_secs(ttl) {
                 return found.clone();
             }
+        }
+        // Lookups are made for whoever names a domain, before anything is authenticated: at
+        // most so many a minute.
+        {
+            let mut budget = self.lookups.lock().expect("peers");
+            let now = Instant::now();
+            budget.retain(|at| now.duration_since(*at) < Duration::from_secs(60));
+            if budget.len() >= LOOKUPS_PER_MINUTE {
+                return Err("too many services looked up in the last minute".into());
+            }
+            budget.push(now);
         }
         let found = self.hello(&domain);
         let mut cache = self.cache.lock().expect("peers");

@@ -72,6 +72,16 @@ pub enum TransactOutcome {
 }
 
 impl Update {
+    /// Entries appended to a container whatever its state (a spool).
+    pub fn append(container: &str, envelopes: Vec<DareEnvelope>) -> Self {
+        Update {
+            container: container.to_string(),
+            expect_index: None,
+            expect_digest: None,
+            envelopes,
+        }
+    }
+
     /// Is `state` what the client expected the container to be in?
     pub fn expects(&self, state: &ContainerState) -> bool {
         match self.expect_index {

@@ -156,6 +156,23 @@ impl Lab {
         })
     }
 
+    /// A Transact appending one entry to the account's local spool.
+    fn local_entry(&self) -> Request {
+        let entry = signed::seal(
+            &mesh_schema::message::MessageComplete::default().into(),
+            &self.signer,
+            None,
+            &[],
+        )
+        .unwrap();
+        Request::TransactRequest(TransactRequest {
+            account: Some("alice@example.com".into()),
+            enveloped_connection_device: Some(self.connection.clone()),
+            local: vec![entry],
+            ..Default::default()
+        })
+    }
+
     /// Status and text of the answer, whose signature by the service is checked.
     fn send(&self, body: &[u8]) -> (u16, String) {
         self.send_by(body, Instant::now() + Duration::from_secs(30))
@@ -226,19 +243,7 @@ fn a_header_rewritten_on_a_captured_request_is_refused() {
 #[test]
 fn the_same_request_sent_again_is_applied_once() {
     let lab = lab();
-    let entry = signed::seal(
-        &mesh_schema::message::MessageComplete::default().into(),
-        &lab.signer,
-        None,
-        &[],
-    )
-    .unwrap();
-    let transact = lab.seal(&Request::TransactRequest(TransactRequest {
-        account: Some("alice@example.com".into()),
-        enveloped_connection_device: Some(lab.connection.clone()),
-        local: vec![entry],
-        ..Default::default()
-    }));
+    let transact = lab.seal(&lab.local_entry());
     let first = lab.host.handle(&transact);
     let again = lab.host.handle(&transact);
     assert_eq!(first.status, 200);
@@ -406,19 +411,7 @@ fn nonces_are_fixed_size_and_kept_only_after_authentication() {
 #[test]
 fn a_request_past_its_deadline_applies_nothing() {
     let lab = lab();
-    let entry = signed::seal(
-        &mesh_schema::message::MessageComplete::default().into(),
-        &lab.signer,
-        None,
-        &[],
-    )
-    .unwrap();
-    let transact = Request::TransactRequest(TransactRequest {
-        account: Some("alice@example.com".into()),
-        enveloped_connection_device: Some(lab.connection.clone()),
-        local: vec![entry],
-        ..Default::default()
-    });
+    let transact = lab.local_entry();
     let late = Instant::now() - Duration::from_millis(1);
     let (status, text) = lab.send_by(&lab.seal(&transact), late);
     assert_eq!(status, 503, "{text}");

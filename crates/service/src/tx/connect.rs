@@ -61,12 +61,7 @@ pub fn connect(ctx: &Ctx, caller: &Caller, r: &ConnectRequest) -> Outcome {
             tracing::error!("acknowledgement: {e}");
             Refusal::Internal
         })?;
-    let update = Update {
-        container: INBOUND.into(),
-        expect_index: None,
-        expect_digest: None,
-        envelopes: vec![ack_env.clone()],
-    };
+    let update = Update::append(INBOUND, vec![ack_env.clone()]);
     ctx.commit()?;
     host.store.transact(&address, &[update])?;
     Ok(Response::ConnectResponse(ConnectResponse {
@@ -148,12 +143,7 @@ pub fn claim(ctx: &Ctx, r: &ClaimRequest) -> Outcome {
             tracing::error!("publication {id} of {publisher}: {e}");
             Refusal::Internal
         })?;
-    let update = Update {
-        container: CLAIMS.into(),
-        expect_index: None,
-        expect_digest: None,
-        envelopes: vec![envelope.clone()],
-    };
+    let update = Update::append(CLAIMS, vec![envelope.clone()]);
     ctx.commit()?;
     host.store.transact(&publisher, &[update])?;
     Ok(Response::ClaimResponse(ClaimResponse {

@@ -56,12 +56,7 @@ pub fn deliver(
     sender: &str,
 ) -> Result<(), Refusal> {
     if host.store.account(account)?.is_some() {
-        let deliver = Update {
-            container: INBOUND.into(),
-            expect_index: None,
-            expect_digest: None,
-            envelopes: messages.to_vec(),
-        };
+        let deliver = Update::append(INBOUND, messages.to_vec());
         host.store.transact(account, &[deliver])?;
     } else if let Some(outbox) = &host.outbox {
         // Durable before the Transact is acknowledged.
@@ -114,12 +109,7 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
     }
     ctx.commit()?;
     for (n, account) in r.accounts.iter().enumerate() {
-        let update = Update {
-            container: INBOUND.into(),
-            expect_index: None,
-            expect_digest: None,
-            envelopes: r.messages.clone(),
-        };
+        let update = Update::append(INBOUND, r.messages.clone());
         match host
             .store
             .transact(&account.to_ascii_lowercase(), &[update])

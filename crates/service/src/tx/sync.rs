@@ -185,12 +185,7 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
     }
     for (name, list) in [(LOCAL, &r.local), (OUTBOUND, &r.outbound)] {
         if !list.is_empty() {
-            updates.push(Update {
-                container: name.into(),
-                expect_index: None,
-                expect_digest: None,
-                envelopes: list.clone(),
-            });
+            updates.push(Update::append(name, list.clone()));
         }
     }
     let revoke = revocations(caller, r)?;
