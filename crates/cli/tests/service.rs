@@ -203,6 +203,24 @@ fn end_to_end_on_postgresql() {
     repoint(b.path(), &other.url);
     assert!(err_in(b.path(), &["account", "sync"]).contains("removed from the account"));
     assert!(services(a.path()).contains(&"via-second.example".to_string()));
+    // The database goes away: requests are answered 503 "unavailable" (nothing applied), never
+    // "replayed" or another 401; when it is back, all works again.
+    pg.stop();
+    let error = err_in(a.path(), &["account", "status"]);
+    assert!(
+        error.contains("503") && error.contains("unavailable"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("replayed") && !error.contains("401"),
+        "{error}"
+    );
+    pg.start_again();
+    ok_in(a.path(), &["account", "sync"]);
+    ok_in(
+        a.path(),
+        &["password", "add", "after-outage.example", "alice", "p3"],
+    );
 }
 
 /// PIN / dynamic QR connection (protocol-09 §8.1): accepted automatically when the PIN

@@ -72,7 +72,7 @@ impl PgStore {
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
             .test_on_check_out(true)
-            .connection_timeout(std::time::Duration::from_secs(10))
+            .connection_timeout(std::time::Duration::from_secs(3))
             .build(PostgresConnectionManager::new(config, NoTls))
             .map_err(|e| StoreError::Database(e.to_string()))?;
         let mut client = pool

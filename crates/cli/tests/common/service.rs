@@ -92,6 +92,7 @@ impl Drop for Service {
 pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
+    opts: String,
     pub url: String,
 }
 
@@ -155,14 +156,32 @@ impl Postgres {
             "-p {port} -k {} -c listen_addresses='' -c fsync=on",
             dir.path().display()
         );
-        let log = dir.path().join("log");
+        let url = format!(
+            "host={} port={port} user=mesh dbname=postgres",
+            dir.path().display()
+        );
+        let pg = Postgres {
+            dir,
+            bin,
+            opts,
+            url,
+        };
+        pg.start_again();
+        pg
+    }
+
+    /// Start the server (again, after [`Postgres::stop`]).
+    #[allow(dead_code)]
+    pub fn start_again(&self) {
+        let data = self.dir.path().join("data");
+        let log = self.dir.path().join("log");
         let out = run_as_postgres(
-            &bin.join("pg_ctl"),
+            &self.bin.join("pg_ctl"),
             &[
                 "-D",
                 data.to_str().unwrap(),
                 "-o",
-                &opts,
+                &self.opts,
                 "-l",
                 log.to_str().unwrap(),
                 "-w",
@@ -174,21 +193,28 @@ impl Postgres {
             "pg_ctl start: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let url = format!(
-            "host={} port={port} user=mesh dbname=postgres",
-            dir.path().display()
+    }
+
+    /// Stop the server at once, as a crash or an outage would.
+    pub fn stop(&self) {
+        let data = self.dir.path().join("data");
+        run_as_postgres(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         );
-        Postgres { dir, bin, url }
     }
 }
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let data = self.dir.path().join("data");
-        run_as_postgres(
-            &self.bin.join("pg_ctl"),
-            &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
-        );
+        self.stop();
     }
 }
 
