@@ -234,8 +234,8 @@ fn refusals() {
     };
     let good = sealed("carol@example.com", &ticket, &ticket_key);
     assert_eq!(post(&service.url, &good).0, 200);
-    // The same ticket request again: a replay.
-    assert_eq!(post(&service.url, &good).0, 401);
+    // The same ticket request again: refused, not run again.
+    assert_eq!(post(&service.url, &good).0, 409);
     // A MAC under another key.
     let forged = sealed("carol@example.com", &ticket, &[7u8; 32]);
     let (http, reply) = post(&service.url, &forged);

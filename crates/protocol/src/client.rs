@@ -88,6 +88,7 @@ impl HttpClient {
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(Duration::from_secs(10))
                 .timeout(Duration::from_secs(60))
+                .redirects(0)
                 .build(),
         }
     }
@@ -117,6 +118,7 @@ impl HttpClient {
                 .tls_config(Arc::new(config))
                 .timeout_connect(Duration::from_secs(10))
                 .timeout(Duration::from_secs(60))
+                .redirects(0)
                 .build(),
         })
     }

@@ -163,6 +163,7 @@ fn device(
     connection: Option<&DareEnvelope>,
 ) -> Result<DeviceCaller, Refusal> {
     let address = account.to_ascii_lowercase();
+    host.serves(&address)?;
     let record = host
         .store
         .account(&address)?
@@ -314,10 +315,10 @@ fn service(
         .as_deref()
         .map(domain_of)
         .ok_or_else(|| Refusal::Unauthenticated("a posted message names no sender".into()))?;
-    let peer = host.peers.service(&domain).map_err(|e| {
-        Refusal::Unauthenticated(format!(
-            "the service of {domain} cannot be authenticated: {e}"
-        ))
+    // What went wrong in the lookup stays in the log: the caller is not authenticated yet.
+    let peer = host.peers.service_metered(&domain).map_err(|e| {
+        tracing::info!("a Post for {domain}: {e}");
+        Refusal::Unauthenticated(format!("the service of {domain} cannot be authenticated"))
     })?;
     opened.signed_by(&peer.signature).map_err(|e| {
         Refusal::Unauthenticated(format!(

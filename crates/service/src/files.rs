@@ -26,12 +26,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::*;
 
-/// (kind, key) → (value, expiry).
-type Ephemeral = std::collections::HashMap<(String, String), (Vec<u8>, u64)>;
-
-/// Most short-lived entries the embedded store keeps at once (each small: nonces are fixed-size).
-pub const MAX_EPHEMERAL: usize = 1_000_000;
-
 /// Containers kept open, by path.
 type Open = HashMap<PathBuf, Container>;
 
@@ -42,8 +36,9 @@ pub struct FileStore {
     root: PathBuf,
     /// Serializes every operation, and holds the open containers.
     open: Mutex<Open>,
-    /// Tickets and channels: one process serves a data directory, so memory is enough.
-    ephemeral: Mutex<Ephemeral>,
+    /// Tickets, channels, nonces: one process serves a data directory, so memory is enough,
+    /// but for the nonces, which are logged (a restart must not forget them).
+    ephemeral: Mutex<crate::ephemeral::Ephemeral>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -71,10 +66,11 @@ impl FileStore {
     pub fn open(root: impl Into<PathBuf>) -> StoreResult<Self> {
         let root = root.into();
         std::fs::create_dir_all(root.join("accounts"))?;
+        let ephemeral = crate::ephemeral::Ephemeral::logged(&root)?;
         Ok(FileStore {
             root,
             open: Mutex::new(HashMap::new()),
-            ephemeral: Mutex::new(Default::default()),
+            ephemeral: Mutex::new(ephemeral),
         })
     }
 
@@ -305,38 +301,14 @@ impl Store for FileStore {
         expires: u64,
         only_new: bool,
     ) -> StoreResult<bool> {
-        let mut map = self.ephemeral.lock().expect("ephemeral");
-        let now = unix_now();
-        if map.len() % 4096 == 4095 || map.len() >= MAX_EPHEMERAL {
-            map.retain(|_, (_, e)| *e + 60 > now);
-        }
-        // Bounded: past this many live entries (nonces of authenticated requests, tickets,
-        // channels) new ones are refused, and the request with them (503), rather than let
-        // memory grow without end.
-        if map.len() >= MAX_EPHEMERAL {
-            return Err(StoreError::Io(std::io::Error::other(
-                "the store of short-lived state is full",
-            )));
-        }
-        let slot = (kind.to_string(), key.to_string());
-        if only_new && map.get(&slot).is_some_and(|(_, e)| *e > now) {
-            return Ok(false);
-        }
-        map.insert(slot, (value.to_vec(), expires));
-        Ok(true)
-    }
-
-    fn ephemeral_survives_restart(&self) -> bool {
-        false
+        self.ephemeral
+            .lock()
+            .expect("ephemeral")
+            .put(kind, key, value, expires, only_new)
     }
 
     fn get_ephemeral(&self, kind: &str, key: &str) -> StoreResult<Option<(Vec<u8>, u64)>> {
-        Ok(self
-            .ephemeral
-            .lock()
-            .expect("ephemeral")
-            .get(&(kind.to_string(), key.to_string()))
-            .cloned())
+        Ok(self.ephemeral.lock().expect("ephemeral").get(kind, key))
     }
 
     fn find(

@@ -145,6 +145,19 @@ pub struct Reply {
 /// Answers up to this size are kept with their request's nonce (see [`ServiceHost::handle_by`]).
 pub const MAX_KEPT_REPLY: usize = 16 * 1024;
 
+/// How long a nonce is remembered: twice the freshness window, and a margin for the rounding
+/// of times to the second.
+pub const NONCE_SECONDS: u64 = 2 * binding::FRESHNESS_SECONDS as u64 + 5;
+
+/// What the replay cache says of a nonce.
+enum Seen {
+    New,
+    /// The very same request (nonce and binding digest) came before; its answer if kept.
+    Same(Option<Reply>),
+    /// Another request used this nonce: a replay.
+    Other,
+}
+
 /// What running a request gave.
 #[allow(clippy::large_enum_variant)]
 enum Ran {
@@ -177,10 +190,11 @@ pub struct ServiceHost {
     pub(crate) keys: KeyRing,
     pub(crate) shares: crate::operate::ShareCache,
     pub max_request: usize,
-    /// When this host started (to the second).
-    started: time::OffsetDateTime,
     /// Entries each account may append per minute.
     pub limiter: crate::limits::UpdateLimiter,
+    /// Short-lived things made for each account per minute (tickets, rendezvous channels, and
+    /// the connection requests anyone may make to it), so that none can fill the store.
+    pub state_limiter: crate::limits::UpdateLimiter,
 }
 
 impl ServiceHost {
@@ -197,10 +211,10 @@ impl ServiceHost {
             keys,
             shares: Default::default(),
             max_request: DEFAULT_MAX_REQUEST,
-            started: time::OffsetDateTime::now_utc()
-                .replace_nanosecond(0)
-                .unwrap_or_else(|_| time::OffsetDateTime::now_utc()),
             limiter: crate::limits::UpdateLimiter::new(crate::limits::DEFAULT_UPDATES_PER_MINUTE),
+            state_limiter: crate::limits::UpdateLimiter::new(
+                crate::limits::DEFAULT_STATE_PER_MINUTE,
+            ),
         }
     }
 
@@ -281,27 +295,13 @@ impl ServiceHost {
         let mut value = digest.to_vec();
         value.extend(reply.status.to_be_bytes());
         value.extend(&reply.body);
-        let expires = unix_now() + 2 * binding::FRESHNESS_SECONDS as u64;
+        let expires = unix_now() + NONCE_SECONDS;
         if let Err(e) = self
             .store
             .put_ephemeral("nonce", nonce, &value, expires, false)
         {
             tracing::warn!("could not keep the answer to a request: {e}");
         }
-    }
-
-    /// What was answered to the request with this nonce and binding digest, if it was kept.
-    fn kept_reply(&self, nonce: &str, digest: &[u8; 64]) -> Result<Option<Reply>, Refusal> {
-        let Some((value, _)) = self.store.get_ephemeral("nonce", nonce)? else {
-            return Ok(None);
-        };
-        if value.len() < 66 || value[..64] != digest[..] {
-            return Ok(None);
-        }
-        Ok(Some(Reply {
-            status: u16::from_be_bytes([value[64], value[65]]),
-            body: value[66..].to_vec(),
-        }))
     }
 
     fn open(&self, body: &[u8]) -> Result<OpenedRequest, Refusal> {
@@ -333,22 +333,26 @@ impl ServiceHost {
                     | Request::OperateRequest(_)
             );
         if !matches!(caller, Caller::Anonymous) {
-            // Nonces kept in memory are gone after a restart: a request made before it could be
-            // a replay. Refused as "not applied, seal it again", which clients do.
-            if !self.store.ephemeral_survives_restart() && opened.created < self.started {
-                return Err(Refusal::Unavailable(
-                    "the service has just started; send the request again".into(),
+            // An authenticated request is bound to this service by the recipient it is
+            // encrypted to (its binding digest covers it): an unencrypted one is bound to none.
+            if !opened.envelope.is_encrypted() {
+                return Err(Refusal::Malformed(
+                    "requests other than the anonymous ones must be encrypted to the service"
+                        .into(),
                 ));
             }
-            if let Err(refusal) = self.remember_nonce(&opened.nonce) {
-                // The same request again (same nonce, same binding digest): its answer, if it
-                // was kept; a request whose nonce was used by another is a replay.
-                if refusal == Refusal::Replayed {
-                    if let Some(reply) = self.kept_reply(&opened.nonce, &opened.binding_digest)? {
-                        return Ok(Ran::Again(reply));
-                    }
+            match self.remember_nonce(&opened.nonce, &opened.binding_digest)? {
+                Seen::New => {}
+                Seen::Same(Some(reply)) => return Ok(Ran::Again(reply)),
+                // Received before and not answered yet, or its answer was not kept: never run
+                // it twice, and never say "nothing was applied".
+                Seen::Same(None) => {
+                    return Err(Refusal::Conflict(
+                        "this very request was received already; its answer is not kept here"
+                            .into(),
+                    ))
                 }
-                return Err(refusal);
+                Seen::Other => return Err(Refusal::Replayed),
             }
         }
         let ctx = Ctx {
@@ -385,13 +389,33 @@ impl ServiceHost {
     /// Remember a nonce for twice the freshness window, in the store (so that a request
     /// replayed to another process on the same database is caught too). A nonce seen again is
     /// a replay (401); a store that cannot say is unavailable (503), not an attack.
-    fn remember_nonce(&self, nonce: &str) -> Result<(), Refusal> {
-        let expires = unix_now() + 2 * binding::FRESHNESS_SECONDS as u64;
-        match self.store.put_ephemeral("nonce", nonce, &[], expires, true) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Refusal::Replayed),
-            Err(e) => Err(e.into()),
+    fn remember_nonce(&self, nonce: &str, digest: &[u8; 64]) -> Result<Seen, Refusal> {
+        let expires = unix_now() + NONCE_SECONDS;
+        if self
+            .store
+            .put_ephemeral("nonce", nonce, digest, expires, true)?
+        {
+            return Ok(Seen::New);
         }
+        // Seen: the request was applied, or may have been. Whatever happens now must not say
+        // "nothing was applied" (503): a store failure from here is the service's own (500).
+        let Some((value, _)) = self
+            .store
+            .get_ephemeral("nonce", nonce)
+            .map_err(crate::tx::sync::after_commit)?
+        else {
+            return Ok(Seen::Other);
+        };
+        if value.len() < 64 || value[..64] != digest[..] {
+            return Ok(Seen::Other);
+        }
+        if value.len() < 66 {
+            return Ok(Seen::Same(None));
+        }
+        Ok(Seen::Same(Some(Reply {
+            status: u16::from_be_bytes([value[64], value[65]]),
+            body: value[66..].to_vec(),
+        })))
     }
 
     /// May an account of `address` be held here?
@@ -399,8 +423,14 @@ impl ServiceHost {
         let Some(domains) = &self.domains else {
             return Ok(());
         };
-        let domain = crate::peers::domain_of(address);
-        if domains.contains(&domain) {
+        // One '@', something before it, and a domain of this service's after it.
+        let served = match address.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty() && !domain.contains('@') && domains.iter().any(|d| d == domain)
+            }
+            None => false,
+        };
+        if served {
             Ok(())
         } else {
             Err(Refusal::Forbidden(format!(

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod ephemeral;
 pub mod files;
 pub mod host;
 pub mod http;

@@ -9,6 +9,8 @@ use std::time::Instant;
 
 /// Entries an account may append per minute unless the operator says otherwise.
 pub const DEFAULT_UPDATES_PER_MINUTE: u64 = 60_000;
+/// Tickets, channels and connection requests made for an account per minute.
+pub const DEFAULT_STATE_PER_MINUTE: u64 = 120;
 
 /// Buckets kept before idle full ones are dropped.
 const PRUNE_AT: usize = 100_000;

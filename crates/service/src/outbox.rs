@@ -91,9 +91,12 @@ impl Outbox {
             .call(&domain_of(&item.account), &request, signer)?;
         match response.status() {
             (code, _) if code < 300 => Ok(Outcome::Delivered),
-            (404, text) => Ok(Outcome::Refused(
-                text.unwrap_or("no such account").to_string(),
-            )),
+            // The other service's own words are not repeated under this service's signature.
+            (404, _) => Ok(Outcome::Refused(format!(
+                "the service of {} holds no account {}",
+                domain_of(&item.account),
+                item.account
+            ))),
             (code, text) => Err(format!("{code}: {}", text.unwrap_or_default())),
         }
     }

@@ -55,11 +55,17 @@ pub const LOOKUPS_PER_MINUTE: usize = 60;
 /// Most domains whose services are remembered at once.
 pub const MAX_CACHED: usize = 10_000;
 
-/// A DNS name: labels of letters, digits and `-`, joined by dots, 253 characters at most.
+/// A DNS name of two labels or more, the last with a letter in it (so no address literal, such
+/// as `127.0.0.1` or `2130706433`, and no single-label name, such as `localhost`): labels of
+/// letters, digits and `-`, joined by dots, 253 characters at most.
 pub fn is_domain(name: &str) -> bool {
-    !name.is_empty()
+    let labels: Vec<&str> = name.split('.').collect();
+    labels.len() >= 2
+        && labels
+            .last()
+            .is_some_and(|tld| tld.chars().any(|c| c.is_ascii_alphabetic()))
         && name.len() <= 253
-        && name.split('.').all(|label| {
+        && labels.iter().all(|label| {
             !label.is_empty()
                 && label.len() <= 63
                 && !label.starts_with('-')
@@ -94,38 +100,59 @@ impl Peers {
         service_url(domain, self.explicit.get(domain).map(String::as_str))
     }
 
-    /// The service of `domain` and its keys, from the cache or its Hello. `domain` comes from
-    /// what an unauthenticated caller claims: it must be a DNS name (no port, path, address
-    /// literal with a colon or other characters), and the cache is bounded.
+    /// The service of `domain` and its keys, from the cache or its Hello, for this service's
+    /// own needs (delivering its accounts' messages, which their update allowance meters).
     pub fn service(&self, domain: &str) -> Result<PeerService, String> {
+        self.lookup(domain, false)
+    }
+
+    /// As [`Peers::service`], for a domain an unauthenticated caller names: at most
+    /// [`LOOKUPS_PER_MINUTE`] new lookups a minute for all such callers together; past that, the
+    /// keys last known for the domain (even if due for a refresh) or nothing.
+    pub fn service_metered(&self, domain: &str) -> Result<PeerService, String> {
+        self.lookup(domain, true)
+    }
+
+    fn lookup(&self, domain: &str, metered: bool) -> Result<PeerService, String> {
         let domain = domain.to_ascii_lowercase();
         if !is_domain(&domain) {
             return Err(format!("'{domain}' is not a domain name"));
         }
-        if let Some((at, found)) = self.cache.lock().expect("peers").get(&domain) {
-            let ttl = if found.is_ok() {
-                KEYS_SECONDS
-            } else {
-                FAILURE_SECONDS
-            };
-            if at.elapsed() < Duration::from_secs(ttl) {
-                return found.clone();
+        let stale = {
+            let cache = self.cache.lock().expect("peers");
+            match cache.get(&domain) {
+                Some((at, found)) => {
+                    let ttl = if found.is_ok() {
+                        KEYS_SECONDS
+                    } else {
+                        FAILURE_SECONDS
+                    };
+                    if at.elapsed() < Duration::from_secs(ttl) {
+                        return found.clone();
+                    }
+                    found.clone().ok()
+                }
+                None => None,
             }
-        }
-        // Lookups are made for whoever names a domain, before anything is authenticated: at
-        // most so many a minute.
-        {
+        };
+        if metered {
             let mut budget = self.lookups.lock().expect("peers");
             let now = Instant::now();
             budget.retain(|at| now.duration_since(*at) < Duration::from_secs(60));
             if budget.len() >= LOOKUPS_PER_MINUTE {
-                return Err("too many services looked up in the last minute".into());
+                return stale
+                    .ok_or_else(|| "too many services looked up in the last minute".into());
             }
             budget.push(now);
         }
-        let found = self.hello(&domain);
+        let found = match (self.hello(&domain), stale) {
+            // A refresh that fails keeps the keys known (a service briefly down stays known).
+            (Err(_), Some(known)) => Ok(known),
+            (found, _) => found,
+        };
         let mut cache = self.cache.lock().expect("peers");
         if cache.len() >= MAX_CACHED {
+            // Expired entries first, then failures; known services are kept.
             cache.retain(|_, (at, f)| {
                 let ttl = if f.is_ok() {
                     KEYS_SECONDS
@@ -135,10 +162,12 @@ impl Peers {
                 at.elapsed() < Duration::from_secs(ttl)
             });
             if cache.len() >= MAX_CACHED {
-                cache.clear();
+                cache.retain(|_, (_, f)| f.is_ok());
             }
         }
-        cache.insert(domain, (Instant::now(), found.clone()));
+        if cache.len() < MAX_CACHED {
+            cache.insert(domain, (Instant::now(), found.clone()));
+        }
         found
     }
 
@@ -212,7 +241,7 @@ mod tests {
 
     #[test]
     fn only_domain_names_are_looked_up() {
-        for good in ["example.com", "a-b.example.net", "localhost"] {
+        for good in ["example.com", "a-b.example.net", "work.example"] {
             assert!(is_domain(good), "{good}");
         }
         for bad in [
@@ -223,6 +252,10 @@ mod tests {
             "-a.com",
             "exa mple.com",
             "user@example.com",
+            "localhost",
+            "127.0.0.1",
+            "169.254.169.254",
+            "2130706433",
         ] {
             assert!(!is_domain(bad), "{bad}");
             assert!(Peers::new(Default::default()).service(bad).is_err());

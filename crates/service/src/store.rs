@@ -136,12 +136,6 @@ pub trait Store: Send + Sync {
         expires: u64,
         only_new: bool,
     ) -> StoreResult<bool>;
-    /// Whether short-lived state outlives the process (a database), or not (memory): a service
-    /// whose nonces do not refuses requests made before it started, which it cannot tell from
-    /// replays.
-    fn ephemeral_survives_restart(&self) -> bool {
-        true
-    }
     /// The value under (`kind`, `key`) and its expiry (possibly past: callers decide).
     fn get_ephemeral(&self, kind: &str, key: &str) -> StoreResult<Option<(Vec<u8>, u64)>>;
     /// The entry of a container whose ContentMeta.UniqueId is `unique_id`, if any.

@@ -232,10 +232,12 @@ fn a_header_rewritten_on_a_captured_request_is_refused() {
     ));
     envelope.header.set_content_meta(&meta).unwrap();
     assert_eq!(lab.send(&reencode(&envelope)).0, 401);
-    // The request as it was: once, then a replay.
+    // The request as it was: once; sent again, refused and not run again (a read's answer is
+    // not kept, so there is nothing to give back either).
     assert_eq!(lab.send(&captured).0, 200);
     let (status, text) = lab.send(&captured);
-    assert_eq!((status, text.as_str()), (401, "replayed request"));
+    assert_eq!(status, 409, "{text}");
+    assert!(text.contains("received already"), "{text}");
 }
 
 /// A client that lost the answer to a Transact sends the very same request again: it is applied
@@ -653,20 +655,100 @@ fn a_device_cannot_write_its_own_inbound_spool() {
     );
 }
 
-/// The embedded store keeps nonces in memory: after a restart, a request made before it (which
-/// may be one replayed) is refused as "not applied, send again"; fresh requests are taken.
+/// The embedded store logs its nonces: after a restart, a request captured before it is still a
+/// replay, and fresh requests are taken.
 #[test]
-fn requests_from_before_a_restart_are_not_taken() {
+fn a_restart_does_not_forget_nonces() {
     let lab = lab();
-    let captured = lab.seal(&lab.status_request());
-    std::thread::sleep(Duration::from_millis(1100));
+    let captured = lab.seal(&lab.local_entry());
+    assert_eq!(lab.send(&captured).0, 200);
     let identity = Identity::from_sealed(&lab.sealed_identity, "service passphrase").unwrap();
     let restarted = ServiceHost::new(
         Arc::new(FileStore::open(lab._dir.path().join("store")).unwrap()),
         identity,
     );
-    let reply = restarted.handle(&captured);
-    assert_eq!(reply.status, 503);
+    // The very same request: not run again (its answer was not kept across the restart).
+    let again = restarted.handle(&captured);
+    assert_eq!(again.status, 409);
+    assert_eq!(
+        lab.store
+            .state("alice@example.com", "MMM_Local")
+            .unwrap()
+            .index,
+        1
+    );
     let fresh = lab.seal(&lab.status_request());
     assert_eq!(restarted.handle(&fresh).status, 200);
+}
+
+/// Addresses that only end in a served domain are not addresses of it.
+#[test]
+fn look_alike_addresses_cannot_be_bound() {
+    let lab = lab();
+    for address in ["ceo@bank.com@example.com", "@example.com", "example.com"] {
+        let bind = Request::BindRequest(BindRequest {
+            account_address: Some(address.into()),
+            enveloped_profile_account: Some(lab.account.profile_envelope().unwrap()),
+            enveloped_connection_device: Some(lab.connection.clone()),
+            ..Default::default()
+        });
+        let (status, text) = lab.send(&lab.seal(&bind));
+        assert_eq!(status, 403, "{address}: {text}");
+    }
+}
+
+/// An authenticated request must be encrypted to the service (its binding digest then covers
+/// the recipient, which binds it to this service).
+#[test]
+fn authenticated_requests_must_be_encrypted() {
+    let lab = lab();
+    let plain = binding::seal_request(&lab.status_request(), Authenticator::Key(&lab.signer), None)
+        .unwrap();
+    let (status, text) = lab.send(&plain.bytes);
+    assert_eq!(status, 400, "{text}");
+    assert!(!lab.nonce_kept(&plain.nonce));
+}
+
+/// A request received before and not yet answered (or whose answer was not kept) is never run
+/// twice, and the refusal does not say "nothing was applied".
+#[test]
+fn a_request_in_flight_is_not_run_twice() {
+    let lab = lab();
+    let sealed = binding::seal_request(
+        &lab.local_entry(),
+        Authenticator::Key(&lab.signer),
+        Some(&lab.service_encryption),
+    )
+    .unwrap();
+    // As the service records a request it starts on: its nonce, with its binding digest.
+    let digest = binding::binding_digest(&DareEnvelope::parse(&sealed.bytes).unwrap());
+    lab.store
+        .put_ephemeral("nonce", &sealed.nonce, &digest, unix_now() + 600, true)
+        .unwrap();
+    let (status, text) = lab.send(&sealed.bytes);
+    assert_eq!(status, 409, "{text}");
+    assert_eq!(
+        lab.store
+            .state("alice@example.com", "MMM_Local")
+            .unwrap()
+            .index,
+        0
+    );
+}
+
+/// Tickets, channels and connection requests are metered per account, apart from its updates.
+#[test]
+fn short_lived_state_is_metered() {
+    let mut lab = lab();
+    lab.host.state_limiter = mesh_service::limits::UpdateLimiter::new(3);
+    let ticket = || {
+        Request::TicketRequest(TicketRequest {
+            account: Some("alice@example.com".into()),
+            enveloped_connection_device: Some(lab.connection.clone()),
+        })
+    };
+    let statuses: Vec<u16> = (0..4).map(|_| lab.send(&lab.seal(&ticket())).0).collect();
+    assert_eq!(statuses, vec![200, 200, 200, 429]);
+    // The account's own updates are not affected.
+    assert_eq!(lab.send(&lab.seal(&lab.local_entry())).0, 200);
 }

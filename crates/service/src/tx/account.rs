@@ -112,6 +112,7 @@ pub fn ticket(ctx: &Ctx, caller: &DeviceCaller) -> Outcome {
         tracing::error!("ticket: {e}");
         Refusal::Internal
     })?;
+    super::sync::over_state_limit(host, &caller.account.address)?;
     ctx.commit()?;
     host.store.put_ephemeral(
         "ticket",

@@ -10,7 +10,8 @@ use crate::host::{CHANNEL_BLOB_MAX, CHANNEL_SECONDS};
 use crate::refusal::Refusal;
 use crate::store::unix_now;
 
-pub fn allocate(ctx: &Ctx, _caller: &DeviceCaller) -> Outcome {
+pub fn allocate(ctx: &Ctx, caller: &DeviceCaller) -> Outcome {
+    super::sync::over_state_limit(ctx.host, &caller.account.address)?;
     // Small ids keep pairing codes short (Elias-delta of id + 1 in the code).
     let expires = unix_now() + CHANNEL_SECONDS;
     ctx.commit()?;

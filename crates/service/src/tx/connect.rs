@@ -43,8 +43,9 @@ pub fn connect(ctx: &Ctx, caller: &Caller, r: &ConnectRequest) -> Outcome {
             tracing::error!("account {address}: {e}");
             Refusal::Internal
         })?;
-    // Anyone can ask: each request is an entry in the account's inbound spool, metered as such.
-    super::sync::over_limit(host, &address, 1)?;
+    // Anyone can ask: connection requests are metered apart from the account's own updates,
+    // which they cannot then use up.
+    super::sync::over_state_limit(host, &address)?;
     let mut server_nonce = vec![0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut server_nonce);
     let client_nonce = request.client_nonce.clone().unwrap_or_default();

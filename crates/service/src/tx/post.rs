@@ -55,7 +55,7 @@ pub fn deliver(
     messages: &[DareEnvelope],
     sender: &str,
 ) -> Result<(), Refusal> {
-    if host.store.account(account)?.is_some() {
+    if host.serves(account).is_ok() && host.store.account(account)?.is_some() {
         let deliver = Update::append(INBOUND, messages.to_vec());
         host.store.transact(account, &[deliver])?;
     } else if let Some(outbox) = &host.outbox {

@@ -78,15 +78,37 @@ pub fn download(ctx: &Ctx, caller: &DeviceCaller, r: &DownloadRequest) -> Outcom
 
 /// The refusal (429) of `n` more entries for `address` if that is over its update limit.
 pub(crate) fn over_limit(host: &ServiceHost, address: &str, n: u64) -> Result<(), Refusal> {
-    let limit = host.limiter.per_minute();
-    match host.limiter.take(address, n) {
+    take(&host.limiter, address, n, "updates", "entries")
+}
+
+/// The refusal (429) of one more short-lived thing (ticket, channel, connection request) for
+/// `address` if that is over its limit.
+pub(crate) fn over_state_limit(host: &ServiceHost, address: &str) -> Result<(), Refusal> {
+    take(
+        &host.state_limiter,
+        address,
+        1,
+        "tickets, channels and connection requests",
+        "of them",
+    )
+}
+
+fn take(
+    limiter: &crate::limits::UpdateLimiter,
+    address: &str,
+    n: u64,
+    what: &str,
+    unit: &str,
+) -> Result<(), Refusal> {
+    let limit = limiter.per_minute();
+    match limiter.take(address, n) {
         Ok(()) => Ok(()),
         Err(Some(wait)) => Err(Refusal::TooMany(format!(
-            "too many updates for {address}: this service takes {limit} entries a minute \
-             per account; try again in {wait} s"
+            "too many {what} for {address}: this service takes {limit} {unit} a minute per \
+             account; try again in {wait} s"
         ))),
         Err(None) => Err(Refusal::TooMany(format!(
-            "{n} entries at once is more than this service takes for an account in a minute \
+            "{n} {unit} at once is more than this service takes for an account in a minute \
              ({limit})"
         ))),
     }
@@ -153,7 +175,9 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
             .as_ref()
             .ok_or_else(|| Refusal::Malformed("an update names no container".into()))?;
         check_container_name(name)?;
-        if name == INBOUND || name == CLAIMS {
+        // Compared without case: on a file system that ignores it, `mmm_inbound` is the same
+        // file.
+        if name.eq_ignore_ascii_case(INBOUND) || name.eq_ignore_ascii_case(CLAIMS) {
             return Err(Refusal::Forbidden(format!(
                 "only the service writes {name}"
             )));
