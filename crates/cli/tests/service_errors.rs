@@ -176,6 +176,54 @@ fn refusals() {
         binding::open_response(&reply, &keys, Some(&info.signature), None).unwrap(),
         Response::StatusResponse(_)
     ));
+
+    // The binding's attacks against this real service process: a captured request with a new
+    // nonce written into its header; stripped of its MAC; with its padding altered; with a 40 KB
+    // nonce. Each refused, the decryption failures all with the same answer.
+    let captured = binding::seal_request(
+        &Request::StatusRequest(StatusRequest {
+            account: Some("carol@example.com".into()),
+            enveloped_connection_device: Some(connection.clone()),
+            catalogs: vec!["MMM_Credential".into()],
+            spools: vec![],
+        }),
+        binding::Authenticator::Key(&signer),
+        Some(&info.encryption),
+    )
+    .unwrap()
+    .bytes;
+    let envelope = DareEnvelope::parse(&captured).unwrap();
+    let mut rewritten = envelope.clone();
+    let mut meta = rewritten.content_meta().unwrap();
+    meta.unique_id = Some(mesh_udf::random::nonce(128).to_string());
+    rewritten.header.set_content_meta(&meta).unwrap();
+    let (http, reply) = post(&service.url, rewritten.to_json().unwrap().as_bytes());
+    assert_eq!(http, 401, "{}", payload_status(&reply).1);
+    let mut stripped = envelope.clone();
+    stripped.trailer.as_mut().unwrap().mac = None;
+    let mut padding = envelope.clone();
+    let last = padding.payload.len() - 1;
+    padding.payload[last] ^= 1;
+    padding.trailer.as_mut().unwrap().mac = None;
+    let answers: Vec<(u16, String)> = [stripped, padding]
+        .iter()
+        .map(|e| {
+            let (http, reply) = post(&service.url, e.to_json().unwrap().as_bytes());
+            (http, payload_status(&reply).1)
+        })
+        .collect();
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0], (400, binding::UNREADABLE.to_string()));
+    let mut huge = envelope.clone();
+    let mut meta = huge.content_meta().unwrap();
+    meta.unique_id = Some(format!("N{}", "A".repeat(40_000)));
+    huge.header.set_content_meta(&meta).unwrap();
+    let (http, reply) = post(&service.url, huge.to_json().unwrap().as_bytes());
+    assert_eq!(http, 400);
+    assert!(payload_status(&reply).1.contains("nonce"));
+    // The captured request itself is still good: none of the above used its nonce.
+    assert_eq!(post(&service.url, &captured).0, 200);
+
     // Carol's device asking for Alice's containers.
     let (http, reply) = status("alice@example.com", Some(connection.clone()), &signer);
     assert_eq!(http, 401, "{}", payload_status(&reply).1);
