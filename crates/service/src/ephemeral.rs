@@ -3,8 +3,9 @@
 //!
 //! Bounded in entries ([`MAX_ENTRIES`]) and in octets ([`MAX_BYTES`]; small values — nonces —
 //! are still taken when large ones no longer are, so kept answers cannot crowd out replay
-//! protection). Nonces are also appended to a log file and synced before the request runs, so a
-//! restarted service still knows them: a request captured before a restart is a replay after it.
+//! protection). The nonces of requests that change something are also appended to a log file and
+//! synced before the request runs, so a restarted service still knows them: such a request
+//! captured before a restart is a replay after it.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -20,8 +21,8 @@ pub const MAX_BYTES: usize = 256 << 20;
 /// Values up to this size (a nonce's binding digest) are taken while the octet budget is spent.
 const SMALL: usize = 128;
 
-/// The kind whose entries are logged to disk.
-const LOGGED: &str = "nonce";
+/// The kind whose entries are logged to disk: the nonces of requests that change something.
+const LOGGED: &str = crate::host::NONCE;
 
 pub struct Ephemeral {
     map: HashMap<(String, String), (Vec<u8>, u64)>,

@@ -149,6 +149,12 @@ pub const MAX_KEPT_REPLY: usize = 16 * 1024;
 /// of times to the second.
 pub const NONCE_SECONDS: u64 = 2 * binding::FRESHNESS_SECONDS as u64 + 5;
 
+/// The kinds of short-lived state nonces are kept as: those of requests that change something
+/// (which the embedded store syncs to disk before the request runs), and those of reads (kept in
+/// memory: a read replayed after a restart reads again, and its answer is for the device only).
+pub const NONCE: &str = "nonce";
+pub const READ_NONCE: &str = "read-nonce";
+
 /// What the replay cache says of a nonce.
 enum Seen {
     New,
@@ -298,7 +304,7 @@ impl ServiceHost {
         let expires = unix_now() + NONCE_SECONDS;
         if let Err(e) = self
             .store
-            .put_ephemeral("nonce", nonce, &value, expires, false)
+            .put_ephemeral(NONCE, nonce, &value, expires, false)
         {
             tracing::warn!("could not keep the answer to a request: {e}");
         }
@@ -341,7 +347,8 @@ impl ServiceHost {
                         .into(),
                 ));
             }
-            match self.remember_nonce(&opened.nonce, &opened.binding_digest)? {
+            let kind = if keep { NONCE } else { READ_NONCE };
+            match self.remember_nonce(kind, &opened.nonce, &opened.binding_digest)? {
                 Seen::New => {}
                 Seen::Same(Some(reply)) => return Ok(Ran::Again(reply)),
                 // Received before and not answered yet, or its answer was not kept: never run
@@ -389,11 +396,11 @@ impl ServiceHost {
     /// Remember a nonce for twice the freshness window, in the store (so that a request
     /// replayed to another process on the same database is caught too). A nonce seen again is
     /// a replay (401); a store that cannot say is unavailable (503), not an attack.
-    fn remember_nonce(&self, nonce: &str, digest: &[u8; 64]) -> Result<Seen, Refusal> {
+    fn remember_nonce(&self, kind: &str, nonce: &str, digest: &[u8; 64]) -> Result<Seen, Refusal> {
         let expires = unix_now() + NONCE_SECONDS;
         if self
             .store
-            .put_ephemeral("nonce", nonce, digest, expires, true)?
+            .put_ephemeral(kind, nonce, digest, expires, true)?
         {
             return Ok(Seen::New);
         }
@@ -401,7 +408,7 @@ impl ServiceHost {
         // "nothing was applied" (503): a store failure from here is the service's own (500).
         let Some((value, _)) = self
             .store
-            .get_ephemeral("nonce", nonce)
+            .get_ephemeral(kind, nonce)
             .map_err(crate::tx::sync::after_commit)?
         else {
             return Ok(Seen::Other);

@@ -189,10 +189,14 @@ impl Lab {
     }
 
     fn nonce_kept(&self, nonce: &str) -> bool {
-        self.store
-            .get_ephemeral("nonce", nonce)
-            .unwrap()
-            .is_some_and(|(_, expires)| expires > unix_now())
+        [mesh_service::host::NONCE, mesh_service::host::READ_NONCE]
+            .iter()
+            .any(|kind| {
+                self.store
+                    .get_ephemeral(kind, nonce)
+                    .unwrap()
+                    .is_some_and(|(_, expires)| expires > unix_now())
+            })
     }
 }
 
