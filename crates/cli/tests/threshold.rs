@@ -135,6 +135,72 @@ fn devices_decrypt_only_with_the_service() {
         "{refused}"
     );
     assert_eq!(ask(b, &cap_b).unwrap().len(), 1);
+    // The administrator's own entries, taken from C's copy of the catalogs and re-sent: B's
+    // capability re-labelled a deletion, and as it is (to bring back what was removed); every
+    // device entry re-labelled a deletion (a device hiding itself, or cutting another off).
+    for (catalog, only) in [("MMM_Access", Some(cap_b.as_str())), ("MMM_Device", None)] {
+        let copy = mesh_dare::Container::open(
+            c.join(format!("accounts/alice@example.com/{catalog}.dare")),
+            mesh_dare::Mode::Read,
+        )
+        .unwrap();
+        let mut tried = 0;
+        for i in 1..copy.frame_count() {
+            let entry = copy.read(i).unwrap();
+            let meta = entry.content_meta().unwrap();
+            if only.is_some_and(|id| meta.unique_id.as_deref() != Some(id)) {
+                continue;
+            }
+            let mut relabelled = entry.clone();
+            relabelled
+                .header
+                .set_content_meta(&ContentMeta {
+                    event: Some("Delete".into()),
+                    ..meta
+                })
+                .unwrap();
+            for forged in [relabelled, entry] {
+                let refused = session_c
+                    .append_remote(catalog, vec![forged])
+                    .unwrap_err()
+                    .to_string();
+                assert!(refused.contains("403"), "{catalog}: {refused}");
+                tried += 1;
+            }
+        }
+        assert!(tried >= 2, "{catalog}: nothing to try");
+    }
+    assert_eq!(ask(b, &cap_b).unwrap().len(), 1);
+    assert_eq!(json_in(a, &["device", "list"]).as_array().unwrap().len(), 3);
+    // A device without administrator rights cannot unbind the account: the command says so,
+    // and the request made by hand, signed by its own key, is refused by the service.
+    let refused = fails_in(b, DEVICE_PASS, &["account", "unbind"]);
+    assert!(refused.contains("administrator"), "{refused}");
+    let device_b = MeshHome::at(b).open(DEVICE_PASS).unwrap();
+    let account_b = device_b.account(None).unwrap();
+    let (signer, encryption, connection) =
+        mesh_client::online::device_credentials(&device_b, &account_b).unwrap();
+    let info = mesh_client::online::hello(&service.url, Some(&service.url)).unwrap();
+    let unbind = mesh_protocol::binding::seal_request(
+        &mesh_protocol::Request::UnbindRequest(mesh_protocol::messages::UnbindRequest {
+            account: Some("alice@example.com".into()),
+            enveloped_connection_device: Some(connection),
+        }),
+        mesh_protocol::binding::Authenticator::Key(&signer),
+        Some(&info.encryption),
+    )
+    .unwrap();
+    let reply = mesh_protocol::client::HttpClient::post_to(
+        &mesh_protocol::client::service_url("", Some(&service.url)),
+        &unbind.bytes,
+    )
+    .unwrap();
+    let mut keys = mesh_dare::KeyRing::new();
+    keys.add_private(encryption);
+    let response =
+        mesh_protocol::binding::open_response(&reply, &keys, Some(&info.signature), None).unwrap();
+    assert_eq!(response.status().0, 403, "{:?}", response.status());
+    ok_in(b, &["account", "sync"]);
 
     // Contact messages: signed only while the sender knows no key of the recipient; encrypted
     // to the recipient's account key once the sender has kept it (from a message they sent).

@@ -71,10 +71,17 @@ impl CatalogKind {
     }
 
     /// Is this a catalog the service reads (the access catalog)? Its entries are then not
-    /// encrypted to the account, are found by their key itself (a capability Id, which tells
-    /// nothing), and are signed by the administrator key, whose signature the service checks.
+    /// encrypted to the account and are found by their key itself (a capability Id, which tells
+    /// nothing).
     pub fn read_by_service(self) -> bool {
         self == Self::Access
+    }
+
+    /// Is this a catalog only the administrator changes (the devices and their rights)? Every
+    /// entry of it, deletions included, is signed by the administrator key over the entry's
+    /// metadata and payload, and the service takes no other.
+    pub fn administered(self) -> bool {
+        matches!(self, Self::Access | Self::Device)
     }
 
     /// Refuse an entry of a type this catalog does not hold.

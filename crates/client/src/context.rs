@@ -876,6 +876,13 @@ impl Account {
             ..Default::default()
         };
         let catalog = self.catalog(kind)?;
+        if kind.administered() {
+            return Ok(catalog.authorized_entry(
+                item.to_json()?.as_bytes(),
+                meta,
+                &self.administrator_key()?,
+            )?);
+        }
         Ok(catalog.container().make_entry(
             item.to_json()?.as_bytes(),
             &mesh_dare::AppendOptions {
@@ -936,17 +943,13 @@ impl Account {
         })?;
         let id = self.unique_id(kind, &key)?;
         let mut catalog = self.catalog(kind)?;
-        let admin = kind
-            .read_by_service()
-            .then(|| self.administrator_key())
-            .transpose()?;
-        let signers: Vec<&PrivateKey> = admin.iter().collect();
-        catalog.put(
-            &id,
-            Some(item.type_name()),
-            item.to_json()?.as_bytes(),
-            &signers,
-        )?;
+        let payload = item.to_json()?;
+        if kind.administered() {
+            let admin = self.administrator_key()?;
+            catalog.put_authorized(&id, Some(item.type_name()), payload.as_bytes(), &admin)?;
+        } else {
+            catalog.put(&id, Some(item.type_name()), payload.as_bytes(), &[])?;
+        }
         Ok(key)
     }
 
@@ -965,19 +968,11 @@ impl Account {
 
     pub fn delete(&self, kind: CatalogKind, key: &str) -> Result<bool> {
         let id = self.unique_id(kind, key)?;
-        if kind.read_by_service() {
+        if kind.administered() {
             // The service takes only changes it can check came from the administrator: the
-            // marker names what it deletes in its signed payload.
+            // administrator's signature covers the marker's UniqueId and Event.
             let admin = self.administrator_key()?;
-            let tombstone = mesh_schema::catalog::CatalogedAccess {
-                key: Some(id.clone()),
-                ..Default::default()
-            };
-            return Ok(self.catalog(kind)?.delete_signed(
-                &id,
-                MeshItem::from(tombstone).to_json()?.as_bytes(),
-                &[&admin],
-            )?);
+            return Ok(self.catalog(kind)?.delete_authorized(&id, b"", &admin)?);
         }
         Ok(self.catalog(kind)?.delete(&id)?)
     }

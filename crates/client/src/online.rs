@@ -397,6 +397,25 @@ impl<'a> Session<'a> {
         )
     }
 
+    /// A request only an administrator may make: signed by the device's connection key and the
+    /// account's administrator key (never with a ticket).
+    fn call_as_administrator(&self, request: Request, admin: &PrivateKey) -> Result<Response> {
+        let keys = [&self.signer, admin];
+        exchange(
+            &self.binding.url,
+            &|| {
+                binding::seal_request_in(
+                    &request,
+                    binding::Authenticator::Keys(&keys),
+                    Some(&self.service_encryption),
+                    self.binding.encoding(),
+                )
+            },
+            &self.keys,
+            Some(&self.service_signer),
+        )
+    }
+
     /// Ask the service for a ticket (§5.3.4); later requests in this session use it instead of
     /// a signature, which saves the service and the device most of their public-key work.
     pub fn use_ticket(&self) -> Result<()> {
@@ -503,11 +522,17 @@ impl<'a> Session<'a> {
         Ok((session, report))
     }
 
+    /// Unbind the account from the service (deleting what it holds there): an administrator's
+    /// request, signed by the administrator key as well as the device's.
     pub fn unbind(self) -> Result<()> {
-        self.call(Request::UnbindRequest(UnbindRequest {
-            account: Some(self.account.address.clone()),
-            enveloped_connection_device: Some(self.connection.clone()),
-        }))?;
+        let admin = self.account.administrator_key()?;
+        self.call_as_administrator(
+            Request::UnbindRequest(UnbindRequest {
+                account: Some(self.account.address.clone()),
+                enveloped_connection_device: Some(self.connection.clone()),
+            }),
+            &admin,
+        )?;
         std::fs::remove_file(&self.binding_path)?;
         Ok(())
     }

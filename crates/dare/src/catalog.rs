@@ -44,6 +44,21 @@ fn delete_meta(unique_id: &str) -> ContentMeta {
     }
 }
 
+/// What an authority's signature on a catalog entry covers: its payload and its ContentMetaData
+/// (the UniqueId and Event that say what the entry changes) — [`DareEnvelope::covered_digest`]
+/// under the label `MeshEntry`.
+pub fn entry_digest(env: &DareEnvelope) -> [u8; 64] {
+    env.covered_digest("MeshEntry", false)
+}
+
+/// Is `env` signed by `authority` over its [`entry_digest`] (and by no key but that one)?
+pub fn entry_signed_by(env: &DareEnvelope, authority: &mesh_crypto::PublicKey) -> bool {
+    let mut ring = crate::KeyRing::new();
+    ring.add_public(authority.clone());
+    env.verify_over(&ring, &entry_digest(env))
+        .is_ok_and(|v| v.unknown.is_empty() && !v.valid.is_empty())
+}
+
 /// Apply one frame's metadata to a catalog state.
 fn apply(current: &mut BTreeMap<String, u64>, index: u64, header: &DareHeader) {
     match change_of(header) {
@@ -141,23 +156,60 @@ impl Catalog {
         Ok(true)
     }
 
-    /// Remove the entry `unique_id` with a marker that says so in its payload too, signed by
-    /// `signers` (headers are not signed: a marker whose payload names what it deletes can be
-    /// checked by whoever must trust it); false if there was no such entry.
-    pub fn delete_signed(
+    /// Add or replace the entry `unique_id` with the authority of `authority`: its signature
+    /// covers the entry's metadata (UniqueId, Event) as well as its payload
+    /// ([`entry_digest`]), so that whoever checks it — a service that cannot read the payload —
+    /// knows the authority made this very change and not another (the same payload re-sent as a
+    /// deletion, say).
+    pub fn put_authorized(
+        &mut self,
+        unique_id: &str,
+        message_type: Option<&str>,
+        plaintext: &[u8],
+        authority: &PrivateKey,
+    ) -> Result<u64> {
+        let event = if self.contains(unique_id) {
+            EVENT_UPDATE
+        } else {
+            EVENT_NEW
+        };
+        let meta = ContentMeta {
+            unique_id: Some(unique_id.to_string()),
+            event: Some(event.into()),
+            message_type: message_type.map(str::to_string),
+            ..Default::default()
+        };
+        let env = self.authorized_entry(plaintext, meta, authority)?;
+        self.apply_envelope(env)
+    }
+
+    /// Remove the entry `unique_id` with the authority of `authority` (see
+    /// [`Self::put_authorized`]); false if there was no such entry.
+    pub fn delete_authorized(
         &mut self,
         unique_id: &str,
         plaintext: &[u8],
-        signers: &[&PrivateKey],
+        authority: &PrivateKey,
     ) -> Result<bool> {
         if !self.contains(unique_id) {
             return Ok(false);
         }
-        let env = self
-            .container
-            .make_entry_with(plaintext, delete_meta(unique_id), signers)?;
+        let env = self.authorized_entry(plaintext, delete_meta(unique_id), authority)?;
         self.apply_envelope(env)?;
         Ok(true)
+    }
+
+    /// An entry, not appended, signed by `authority` over its [`entry_digest`].
+    pub fn authorized_entry(
+        &self,
+        plaintext: &[u8],
+        meta: ContentMeta,
+        authority: &PrivateKey,
+    ) -> Result<DareEnvelope> {
+        let mut env = self.container.make_entry_with(plaintext, meta, &[])?;
+        let digest = entry_digest(&env);
+        env.sign_over(authority, &digest)?;
+        Ok(env)
     }
 
     /// Append an entry made elsewhere (by another device, or received in a sync) and update

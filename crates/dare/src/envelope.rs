@@ -296,6 +296,46 @@ impl DareEnvelope {
         self.verify_signatures_over(keys, &digest)
     }
 
+    /// A digest that covers more than the payload, for a protocol that must bind its metadata:
+    /// `SHA-512(label ‖ 0 ‖ SHA-512(payload) ‖ SHA-512(ContentMetaData octets) [‖
+    /// SHA-512(kid₁ ‖ 0 ‖ kid₂ ‖ 0 …)])`, the last part, the recipients' key identifiers, when
+    /// `recipients` is set. The ContentMetaData octets are kept as they are in JSON and JSON-B
+    /// alike, so re-encoding an envelope does not change the digest; the container's
+    /// SequenceInfo is not covered (a container adds it on append).
+    pub fn covered_digest(&self, label: &str, recipients: bool) -> [u8; 64] {
+        let meta = self.header.content_meta_data.as_deref().unwrap_or(&[]);
+        let mut h = Sha512::new();
+        h.update(label.as_bytes());
+        h.update([0]);
+        h.update(Sha512::digest(&self.payload));
+        h.update(Sha512::digest(meta));
+        if recipients {
+            let mut kids = Sha512::new();
+            for r in &self.header.recipients {
+                kids.update(r.key_identifier.as_deref().unwrap_or_default().as_bytes());
+                kids.update([0]);
+            }
+            h.update(kids.finalize());
+        }
+        h.finalize().into()
+    }
+
+    /// Add a signature by `key` over `signed` (a [`Self::covered_digest`], say) rather than
+    /// over the PayloadDigest; check it with [`Self::verify_over`].
+    pub fn sign_over(&mut self, key: &PrivateKey, signed: &[u8]) -> Result<()> {
+        let signature = DareSignature {
+            algorithm: Some(DIGEST_S512.into()),
+            key_identifier: Some(key.public_key().udf()),
+            signature_value: Some(key.sign(signed)?),
+            ..Default::default()
+        };
+        self.trailer
+            .get_or_insert_with(Default::default)
+            .signatures
+            .push(signature);
+        Ok(())
+    }
+
     /// Check every signature as made over `signed` (a value that covers the payload digest
     /// and whatever else a protocol binds to it) rather than over the PayloadDigest alone. The
     /// PayloadDigest itself is checked against the payload first.

@@ -93,6 +93,9 @@ pub enum Authenticator<'a> {
     None,
     /// A signature by this key (a device's connection or profile key, a service's key).
     Key(&'a PrivateKey),
+    /// Signatures by each of these keys: a device's connection key and its account's
+    /// administrator key, for what only an administrator may ask.
+    Keys(&'a [&'a PrivateKey]),
     /// A ticket (§5.3.4): its id, and the MAC key the service gave with it.
     Ticket { id: &'a str, key: &'a [u8] },
 }
@@ -114,19 +117,7 @@ pub const NONCE_BITS: [usize; 2] = [128, 256];
 /// type or the ticket named does; and a request is bound to the service it was encrypted to (a
 /// service cannot re-wrap a request it received for another service holding the same account).
 pub fn binding_digest(envelope: &DareEnvelope) -> [u8; 64] {
-    use sha2::{Digest, Sha512};
-    let meta = envelope.header.content_meta_data.as_deref().unwrap_or(&[]);
-    let mut recipients = Sha512::new();
-    for r in &envelope.header.recipients {
-        recipients.update(r.key_identifier.as_deref().unwrap_or_default().as_bytes());
-        recipients.update([0]);
-    }
-    let mut h = Sha512::new();
-    h.update(b"MeshBinding\0");
-    h.update(Sha512::digest(&envelope.payload));
-    h.update(Sha512::digest(meta));
-    h.update(recipients.finalize());
-    h.finalize().into()
+    envelope.covered_digest("MeshBinding", true)
 }
 
 /// The MAC a ticket puts on a request: HMAC-SHA-256 under the ticket key over the request's
@@ -178,26 +169,24 @@ fn seal(
         },
     )?;
     let signed = binding_digest(&env);
-    let signature = match authenticator {
-        Authenticator::None => None,
-        Authenticator::Key(key) => Some(DareSignature {
-            algorithm: Some(mesh_dare::schema::DIGEST_S512.into()),
-            key_identifier: Some(key.public_key().udf()),
-            signature_value: Some(key.sign(&signed).map_err(mesh_dare::DareError::from)?),
-            ..Default::default()
-        }),
-        Authenticator::Ticket { id, key } => Some(DareSignature {
-            algorithm: Some(TICKET_MAC_ALG.into()),
-            key_identifier: Some(id.to_string()),
-            signature_value: Some(ticket_mac(key, &signed)),
-            ..Default::default()
-        }),
-    };
-    if let Some(signature) = signature {
-        env.trailer
+    match authenticator {
+        Authenticator::None => {}
+        Authenticator::Key(key) => env.sign_over(key, &signed)?,
+        Authenticator::Keys(keys) => {
+            for key in keys {
+                env.sign_over(key, &signed)?;
+            }
+        }
+        Authenticator::Ticket { id, key } => env
+            .trailer
             .get_or_insert_with(Default::default)
             .signatures
-            .push(signature);
+            .push(DareSignature {
+                algorithm: Some(TICKET_MAC_ALG.into()),
+                key_identifier: Some(id.to_string()),
+                signature_value: Some(ticket_mac(key, &signed)),
+                ..Default::default()
+            }),
     }
     let bytes = match encoding {
         Encoding::Json => env.to_json()?.into_bytes(),
@@ -224,8 +213,16 @@ pub struct OpenedRequest {
 impl OpenedRequest {
     /// Is the request signed, over its binding digest, by `key` (and by no key but known ones)?
     pub fn signed_by(&self, key: &PublicKey) -> std::result::Result<(), String> {
+        self.signers_among(std::slice::from_ref(key)).map(|_| ())
+    }
+
+    /// The keys among `keys` that signed the request over its binding digest: at least one,
+    /// and no signature by any other key.
+    pub fn signers_among(&self, keys: &[PublicKey]) -> std::result::Result<Vec<String>, String> {
         let mut ring = KeyRing::new();
-        ring.add_public(key.clone());
+        for key in keys {
+            ring.add_public(key.clone());
+        }
         let outcome = self
             .envelope
             .verify_over(&ring, &self.binding_digest)
@@ -236,7 +233,15 @@ impl OpenedRequest {
         if outcome.valid.is_empty() {
             return Err("not signed".into());
         }
-        Ok(())
+        // Key identifiers are UDFs, which readers take in any case; here each must be written
+        // as its key's own, so that no octet of a request can change and still verify.
+        let udfs: Vec<String> = keys.iter().map(PublicKey::udf).collect();
+        if let Some(kid) = outcome.valid.iter().find(|kid| !udfs.contains(kid)) {
+            return Err(format!(
+                "the key identifier {kid} is not written as its key's UDF"
+            ));
+        }
+        Ok(outcome.valid)
     }
 
     /// The ticket id the request names, and the MAC it carries, if it is ticket-authenticated.

@@ -36,6 +36,22 @@ pub struct DeviceCaller {
     /// to other accounts must be signed by the second.
     pub encryption: PublicKey,
     pub signature: PublicKey,
+    /// The request is also signed by the account's administrator key: the caller holds it.
+    pub administrator: bool,
+}
+
+impl DeviceCaller {
+    /// Refused unless the caller proved it holds the administrator key.
+    pub fn require_administrator(&self, what: &str) -> Result<(), Refusal> {
+        if self.administrator {
+            Ok(())
+        } else {
+            Err(Refusal::Forbidden(format!(
+                "only an administrator device may {what}: the request must be signed by the \
+                 account's administrator key"
+            )))
+        }
+    }
 }
 
 #[allow(clippy::large_enum_variant)]
@@ -114,13 +130,14 @@ pub fn authenticate(host: &ServiceHost, opened: &OpenedRequest) -> Result<Caller
 
 /// Profile authentication: the connection is signed by the account's administrator key, is for
 /// this account, names a device that is not revoked, and its Signature key signed the request.
+/// Also says whether the administrator key signed the request too.
 fn check_device(
     opened: &OpenedRequest,
     profile: &ProfileUser,
     address: &str,
     connection: Option<&DareEnvelope>,
     revoked: &[String],
-) -> Result<ConnectionDevice, Refusal> {
+) -> Result<(ConnectionDevice, bool), Refusal> {
     let connection = connection.ok_or_else(|| {
         Refusal::Unauthenticated("the request carries no device connection".into())
     })?;
@@ -148,12 +165,24 @@ fn check_device(
     }
     let signer = required(&device.signature, "Signature")
         .map_err(|e| Refusal::Unauthenticated(e.to_string()))?;
-    opened.signed_by(&signer).map_err(|e| {
+    let not_signed = |e: String| {
         Refusal::Unauthenticated(format!(
             "the request is not signed by the connected device: {e}"
         ))
-    })?;
-    Ok(device)
+    };
+    let signers = opened
+        .signers_among(&[signer.clone(), admin.clone()])
+        .map_err(not_signed)?;
+    let by = |key: &PublicKey| {
+        let udf = key.udf();
+        signers
+            .iter()
+            .any(|kid| mesh_dare::keys::kid_matches(kid, &udf))
+    };
+    if !by(&signer) {
+        return Err(not_signed("no signature by its connection key".into()));
+    }
+    Ok((device, by(&admin)))
 }
 
 fn device(
@@ -175,7 +204,8 @@ fn device(
         tracing::error!("account {address}: {e}");
         Refusal::Internal
     })?;
-    let device = check_device(opened, &profile, &address, connection, &record.revoked)?;
+    let (device, administrator) =
+        check_device(opened, &profile, &address, connection, &record.revoked)?;
     let key = |k: &Option<_>, name| {
         required(k, name).map_err(|e| Refusal::Unauthenticated(e.to_string()))
     };
@@ -184,6 +214,7 @@ fn device(
         signature: key(&device.signature, "Signature")?,
         device_udf: device.subject_udf.unwrap_or_default(),
         account: record,
+        administrator,
     })
 }
 
@@ -223,6 +254,8 @@ fn check_ticket(
         signature: ticket.signature.public_key().map_err(|_| unknown())?,
         device_udf: ticket.device_udf,
         account: record,
+        // A ticket stands for the device's connection key only.
+        administrator: false,
     })
 }
 
@@ -253,7 +286,7 @@ fn binder(
             "the account profile is for another address".into(),
         ));
     }
-    let device = check_device(
+    let (device, _) = check_device(
         opened,
         &profile,
         &address,

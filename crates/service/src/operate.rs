@@ -28,19 +28,35 @@ pub const ACCESS: &str = "MMM_Access";
 /// Most operations one Operate request may ask for.
 pub const MAX_OPERATIONS: usize = 250;
 
-/// Check an entry appended to the access catalog: it must be signed by the administrator key
-/// `admin`, and its signed payload (a CatalogedAccess, the capability or a deletion marker)
-/// must name the UniqueId its header gives, since headers are not signed. Otherwise a device
-/// could shadow or delete the capabilities of the account's other devices.
+/// An entry of an administered catalog (access, devices) as the service takes it: signed by
+/// the administrator key over its metadata and payload ([`mesh_dare::catalog::entry_digest`]),
+/// so that neither a forged entry nor the administrator's entry re-sent with another UniqueId
+/// or Event (a deletion) passes.
+pub fn check_administered_entry(envelope: &DareEnvelope, admin: &PublicKey) -> Result<(), String> {
+    if !mesh_dare::catalog::entry_signed_by(envelope, admin) {
+        return Err(
+            "only the account's administrator changes this catalog: the entry is not signed by \
+             its administrator key over its metadata"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// An access entry as the service takes it: an administered entry whose capability, unless it
+/// is a deletion marker, is the one its UniqueId names.
 pub fn check_access_entry(envelope: &DareEnvelope, admin: &PublicKey) -> Result<(), String> {
+    check_administered_entry(envelope, admin)?;
     let meta = envelope
         .content_meta()
         .map_err(|e| format!("an access entry without its metadata: {e}"))?;
     let id = meta.unique_id.ok_or("an access entry without a UniqueId")?;
-    let item = signed::verify_signed_by(envelope, admin, "access entry", &KeyRing::new())
-        .map_err(|e| format!("only the account's administrator changes the access catalog: {e}"))?;
-    let access: CatalogedAccess =
-        expect_item!(item.into_inner(), CatalogedAccess).map_err(|e| e.to_string())?;
+    if meta.event.as_deref() == Some(mesh_dare::catalog::EVENT_DELETE) {
+        return Ok(());
+    }
+    let access: CatalogedAccess = mesh_schema::MeshItem::from_bytes(&envelope.payload)
+        .map_err(|e| e.to_string())
+        .and_then(|i| expect_item!(i, CatalogedAccess).map_err(|e| e.to_string()))?;
     if access.key.as_deref() != Some(id.as_str()) {
         return Err(format!("the access entry {id} is signed for another entry"));
     }
@@ -90,10 +106,16 @@ fn capability(
     admin: &PublicKey,
     device_udf: &str,
 ) -> Result<CapabilityDecryptServiced, String> {
-    let item = signed::verify_signed_by(envelope, admin, "access entry", &KeyRing::new())
-        .map_err(|e| e.to_string())?;
-    let access: CatalogedAccess =
-        expect_item!(item.into_inner(), CatalogedAccess).map_err(|e| e.to_string())?;
+    // Entries made since entry signatures cover the metadata, or before (signed over the
+    // payload, which names the capability: checked below either way).
+    let item = if mesh_dare::catalog::entry_signed_by(envelope, admin) {
+        mesh_schema::MeshItem::from_bytes(&envelope.payload).map_err(|e| e.to_string())?
+    } else {
+        signed::verify_signed_by(envelope, admin, "access entry", &KeyRing::new())
+            .map_err(|e| e.to_string())?
+            .into_inner()
+    };
+    let access: CatalogedAccess = expect_item!(item, CatalogedAccess).map_err(|e| e.to_string())?;
     let Some(CryptographicCapability::CapabilityDecryptServiced(capability)) = access.capability
     else {
         return Err(format!(
@@ -406,23 +428,67 @@ mod tests {
     fn only_the_administrator_changes_the_access_catalog() {
         let s = setup();
         let admin = s.admin.public_key();
-        let item = MeshItem::from(s.entry.clone());
-        let good = signed::seal(&item, &s.admin, Some("NCAP"), &[]).unwrap();
+        let payload = MeshItem::from(s.entry.clone()).to_json().unwrap();
+        let entry = |id: &str, event: &str, payload: &[u8], signer: &PrivateKey| {
+            let mut env = DareEnvelope::encode(
+                payload,
+                &mesh_dare::EnvelopeOptions {
+                    meta: Some(mesh_dare::ContentMeta {
+                        unique_id: Some(id.into()),
+                        event: Some(event.into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let digest = mesh_dare::catalog::entry_digest(&env);
+            env.sign_over(signer, &digest).unwrap();
+            env
+        };
+        let (new, delete) = (
+            mesh_dare::catalog::EVENT_NEW,
+            mesh_dare::catalog::EVENT_DELETE,
+        );
+        let good = entry("NCAP", new, payload.as_bytes(), &s.admin);
         check_access_entry(&good, &admin).unwrap();
+        check_access_entry(&entry("NCAP", delete, b"", &s.admin), &admin).unwrap();
         // Signed by someone else.
         let forger = PrivateKey::generate(Algorithm::Ed448);
-        let forged = signed::seal(&item, &forger, Some("NCAP"), &[]).unwrap();
+        let forged = entry("NCAP", new, payload.as_bytes(), &forger);
         assert!(check_access_entry(&forged, &admin).is_err());
-        // The administrator's payload under another UniqueId (headers are not signed).
-        let moved = signed::seal(&item, &s.admin, Some("NOTHER"), &[]).unwrap();
-        let e = check_access_entry(&moved, &admin).unwrap_err();
+        // The administrator's entry re-labelled: another UniqueId, or a deletion. The signature
+        // covers the metadata, so both fail.
+        for (id, event) in [("NOTHER", new), ("NCAP", delete)] {
+            let mut moved = good.clone();
+            moved
+                .header
+                .set_content_meta(&mesh_dare::ContentMeta {
+                    unique_id: Some(id.into()),
+                    event: Some(event.into()),
+                    ..Default::default()
+                })
+                .unwrap();
+            assert!(check_access_entry(&moved, &admin).is_err(), "{id} {event}");
+        }
+        // Signed over its payload only (as before entries bound their metadata).
+        let legacy = signed::seal(
+            &MeshItem::from(s.entry.clone()),
+            &s.admin,
+            Some("NCAP"),
+            &[],
+        );
+        assert!(check_access_entry(&legacy.unwrap(), &admin).is_err());
+        // The administrator's capability under another UniqueId, signed as such.
+        let elsewhere = entry("NOTHER", new, payload.as_bytes(), &s.admin);
+        let e = check_access_entry(&elsewhere, &admin).unwrap_err();
         assert!(e.contains("another entry"), "{e}");
         // Not signed at all (a bare deletion marker).
         let mut bare = DareEnvelope::default();
         bare.header
             .set_content_meta(&mesh_dare::ContentMeta {
                 unique_id: Some("NCAP".into()),
-                event: Some(mesh_dare::catalog::EVENT_DELETE.into()),
+                event: Some(delete.into()),
                 ..Default::default()
             })
             .unwrap();

@@ -236,6 +236,12 @@ fn a_header_rewritten_on_a_captured_request_is_refused() {
     ));
     envelope.header.set_content_meta(&meta).unwrap();
     assert_eq!(lab.send(&reencode(&envelope)).0, 401);
+    // The signer's key identifier written in lower case (UDFs are read in any case): refused,
+    // so that no octet of a request is free to change.
+    let mut envelope = DareEnvelope::parse(&captured).unwrap();
+    let signature = &mut envelope.trailer.as_mut().unwrap().signatures[0];
+    signature.key_identifier = signature.key_identifier.as_ref().map(|k| k.to_lowercase());
+    assert_eq!(lab.send(&reencode(&envelope)).0, 401);
     // The request as it was: once; sent again, refused and not run again (a read's answer is
     // not kept, so there is nothing to give back either).
     assert_eq!(lab.send(&captured).0, 200);

@@ -71,6 +71,7 @@ pub fn bind(ctx: &Ctx, caller: &Caller, r: &BindRequest) -> Outcome {
 }
 
 pub fn unbind(ctx: &Ctx, caller: &DeviceCaller) -> Outcome {
+    caller.require_administrator("unbind the account")?;
     ctx.commit()?;
     ctx.host.store.unbind(&caller.account.address)?;
     Ok(Response::UnbindResponse(MeshResponse {

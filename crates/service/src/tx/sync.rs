@@ -148,6 +148,57 @@ fn revocations(caller: &DeviceCaller, r: &TransactRequest) -> Result<Vec<String>
     Ok(revoke)
 }
 
+/// The catalog of the account's devices.
+pub const DEVICE: &str = "MMM_Device";
+
+type EntryCheck = fn(&mesh_dare::DareEnvelope, &mesh_crypto::PublicKey) -> Result<(), String>;
+
+/// How the entries of `name` are checked, if only the administrator may change it (compared
+/// without case, as the file store's names may be).
+fn administered(name: &str) -> Option<EntryCheck> {
+    if name.eq_ignore_ascii_case(crate::operate::ACCESS) {
+        Some(crate::operate::check_access_entry)
+    } else if name.eq_ignore_ascii_case(DEVICE) {
+        Some(crate::operate::check_administered_entry)
+    } else {
+        None
+    }
+}
+
+/// Entries of an administered catalog: each signed by the administrator key over its metadata
+/// and payload, and none already there (an old entry of the administrator's, re-sent by a
+/// device, would bring back a device or a capability since removed).
+fn check_administered(
+    ctx: &Ctx,
+    caller: &DeviceCaller,
+    name: &str,
+    envelopes: &[mesh_dare::DareEnvelope],
+    check: EntryCheck,
+) -> Result<(), Refusal> {
+    let admin = ServiceHost::admin_key(&caller.account)?;
+    let mut seen = std::collections::HashSet::new();
+    let address = &caller.account.address;
+    let total = ctx.host.store.state(address, name)?.index;
+    let mut from = 1;
+    while from <= total {
+        let page = ctx.host.store.read(address, name, from, 500)?;
+        if page.is_empty() {
+            break;
+        }
+        from += page.len() as u64;
+        seen.extend(page.iter().map(mesh_dare::catalog::entry_digest));
+    }
+    for env in envelopes {
+        check(env, &admin).map_err(Refusal::Forbidden)?;
+        if !seen.insert(mesh_dare::catalog::entry_digest(env)) {
+            return Err(Refusal::Forbidden(format!(
+                "this entry of {name} is there already: an administrator's change is made once"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcome {
     let host = ctx.host;
     let address = &caller.account.address;
@@ -182,11 +233,8 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
                 "only the service writes {name}"
             )));
         }
-        if name == crate::operate::ACCESS {
-            let admin = ServiceHost::admin_key(&caller.account)?;
-            for env in &u.envelopes {
-                crate::operate::check_access_entry(env, &admin).map_err(Refusal::Forbidden)?;
-            }
+        if let Some(check) = administered(name) {
+            check_administered(ctx, caller, name, &u.envelopes, check)?;
         }
         updates.push(Update {
             container: name.clone(),
