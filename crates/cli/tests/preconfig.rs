@@ -73,6 +73,34 @@ fn preconfigured_device_is_claimed_and_joins() {
         1
     );
 
+    // Someone who knows the locator (say, from the maker's service) but not the key in the QR
+    // code claims it: refused, and the QR code is not burnt.
+    let key = uri.rsplit('/').next().unwrap();
+    let locator = mesh_udf::earl_locator(key);
+    let info = mesh_client::online::hello(&service.url, Some(&service.url)).unwrap();
+    let mallory = mesh_crypto::PrivateKey::generate(mesh_crypto::Algorithm::Ed448);
+    let claim = mesh_schema::message::MessageClaim {
+        message_id: Some(mesh_udf::random::nonce(128).to_string()),
+        sender: Some("mallory@example.com".into()),
+        recipient: Some("maker@example.com".into()),
+        publication_id: Some(locator.clone()),
+        ..Default::default()
+    };
+    let claim = mesh_schema::signed::seal(&claim.into(), &mallory, Some(&locator), &[]).unwrap();
+    let refused = mesh_client::online::call_anonymous(
+        &info.url,
+        &mesh_protocol::Request::ClaimRequest(mesh_protocol::messages::ClaimRequest {
+            enveloped_message_claim: Some(claim),
+        }),
+        &info.signature,
+        &info.encryption,
+    )
+    .err()
+    .expect("a claim without the QR code's key is refused")
+    .to_string();
+    assert!(refused.contains("403"), "{refused}");
+    assert!(fails_in(gadget, DEVICE_PASS, &["device", "complete"]).contains("still waiting"));
+
     let claimed = json_in(
         owner,
         &["account", "connect", &uri, "--service", &service.url],

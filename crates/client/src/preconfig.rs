@@ -63,6 +63,23 @@ fn key_seed(key: &str) -> Result<mesh_dare::crypt::BaseSeed> {
     Ok(earl_seed(Udf::parse(key)?.body()))
 }
 
+/// The key a claim on a publication is signed with, derived from the EARL key (HKDF-SHA-256 of
+/// the key UDF's body, info "MeshClaim", as an Ed25519 secret): only who holds the QR code can
+/// make it. The publication carries its public key (`Authenticator`, base64url), so the service
+/// checks a claim without learning the EARL key, and the device checks who claimed it.
+/// protocol-09 §9.3 says "the claim is authenticated using the key specified in the EARL" and
+/// gives no format; this one is this implementation's.
+pub fn claim_key(key: &str) -> Result<mesh_crypto::PrivateKey> {
+    let mut secret = [0u8; 32];
+    hkdf::Hkdf::<sha2::Sha256>::new(None, Udf::parse(key)?.body())
+        .expand(b"MeshClaim", &mut secret)
+        .map_err(|e| ClientError::Invalid(e.to_string()))?;
+    Ok(mesh_crypto::PrivateKey::from_secret(
+        mesh_crypto::Algorithm::Ed25519,
+        &secret,
+    )?)
+}
+
 /// Maker: make a preconfigured device; write its record to `out`; returns (URI, device UDF).
 pub fn preconfigure(device: &Device, account: &Account, out: &Path) -> Result<(String, String)> {
     let (seed, _profile, udf, profile_env) = crate::connect::new_device("preconfigured device")?;
@@ -78,6 +95,9 @@ pub fn preconfigure(device: &Device, account: &Account, out: &Path) -> Result<(S
     )?;
     let publication = CatalogedPublication {
         id: Some(locator.clone()),
+        authenticator: Some(mesh_encoding::base64url::encode(
+            claim_key(&key)?.public_key().as_bytes(),
+        )),
         enveloped_data: Some(data),
         ..Default::default()
     };
@@ -173,7 +193,10 @@ pub fn claim(
         service_authenticate: Some(own.url.clone()),
         ..Default::default()
     };
-    let claim = signed::seal(&message.into(), &admin, Some(&locator), &[])?;
+    // Signed by the claimant's administrator key, and by the key only the QR code gives.
+    let mut claim = signed::seal(&message.into(), &admin, Some(&locator), &[])?;
+    let digest = mesh_dare::envelope::sha512(&claim.payload);
+    claim.sign_over(&claim_key(&key)?, &digest)?;
     let response = call_anonymous(
         &info.url,
         &Request::ClaimRequest(ClaimRequest {
@@ -217,7 +240,7 @@ pub fn claim(
 pub fn complete(device: &mut Device) -> Result<Option<Account>> {
     let waiting: WaitingClaim = serde_json::from_slice(&std::fs::read(waiting_path(device))?)
         .map_err(|e| ClientError::Invalid(e.to_string()))?;
-    let (publisher, _key, locator) = parse_uri(&waiting.connect_uri)?;
+    let (publisher, _, locator) = parse_uri(&waiting.connect_uri)?;
     let maker = online::hello(&publisher, waiting.service.as_deref())?;
     let response = call_anonymous(
         &maker.url,
@@ -236,7 +259,18 @@ pub fn complete(device: &mut Device) -> Result<Option<Account>> {
     let Some(claim_env) = poll.enveloped_message else {
         return Ok(None);
     };
-    let claim = expect_item!(signed::read(&claim_env, &KeyRing::new())?, MessageClaim)?;
+    // Made by whoever holds this device's QR code, or it is no claim on this device.
+    let (_, key, _) = parse_uri(&waiting.connect_uri)?;
+    let claim = expect_item!(
+        signed::verify_signed_by(
+            &claim_env,
+            &claim_key(&key)?.public_key(),
+            "claim",
+            &KeyRing::new()
+        )?
+        .into_inner(),
+        MessageClaim
+    )?;
     let claimant = claim
         .sender
         .clone()

@@ -144,6 +144,33 @@ pub fn claim(ctx: &Ctx, r: &ClaimRequest) -> Outcome {
             tracing::error!("publication {id} of {publisher}: {e}");
             Refusal::Internal
         })?;
+    // Only who holds the QR code may claim: the claim must be signed by the key derived from
+    // the EARL key, whose public half the publication carries. Knowing the locator is not
+    // enough (it would let anyone burn a device's QR code).
+    let claim_key = cataloged
+        .authenticator
+        .as_deref()
+        .and_then(|a| mesh_encoding::base64url::decode(a).ok())
+        .and_then(|b| mesh_crypto::PublicKey::new(mesh_crypto::Algorithm::Ed25519, b).ok())
+        .ok_or_else(|| {
+            Refusal::Forbidden(
+                "this publication names no key to check claims with (made by an earlier \
+                 build): publish it again"
+                    .into(),
+            )
+        })?;
+    let mut ring = KeyRing::new();
+    ring.add_public(claim_key.clone());
+    let proven = envelope.verify(&ring).is_ok_and(|v| {
+        v.valid
+            .iter()
+            .any(|k| mesh_dare::keys::kid_matches(k, &claim_key.udf()))
+    });
+    if !proven {
+        return Err(Refusal::Forbidden(
+            "the claim is not signed with the key the publication's EARL gives".into(),
+        ));
+    }
     let update = Update::append(CLAIMS, vec![envelope.clone()]);
     ctx.commit()?;
     host.store.transact(&publisher, &[update])?;
