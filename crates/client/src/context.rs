@@ -977,6 +977,61 @@ impl Account {
         Ok(self.catalog(kind)?.delete(&id)?)
     }
 
+    /// Re-make the catalogs only the administrator changes (devices, access) when an earlier
+    /// build wrote entries of theirs without the administrator's signature over their metadata,
+    /// which a service no longer takes: each current entry is written again, signed. For an
+    /// administrator device about to upload them (a bind); returns how many catalogs were
+    /// re-made. The old file is kept beside the new one until the new one is complete, and put
+    /// back if a crash left both.
+    pub fn upgrade_administered(&self) -> Result<usize> {
+        if !self.is_administrator() {
+            return Ok(0);
+        }
+        let admin = self.administrator_key()?;
+        let authority = admin.public_key();
+        let mut upgraded = 0;
+        for kind in CatalogKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| k.administered())
+        {
+            let path = self.dir.join(format!("{}.dare", kind.name()));
+            let old = path.with_extension("dare.old");
+            if old.exists() {
+                std::fs::rename(&old, &path)?;
+            }
+            if !path.exists() {
+                continue;
+            }
+            let signed = {
+                let catalog = Catalog::open(&path, Mode::Read)?;
+                let container = catalog.container();
+                (1..container.frame_count()).all(|i| {
+                    container
+                        .read(i)
+                        .is_ok_and(|e| mesh_dare::catalog::entry_signed_by(&e, &authority))
+                })
+            };
+            if signed {
+                continue;
+            }
+            let items = self.list(kind)?;
+            std::fs::rename(&path, &old)?;
+            let mut fresh = self.catalog(kind)?;
+            for (key, item) in &items {
+                fresh.put_authorized(
+                    &self.unique_id(kind, key)?,
+                    Some(item.type_name()),
+                    item.to_json()?.as_bytes(),
+                    &admin,
+                )?;
+            }
+            std::fs::remove_file(&old)?;
+            upgraded += 1;
+        }
+        Ok(upgraded)
+    }
+
     pub fn list(&self, kind: CatalogKind) -> Result<Vec<(String, MeshItem)>> {
         let path = self.dir.join(format!("{}.dare", kind.name()));
         if !path.exists() {
@@ -1062,6 +1117,51 @@ mod tests {
 
     /// A device connected before threshold decryption holds the account key itself in its
     /// secrets; it still reads the catalogs (and needs no service for it).
+    /// An account made by an earlier build: its administered catalogs hold entries without the
+    /// administrator's signature over their metadata. Upgrading re-makes them, signed, and
+    /// keeps every entry.
+    #[test]
+    fn administered_catalogs_upgrade_in_place() {
+        let a = tempfile::tempdir().unwrap();
+        let mut admin = MeshHome::at(a.path()).open_or_create("pass a").unwrap();
+        let account = admin.create_account("alice@example.com").unwrap();
+        let before = account.list(CatalogKind::Device).unwrap();
+        assert_eq!(before.len(), 1);
+        // As the earlier build wrote them: the same entries, unsigned.
+        let path = account.dir().join("MMM_Device.dare");
+        std::fs::remove_file(&path).unwrap();
+        let mut legacy = account.catalog(CatalogKind::Device).unwrap();
+        for (key, item) in &before {
+            let id = account.unique_id(CatalogKind::Device, key).unwrap();
+            legacy
+                .put(
+                    &id,
+                    Some(item.type_name()),
+                    item.to_json().unwrap().as_bytes(),
+                    &[],
+                )
+                .unwrap();
+        }
+        drop(legacy);
+        let authority = account.administrator_key().unwrap().public_key();
+        let signed = || {
+            let catalog = Catalog::open(&path, Mode::Read).unwrap();
+            let container = catalog.container();
+            (1..container.frame_count())
+                .map(|i| {
+                    mesh_dare::catalog::entry_signed_by(&container.read(i).unwrap(), &authority)
+                })
+                .collect::<Vec<bool>>()
+        };
+        assert_eq!(signed(), vec![false]);
+        assert_eq!(account.upgrade_administered().unwrap(), 1);
+        assert_eq!(signed(), vec![true]);
+        assert_eq!(account.list(CatalogKind::Device).unwrap(), before);
+        assert!(!path.with_extension("dare.old").exists());
+        // Nothing left to do the second time.
+        assert_eq!(account.upgrade_administered().unwrap(), 0);
+    }
+
     #[test]
     fn devices_holding_the_account_key_keep_reading() {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

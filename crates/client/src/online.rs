@@ -30,7 +30,9 @@ use crate::store::write_atomic;
 use crate::{ClientError, Result};
 
 /// The account's spools a device replicates.
-pub const SPOOLS: [&str; 2] = ["MMM_Inbound", "MMM_Local"];
+pub const SPOOLS: [&str; 2] = [INBOUND, "MMM_Local"];
+/// The spool only the service writes.
+pub const INBOUND: &str = "MMM_Inbound";
 
 /// What a device knows about the service its account is bound to.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -469,6 +471,9 @@ impl<'a> Session<'a> {
                 account.address
             )));
         }
+        // Entries an earlier build made without the administrator's signature over their
+        // metadata would be refused when uploaded: made again first.
+        account.upgrade_administered()?;
         let binding = ServiceBinding::from_info(info);
         let session = Self::with_binding(device, account, binding)?;
         let request = Request::BindRequest(BindRequest {
@@ -654,7 +659,9 @@ impl<'a> Session<'a> {
         digest: Option<Vec<u8>>,
     ) -> Result<u64> {
         let last = local.frame_count() - 1;
-        if last <= synced {
+        // Only the service writes the inbound spool: what a device holds of it beyond the
+        // service's copy (messages kept from before a re-bind) stays on the device.
+        if last <= synced || name == INBOUND {
             return Ok(0);
         }
         let envelopes = (synced + 1..=last)
@@ -797,9 +804,19 @@ impl<'a> Session<'a> {
         for key in &grants {
             self.account.delete(CatalogKind::Access, key)?;
         }
-        if !grants.is_empty() {
-            self.push(CatalogKind::Access.name())?;
-        }
+        // The removal itself, as account state: an administered entry of the access catalog,
+        // which any service the account is bound to (again, or elsewhere) gets and honours.
+        let removed = mesh_schema::catalog::CatalogedAccess {
+            key: Some(format!(
+                "{}{device_udf}",
+                mesh_schema::catalog::REVOKED_PREFIX
+            )),
+            labels: vec![mesh_schema::catalog::REVOKED_LABEL.into()],
+            ..Default::default()
+        };
+        self.account
+            .put(CatalogKind::Access, &mesh_schema::MeshItem::from(removed))?;
+        self.push(CatalogKind::Access.name())?;
         Ok(())
     }
 

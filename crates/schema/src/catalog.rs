@@ -139,6 +139,15 @@ pub struct CatalogedAccess {
     pub extra: Map<String, Value>,
 }}
 
+/// The UniqueId prefix of an access-catalog entry that records a device's removal: a
+/// CatalogedAccess whose key is the prefix and the device UDF, labelled [`REVOKED_LABEL`], with
+/// no capability, made (like every access entry) by the administrator. Being entries of the
+/// account's own catalog, removals are account state: whichever service the account is bound
+/// to, and however often, gets them with the catalog and refuses the device. The drafts record
+/// no removal; this entry is this implementation's.
+pub const REVOKED_PREFIX: &str = "Revoked:";
+pub const REVOKED_LABEL: &str = "Revoked";
+
 /// A capability of the access catalog, tagged by its type (schema-08 §10.4.8–10.4.14).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum CryptographicCapability {

@@ -204,8 +204,8 @@ fn device(
         tracing::error!("account {address}: {e}");
         Refusal::Internal
     })?;
-    let (device, administrator) =
-        check_device(opened, &profile, &address, connection, &record.revoked)?;
+    let revoked = revoked(host, &record)?;
+    let (device, administrator) = check_device(opened, &profile, &address, connection, &revoked)?;
     let key = |k: &Option<_>, name| {
         required(k, name).map_err(|e| Refusal::Unauthenticated(e.to_string()))
     };
@@ -216,6 +216,20 @@ fn device(
         account: record,
         administrator,
     })
+}
+
+/// The devices removed from an account: those the service was told of (revocations), and those
+/// the account's access catalog records as removed — which outlive an unbind and come along
+/// to any service the account is bound to.
+fn revoked(host: &ServiceHost, record: &AccountRecord) -> Result<Vec<String>, Refusal> {
+    let admin = ServiceHost::admin_key(record)?;
+    let mut all = record.revoked.clone();
+    all.extend(crate::operate::revoked_devices(
+        host.store.as_ref(),
+        &record.address,
+        &admin,
+    )?);
+    Ok(all)
 }
 
 /// Ticket authentication: a ticket this service issued, unexpired, for this account and a
@@ -241,7 +255,7 @@ fn check_ticket(
             "the ticket is for another account".into(),
         ));
     }
-    if record.revoked.contains(&ticket.device_udf) {
+    if revoked(host, &record)?.contains(&ticket.device_udf) {
         return Err(Refusal::Revoked(ticket.device_udf));
     }
     if !opened.ticket_mac_matches(&ticket.key, mac) {

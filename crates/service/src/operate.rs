@@ -63,6 +63,23 @@ pub fn check_access_entry(envelope: &DareEnvelope, admin: &PublicKey) -> Result<
     Ok(())
 }
 
+/// The devices the account's access catalog says were removed: live entries under
+/// [`mesh_schema::catalog::REVOKED_PREFIX`] signed by the administrator key over their metadata.
+pub fn revoked_devices(
+    store: &dyn Store,
+    address: &str,
+    admin: &PublicKey,
+) -> StoreResult<Vec<String>> {
+    Ok(access_entries(store, address)?
+        .into_iter()
+        .filter(|(_, env)| mesh_dare::catalog::entry_signed_by(env, admin))
+        .filter_map(|(id, _)| {
+            id.strip_prefix(mesh_schema::catalog::REVOKED_PREFIX)
+                .map(str::to_string)
+        })
+        .collect())
+}
+
 /// The current entries of an account's access catalog, by UniqueId (the capability Id).
 fn access_entries(store: &dyn Store, address: &str) -> StoreResult<HashMap<String, DareEnvelope>> {
     let mut current = HashMap::new();
