@@ -878,6 +878,7 @@ impl Account {
         let catalog = self.catalog(kind)?;
         if kind.administered() {
             return Ok(catalog.authorized_entry(
+                kind.name(),
                 item.to_json()?.as_bytes(),
                 meta,
                 &self.administrator_key()?,
@@ -946,7 +947,13 @@ impl Account {
         let payload = item.to_json()?;
         if kind.administered() {
             let admin = self.administrator_key()?;
-            catalog.put_authorized(&id, Some(item.type_name()), payload.as_bytes(), &admin)?;
+            catalog.put_authorized(
+                kind.name(),
+                &id,
+                Some(item.type_name()),
+                payload.as_bytes(),
+                &admin,
+            )?;
         } else {
             catalog.put(&id, Some(item.type_name()), payload.as_bytes(), &[])?;
         }
@@ -972,7 +979,9 @@ impl Account {
             // The service takes only changes it can check came from the administrator: the
             // administrator's signature covers the marker's UniqueId and Event.
             let admin = self.administrator_key()?;
-            return Ok(self.catalog(kind)?.delete_authorized(&id, b"", &admin)?);
+            return Ok(self
+                .catalog(kind)?
+                .delete_authorized(kind.name(), &id, b"", &admin)?);
         }
         Ok(self.catalog(kind)?.delete(&id)?)
     }
@@ -1007,9 +1016,9 @@ impl Account {
                 let catalog = Catalog::open(&path, Mode::Read)?;
                 let container = catalog.container();
                 (1..container.frame_count()).all(|i| {
-                    container
-                        .read(i)
-                        .is_ok_and(|e| mesh_dare::catalog::entry_signed_by(&e, &authority))
+                    container.read(i).is_ok_and(|e| {
+                        mesh_dare::catalog::entry_signed_by(&e, kind.name(), &authority)
+                    })
                 })
             };
             if signed {
@@ -1020,6 +1029,7 @@ impl Account {
             let mut fresh = self.catalog(kind)?;
             for (key, item) in &items {
                 fresh.put_authorized(
+                    kind.name(),
                     &self.unique_id(kind, key)?,
                     Some(item.type_name()),
                     item.to_json()?.as_bytes(),
@@ -1149,7 +1159,11 @@ mod tests {
             let container = catalog.container();
             (1..container.frame_count())
                 .map(|i| {
-                    mesh_dare::catalog::entry_signed_by(&container.read(i).unwrap(), &authority)
+                    mesh_dare::catalog::entry_signed_by(
+                        &container.read(i).unwrap(),
+                        "MMM_Device",
+                        &authority,
+                    )
                 })
                 .collect::<Vec<bool>>()
         };

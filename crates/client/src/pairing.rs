@@ -137,6 +137,12 @@ struct Blob {
     ciphertext: Option<String>,
 }
 
+/// What the new device sends back, encrypted under the pairing key, to show it holds it: the
+/// device UDF it was given, after a label.
+fn confirmation(device_udf: &str) -> Vec<u8> {
+    format!("v1.provision_done:{device_udf}").into_bytes()
+}
+
 /// What the administrator sends the new device, encrypted.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -250,6 +256,7 @@ pub fn add_device(
         let cataloged = grant_device(&mut session, account, &profile, Some(profile_env))?;
         let prepared =
             account.prepare_entry(CatalogKind::Device, &MeshItem::from(cataloged.clone()))?;
+        let prepared_copy = prepared.clone();
         let finish = Finish {
             account_address: account.address.clone(),
             device_secret: seed.udf().to_string(),
@@ -270,6 +277,31 @@ pub fn add_device(
             ciphertext: Some(base64url::encode(&ciphertext)),
             ..blob("v1.provision_finish")
         })?;
+        // Only an administrator device changes the device catalog at the service, and only
+        // for a device that showed it holds the pairing key (seed 003 has the new device submit
+        // the entry; here the administrator does, once the device has confirmed).
+        let done = channel.wait(
+            "v1.provision_done",
+            (Instant::now() + Duration::from_secs(30)).min(give_up.max(Instant::now() + POLL)),
+            &["v1.provision_finish"],
+        )?;
+        let confirmed = done.is_some_and(|d| {
+            let nonce = base64url::decode(d.nonce.as_deref().unwrap_or_default()).ok();
+            let ciphertext = base64url::decode(d.ciphertext.as_deref().unwrap_or_default()).ok();
+            match (nonce, ciphertext) {
+                (Some(n), Some(c)) if n.len() == 24 => cipher
+                    .decrypt(XNonce::from_slice(&n), c.as_slice())
+                    .is_ok_and(|p| p == confirmation(&udf)),
+                _ => false,
+            }
+        });
+        if !confirmed {
+            return Err(ClientError::Invalid(
+                "the new device did not confirm the pairing: no device was added".into(),
+            ));
+        }
+        account.append_prepared(CatalogKind::Device, prepared_copy)?;
+        session.push(CatalogKind::Device.name())?;
         return Ok(udf);
     }
     Err(ClientError::Invalid(
@@ -387,12 +419,28 @@ pub fn join(
         &grant,
         &finish.cataloged_device,
     )?;
-    // 3. Submit the device's own catalog entry; 5. the service authenticates it as it does.
+    // 3. The administrator submits the device's catalog entry (only an administrator device
+    // changes the device catalog) once this device confirms it holds the key; 5. the service
+    // authenticates the device as it does.
+    let nonce: [u8; 24] = rand::random();
+    let done = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            confirmation(device.udf()).as_slice(),
+        )
+        .map_err(|_| ClientError::Invalid("encryption failed".into()))?;
+    channel.post(&Blob {
+        nonce: Some(base64url::encode(&nonce)),
+        ciphertext: Some(base64url::encode(&done)),
+        ..blob("v1.provision_done")
+    })?;
     let mut session = Session::start(&account, binding, credentials)?;
-    account.append_prepared(CatalogKind::Device, finish.prepared_entry)?;
-    session.push(CatalogKind::Device.name())?;
-    // 4. Present in the device catalog, as the service now holds it.
-    session.sync(&mut |_, _, _| {})?;
+    // 4. Present in the device catalog, as the service holds it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while account.get(CatalogKind::Device, device.udf())?.is_none() && Instant::now() < deadline {
+        std::thread::sleep(POLL);
+        session.sync(&mut |_, _, _| {})?;
+    }
     if account.get(CatalogKind::Device, device.udf())?.is_none() {
         return Err(ClientError::Invalid(
             "this device is not in the account's device catalog after pairing".into(),

@@ -44,18 +44,24 @@ fn delete_meta(unique_id: &str) -> ContentMeta {
     }
 }
 
-/// What an authority's signature on a catalog entry covers: its payload and its ContentMetaData
-/// (the UniqueId and Event that say what the entry changes) — [`DareEnvelope::covered_digest`]
-/// under the label `MeshEntry`.
-pub fn entry_digest(env: &DareEnvelope) -> [u8; 64] {
-    env.covered_digest("MeshEntry", false)
+/// What an authority's signature on an entry of the catalog `catalog` covers: its payload, its
+/// ContentMetaData (the UniqueId and Event that say what the entry changes) and the catalog's
+/// name (so that an entry of one catalog cannot be put into another) —
+/// [`DareEnvelope::covered_digest`] under the label `MeshEntry:CATALOG`.
+pub fn entry_digest(env: &DareEnvelope, catalog: &str) -> [u8; 64] {
+    env.covered_digest(&format!("MeshEntry:{catalog}"), false)
 }
 
-/// Is `env` signed by `authority` over its [`entry_digest`] (and by no key but that one)?
-pub fn entry_signed_by(env: &DareEnvelope, authority: &mesh_crypto::PublicKey) -> bool {
+/// Is `env` signed by `authority` over its [`entry_digest`] for `catalog` (and by no key but
+/// that one)?
+pub fn entry_signed_by(
+    env: &DareEnvelope,
+    catalog: &str,
+    authority: &mesh_crypto::PublicKey,
+) -> bool {
     let mut ring = crate::KeyRing::new();
     ring.add_public(authority.clone());
-    env.verify_over(&ring, &entry_digest(env))
+    env.verify_over(&ring, &entry_digest(env, catalog))
         .is_ok_and(|v| v.unknown.is_empty() && !v.valid.is_empty())
 }
 
@@ -163,6 +169,7 @@ impl Catalog {
     /// deletion, say).
     pub fn put_authorized(
         &mut self,
+        catalog: &str,
         unique_id: &str,
         message_type: Option<&str>,
         plaintext: &[u8],
@@ -179,7 +186,7 @@ impl Catalog {
             message_type: message_type.map(str::to_string),
             ..Default::default()
         };
-        let env = self.authorized_entry(plaintext, meta, authority)?;
+        let env = self.authorized_entry(catalog, plaintext, meta, authority)?;
         self.apply_envelope(env)
     }
 
@@ -187,6 +194,7 @@ impl Catalog {
     /// [`Self::put_authorized`]); false if there was no such entry.
     pub fn delete_authorized(
         &mut self,
+        catalog: &str,
         unique_id: &str,
         plaintext: &[u8],
         authority: &PrivateKey,
@@ -194,20 +202,22 @@ impl Catalog {
         if !self.contains(unique_id) {
             return Ok(false);
         }
-        let env = self.authorized_entry(plaintext, delete_meta(unique_id), authority)?;
+        let env = self.authorized_entry(catalog, plaintext, delete_meta(unique_id), authority)?;
         self.apply_envelope(env)?;
         Ok(true)
     }
 
-    /// An entry, not appended, signed by `authority` over its [`entry_digest`].
+    /// An entry, not appended, signed by `authority` over its [`entry_digest`] for the catalog
+    /// named `catalog`.
     pub fn authorized_entry(
         &self,
+        catalog: &str,
         plaintext: &[u8],
         meta: ContentMeta,
         authority: &PrivateKey,
     ) -> Result<DareEnvelope> {
         let mut env = self.container.make_entry_with(plaintext, meta, &[])?;
-        let digest = entry_digest(&env);
+        let digest = entry_digest(&env, catalog);
         env.sign_over(authority, &digest)?;
         Ok(env)
     }

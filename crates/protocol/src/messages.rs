@@ -93,12 +93,18 @@ message!(
     }
 );
 
-message!(BindRequest {
-    account: Option<String>,
-    enveloped_connection_device: Option<DareEnvelope>,
-    account_address: Option<String>,
-    enveloped_profile_account: Option<DareEnvelope>,
-});
+message!(
+    /// `Revocations` (this implementation's, like TransactRequest's): the devices removed from
+    /// the account, each a Revocation sealed by the administrator key, taken with the bind in
+    /// one step, so that no removed device is served in between.
+    BindRequest {
+        account: Option<String>,
+        enveloped_connection_device: Option<DareEnvelope>,
+        account_address: Option<String>,
+        enveloped_profile_account: Option<DareEnvelope>,
+        revocations: Vec<DareEnvelope>,
+    }
+);
 
 message!(UnbindRequest { account: Option<String>, enveloped_connection_device: Option<DareEnvelope> });
 

@@ -59,10 +59,12 @@ pub enum Caller {
     /// Anyone: nothing was checked.
     Anonymous,
     Device(DeviceCaller),
-    /// A device binding an account: authenticated against the profile it presents.
+    /// An administrator device binding an account: authenticated against the profile it
+    /// presents, with the devices removed from the account.
     Binder {
         profile: ProfileUser,
         encryption: PublicKey,
+        revoked: Vec<String>,
     },
     /// A device asking to join an account, signed by its own profile key.
     NewDevice {
@@ -106,6 +108,9 @@ pub struct Ticket {
     pub signature: KeyParameters,
     #[serde(with = "mesh_encoding::base64url")]
     pub key: Vec<u8>,
+    /// Issued on a request signed by the administrator key too: the ticket stands for both.
+    #[serde(default)]
+    pub administrator: bool,
 }
 
 pub fn authenticate(host: &ServiceHost, opened: &OpenedRequest) -> Result<Caller, Refusal> {
@@ -204,8 +209,15 @@ fn device(
         tracing::error!("account {address}: {e}");
         Refusal::Internal
     })?;
-    let revoked = revoked(host, &record)?;
-    let (device, administrator) = check_device(opened, &profile, &address, connection, &revoked)?;
+    // The service's own list first; the account's removals (which cost a read of its access
+    // catalog) only once the request has authenticated.
+    let (device, administrator) =
+        check_device(opened, &profile, &address, connection, &record.revoked)?;
+    if let Some(udf) = &device.subject_udf {
+        if revoked(host, &record)?.contains(udf) {
+            return Err(Refusal::Revoked(udf.clone()));
+        }
+    }
     let key = |k: &Option<_>, name| {
         required(k, name).map_err(|e| Refusal::Unauthenticated(e.to_string()))
     };
@@ -222,13 +234,8 @@ fn device(
 /// the account's access catalog records as removed — which outlive an unbind and come along
 /// to any service the account is bound to.
 fn revoked(host: &ServiceHost, record: &AccountRecord) -> Result<Vec<String>, Refusal> {
-    let admin = ServiceHost::admin_key(record)?;
     let mut all = record.revoked.clone();
-    all.extend(crate::operate::revoked_devices(
-        host.store.as_ref(),
-        &record.address,
-        &admin,
-    )?);
+    all.extend(host.account_removals(record)?);
     Ok(all)
 }
 
@@ -255,7 +262,7 @@ fn check_ticket(
             "the ticket is for another account".into(),
         ));
     }
-    if revoked(host, &record)?.contains(&ticket.device_udf) {
+    if record.revoked.contains(&ticket.device_udf) {
         return Err(Refusal::Revoked(ticket.device_udf));
     }
     if !opened.ticket_mac_matches(&ticket.key, mac) {
@@ -263,13 +270,15 @@ fn check_ticket(
             "the ticket MAC does not verify".into(),
         ));
     }
+    if revoked(host, &record)?.contains(&ticket.device_udf) {
+        return Err(Refusal::Revoked(ticket.device_udf));
+    }
     Ok(DeviceCaller {
         encryption: ticket.encryption.public_key().map_err(|_| unknown())?,
         signature: ticket.signature.public_key().map_err(|_| unknown())?,
         device_udf: ticket.device_udf,
         account: record,
-        // A ticket stands for the device's connection key only.
-        administrator: false,
+        administrator: ticket.administrator,
     })
 }
 
@@ -300,18 +309,31 @@ fn binder(
             "the account profile is for another address".into(),
         ));
     }
-    let (device, _) = check_device(
+    let admin = required(&profile.administrator_signature, "AdministratorSignature")
+        .map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let revoked = crate::tx::sync::revoked_by(&admin, &address, &r.revocations)?;
+    let (device, administrator) = check_device(
         opened,
         &profile,
         &address,
         r.enveloped_connection_device.as_ref(),
-        &[],
+        &revoked,
     )?;
+    // Binding is the administrator's: a device that is not one (a removed one, say) could
+    // otherwise take the address after an unbind.
+    if !administrator {
+        return Err(Refusal::Forbidden(
+            "only an administrator device may bind the account: the request must be signed by \
+             the account's administrator key"
+                .into(),
+        ));
+    }
     let encryption = required(&device.encryption, "Encryption")
         .map_err(|e| Refusal::Unauthenticated(e.to_string()))?;
     Ok(Caller::Binder {
         profile,
         encryption,
+        revoked,
     })
 }
 

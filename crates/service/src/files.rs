@@ -178,7 +178,7 @@ impl Store for FileStore {
         }))
     }
 
-    fn bind(&self, address: &str, profile: &DareEnvelope) -> StoreResult<bool> {
+    fn bind(&self, address: &str, profile: &DareEnvelope, revoked: &[String]) -> StoreResult<bool> {
         let mut open = self.open.lock().expect("store lock");
         let dir = self.dir(address)?;
         if dir.join("profile.dare").exists() {
@@ -189,6 +189,11 @@ impl Store for FileStore {
             std::fs::remove_dir_all(&dir)?; // a bind that never finished
         }
         std::fs::create_dir_all(&dir)?;
+        // The removals before the profile: the profile's presence is the account's.
+        write_atomic(
+            &dir.join("revoked.json"),
+            &serde_json::to_vec(revoked).map_err(|e| StoreError::Invalid(e.to_string()))?,
+        )?;
         write_atomic(&dir.join("profile.dare"), profile.to_json()?.as_bytes())?;
         Ok(true)
     }

@@ -195,6 +195,11 @@ pub struct ServiceHost {
     pub(crate) identity: Identity,
     pub(crate) keys: KeyRing,
     pub(crate) shares: crate::operate::ShareCache,
+    /// Each account's removed devices, with the access catalog state and administrator key they
+    /// were read with.
+    #[allow(clippy::type_complexity)]
+    removals:
+        std::sync::Mutex<std::collections::HashMap<String, (ContainerState, String, Vec<String>)>>,
     pub max_request: usize,
     /// Entries each account may append per minute.
     pub limiter: crate::limits::UpdateLimiter,
@@ -216,6 +221,7 @@ impl ServiceHost {
             identity,
             keys,
             shares: Default::default(),
+            removals: Default::default(),
             max_request: DEFAULT_MAX_REQUEST,
             limiter: crate::limits::UpdateLimiter::new(crate::limits::DEFAULT_UPDATES_PER_MINUTE),
             state_limiter: crate::limits::UpdateLimiter::new(
@@ -423,6 +429,29 @@ impl ServiceHost {
             status: u16::from_be_bytes([value[64], value[65]]),
             body: value[66..].to_vec(),
         })))
+    }
+
+    /// The devices an account's access catalog records as removed, read again only when the
+    /// catalog has changed (cached by its index and apex digest).
+    pub(crate) fn account_removals(&self, record: &AccountRecord) -> Result<Vec<String>, Refusal> {
+        let state = self.store.state(&record.address, crate::operate::ACCESS)?;
+        let admin = Self::admin_key(record)?;
+        let admin_udf = admin.udf();
+        if let Some((at, by, removed)) =
+            self.removals.lock().expect("removals").get(&record.address)
+        {
+            if *at == state && *by == admin_udf {
+                return Ok(removed.clone());
+            }
+        }
+        let removed =
+            crate::operate::revoked_devices(self.store.as_ref(), &record.address, &admin)?;
+        let mut cache = self.removals.lock().expect("removals");
+        if cache.len() >= 100_000 {
+            cache.clear();
+        }
+        cache.insert(record.address.clone(), (state, admin_udf, removed.clone()));
+        Ok(removed)
     }
 
     /// May an account of `address` be held here?

@@ -32,8 +32,12 @@ pub const MAX_OPERATIONS: usize = 250;
 /// the administrator key over its metadata and payload ([`mesh_dare::catalog::entry_digest`]),
 /// so that neither a forged entry nor the administrator's entry re-sent with another UniqueId
 /// or Event (a deletion) passes.
-pub fn check_administered_entry(envelope: &DareEnvelope, admin: &PublicKey) -> Result<(), String> {
-    if !mesh_dare::catalog::entry_signed_by(envelope, admin) {
+pub fn check_administered_entry(
+    envelope: &DareEnvelope,
+    catalog: &str,
+    admin: &PublicKey,
+) -> Result<(), String> {
+    if !mesh_dare::catalog::entry_signed_by(envelope, catalog, admin) {
         return Err(
             "only the account's administrator changes this catalog: the entry is not signed by \
              its administrator key over its metadata"
@@ -45,8 +49,12 @@ pub fn check_administered_entry(envelope: &DareEnvelope, admin: &PublicKey) -> R
 
 /// An access entry as the service takes it: an administered entry whose capability, unless it
 /// is a deletion marker, is the one its UniqueId names.
-pub fn check_access_entry(envelope: &DareEnvelope, admin: &PublicKey) -> Result<(), String> {
-    check_administered_entry(envelope, admin)?;
+pub fn check_access_entry(
+    envelope: &DareEnvelope,
+    catalog: &str,
+    admin: &PublicKey,
+) -> Result<(), String> {
+    check_administered_entry(envelope, catalog, admin)?;
     let meta = envelope
         .content_meta()
         .map_err(|e| format!("an access entry without its metadata: {e}"))?;
@@ -72,7 +80,7 @@ pub fn revoked_devices(
 ) -> StoreResult<Vec<String>> {
     Ok(access_entries(store, address)?
         .into_iter()
-        .filter(|(_, env)| mesh_dare::catalog::entry_signed_by(env, admin))
+        .filter(|(_, env)| mesh_dare::catalog::entry_signed_by(env, ACCESS, admin))
         .filter_map(|(id, _)| {
             id.strip_prefix(mesh_schema::catalog::REVOKED_PREFIX)
                 .map(str::to_string)
@@ -125,7 +133,7 @@ fn capability(
 ) -> Result<CapabilityDecryptServiced, String> {
     // Entries made since entry signatures cover the metadata, or before (signed over the
     // payload, which names the capability: checked below either way).
-    let item = if mesh_dare::catalog::entry_signed_by(envelope, admin) {
+    let item = if mesh_dare::catalog::entry_signed_by(envelope, ACCESS, admin) {
         mesh_schema::MeshItem::from_bytes(&envelope.payload).map_err(|e| e.to_string())?
     } else {
         signed::verify_signed_by(envelope, admin, "access entry", &KeyRing::new())
@@ -459,7 +467,7 @@ mod tests {
                 },
             )
             .unwrap();
-            let digest = mesh_dare::catalog::entry_digest(&env);
+            let digest = mesh_dare::catalog::entry_digest(&env, ACCESS);
             env.sign_over(signer, &digest).unwrap();
             env
         };
@@ -468,12 +476,12 @@ mod tests {
             mesh_dare::catalog::EVENT_DELETE,
         );
         let good = entry("NCAP", new, payload.as_bytes(), &s.admin);
-        check_access_entry(&good, &admin).unwrap();
-        check_access_entry(&entry("NCAP", delete, b"", &s.admin), &admin).unwrap();
+        check_access_entry(&good, ACCESS, &admin).unwrap();
+        check_access_entry(&entry("NCAP", delete, b"", &s.admin), ACCESS, &admin).unwrap();
         // Signed by someone else.
         let forger = PrivateKey::generate(Algorithm::Ed448);
         let forged = entry("NCAP", new, payload.as_bytes(), &forger);
-        assert!(check_access_entry(&forged, &admin).is_err());
+        assert!(check_access_entry(&forged, ACCESS, &admin).is_err());
         // The administrator's entry re-labelled: another UniqueId, or a deletion. The signature
         // covers the metadata, so both fail.
         for (id, event) in [("NOTHER", new), ("NCAP", delete)] {
@@ -486,7 +494,10 @@ mod tests {
                     ..Default::default()
                 })
                 .unwrap();
-            assert!(check_access_entry(&moved, &admin).is_err(), "{id} {event}");
+            assert!(
+                check_access_entry(&moved, ACCESS, &admin).is_err(),
+                "{id} {event}"
+            );
         }
         // Signed over its payload only (as before entries bound their metadata).
         let legacy = signed::seal(
@@ -495,10 +506,10 @@ mod tests {
             Some("NCAP"),
             &[],
         );
-        assert!(check_access_entry(&legacy.unwrap(), &admin).is_err());
+        assert!(check_access_entry(&legacy.unwrap(), ACCESS, &admin).is_err());
         // The administrator's capability under another UniqueId, signed as such.
         let elsewhere = entry("NOTHER", new, payload.as_bytes(), &s.admin);
-        let e = check_access_entry(&elsewhere, &admin).unwrap_err();
+        let e = check_access_entry(&elsewhere, ACCESS, &admin).unwrap_err();
         assert!(e.contains("another entry"), "{e}");
         // Not signed at all (a bare deletion marker).
         let mut bare = DareEnvelope::default();
@@ -509,7 +520,7 @@ mod tests {
                 ..Default::default()
             })
             .unwrap();
-        assert!(check_access_entry(&bare, &admin).is_err());
+        assert!(check_access_entry(&bare, ACCESS, &admin).is_err());
     }
 
     #[test]

@@ -206,10 +206,11 @@ impl Store for PgStore {
         }
     }
 
-    fn bind(&self, address: &str, profile: &DareEnvelope) -> StoreResult<bool> {
+    fn bind(&self, address: &str, profile: &DareEnvelope, revoked: &[String]) -> StoreResult<bool> {
         let mut c = self.client()?;
+        let revoked: Vec<&str> = revoked.iter().map(String::as_str).collect();
         let n = c
-            .execute("INSERT INTO mesh_accounts (address, profile) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&address, &profile.to_json()?.into_bytes()])
+            .execute("INSERT INTO mesh_accounts (address, profile, revoked) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", &[&address, &profile.to_json()?.into_bytes(), &revoked])
             .map_err(db)?;
         Ok(n == 1)
     }

@@ -109,8 +109,9 @@ pub fn check_container_name(name: &str) -> StoreResult<()> {
 
 pub trait Store: Send + Sync {
     fn account(&self, address: &str) -> StoreResult<Option<AccountRecord>>;
-    /// Bind an account; false if the address is taken.
-    fn bind(&self, address: &str, profile: &DareEnvelope) -> StoreResult<bool>;
+    /// Bind an account, with the devices removed from it (refused from the first request on);
+    /// false if the address is taken.
+    fn bind(&self, address: &str, profile: &DareEnvelope, revoked: &[String]) -> StoreResult<bool>;
     /// Remove an account and everything it holds; false if there was none.
     fn unbind(&self, address: &str) -> StoreResult<bool>;
     fn revoke(&self, address: &str, device_udf: &str) -> StoreResult<()>;

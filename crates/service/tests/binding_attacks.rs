@@ -43,9 +43,9 @@ impl Store for Flaky {
         check!(self);
         self.inner.account(address)
     }
-    fn bind(&self, address: &str, profile: &DareEnvelope) -> StoreResult<bool> {
+    fn bind(&self, address: &str, profile: &DareEnvelope, revoked: &[String]) -> StoreResult<bool> {
         check!(self);
-        self.inner.bind(address, profile)
+        self.inner.bind(address, profile, revoked)
     }
     fn unbind(&self, address: &str) -> StoreResult<bool> {
         check!(self);
@@ -132,7 +132,9 @@ fn lab() -> Lab {
         enveloped_connection_device: Some(lab.connection.clone()),
         ..Default::default()
     });
-    assert_eq!(lab.send(&lab.seal(&bind)).0, 201);
+    // Binding is an administrator's request: signed by the device's key alone, refused.
+    assert_eq!(lab.send(&lab.seal(&bind)).0, 403);
+    assert_eq!(lab.send(&lab.seal_as_administrator(&bind)).0, 201);
     lab
 }
 
@@ -141,6 +143,19 @@ impl Lab {
         binding::seal_request(
             request,
             Authenticator::Key(&self.signer),
+            Some(&self.service_encryption),
+        )
+        .unwrap()
+        .bytes
+    }
+
+    /// Sealed as an administrator device seals what only an administrator may ask: signed by
+    /// the device's key and the account's administrator key.
+    fn seal_as_administrator(&self, request: &Request) -> Vec<u8> {
+        let admin = self.account.administrator_key().unwrap();
+        binding::seal_request(
+            request,
+            Authenticator::Keys(&[&self.signer, &admin]),
             Some(&self.service_encryption),
         )
         .unwrap()
@@ -606,6 +621,7 @@ fn addresses_of_other_domains_cannot_be_bound() {
     for (address, expected) in [("ceo@bigbank.com", 403), ("bob@example.com", 201)] {
         let account = device.create_account(address).unwrap();
         let (signer, _, connection) = device_credentials(&device, &account).unwrap();
+        let admin = account.administrator_key().unwrap();
         let bind = Request::BindRequest(BindRequest {
             account_address: Some(address.into()),
             enveloped_profile_account: Some(account.profile_envelope().unwrap()),
@@ -614,7 +630,7 @@ fn addresses_of_other_domains_cannot_be_bound() {
         });
         let body = binding::seal_request(
             &bind,
-            Authenticator::Key(&signer),
+            Authenticator::Keys(&[&signer, &admin]),
             Some(&lab.service_encryption),
         )
         .unwrap();

@@ -46,7 +46,7 @@ pub fn hello(ctx: &Ctx) -> Outcome {
 }
 
 pub fn bind(ctx: &Ctx, caller: &Caller, r: &BindRequest) -> Outcome {
-    let Caller::Binder { .. } = caller else {
+    let Caller::Binder { revoked, .. } = caller else {
         return Err(Refusal::Internal);
     };
     // The binder's checks ([`crate::auth`]) verified this profile and address.
@@ -57,7 +57,7 @@ pub fn bind(ctx: &Ctx, caller: &Caller, r: &BindRequest) -> Outcome {
         return Err(Refusal::Internal);
     };
     ctx.commit()?;
-    if ctx.host.store.bind(&address, profile_env)? {
+    if ctx.host.store.bind(&address, profile_env, revoked)? {
         Ok(Response::BindResponse(MeshResponse {
             status: Some(201),
             status_description: Some("Created".into()),
@@ -108,6 +108,7 @@ pub fn ticket(ctx: &Ctx, caller: &DeviceCaller) -> Outcome {
         encryption: mesh_dare::KeyParameters::from_public(&caller.encryption),
         signature: mesh_dare::KeyParameters::from_public(&caller.signature),
         key: key.to_vec(),
+        administrator: caller.administrator,
     };
     let bytes = serde_json::to_vec(&ticket).map_err(|e| {
         tracing::error!("ticket: {e}");

@@ -114,15 +114,15 @@ fn take(
     }
 }
 
-/// The devices a Transact's revocations remove: each signed by the account's administrator
-/// key and for this account.
-fn revocations(caller: &DeviceCaller, r: &TransactRequest) -> Result<Vec<String>, Refusal> {
+/// The devices `envelopes` (Revocations) remove from `address`: each sealed by the account's
+/// administrator key `admin` and for this account.
+pub(crate) fn revoked_by(
+    admin: &mesh_crypto::PublicKey,
+    address: &str,
+    envelopes: &[mesh_dare::DareEnvelope],
+) -> Result<Vec<String>, Refusal> {
     let mut revoke = Vec::new();
-    if r.revocations.is_empty() {
-        return Ok(revoke);
-    }
-    let admin = ServiceHost::admin_key(&caller.account)?;
-    for env in &r.revocations {
+    for env in envelopes {
         let mut ring = KeyRing::new();
         ring.add_public(admin.clone());
         if env.verify_strict(&ring).is_err() {
@@ -137,7 +137,7 @@ fn revocations(caller: &DeviceCaller, r: &TransactRequest) -> Result<Vec<String>
             .as_deref()
             .map(str::to_ascii_lowercase)
             .as_deref()
-            != Some(caller.account.address.as_str())
+            != Some(address)
         {
             return Err(Refusal::Forbidden(
                 "a revocation for another account".into(),
@@ -151,7 +151,7 @@ fn revocations(caller: &DeviceCaller, r: &TransactRequest) -> Result<Vec<String>
 /// The catalog of the account's devices.
 pub const DEVICE: &str = "MMM_Device";
 
-type EntryCheck = fn(&mesh_dare::DareEnvelope, &mesh_crypto::PublicKey) -> Result<(), String>;
+type EntryCheck = fn(&mesh_dare::DareEnvelope, &str, &mesh_crypto::PublicKey) -> Result<(), String>;
 
 /// How the entries of `name` are checked, if only the administrator may change it (compared
 /// without case, as the file store's names may be).
@@ -186,11 +186,14 @@ fn check_administered(
             break;
         }
         from += page.len() as u64;
-        seen.extend(page.iter().map(mesh_dare::catalog::entry_digest));
+        seen.extend(
+            page.iter()
+                .map(|e| mesh_dare::catalog::entry_digest(e, name)),
+        );
     }
     for env in envelopes {
-        check(env, &admin).map_err(Refusal::Forbidden)?;
-        if !seen.insert(mesh_dare::catalog::entry_digest(env)) {
+        check(env, name, &admin).map_err(Refusal::Forbidden)?;
+        if !seen.insert(mesh_dare::catalog::entry_digest(env, name)) {
             return Err(Refusal::Forbidden(format!(
                 "this entry of {name} is there already: an administrator's change is made once"
             )));
@@ -226,6 +229,20 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
             .as_ref()
             .ok_or_else(|| Refusal::Malformed("an update names no container".into()))?;
         check_container_name(name)?;
+        if r.updates
+            .iter()
+            .filter(|o| {
+                o.container
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(name))
+            })
+            .count()
+            > 1
+        {
+            return Err(Refusal::Malformed(format!(
+                "{name} is named by more than one update of the transaction"
+            )));
+        }
         // Compared without case: on a file system that ignores it, `mmm_inbound` is the same
         // file.
         if name.eq_ignore_ascii_case(INBOUND) || name.eq_ignore_ascii_case(CLAIMS) {
@@ -234,6 +251,7 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
             )));
         }
         if let Some(check) = administered(name) {
+            caller.require_administrator(&format!("change {name}"))?;
             check_administered(ctx, caller, name, &u.envelopes, check)?;
         }
         updates.push(Update {
@@ -260,7 +278,12 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
             updates.push(Update::append(name, list.clone()));
         }
     }
-    let revoke = revocations(caller, r)?;
+    let revoke = if r.revocations.is_empty() {
+        Vec::new()
+    } else {
+        let admin = ServiceHost::admin_key(&caller.account)?;
+        revoked_by(&admin, address, &r.revocations)?
+    };
     over_limit(host, address, total as u64)?;
     ctx.commit()?;
     // The store applies the updates all or none: a failure here applied nothing (503). After
