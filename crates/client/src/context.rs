@@ -999,11 +999,9 @@ impl Account {
         let admin = self.administrator_key()?;
         let authority = admin.public_key();
         let mut upgraded = 0;
-        for kind in CatalogKind::ALL
-            .iter()
-            .copied()
-            .filter(|k| k.administered())
-        {
+        let mut removed = Vec::new();
+        // Devices first: the removals their history shows go into the access catalog.
+        for kind in [CatalogKind::Device, CatalogKind::Access] {
             let path = self.dir.join(format!("{}.dare", kind.name()));
             let old = path.with_extension("dare.old");
             if old.exists() {
@@ -1012,34 +1010,110 @@ impl Account {
             if !path.exists() {
                 continue;
             }
-            let signed = {
+            let (signed, keep, gone) = {
                 let catalog = Catalog::open(&path, Mode::Read)?;
                 let container = catalog.container();
-                (1..container.frame_count()).all(|i| {
+                let signed = (1..container.frame_count()).all(|i| {
                     container.read(i).is_ok_and(|e| {
                         mesh_dare::catalog::entry_signed_by(&e, kind.name(), &authority)
                     })
-                })
+                });
+                if signed {
+                    (true, Vec::new(), Vec::new())
+                } else {
+                    let (keep, gone) = self.administrators_entries(kind, &catalog, &authority)?;
+                    (false, keep, gone)
+                }
             };
-            if signed {
-                continue;
+            removed.extend(gone);
+            if !signed {
+                std::fs::rename(&path, &old)?;
+                let mut fresh = self.catalog(kind)?;
+                for item in &keep {
+                    let key = CatalogKind::key_of(item).unwrap_or_default();
+                    fresh.put_authorized(
+                        kind.name(),
+                        &self.unique_id(kind, &key)?,
+                        Some(item.type_name()),
+                        item.to_json()?.as_bytes(),
+                        &admin,
+                    )?;
+                }
+                std::fs::remove_file(&old)?;
+                upgraded += 1;
             }
-            let items = self.list(kind)?;
-            std::fs::rename(&path, &old)?;
-            let mut fresh = self.catalog(kind)?;
-            for (key, item) in &items {
-                fresh.put_authorized(
-                    kind.name(),
-                    &self.unique_id(kind, key)?,
-                    Some(item.type_name()),
-                    item.to_json()?.as_bytes(),
-                    &admin,
-                )?;
+        }
+        for udf in removed {
+            let key = format!("{}{udf}", mesh_schema::catalog::REVOKED_PREFIX);
+            if self.get(CatalogKind::Access, &key)?.is_none() {
+                let entry = mesh_schema::catalog::CatalogedAccess {
+                    key: Some(key),
+                    labels: vec![mesh_schema::catalog::REVOKED_LABEL.into()],
+                    ..Default::default()
+                };
+                self.put(CatalogKind::Access, &entry.into())?;
             }
-            std::fs::remove_file(&old)?;
-            upgraded += 1;
         }
         Ok(upgraded)
+    }
+
+    /// Of an administered catalog written by an earlier build (when any device could write
+    /// it): the current entries the administrator made — device entries whose connection the
+    /// administrator key signed, access entries it signed — and, for the device catalog, the
+    /// devices whose entries were deleted (removed devices, which become removal entries).
+    fn administrators_entries(
+        &self,
+        kind: CatalogKind,
+        catalog: &Catalog,
+        authority: &PublicKey,
+    ) -> Result<(Vec<MeshItem>, Vec<String>)> {
+        let container = catalog.container();
+        let mut keep = Vec::new();
+        for id in catalog.ids().map(str::to_string).collect::<Vec<_>>() {
+            let Some(index) = catalog.frame_of(&id) else {
+                continue;
+            };
+            let envelope = container.read(index)?;
+            let item = self.read_entries(catalog, &[index])?.remove(0);
+            let by_administrator = match (&kind, &item) {
+                (CatalogKind::Device, MeshItem::CatalogedDevice(d)) => {
+                    d.enveloped_connection_device.as_ref().is_some_and(|c| {
+                        signed::verify_signed_by(c, authority, "connection", &KeyRing::new())
+                            .is_ok()
+                    })
+                }
+                (CatalogKind::Access, _) => {
+                    mesh_dare::catalog::entry_signed_by(&envelope, kind.name(), authority)
+                        || signed::verify_signed_by(&envelope, authority, "access", &KeyRing::new())
+                            .is_ok()
+                }
+                _ => false,
+            };
+            if by_administrator {
+                keep.push(item);
+            }
+        }
+        let mut gone = Vec::new();
+        if kind == CatalogKind::Device {
+            let current: std::collections::HashSet<&str> = catalog.ids().collect();
+            for i in 1..container.frame_count() {
+                let envelope = container.read(i)?;
+                let meta = envelope.content_meta()?;
+                let deleted = meta
+                    .unique_id
+                    .as_deref()
+                    .is_some_and(|id| !current.contains(id));
+                if !deleted || meta.event.as_deref() == Some(mesh_dare::catalog::EVENT_DELETE) {
+                    continue;
+                }
+                if let Ok(MeshItem::CatalogedDevice(d)) =
+                    self.read_entries(catalog, &[i]).map(|mut v| v.remove(0))
+                {
+                    gone.extend(d.udf.or(d.device_udf));
+                }
+            }
+        }
+        Ok((keep, gone))
     }
 
     pub fn list(&self, kind: CatalogKind) -> Result<Vec<(String, MeshItem)>> {
@@ -1152,6 +1226,26 @@ mod tests {
                 )
                 .unwrap();
         }
+        // What any device could do then: add an entry no administrator made, and delete one.
+        for (udf, delete) in [("MFORGED", false), ("MREMOVED", true)] {
+            let item = MeshItem::from(mesh_schema::catalog::CatalogedDevice {
+                udf: Some(udf.into()),
+                device_udf: Some(udf.into()),
+                ..Default::default()
+            });
+            let id = account.unique_id(CatalogKind::Device, udf).unwrap();
+            legacy
+                .put(
+                    &id,
+                    Some(item.type_name()),
+                    item.to_json().unwrap().as_bytes(),
+                    &[],
+                )
+                .unwrap();
+            if delete {
+                legacy.delete(&id).unwrap();
+            }
+        }
         drop(legacy);
         let authority = account.administrator_key().unwrap().public_key();
         let signed = || {
@@ -1167,10 +1261,19 @@ mod tests {
                 })
                 .collect::<Vec<bool>>()
         };
-        assert_eq!(signed(), vec![false]);
+        assert_eq!(signed(), vec![false; 4]);
         assert_eq!(account.upgrade_administered().unwrap(), 1);
         assert_eq!(signed(), vec![true]);
+        // The administrator's entry kept, the forged one dropped, the removal recorded.
         assert_eq!(account.list(CatalogKind::Device).unwrap(), before);
+        assert!(account
+            .get(CatalogKind::Access, "Revoked:MREMOVED")
+            .unwrap()
+            .is_some());
+        assert!(account
+            .get(CatalogKind::Access, "Revoked:MFORGED")
+            .unwrap()
+            .is_none());
         assert!(!path.with_extension("dare.old").exists());
         // Nothing left to do the second time.
         assert_eq!(account.upgrade_administered().unwrap(), 0);
