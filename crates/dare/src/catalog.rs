@@ -128,6 +128,21 @@ impl Catalog {
         self.current.get(unique_id).copied()
     }
 
+    /// The metadata of an entry that adds or replaces `unique_id`.
+    fn put_meta(&self, unique_id: &str, message_type: Option<&str>) -> ContentMeta {
+        let event = if self.contains(unique_id) {
+            EVENT_UPDATE
+        } else {
+            EVENT_NEW
+        };
+        ContentMeta {
+            unique_id: Some(unique_id.to_string()),
+            event: Some(event.into()),
+            message_type: message_type.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
     /// Add or replace the entry `unique_id`.
     pub fn put(
         &mut self,
@@ -136,17 +151,7 @@ impl Catalog {
         plaintext: &[u8],
         signers: &[&PrivateKey],
     ) -> Result<u64> {
-        let event = if self.contains(unique_id) {
-            EVENT_UPDATE
-        } else {
-            EVENT_NEW
-        };
-        let meta = ContentMeta {
-            unique_id: Some(unique_id.to_string()),
-            event: Some(event.into()),
-            message_type: message_type.map(str::to_string),
-            ..Default::default()
-        };
+        let meta = self.put_meta(unique_id, message_type);
         let env = self.container.make_entry_with(plaintext, meta, signers)?;
         self.apply_envelope(env)
     }
@@ -175,17 +180,7 @@ impl Catalog {
         plaintext: &[u8],
         authority: &PrivateKey,
     ) -> Result<u64> {
-        let event = if self.contains(unique_id) {
-            EVENT_UPDATE
-        } else {
-            EVENT_NEW
-        };
-        let meta = ContentMeta {
-            unique_id: Some(unique_id.to_string()),
-            event: Some(event.into()),
-            message_type: message_type.map(str::to_string),
-            ..Default::default()
-        };
+        let meta = self.put_meta(unique_id, message_type);
         let env = self.authorized_entry(catalog, plaintext, meta, authority)?;
         self.apply_envelope(env)
     }

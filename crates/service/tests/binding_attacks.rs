@@ -203,6 +203,14 @@ impl Lab {
         (status, text.unwrap_or_default().to_string())
     }
 
+    /// The last index of one of alice's containers at the service.
+    fn index(&self, container: &str) -> u64 {
+        self.store
+            .state("alice@example.com", container)
+            .unwrap()
+            .index
+    }
+
     fn nonce_kept(&self, nonce: &str) -> bool {
         [mesh_service::host::NONCE, mesh_service::host::READ_NONCE]
             .iter()
@@ -275,13 +283,7 @@ fn the_same_request_sent_again_is_applied_once() {
     let again = lab.host.handle(&transact);
     assert_eq!(first.status, 200);
     assert_eq!(again.body, first.body);
-    assert_eq!(
-        lab.store
-            .state("alice@example.com", "MMM_Local")
-            .unwrap()
-            .index,
-        1
-    );
+    assert_eq!(lab.index("MMM_Local"), 1);
 }
 
 /// The same for a ticket-authenticated request: the MAC covers the header.
@@ -443,22 +445,10 @@ fn a_request_past_its_deadline_applies_nothing() {
     let (status, text) = lab.send_by(&lab.seal(&transact), late);
     assert_eq!(status, 503, "{text}");
     assert!(text.contains("nothing was applied"), "{text}");
-    assert_eq!(
-        lab.store
-            .state("alice@example.com", "MMM_Local")
-            .unwrap()
-            .index,
-        0
-    );
+    assert_eq!(lab.index("MMM_Local"), 0);
     // Sent again in time: applied once.
     assert_eq!(lab.send(&lab.seal(&transact)).0, 200);
-    assert_eq!(
-        lab.store
-            .state("alice@example.com", "MMM_Local")
-            .unwrap()
-            .index,
-        1
-    );
+    assert_eq!(lab.index("MMM_Local"), 1);
 }
 
 /// A store that cannot be reached is a 503 with a clear text, for signed and ticket requests
@@ -528,13 +518,7 @@ fn forged_posts_are_refused() {
             assert_eq!(status, 401, "{text}");
         }
     }
-    assert_eq!(
-        lab.store
-            .state("alice@example.com", "MMM_Inbound")
-            .unwrap()
-            .index,
-        0
-    );
+    assert_eq!(lab.index("MMM_Inbound"), 0);
 }
 
 /// A device may give its service messages for other accounts only as itself: signed by its own
@@ -571,13 +555,7 @@ fn outbound_messages_must_be_the_senders_own() {
         let (status, text) = lab.send(&lab.seal(&transact));
         assert_eq!(status, 403, "{text}");
     }
-    assert_eq!(
-        lab.store
-            .state("alice@example.com", "MMM_Outbound")
-            .unwrap()
-            .index,
-        0
-    );
+    assert_eq!(lab.index("MMM_Outbound"), 0);
     let _ = &lab.device;
 }
 
@@ -672,13 +650,7 @@ fn a_device_cannot_write_its_own_inbound_spool() {
         let (status, text) = lab.send(&lab.seal(&request));
         assert_eq!(status, 403, "{text}");
     }
-    assert_eq!(
-        lab.store
-            .state("alice@example.com", "MMM_Inbound")
-            .unwrap()
-            .index,
-        0
-    );
+    assert_eq!(lab.index("MMM_Inbound"), 0);
 }
 
 /// The embedded store logs its nonces: after a restart, a request captured before it is still a
@@ -696,13 +668,7 @@ fn a_restart_does_not_forget_nonces() {
     // The very same request: not run again (its answer was not kept across the restart).
     let again = restarted.handle(&captured);
     assert_eq!(again.status, 409);
-    assert_eq!(
-        lab.store
-            .state("alice@example.com", "MMM_Local")
-            .unwrap()
-            .index,
-        1
-    );
+    assert_eq!(lab.index("MMM_Local"), 1);
     let fresh = lab.seal(&lab.status_request());
     assert_eq!(restarted.handle(&fresh).status, 200);
 }
@@ -753,13 +719,7 @@ fn a_request_in_flight_is_not_run_twice() {
         .unwrap();
     let (status, text) = lab.send(&sealed.bytes);
     assert_eq!(status, 409, "{text}");
-    assert_eq!(
-        lab.store
-            .state("alice@example.com", "MMM_Local")
-            .unwrap()
-            .index,
-        0
-    );
+    assert_eq!(lab.index("MMM_Local"), 0);
 }
 
 /// Tickets, channels and connection requests are metered per account, apart from its updates.
