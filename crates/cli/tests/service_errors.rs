@@ -355,3 +355,24 @@ fn update_limits_per_account() {
     );
     ok(&["service", "hello", "--service", &service.url]);
 }
+
+/// The data directory is the service's alone: private to its user, and one service process at a
+/// time (a second would write the same containers).
+#[test]
+fn the_data_directory_is_private_and_held_by_one_process() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().unwrap();
+    let _service = Service::start(data.path(), None);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(data.path()), 0o700);
+    assert_eq!(mode(&data.path().join("service.secrets")), 0o600);
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_mesh"))
+        .args(["service", "start", "--data", data.path().to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--any-domain"])
+        .env("MESH_SERVICE_PASSPHRASE", common::service::SERVICE_PASS)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let error = String::from_utf8_lossy(&second.stderr);
+    assert!(error.contains("another service is running"), "{error}");
+}

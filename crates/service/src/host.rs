@@ -72,8 +72,19 @@ impl Identity {
         let (identity, sealed) = Self::create(passphrase)?;
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         let tmp = dir.join("service.secrets.tmp");
-        std::fs::write(&tmp, sealed)
-            .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        options
+            .open(&tmp)
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, &sealed)?;
+                f.sync_all()
+            })
             .and_then(|_| std::fs::rename(&tmp, &path))
             .map_err(|e| e.to_string())?;
         Ok(identity)

@@ -92,6 +92,30 @@ pub fn run(cmd: ServiceCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Hold an exclusive lock on `DIR/service.lock` for as long as the returned file lives; fail
+/// with a clear error if another process holds it.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("service.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another service is running on {} (it holds {}): one service process per data \
+             directory",
+            dir.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
 fn start(a: StartArgs) -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -101,6 +125,17 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
         .try_init();
     let passphrase = session::passphrase(SERVICE_PASSPHRASE_ENV, "Service passphrase", false)?;
     std::fs::create_dir_all(&a.data).with_context(|| format!("creating {}", a.data.display()))?;
+    // Nothing in it is for other local users (sealed secrets, signed-only messages waiting in
+    // the outbox, the accounts' containers): the directory is the owner's alone, which covers
+    // everything below it, whatever its files' own modes.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&a.data, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} private", a.data.display()))?;
+    }
+    // One service process per data directory: a second one would write the same containers.
+    let _lock = lock_data_dir(&a.data)?;
     // With PostgreSQL the identity lives in the database, so every process sharing it is the
     // same service; otherwise in the data directory.
     let (identity, store): (Identity, Arc<dyn Store>) = match &a.postgres {
