@@ -157,7 +157,7 @@ pub fn encrypt(keys: &PayloadKeys, plaintext: &[u8]) -> Vec<u8> {
 }
 
 pub fn decrypt(keys: &PayloadKeys, ciphertext: &[u8]) -> Result<Vec<u8>> {
-    if ciphertext.len() % 16 != 0 || ciphertext.is_empty() {
+    if !ciphertext.len().is_multiple_of(16) || ciphertext.is_empty() {
         return Err(DareError::Decryption(format!(
             "ciphertext of {} octets is not a whole number of AES blocks",
             ciphertext.len()

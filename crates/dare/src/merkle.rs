@@ -56,7 +56,7 @@ impl MerkleFrontier {
     /// The frontier of a tree of `len` leaves from its peaks as [`Self::to_bytes`] wrote them;
     /// `None` if their number does not match `len`.
     pub fn from_bytes(len: u64, bytes: &[u8]) -> Option<Self> {
-        if bytes.len() % 64 != 0 || (bytes.len() / 64) as u32 != len.count_ones() {
+        if !bytes.len().is_multiple_of(64) || (bytes.len() / 64) as u32 != len.count_ones() {
             return None;
         }
         let peaks = bytes
@@ -137,7 +137,7 @@ impl MerkleTree {
         }
         self.levels[0].push(leaf);
         let mut level = 0;
-        while self.levels[level].len() % 2 == 0 {
+        while self.levels[level].len().is_multiple_of(2) {
             let n = self.levels[level].len();
             let parent = node(&self.levels[level][n - 2], &self.levels[level][n - 1]);
             if self.levels.len() == level + 1 {
@@ -156,7 +156,7 @@ impl MerkleTree {
 
     /// Hash of the `size` leaves from `start`, where the range is a node of the RFC 9162 split.
     fn subtree(&self, start: u64, size: u64) -> Hash {
-        if size.is_power_of_two() && start % size == 0 {
+        if size.is_power_of_two() && start.is_multiple_of(size) {
             let level = size.trailing_zeros() as usize;
             return self.levels[level][(start >> level) as usize];
         }

@@ -17,7 +17,7 @@ pub const MAX_FINGERPRINT_BITS: usize = 500;
 
 /// Check a fingerprint precision: a multiple of 20 from 20 to [`MAX_FINGERPRINT_BITS`].
 pub fn check_precision(bits: usize) -> Result<usize, UdfError> {
-    if !(20..=MAX_FINGERPRINT_BITS).contains(&bits) || bits % 20 != 0 {
+    if !(20..=MAX_FINGERPRINT_BITS).contains(&bits) || !bits.is_multiple_of(20) {
         return Err(UdfError::BadPrecision(bits, 20, MAX_FINGERPRINT_BITS));
     }
     Ok(bits)
