@@ -376,3 +376,43 @@ fn the_data_directory_is_private_and_held_by_one_process() {
     let error = String::from_utf8_lossy(&second.stderr);
     assert!(error.contains("another service is running"), "{error}");
 }
+
+/// Idle connections cannot hold the service: one that sends no request head within the header
+/// time-out is closed, and past the connection cap new clients wait rather than fail — so a
+/// client still gets through while idle connections fill the cap.
+#[test]
+fn idle_connections_are_closed_and_capped() {
+    use std::io::Read;
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start_with(
+        data.path(),
+        None,
+        &[
+            "--plain-http",
+            "--max-connections",
+            "4",
+            "--header-timeout",
+            "1",
+        ],
+    );
+    let address = service.url.trim_start_matches("http://").to_string();
+    let idle: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(&address).unwrap())
+        .collect();
+    // Every connection the service holds is idle; a client comes anyway.
+    let started = std::time::Instant::now();
+    assert!(online::hello(&service.url, Some(&service.url)).is_ok());
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
+    // The idle ones were closed by the service.
+    for mut stream in idle {
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        match stream.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("an idle connection was left open: {other:?}"),
+        }
+    }
+}

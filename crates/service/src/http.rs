@@ -50,13 +50,133 @@ pub fn router(host: Arc<ServiceHost>) -> Router {
         .with_state(host)
 }
 
-/// Serve until the process is stopped. `ready` is called with the bound address.
+/// How connections are held: how many at once, how long one may take to send a request's
+/// head, to finish the TLS handshake, and to send its body.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub handshake_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serve plain HTTP until the process is stopped. `ready` is called with the bound address.
 pub async fn serve(
     host: Arc<ServiceHost>,
     listen: SocketAddr,
+    limits: ConnectionLimits,
     ready: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     ready(listener.local_addr()?);
-    axum::serve(listener, router(host)).await
+    accept_loop(
+        listener,
+        router_with(host, limits.body_timeout),
+        None,
+        limits,
+    )
+    .await
+}
+
+/// The router with a time limit on reading each request's body (and the same size limit as
+/// [`router`]'s, checked as the body is read).
+pub fn router_with(host: Arc<ServiceHost>, body_timeout: Duration) -> Router {
+    let limit = host.max_request.saturating_mul(4);
+    router(host).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+            let (parts, body) = request.into_parts();
+            match tokio::time::timeout(body_timeout, axum::body::to_bytes(body, limit)).await {
+                Ok(Ok(bytes)) => {
+                    next.run(axum::extract::Request::from_parts(parts, bytes.into()))
+                        .await
+                }
+                Ok(Err(_)) => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+                Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+            }
+        },
+    ))
+}
+
+/// Accept connections (TLS ones when `tls` is given) while fewer than `max_connections` are
+/// open; each must send its request head within `header_timeout` (an idle connection is closed),
+/// and its TLS handshake within `handshake_timeout`. Accept errors (no descriptors left, say) are
+/// met with a growing pause, and logged at most once a second.
+pub async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: ConnectionLimits,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let mut pause = Duration::from_millis(5);
+    let mut last_log: Option<std::time::Instant> = None;
+    let mut unlogged = 0u64;
+    loop {
+        let permit = open
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(std::io::Error::other)?;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                pause = Duration::from_millis(5);
+                stream
+            }
+            Err(e) => {
+                unlogged += 1;
+                if last_log.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                    tracing::warn!("accept failed ({unlogged} times since the last report): {e}");
+                    last_log = Some(std::time::Instant::now());
+                    unlogged = 0;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let app = app.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut builder = Builder::new(TokioExecutor::new()).http1_only();
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let service = TowerToHyperService::new(app);
+            match tls {
+                Some(acceptor) => {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream))
+                            .await
+                    else {
+                        return;
+                    };
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+                None => {
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+            }
+        });
+    }
 }

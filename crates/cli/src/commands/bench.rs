@@ -83,6 +83,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let _ = mesh_service::http::serve(
             serve_host,
             "127.0.0.1:0".parse().expect("address"),
+            Default::default(),
             move |addr| {
                 let _ = tx.send(addr);
             },

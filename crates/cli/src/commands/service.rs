@@ -48,6 +48,12 @@ pub struct StartArgs {
     /// someone else's, and write to this service's users as it).
     #[arg(long, conflicts_with = "domains")]
     any_domain: bool,
+    /// Most connections held open at once; past that, new ones wait in the listen queue.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Seconds a connection may take to send a request's head (an idle one is then closed).
+    #[arg(long, default_value_t = 10)]
+    header_timeout: u64,
     /// Serve plain HTTP instead of TLS 1.3 (for loopback, or behind a TLS terminator).
     #[arg(long)]
     plain_http: bool,
@@ -214,16 +220,25 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
         use std::io::Write;
         let _ = std::io::stdout().flush();
     };
+    let limits = mesh_service::http::ConnectionLimits {
+        max_connections: a.max_connections,
+        header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
+        ..Default::default()
+    };
     if a.plain_http {
-        runtime.block_on(mesh_service::http::serve(host, a.listen, |addr| {
+        runtime.block_on(mesh_service::http::serve(host, a.listen, limits, |addr| {
             announce(addr, "http", None)
         }))?;
     } else {
         let tls = mesh_service::tls::TlsIdentity::load_or_create(&a.data)?;
         let pin = tls.fingerprint();
-        runtime.block_on(mesh_service::tls::serve(host, a.listen, &tls, |addr| {
-            announce(addr, "https", Some(pin))
-        }))?;
+        runtime.block_on(mesh_service::tls::serve(
+            host,
+            a.listen,
+            &tls,
+            limits,
+            |addr| announce(addr, "https", Some(pin)),
+        ))?;
     }
     Ok(())
 }
