@@ -1215,16 +1215,16 @@ mod tests {
         let path = account.dir().join("MMM_Device.dare");
         std::fs::remove_file(&path).unwrap();
         let mut legacy = account.catalog(CatalogKind::Device).unwrap();
-        for (key, item) in &before {
+        let put_unsigned = |legacy: &mut Catalog, key: &str, item: &MeshItem| {
             let id = account.unique_id(CatalogKind::Device, key).unwrap();
+            let json = item.to_json().unwrap();
             legacy
-                .put(
-                    &id,
-                    Some(item.type_name()),
-                    item.to_json().unwrap().as_bytes(),
-                    &[],
-                )
+                .put(&id, Some(item.type_name()), json.as_bytes(), &[])
                 .unwrap();
+            id
+        };
+        for (key, item) in &before {
+            put_unsigned(&mut legacy, key, item);
         }
         // What any device could do then: add an entry no administrator made, and delete one.
         for (udf, delete) in [("MFORGED", false), ("MREMOVED", true)] {
@@ -1233,15 +1233,7 @@ mod tests {
                 device_udf: Some(udf.into()),
                 ..Default::default()
             });
-            let id = account.unique_id(CatalogKind::Device, udf).unwrap();
-            legacy
-                .put(
-                    &id,
-                    Some(item.type_name()),
-                    item.to_json().unwrap().as_bytes(),
-                    &[],
-                )
-                .unwrap();
+            let id = put_unsigned(&mut legacy, udf, &item);
             if delete {
                 legacy.delete(&id).unwrap();
             }

@@ -69,15 +69,9 @@ pub fn read(envelope: &DareEnvelope, keys: &KeyRing) -> Result<MeshItem> {
 #[derive(Debug, Clone)]
 pub struct Verified<T> {
     value: T,
-    signer: String,
 }
 
 impl<T> Verified<T> {
-    /// The UDF of the key that signed it.
-    pub fn signer(&self) -> &str {
-        &self.signer
-    }
-
     pub fn into_inner(self) -> T {
         self.value
     }
@@ -89,7 +83,6 @@ impl<T> Verified<T> {
     ) -> std::result::Result<Verified<U>, E> {
         Ok(Verified {
             value: f(self.value)?,
-            signer: self.signer,
         })
     }
 }
@@ -137,7 +130,6 @@ pub fn verify_signed_by(
     }
     Ok(Verified {
         value: read(envelope, keys)?,
-        signer: expected_udf,
     })
 }
 

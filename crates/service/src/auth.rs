@@ -24,7 +24,7 @@ use mesh_schema::{expect_item, sender, signed};
 use serde::{Deserialize, Serialize};
 
 use crate::host::ServiceHost;
-use crate::peers::domain_of;
+use crate::peers::{domain_of, same_address};
 use crate::refusal::Refusal;
 use crate::store::{unix_now, AccountRecord};
 
@@ -62,7 +62,6 @@ pub enum Caller {
     /// An administrator device binding an account: authenticated against the profile it
     /// presents, with the devices removed from the account.
     Binder {
-        profile: ProfileUser,
         encryption: PublicKey,
         revoked: Vec<String>,
     },
@@ -152,13 +151,7 @@ fn check_device(
         .map_err(|e| Refusal::Unauthenticated(e.to_string()))?;
     let device = expect_item!(item.into_inner(), ConnectionDevice)
         .map_err(|e| Refusal::Unauthenticated(e.to_string()))?;
-    if device
-        .account_address
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-        != Some(address)
-    {
+    if !same_address(device.account_address.as_deref(), address) {
         return Err(Refusal::Forbidden(
             "the device connection is for another account".into(),
         ));
@@ -214,7 +207,9 @@ fn device(
     let (device, administrator) =
         check_device(opened, &profile, &address, connection, &record.revoked)?;
     if let Some(udf) = &device.subject_udf {
-        if revoked(host, &record)?.contains(udf) {
+        let admin = required(&profile.administrator_signature, "AdministratorSignature")
+            .map_err(|e| Refusal::Malformed(e.to_string()))?;
+        if host.account_removals(&record, &admin)?.contains(udf) {
             return Err(Refusal::Revoked(udf.clone()));
         }
     }
@@ -228,15 +223,6 @@ fn device(
         account: record,
         administrator,
     })
-}
-
-/// The devices removed from an account: those the service was told of (revocations), and those
-/// the account's access catalog records as removed — which outlive an unbind and come along
-/// to any service the account is bound to.
-fn revoked(host: &ServiceHost, record: &AccountRecord) -> Result<Vec<String>, Refusal> {
-    let mut all = record.revoked.clone();
-    all.extend(host.account_removals(record)?);
-    Ok(all)
 }
 
 /// Ticket authentication: a ticket this service issued, unexpired, for this account and a
@@ -270,7 +256,11 @@ fn check_ticket(
             "the ticket MAC does not verify".into(),
         ));
     }
-    if revoked(host, &record)?.contains(&ticket.device_udf) {
+    let admin = ServiceHost::admin_key(&record)?;
+    if host
+        .account_removals(&record, &admin)?
+        .contains(&ticket.device_udf)
+    {
         return Err(Refusal::Revoked(ticket.device_udf));
     }
     Ok(DeviceCaller {
@@ -298,13 +288,7 @@ fn binder(
     })?;
     let (profile, _) = signed::verify_profile_user(profile_env)
         .map_err(|e| Refusal::Malformed(format!("the account profile does not verify: {e}")))?;
-    if profile
-        .account_address
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-        != Some(address.as_str())
-    {
+    if !same_address(profile.account_address.as_deref(), &address) {
         return Err(Refusal::Malformed(
             "the account profile is for another address".into(),
         ));
@@ -331,7 +315,6 @@ fn binder(
     let encryption = required(&device.encryption, "Encryption")
         .map_err(|e| Refusal::Unauthenticated(e.to_string()))?;
     Ok(Caller::Binder {
-        profile,
         encryption,
         revoked,
     })

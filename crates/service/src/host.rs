@@ -382,7 +382,6 @@ impl ServiceHost {
         let ctx = Ctx {
             host: self,
             deadline,
-            nonce: &opened.nonce,
         };
         let reply_key = caller.encryption();
         let response = match &opened.request {
@@ -444,9 +443,13 @@ impl ServiceHost {
 
     /// The devices an account's access catalog records as removed, read again only when the
     /// catalog has changed (cached by its index and apex digest).
-    pub(crate) fn account_removals(&self, record: &AccountRecord) -> Result<Vec<String>, Refusal> {
+    /// `admin` is the account's administrator key, which signs the removal entries.
+    pub(crate) fn account_removals(
+        &self,
+        record: &AccountRecord,
+        admin: &PublicKey,
+    ) -> Result<Vec<String>, Refusal> {
         let state = self.store.state(&record.address, crate::operate::ACCESS)?;
-        let admin = Self::admin_key(record)?;
         let admin_udf = admin.udf();
         if let Some((at, by, removed)) =
             self.removals.lock().expect("removals").get(&record.address)
@@ -455,8 +458,7 @@ impl ServiceHost {
                 return Ok(removed.clone());
             }
         }
-        let removed =
-            crate::operate::revoked_devices(self.store.as_ref(), &record.address, &admin)?;
+        let removed = crate::operate::revoked_devices(self.store.as_ref(), &record.address, admin)?;
         let mut cache = self.removals.lock().expect("removals");
         if cache.len() >= 100_000 {
             cache.clear();

@@ -74,6 +74,11 @@ pub fn is_domain(name: &str) -> bool {
         })
 }
 
+/// Does the address an object names (`claimed`) name the account `address` (lower case)?
+pub fn same_address(claimed: Option<&str>, address: &str) -> bool {
+    claimed.is_some_and(|c| c.eq_ignore_ascii_case(address))
+}
+
 /// The domain of an account address (`alice@example.com` → `example.com`), lower case.
 pub fn domain_of(address: &str) -> String {
     address

@@ -23,8 +23,6 @@ pub struct Ctx<'a> {
     pub host: &'a ServiceHost,
     /// Past this, the request is refused before it writes anything.
     pub deadline: Instant,
-    /// The request's nonce.
-    pub nonce: &'a str,
 }
 
 impl Ctx<'_> {

@@ -24,9 +24,13 @@ use crate::store::Update;
 /// A message a device of this service gives for another account: signed by that device's
 /// connection key, and carrying that device's connection, signed by its account's
 /// administrator key.
-pub fn check_outbound(caller: &DeviceCaller, message: &DareEnvelope) -> Result<(), Refusal> {
-    let admin = ServiceHost::admin_key(&caller.account)?;
-    let connection = sender::verify_sender(message, &admin).map_err(|e| {
+/// `admin` is the caller's account's administrator key.
+pub fn check_outbound(
+    caller: &DeviceCaller,
+    admin: &mesh_crypto::PublicKey,
+    message: &DareEnvelope,
+) -> Result<(), Refusal> {
+    let connection = sender::verify_sender(message, admin).map_err(|e| {
         Refusal::Forbidden(format!(
             "a message for another account must be signed by the sending device and carry its \
              connection: {e}"
@@ -35,10 +39,10 @@ pub fn check_outbound(caller: &DeviceCaller, message: &DareEnvelope) -> Result<(
     let same_key = required(&connection.signature, "Signature")
         .map(|k| k.udf() == caller.signature.udf())
         .unwrap_or(false);
-    let same_account = connection
-        .account_address
-        .as_deref()
-        .is_some_and(|a| a.eq_ignore_ascii_case(&caller.account.address));
+    let same_account = crate::peers::same_address(
+        connection.account_address.as_deref(),
+        &caller.account.address,
+    );
     if !same_key || !same_account {
         return Err(Refusal::Forbidden(
             "a message may only be sent as the device that sends it".into(),

@@ -132,13 +132,7 @@ pub(crate) fn revoked_by(
         }
         let revocation: Revocation = mesh_encoding::from_json(&env.payload)
             .map_err(|e| Refusal::Malformed(format!("revocation: {e}")))?;
-        if revocation
-            .account
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-            != Some(address)
-        {
+        if !crate::peers::same_address(revocation.account.as_deref(), address) {
             return Err(Refusal::Forbidden(
                 "a revocation for another account".into(),
             ));
@@ -268,9 +262,10 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
         .map(|a| a.to_ascii_lowercase())
         .filter(|a| *a != *address)
         .collect();
-    if !recipients.is_empty() {
+    if !recipients.is_empty() && !r.outbound.is_empty() {
+        let admin = ServiceHost::admin_key(&caller.account)?;
         for env in &r.outbound {
-            post::check_outbound(caller, env)?;
+            post::check_outbound(caller, &admin, env)?;
         }
     }
     for (name, list) in [(LOCAL, &r.local), (OUTBOUND, &r.outbound)] {
