@@ -311,3 +311,35 @@ fn tls_certificate_is_pinned() {
     let plain = base.replace("https://", "http://");
     assert!(fails(&["service", "hello", "--service", &plain]).starts_with("error:"));
 }
+
+/// An account larger than one request (150 entries, about 80 KB of them) binds: its entries go
+/// up in as many transactions as they need, each against the state the one before left.
+#[test]
+fn a_large_account_binds() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), None);
+    let dir = tempfile::tempdir().unwrap();
+    ok_in(dir.path(), &["account", "create", "alice@example.com"]);
+    {
+        let device = mesh_client::MeshHome::at(dir.path())
+            .open(DEVICE_PASS)
+            .unwrap();
+        let account = device.account(None).unwrap();
+        for i in 0..150 {
+            let entry = mesh_schema::catalog::CatalogedCredential {
+                service: Some(format!("site{i}.example")),
+                username: Some("alice".into()),
+                password: Some("p".repeat(200)),
+                ..Default::default()
+            };
+            account
+                .put(mesh_client::CatalogKind::Credential, &entry.into())
+                .unwrap();
+        }
+    }
+    ok_in(dir.path(), &["account", "bind", "--service", &service.url]);
+    assert_eq!(
+        container_status(dir.path(), "MMM_Credential")["Service"],
+        150
+    );
+}

@@ -103,6 +103,31 @@ pub struct ServiceInfo {
     pub hello: MeshHelloResponse,
 }
 
+/// Octets of entries (as JSON) one upload transaction carries at most: half the service's
+/// default request limit, which leaves room for the request, its encryption and base64.
+const UPLOAD_BYTES: usize = binding::DEFAULT_MAX_REQUEST / 2;
+/// Entries one upload transaction carries at most (the service takes 1,000).
+const UPLOAD_ENTRIES: usize = 500;
+
+/// `envelopes` in runs that each fit one upload transaction (an entry larger than that alone).
+fn upload_chunks(envelopes: Vec<DareEnvelope>) -> Result<Vec<Vec<DareEnvelope>>> {
+    let mut chunks: Vec<Vec<DareEnvelope>> = Vec::new();
+    let mut size = 0;
+    for env in envelopes {
+        let len = env.to_json()?.len();
+        let full = chunks
+            .last()
+            .is_none_or(|c| c.len() >= UPLOAD_ENTRIES || size + len > UPLOAD_BYTES);
+        if full {
+            chunks.push(Vec::new());
+            size = 0;
+        }
+        size += len;
+        chunks.last_mut().expect("just pushed").push(env);
+    }
+    Ok(chunks)
+}
+
 /// A Revocation of `device_udf` from `address`, sealed by the administrator key.
 fn revocation(address: &str, device_udf: &str, admin: &PrivateKey) -> Result<DareEnvelope> {
     let revocation = Revocation {
@@ -722,9 +747,18 @@ impl<'a> Session<'a> {
             .map(|i| local.read(i))
             .collect::<mesh_dare::Result<Vec<_>>>()?;
         let count = envelopes.len() as u64;
-        self.transact_one(name, synced, digest, envelopes)?;
-        self.binding.synced.insert(name.to_string(), last);
-        self.save()?;
+        // In transactions the service takes: a share of its request size limit each (the
+        // request around them is encrypted and, in JSON, base64), and each made against the
+        // state the one before left.
+        let (mut at, mut digest) = (synced, digest);
+        for chunk in upload_chunks(envelopes)? {
+            let n = chunk.len() as u64;
+            self.transact_one(name, at, digest, chunk)?;
+            at += n;
+            digest = local.tree_digest_at(at).map(|d| d.to_vec());
+            self.binding.synced.insert(name.to_string(), at);
+            self.save()?;
+        }
         Ok(count)
     }
 

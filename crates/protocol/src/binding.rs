@@ -205,7 +205,6 @@ pub struct OpenedRequest {
     pub envelope: DareEnvelope,
     /// The nonce, in its canonical presentation.
     pub nonce: String,
-    pub created: OffsetDateTime,
     /// What the request's signature or MAC must cover.
     pub binding_digest: [u8; 64],
 }
@@ -370,7 +369,6 @@ pub fn open_request(data: &[u8], service_keys: &KeyRing) -> Result<OpenedRequest
         encoding,
         envelope,
         nonce,
-        created,
         binding_digest,
     })
 }
@@ -439,13 +437,32 @@ pub fn open_response(
                 .iter()
                 .find(|kv| kv.key == IN_RESPONSE_TO)
                 .map(|kv| kv.value.as_str());
-            if answered != Some(nonce) {
-                return Err(ProtocolError::BadResponse(
-                    "the response answers another request (replayed or swapped)".into(),
-                ));
+            match answered {
+                Some(n) if n == nonce => {}
+                // A request the service could not open (too large, malformed) is refused
+                // without its nonce: such an answer is taken as the refusal it is, never as a
+                // success.
+                None => {
+                    let response = open_payload(&envelope, keys)?;
+                    if response.status().0 < 400 {
+                        return Err(ProtocolError::BadResponse(
+                            "a response that names no request is no answer to this one".into(),
+                        ));
+                    }
+                    return Ok(response);
+                }
+                Some(_) => {
+                    return Err(ProtocolError::BadResponse(
+                        "the response answers another request (replayed or swapped)".into(),
+                    ))
+                }
             }
         }
     }
+    open_payload(&envelope, keys)
+}
+
+fn open_payload(envelope: &DareEnvelope, keys: &KeyRing) -> Result<Response> {
     let plaintext = envelope
         .plaintext(keys)
         .map_err(|e| ProtocolError::BadResponse(format!("cannot open the response: {e}")))?;

@@ -738,3 +738,46 @@ fn short_lived_state_is_metered() {
     // The account's own updates are not affected.
     assert_eq!(lab.send(&lab.seal(&lab.local_entry())).0, 200);
 }
+
+/// A request the service cannot open is refused without naming it (it has no nonce to name);
+/// the client takes such an answer as the refusal it is, and never as a success.
+#[test]
+fn a_refusal_that_names_no_request_is_still_a_refusal() {
+    let lab = lab();
+    let mut sealed = binding::seal_request(
+        &lab.status_request(),
+        Authenticator::Key(&lab.signer),
+        Some(&lab.service_encryption),
+    )
+    .unwrap();
+    sealed.bytes.extend(vec![b' '; 70 * 1024]);
+    let reply = lab.host.handle(&sealed.bytes);
+    assert_eq!(reply.status, 413);
+    let response = binding::open_response(
+        &reply.body,
+        &lab.keys,
+        Some(&lab.service_signature),
+        Some(&sealed.nonce),
+    )
+    .unwrap();
+    assert_eq!(response.status().0, 413);
+    // A success that names no request is refused by the client.
+    let answer = binding::seal_response(
+        &Response::MeshResponse(MeshResponse {
+            status: Some(200),
+            ..Default::default()
+        }),
+        &lab.host.signer(),
+        None,
+        binding::Encoding::Json,
+        None,
+    )
+    .unwrap();
+    assert!(binding::open_response(
+        &answer,
+        &lab.keys,
+        Some(&lab.service_signature),
+        Some(&sealed.nonce)
+    )
+    .is_err());
+}
