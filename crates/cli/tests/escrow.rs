@@ -6,18 +6,6 @@ mod common;
 use common::service::{alice_with_a_password, connect_by_witness, Service};
 use common::*;
 
-fn shares(dir: &std::path::Path, quorum: &str, n: &str) -> Vec<String> {
-    json_in(
-        dir,
-        &["account", "escrow", "--quorum", quorum, "--shares", n],
-    )["Shares"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn recover_an_account_from_escrow_shares() {
     let data = tempfile::tempdir().unwrap();
@@ -29,7 +17,7 @@ fn recover_an_account_from_escrow_shares() {
     );
     let (a, d, e) = (a.path(), d.path(), e.path());
     alice_with_a_password(&service, a);
-    let alice = shares(a, "2", "3");
+    let alice = escrow_shares(a, "2", "3");
     assert_eq!(alice.len(), 3);
 
     // Two of the three recover it; the device is an administrator and reads everything.
@@ -51,7 +39,8 @@ fn recover_an_account_from_escrow_shares() {
         json_in(d, &["password", "get", "bank.example"])["CatalogedCredential"]["Password"],
         "pw1"
     );
-    // It writes, and the first device sees it.
+    // It writes, and the first device (still an administrator: the recovery removed no one)
+    // takes the new keys at its next sync and sees it.
     ok_in(d, &["password", "add", "shop.example", "alice", "pw2"]);
     ok_in(a, &["account", "sync"]);
     assert_eq!(
@@ -63,7 +52,7 @@ fn recover_an_account_from_escrow_shares() {
     // secret is refused by the service. Nothing of a failed attempt is kept.
     let other = tempfile::tempdir().unwrap();
     ok_in(other.path(), &["account", "create", "bob@example.com"]);
-    let bob = shares(other.path(), "2", "2");
+    let bob = escrow_shares(other.path(), "2", "2");
     let recover = |shares: &[&String]| {
         let mut args = vec!["account", "recover", "alice@example.com"];
         args.extend(shares.iter().map(|s| s.as_str()));
@@ -72,7 +61,7 @@ fn recover_an_account_from_escrow_shares() {
     };
     let mixed = recover(&[&alice[1], &bob[0]]);
     assert!(
-        mixed.contains("do not recover an account secret"),
+        mixed.contains("do not recover this account's root"),
         "{mixed}"
     );
     let short = recover(&[&alice[1]]);
@@ -90,9 +79,12 @@ fn recover_an_account_from_escrow_shares() {
     );
     assert!(!e.join("accounts/alice@example.com").exists());
 
-    // Only an administrator device holds the secret to escrow.
+    // Only the device holding the root makes shares: not a device without administrator
+    // rights, and not the first device, whose root went into the shares.
     let b = tempfile::tempdir().unwrap();
     connect_by_witness(&service, a, b.path());
     let refused = fails_in(b.path(), DEVICE_PASS, &["account", "escrow"]);
-    assert!(refused.contains("administrator"), "{refused}");
+    assert!(refused.contains("does not hold the root"), "{refused}");
+    let refused = fails_in(a, DEVICE_PASS, &["account", "escrow"]);
+    assert!(refused.contains("does not hold the root"), "{refused}");
 }

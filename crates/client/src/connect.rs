@@ -462,11 +462,9 @@ pub(crate) fn device_records(
     profile_envelope: Option<DareEnvelope>,
     service_encryption: &PublicKey,
 ) -> Result<(CatalogedDevice, CatalogedAccess)> {
-    let admin = account.administrator_key()?;
+    let (mut cataloged, device_key) = connected_record(account, profile, profile_envelope)?;
     let device_udf = profile.check()?;
-    let device_key: PublicKey = required(&profile.encryption, "Encryption")?;
-    let (activation, connection) =
-        ActivationDevice::create(profile, &account.udf, &account.address)?;
+    let admin = account.administrator_key()?;
     let not_admin = || ClientError::NotAdministrator(account.address.clone());
     let account_key = account.encryption_private_key().ok_or_else(not_admin)?;
     let id_key = account.id_key().ok_or_else(not_admin)?;
@@ -486,7 +484,7 @@ pub(crate) fn device_records(
                 id: Some(capability_id.clone()),
                 key_data: account.profile.account_encryption.clone(),
                 enveloped_key_shares: vec![enveloped_share],
-                subject_id: Some(device_udf.clone()),
+                subject_id: Some(device_udf),
                 subject_address: Some(account.address.clone()),
                 ..Default::default()
             },
@@ -500,6 +498,28 @@ pub(crate) fn device_records(
         catalog_id_key: Some(base64url::encode(&id_key)),
         ..Default::default()
     };
+    cataloged.enveloped_activation_account = Some(signed::seal(
+        &activation_account.into(),
+        &admin,
+        None,
+        &[&device_key],
+    )?);
+    Ok((cataloged, access))
+}
+
+/// What every device of the account has in its CatalogedDevice (schema-08 §3.2.1): its
+/// connection signed by the administrator key, and its activation, also signed, encrypted to
+/// the device. Also the device's encryption key, for what the caller adds.
+pub(crate) fn connected_record(
+    account: &Account,
+    profile: &ProfileDevice,
+    profile_envelope: Option<DareEnvelope>,
+) -> Result<(CatalogedDevice, PublicKey)> {
+    let admin = account.administrator_key()?;
+    let device_udf = profile.check()?;
+    let device_key: PublicKey = required(&profile.encryption, "Encryption")?;
+    let (activation, connection) =
+        ActivationDevice::create(profile, &account.udf, &account.address)?;
     let cataloged = CatalogedDevice {
         udf: Some(device_udf.clone()),
         device_udf: Some(device_udf),
@@ -513,15 +533,9 @@ pub(crate) fn device_records(
             None,
             &[&device_key],
         )?),
-        enveloped_activation_account: Some(signed::seal(
-            &activation_account.into(),
-            &admin,
-            None,
-            &[&device_key],
-        )?),
         ..Default::default()
     };
-    Ok((cataloged, access))
+    Ok((cataloged, device_key))
 }
 
 /// Administrator: make the records for a device joining the account, and put and push its
@@ -586,6 +600,7 @@ pub(crate) fn check_records(
                 "AccountEncryptionCapability",
             )?,
             id_key: field(activation.catalog_id_key, "CatalogIdKey")?,
+            key: None,
         },
     ))
 }

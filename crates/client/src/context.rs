@@ -17,9 +17,9 @@
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
-use mesh_crypto::{profile_keys, PrivateKey, PublicKey, SecretSeed};
+use mesh_crypto::{PrivateKey, PublicKey, SecretSeed};
 use mesh_dare::catalog::Catalog;
-use mesh_dare::{DareEnvelope, KeyRing, Mode};
+use mesh_dare::{DareEnvelope, KeyParameters, KeyRing, Mode};
 use mesh_schema::assertion::ActivationDevice;
 use mesh_schema::catalog::CatalogedDevice;
 use mesh_schema::profile::{ProfileDevice, ProfileUser};
@@ -28,6 +28,7 @@ use mesh_udf::{random, KeySpecifier};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha512};
 
+use crate::authority::{AdminKeys, Administration};
 use crate::catalogs::CatalogKind;
 use crate::store;
 use crate::{ClientError, Result};
@@ -42,11 +43,18 @@ pub const DATA_ENV: &str = "MESH_DATA";
 #[serde(rename_all = "PascalCase")]
 struct AccountSecrets {
     address: String,
-    /// The account's key-derivation secret, held by administrator devices.
+    /// The account's root ([`crate::authority`]), held by the device the user keeps it on.
     account_secret: Option<String>,
+    /// The administration keys, on an administrator device that does not hold the root (one
+    /// holding it derives them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    administration: Option<Administration>,
     /// What a device connected without administrator rights holds instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     grant: Option<AccountGrant>,
+    /// Its grants of earlier key generations, to read what was written before a rotation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    earlier_grants: Vec<AccountGrant>,
     /// The account encryption key itself, as devices connected before threshold decryption
     /// were given it: still read (so that they keep working), never written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,6 +72,9 @@ pub struct AccountGrant {
     pub capability: String,
     /// base64url of the 32-octet UniqueId key.
     pub id_key: String,
+    /// The account encryption key the share is of (the profile's current one if absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyParameters>,
 }
 
 /// Asks the service holding the other share of the account encryption key for its
@@ -73,17 +84,24 @@ pub trait ThresholdOperator: Send + Sync {
     fn contributions(&self, capability: &str, ephemerals: &[PublicKey]) -> Result<Vec<Vec<u8>>>;
 }
 
-/// The device's share of the account encryption key.
+/// The device's share of an account encryption key.
 struct AccountShare {
+    /// The account key it is a share of.
+    of: PublicKey,
     key: PrivateKey,
     capability: String,
 }
 
 impl AccountShare {
     fn from_grant(grant: &AccountGrant, account_key: &PublicKey) -> Result<Self> {
+        let of = match &grant.key {
+            Some(k) => k.public_key()?,
+            None => account_key.clone(),
+        };
         let bytes = mesh_encoding::base64url::decode(&grant.share)?;
         Ok(AccountShare {
-            key: PrivateKey::from_bytes(account_key.algorithm(), &bytes)?,
+            key: PrivateKey::from_bytes(of.algorithm(), &bytes)?,
+            of,
             capability: grant.capability.clone(),
         })
     }
@@ -95,22 +113,45 @@ pub type Progress = dyn Fn(u64, u64) + Send + Sync;
 /// Agreement values for every envelope encrypted to `account_key`, from the device's share and
 /// the service's contributions (one Operate per [`OPERATE_BATCH`] ephemeral keys).
 fn share_ring(
-    share: &AccountShare,
-    account_key: &PublicKey,
+    shares: &[AccountShare],
     operator: &dyn ThresholdOperator,
     envelopes: &[DareEnvelope],
     progress: Option<&Progress>,
 ) -> Result<KeyRing> {
-    let udf = account_key.udf();
-    let mut ephemerals = Vec::new();
-    for epk in envelopes.iter().filter_map(|e| e.ephemeral_for(&udf)) {
-        if !ephemerals.contains(&epk) {
-            ephemerals.push(epk);
-        }
-    }
     let mut ring = KeyRing::new();
-    let total = ephemerals.len() as u64;
+    let mut wanted = Vec::new();
+    for share in shares {
+        let udf = share.of.udf();
+        let mut ephemerals = Vec::new();
+        for epk in envelopes.iter().filter_map(|e| e.ephemeral_for(&udf)) {
+            if !ephemerals.contains(&epk) {
+                ephemerals.push(epk);
+            }
+        }
+        wanted.push((share, udf, ephemerals));
+    }
+    let total = wanted.iter().map(|(_, _, e)| e.len() as u64).sum::<u64>();
     let mut done = 0;
+    for (share, udf, ephemerals) in &wanted {
+        share_agreements(share, udf, ephemerals, operator, &mut ring, &mut |n| {
+            done += n;
+            if let Some(progress) = progress.filter(|_| total > OPERATE_BATCH as u64) {
+                progress(done, total);
+            }
+        })?;
+    }
+    Ok(ring)
+}
+
+/// The agreement values of one share for `ephemerals`, added to `ring`.
+fn share_agreements(
+    share: &AccountShare,
+    udf: &str,
+    ephemerals: &[PublicKey],
+    operator: &dyn ThresholdOperator,
+    ring: &mut KeyRing,
+    advance: &mut dyn FnMut(u64),
+) -> Result<()> {
     for chunk in ephemerals.chunks(OPERATE_BATCH) {
         let theirs = operator.contributions(&share.capability, chunk)?;
         if theirs.len() != chunk.len() {
@@ -124,14 +165,11 @@ fn share_ring(
                 epk.algorithm(),
                 &[mine.as_slice(), their.as_slice()],
             )?;
-            ring.add_agreement(&udf, epk, value);
+            ring.add_agreement(udf, epk, value);
         }
-        done += chunk.len() as u64;
-        if let Some(progress) = progress.filter(|_| total > OPERATE_BATCH as u64) {
-            progress(done, total);
-        }
+        advance(chunk.len() as u64);
     }
-    Ok(ring)
+    Ok(())
 }
 
 /// Open an envelope encrypted to the account key `account_key` with a share granted to this
@@ -143,13 +181,7 @@ pub fn open_with_grant(
     envelope: &DareEnvelope,
 ) -> Result<Vec<u8>> {
     let share = AccountShare::from_grant(grant, account_key)?;
-    let ring = share_ring(
-        &share,
-        account_key,
-        operator,
-        std::slice::from_ref(envelope),
-        None,
-    )?;
+    let ring = share_ring(&[share], operator, std::slice::from_ref(envelope), None)?;
     Ok(envelope.plaintext(&ring)?)
 }
 
@@ -188,11 +220,7 @@ fn is_address(address: &str) -> bool {
 }
 
 fn role(seed: &SecretSeed, role: &str) -> Result<PrivateKey> {
-    profile_keys(seed)?
-        .into_iter()
-        .find(|k| k.role == role)
-        .map(|k| k.key)
-        .ok_or_else(|| ClientError::Invalid(format!("the secret has no {role} key")))
+    crate::authority::role_key(seed, role)
 }
 
 impl MeshHome {
@@ -395,6 +423,36 @@ impl Device {
         (list, default)
     }
 
+    /// Add an account whose root was recovered, as its first profile shows it and with no
+    /// device entry yet (a recovery, which then reads the account from its service).
+    pub(crate) fn add_root_account(&mut self, address: &str, root: &SecretSeed) -> Result<()> {
+        if !is_address(address) {
+            return Err(ClientError::BadAddress(address.to_string()));
+        }
+        if self.secrets.accounts.iter().any(|a| a.address == address) {
+            return Err(ClientError::AccountExists(address.to_string()));
+        }
+        let profile = ProfileUser::from_seed(root, address, None)?;
+        let account_udf = profile.check()?;
+        let dir = self.home.dir.join("accounts").join(address);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        create_private_dir(&dir)?;
+        let envelope = seal_profile(profile.into(), root, &account_udf)?;
+        store::write_atomic(&dir.join("profile.dare"), envelope.to_json()?.as_bytes())?;
+        self.secrets.accounts.push(AccountSecrets {
+            address: address.to_string(),
+            account_secret: Some(root.udf().to_string()),
+            ..Default::default()
+        });
+        self.save_secrets()?;
+        if self.config().default_account.is_none() {
+            self.set_default(address)?;
+        }
+        Ok(())
+    }
+
     /// Create an account with this device as its administrator device.
     pub fn create_account(&mut self, address: &str) -> Result<Account> {
         let address = address.to_ascii_lowercase();
@@ -424,7 +482,12 @@ impl Device {
         create_private_dir(&dir)?;
         let envelope = seal_profile(profile.clone().into(), &seed, &account_udf)?;
         store::write_atomic(&dir.join("profile.dare"), envelope.to_json()?.as_bytes())?;
-        let account = Account::load(&dir, address, Some(seed.clone()), None, None)?;
+        let secrets = AccountSecrets {
+            address: address.to_string(),
+            account_secret: Some(seed.udf().to_string()),
+            ..Default::default()
+        };
+        let account = Account::load(&dir, &secrets)?;
 
         // This device's activation, connection and catalog entry (schema-08 §3.2.1).
         let admin = role(&seed, "AdministratorSignature")?;
@@ -460,12 +523,7 @@ impl Device {
             let kind = CatalogKind::parse(&kind)?;
             account.put(kind, &MeshItem::from_bytes(json.as_bytes())?)?;
         }
-        self.secrets.accounts.push(AccountSecrets {
-            address: address.to_string(),
-            account_secret: Some(seed.udf().to_string()),
-            grant: None,
-            account_encryption_key: None,
-        });
+        self.secrets.accounts.push(secrets);
         self.save_secrets()?;
         if self.config().default_account.is_none() {
             self.set_default(address)?;
@@ -485,24 +543,8 @@ impl Device {
                 (None, _) => return Err(ClientError::WhichAccount(list.join(", "))),
             },
         };
-        let secrets = self
-            .secrets
-            .accounts
-            .iter()
-            .find(|a| a.address == address)
-            .ok_or_else(|| ClientError::NoAccount(address.clone()))?;
-        let seed = secrets
-            .account_secret
-            .as_deref()
-            .map(SecretSeed::parse)
-            .transpose()?;
-        let account = Account::load(
-            &self.home.dir.join("accounts").join(&address),
-            &address,
-            seed,
-            secrets.grant.as_ref(),
-            secrets.account_encryption_key.as_deref(),
-        )?;
+        let secrets = self.account_secrets(&address)?;
+        let account = Account::load(&self.home.dir.join("accounts").join(&address), secrets)?;
         // A device holding a share reads the catalogs with its service's help.
         if account.needs_operator() {
             if let Some(binding) = crate::online::load_binding(&account) {
@@ -542,17 +584,17 @@ impl Device {
         let dir = self.home.dir.join("accounts").join(&address);
         create_private_dir(&dir)?;
         store::write_atomic(&dir.join("profile.dare"), profile.to_json()?.as_bytes())?;
-        let account = Account::load(&dir, &address, None, Some(grant), None)?;
+        let secrets = AccountSecrets {
+            address: address.clone(),
+            grant: Some(grant.clone()),
+            ..Default::default()
+        };
+        let account = Account::load(&dir, &secrets)?;
         store::write_atomic(
             &dir.join(DEVICE_RECORD),
             MeshItem::from(record.clone()).to_json()?.as_bytes(),
         )?;
-        self.secrets.accounts.push(AccountSecrets {
-            address: address.clone(),
-            account_secret: None,
-            grant: Some(grant.clone()),
-            account_encryption_key: None,
-        });
+        self.secrets.accounts.push(secrets);
         self.save_secrets()?;
         if self.config().default_account.is_none() {
             self.set_default(&address)?;
@@ -568,48 +610,101 @@ impl Device {
     /// Escrow (architecture-17 §4.5, §5.8; schema-08 §6.1: every account key derives from one
     /// seed): split the account's secret into `shares` shares, any `quorum` of which recover it
     /// (Shamir, udf-13 §4.5). Administrator devices only.
+    ///
+    /// The root then lives in the shares only: this device keeps the administration keys and
+    /// forgets the root, unless `keep_root` (it stays the root holder).
     pub fn escrow_account(
-        &self,
+        &mut self,
         address: Option<&str>,
         quorum: usize,
         shares: usize,
+        keep_root: bool,
     ) -> Result<Vec<String>> {
         let account = self.account(address)?;
-        let seed = account
-            .seed
+        let root = account
+            .root
             .as_ref()
-            .ok_or_else(|| ClientError::NotAdministrator(account.address.clone()))?;
-        Ok(
-            mesh_crypto::shamir::split(seed.udf().body(), quorum, shares)?
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-        )
+            .ok_or_else(|| ClientError::NotRootHolder(account.address.clone()))?;
+        let split: Vec<String> = mesh_crypto::shamir::split(root.udf().body(), quorum, shares)?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if !keep_root {
+            let (admin, id_key) = match (&account.admin, account.id_key) {
+                (Some(admin), Some(id_key)) => (admin.clone(), id_key),
+                _ => return Err(ClientError::NotAdministrator(account.address.clone())),
+            };
+            let held = self.account_secrets_mut(&account.address)?;
+            held.administration = Some(admin.to_administration(&id_key));
+            held.account_secret = None;
+            self.save_secrets()?;
+        }
+        Ok(split)
     }
 
-    /// Recover an account from escrow shares: this device becomes one of its administrator
-    /// devices. What the shares give can only be checked against the account's service
-    /// ([`crate::online::Session::attach`]); [`Self::forget_account`] undoes this if it fails.
-    pub fn recover_account(&mut self, address: &str, shares: &[String]) -> Result<Account> {
-        let shares = shares
+    fn account_secrets(&self, address: &str) -> Result<&AccountSecrets> {
+        self.secrets
+            .accounts
             .iter()
-            .map(|s| {
-                mesh_udf::ShareUdf::parse(s)
-                    .map_err(|e| ClientError::Invalid(format!("share '{s}': {e}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let body = mesh_crypto::shamir::recover(&shares)?;
-        let seed = SecretSeed::from_udf(mesh_udf::Udf::new(mesh_udf::UdfType::SecretSeed, body))
-            .ok()
-            .filter(|seed| ProfileUser::from_seed(seed, address, None).is_ok())
-            .ok_or_else(|| {
-                ClientError::Invalid(
-                    "these shares do not recover an account secret (are they all from one \
-                     escrow of this account?)"
-                        .into(),
-                )
-            })?;
-        self.add_account(&address.to_ascii_lowercase(), seed, Vec::new())
+            .find(|a| a.address == address)
+            .ok_or_else(|| ClientError::NoAccount(address.to_string()))
+    }
+
+    fn account_secrets_mut(&mut self, address: &str) -> Result<&mut AccountSecrets> {
+        self.secrets
+            .accounts
+            .iter_mut()
+            .find(|a| a.address == address)
+            .ok_or_else(|| ClientError::NoAccount(address.to_string()))
+    }
+
+    /// Record what a key rotation gave this device for `address`: the new profile, and the
+    /// administration keys (an administrator device; `root` kept if held) or the grant (its
+    /// previous grant kept for what was written before).
+    pub(crate) fn record_rotation(
+        &mut self,
+        address: &str,
+        profile: &DareEnvelope,
+        admin: Option<(&AdminKeys, &[u8; 32])>,
+        grant: Option<AccountGrant>,
+        record: Option<&CatalogedDevice>,
+    ) -> Result<()> {
+        let dir = self.home.dir.join("accounts").join(address);
+        let held = self.account_secrets_mut(address)?;
+        if let Some((keys, id_key)) = admin {
+            if held.account_secret.is_none() {
+                held.administration = Some(keys.to_administration(id_key));
+            }
+        }
+        if let Some(mut grant) = grant {
+            if let Some(mut before) = held.grant.take() {
+                if before.key.is_none() {
+                    let (old, _) = signed::verify_profile_user(&DareEnvelope::parse(
+                        &std::fs::read(dir.join("profile.dare"))?,
+                    )?)?;
+                    before.key = old
+                        .account_encryption
+                        .as_ref()
+                        .map(|k| k.public_key("AccountEncryption"))
+                        .transpose()?
+                        .map(|k| KeyParameters::from_public(&k));
+                }
+                held.earlier_grants.insert(0, before);
+            }
+            grant.key = None;
+            held.grant = Some(grant);
+        }
+        // The secrets first: with the new keys and the old profile the device still reads
+        // what it read; with the new profile and the old keys it would not load.
+        self.save_secrets()?;
+        store::write_atomic(&dir.join("profile.dare"), profile.to_json()?.as_bytes())?;
+        if let Some(record) = record {
+            store::write_atomic(
+                &dir.join(DEVICE_RECORD),
+                MeshItem::from(record.clone()).to_json()?.as_bytes(),
+            )?;
+        }
+        Ok(())
     }
 
     /// Remove an account from this device (its secrets and its files); the account itself, at
@@ -633,9 +728,9 @@ impl Device {
     pub fn export_account(&self, address: Option<&str>, passphrase: &str) -> Result<Vec<u8>> {
         let account = self.account(address)?;
         let seed = account
-            .seed
+            .root
             .as_ref()
-            .ok_or_else(|| ClientError::NotAdministrator(account.address.clone()))?;
+            .ok_or_else(|| ClientError::NotRootHolder(account.address.clone()))?;
         let mut entries = Vec::new();
         for kind in CatalogKind::ALL
             .iter()
@@ -676,16 +771,27 @@ pub struct Account {
     pub address: String,
     pub udf: String,
     pub profile: ProfileUser,
-    seed: Option<SecretSeed>,
+    profile_env: DareEnvelope,
+    /// The account's root, on the device that holds it.
+    root: Option<SecretSeed>,
+    /// The administration keys (administrator devices).
+    admin: Option<AdminKeys>,
     encrypt_to: PublicKey,
     keys: KeyRing,
     /// Keys the UniqueIds of catalog entries, so that headers (which are not encrypted) do not
     /// show what an entry is about. Held by devices that can read the catalogs.
     id_key: Option<[u8; 32]>,
-    /// A share of the account encryption key (devices without administrator rights).
-    share: Option<AccountShare>,
+    /// Shares of the account encryption keys, the current one first (devices without
+    /// administrator rights).
+    shares: Vec<AccountShare>,
     operator: std::sync::OnceLock<Box<dyn ThresholdOperator>>,
     progress: std::sync::OnceLock<Box<Progress>>,
+}
+
+fn decode_id_key(text: &str) -> Result<[u8; 32]> {
+    mesh_encoding::base64url::decode(text)?
+        .try_into()
+        .map_err(|_| ClientError::Invalid("a UniqueId key of the wrong size".into()))
 }
 
 /// The UniqueId key of an account, from its encryption private key.
@@ -698,29 +804,35 @@ pub(crate) fn id_key_of(key: &PrivateKey) -> [u8; 32] {
 }
 
 impl Account {
-    fn load(
-        dir: &Path,
-        address: &str,
-        seed: Option<SecretSeed>,
-        grant: Option<&AccountGrant>,
-        legacy_key: Option<&str>,
-    ) -> Result<Self> {
-        let envelope = DareEnvelope::parse(&std::fs::read(dir.join("profile.dare"))?)?;
-        let (profile, udf) = signed::verify_profile_user(&envelope)?;
+    fn load(dir: &Path, secrets: &AccountSecrets) -> Result<Self> {
+        let address = secrets.address.as_str();
+        let profile_env = DareEnvelope::parse(&std::fs::read(dir.join("profile.dare"))?)?;
+        let (profile, udf) = signed::verify_profile_user(&profile_env)?;
         let encrypt_to =
             mesh_schema::key::required(&profile.account_encryption, "AccountEncryption")?;
+        let root = secrets
+            .account_secret
+            .as_deref()
+            .map(SecretSeed::parse)
+            .transpose()?;
         let mut keys = KeyRing::new();
         let mut id_key = None;
-        let mut share = None;
-        let whole = match (&seed, legacy_key) {
-            (Some(seed), _) => Some(role(seed, "AccountEncryption")?),
-            (None, Some(legacy)) => Some(PrivateKey::from_bytes(
+        let mut shares = Vec::new();
+        let mut admin = None;
+        if let Some(root) = &root {
+            let (seeds, held) = AdminKeys::from_root(root, &profile)?;
+            // The UniqueId key is the first generation's, whatever was rotated since.
+            let first = AdminKeys::from_seed(&seeds[0])?;
+            id_key = Some(id_key_of(&first.encryption));
+            admin = Some(held);
+        } else if let Some(held) = &secrets.administration {
+            admin = Some(AdminKeys::from_administration(held, &profile)?);
+            id_key = Some(decode_id_key(&held.id_key)?);
+        } else if let Some(legacy) = &secrets.account_encryption_key {
+            let key = PrivateKey::from_bytes(
                 encrypt_to.algorithm(),
                 &mesh_encoding::base64url::decode(legacy)?,
-            )?),
-            (None, None) => None,
-        };
-        if let Some(key) = whole {
+            )?;
             if key.public_key() != encrypt_to {
                 return Err(ClientError::Invalid(format!(
                     "the secret held for {address} is not the account's"
@@ -728,40 +840,82 @@ impl Account {
             }
             id_key = Some(id_key_of(&key));
             keys.add_private(key);
-        } else if let Some(grant) = grant {
-            share = Some(AccountShare::from_grant(grant, &encrypt_to)?);
-            id_key = Some(
-                mesh_encoding::base64url::decode(&grant.id_key)?
-                    .try_into()
-                    .map_err(|_| ClientError::Invalid("a UniqueId key of the wrong size".into()))?,
-            );
+        } else if let Some(grant) = &secrets.grant {
+            shares.push(AccountShare::from_grant(grant, &encrypt_to)?);
+            for earlier in &secrets.earlier_grants {
+                shares.push(AccountShare::from_grant(earlier, &encrypt_to)?);
+            }
+            id_key = Some(decode_id_key(&grant.id_key)?);
+        }
+        if let Some(admin) = &admin {
+            for key in admin.encryption_keys() {
+                keys.add_private(key.clone());
+            }
         }
         Ok(Account {
             dir: dir.to_path_buf(),
             address: address.to_string(),
             udf,
             profile,
-            seed,
+            profile_env,
+            root,
+            admin,
             encrypt_to,
             keys,
             id_key,
-            share,
+            shares,
             operator: std::sync::OnceLock::new(),
             progress: std::sync::OnceLock::new(),
         })
     }
 
+    /// The account as a key rotation leaves it, in memory: `profile` (signed as `profile_env`)
+    /// and the administration keys `admin`, everything else as here.
+    pub(crate) fn rotated_view(
+        &self,
+        profile: ProfileUser,
+        profile_env: DareEnvelope,
+        admin: AdminKeys,
+    ) -> Result<Account> {
+        let encrypt_to =
+            mesh_schema::key::required(&profile.account_encryption, "AccountEncryption")?;
+        let mut keys = KeyRing::new();
+        for key in admin.encryption_keys() {
+            keys.add_private(key.clone());
+        }
+        Ok(Account {
+            dir: self.dir.clone(),
+            address: self.address.clone(),
+            udf: self.udf.clone(),
+            profile,
+            profile_env,
+            root: self.root.clone(),
+            admin: Some(admin),
+            encrypt_to,
+            keys,
+            id_key: self.id_key,
+            shares: Vec::new(),
+            operator: std::sync::OnceLock::new(),
+            progress: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The account's root, if this device holds it.
+    pub fn root(&self) -> Option<&SecretSeed> {
+        self.root.as_ref()
+    }
+
     /// Let this account's catalogs be read through the service holding the other share of the
     /// account encryption key (devices without administrator rights; a no-op on others).
     pub fn attach_operator(&self, operator: Box<dyn ThresholdOperator>) {
-        if self.share.is_some() {
+        if self.holds_share() {
             let _ = self.operator.set(operator);
         }
     }
 
     /// Does this device decrypt with a share of the account key (and the service's)?
     pub fn holds_share(&self) -> bool {
-        self.share.is_some()
+        !self.shares.is_empty()
     }
 
     /// Be told how far a long read through the service has got (reads of more entries than one
@@ -772,7 +926,7 @@ impl Account {
 
     /// Does reading the catalogs need the service (a device holding a share)?
     pub fn needs_operator(&self) -> bool {
-        self.share.is_some() && self.operator.get().is_none()
+        self.holds_share() && self.operator.get().is_none()
     }
 
     /// This device's own CatalogedDevice as kept beside the catalogs, if it is.
@@ -803,9 +957,9 @@ impl Account {
     /// Keys to read `envelopes` (those encrypted to the account): the account key itself, or
     /// agreement values made from this device's share and the service's contributions.
     pub fn ring_for_envelopes(&self, envelopes: &[DareEnvelope]) -> Result<KeyRing> {
-        let Some(share) = &self.share else {
+        if self.shares.is_empty() {
             return Ok(self.keys.clone());
-        };
+        }
         let operator = self.operator.get().ok_or_else(|| {
             ClientError::Invalid(format!(
                 "this device reads what is encrypted to {} with its service (it holds a share \
@@ -814,8 +968,7 @@ impl Account {
             ))
         })?;
         share_ring(
-            share,
-            &self.encrypt_to,
+            &self.shares,
             operator.as_ref(),
             envelopes,
             self.progress.get().map(|p| p.as_ref()),
@@ -831,17 +984,24 @@ impl Account {
         &self.encrypt_to
     }
 
-    /// The account's self-signed profile as stored.
+    /// The account's self-signed profile.
     pub fn profile_envelope(&self) -> Result<DareEnvelope> {
-        Ok(DareEnvelope::parse(&std::fs::read(
-            self.dir.join("profile.dare"),
-        )?)?)
+        Ok(self.profile_env.clone())
     }
 
     /// The account encryption private key (administrator devices), to split for a device
     /// being connected.
     pub fn encryption_private_key(&self) -> Option<&PrivateKey> {
         self.keys.private_key(&self.encrypt_to.udf())
+    }
+
+    /// Every account encryption private key this device holds (administrator devices), the
+    /// current one first.
+    pub fn encryption_private_keys(&self) -> Vec<&PrivateKey> {
+        self.admin
+            .iter()
+            .flat_map(|a| a.encryption_keys())
+            .collect()
     }
 
     /// The key of catalog UniqueIds, to hand to a device being connected.
@@ -851,15 +1011,14 @@ impl Account {
 
     /// The administrator signature key (administrator devices only).
     pub fn administrator_key(&self) -> Result<PrivateKey> {
-        let seed = self
-            .seed
+        self.admin
             .as_ref()
-            .ok_or_else(|| ClientError::NotAdministrator(self.address.clone()))?;
-        role(seed, "AdministratorSignature")
+            .map(|a| a.administrator.clone())
+            .ok_or_else(|| ClientError::NotAdministrator(self.address.clone()))
     }
 
     pub fn is_administrator(&self) -> bool {
-        self.seed.is_some()
+        self.admin.is_some()
     }
 
     /// The envelope that adding `item` to its catalog appends, without appending it (for a
@@ -902,6 +1061,10 @@ impl Account {
     /// The local replica of a catalog. The access catalog is not encrypted to the account: the
     /// service reads its capabilities (their key shares are encrypted to the service), and its
     /// entries are signed by the administrator key instead ([`Self::put`]).
+    pub(crate) fn open_catalog(&self, kind: CatalogKind) -> Result<Catalog> {
+        self.catalog(kind)
+    }
+
     fn catalog(&self, kind: CatalogKind) -> Result<Catalog> {
         let path = self.dir.join(format!("{}.dare", kind.name()));
         Ok(Catalog::open_or_create(
@@ -921,6 +1084,10 @@ impl Account {
     }
 
     /// The UniqueId of the entry `key` of a catalog: a keyed digest, not the key itself.
+    pub(crate) fn entry_id(&self, kind: CatalogKind, key: &str) -> Result<String> {
+        self.unique_id(kind, key)
+    }
+
     fn unique_id(&self, kind: CatalogKind, key: &str) -> Result<String> {
         if kind.read_by_service() {
             return Ok(key.to_string());
@@ -1181,10 +1348,13 @@ mod tests {
         let record = seen.clone();
         let progress = move |done, total| record.lock().unwrap().push((done, total));
         let share = AccountShare {
+            of: public.clone(),
             key: mine,
             capability: "NCAP".into(),
         };
-        let ring = share_ring(&share, &public, &operator, &envelopes, Some(&progress)).unwrap();
+        let shares = [share];
+        let ring = share_ring(&shares, &operator, &envelopes, Some(&progress)).unwrap();
+        let share = &shares[0];
         for (i, envelope) in envelopes.iter().enumerate() {
             assert_eq!(
                 envelope.plaintext(&ring).unwrap(),
@@ -1293,9 +1463,8 @@ mod tests {
         }
         old.secrets.accounts.push(AccountSecrets {
             address: "alice@example.com".into(),
-            account_secret: None,
-            grant: None,
             account_encryption_key: Some(mesh_encoding::base64url::encode(&key)),
+            ..Default::default()
         });
         old.save_secrets().unwrap();
 

@@ -20,6 +20,8 @@ pub enum ClientError {
     BadAddress(String),
     #[error("this device holds no administrator key for {0}")]
     NotAdministrator(String),
+    #[error("this device does not hold the root of {0}: give a quorum of its escrow shares (--share), or run this on the device that keeps the root")]
+    NotRootHolder(String),
     #[error("{0}")]
     Invalid(String),
     #[error("{0} is not bound to a service: run `mesh account bind --service URL`")]

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod authority;
 pub mod catalogs;
 pub mod connect;
 pub mod context;
@@ -17,6 +18,7 @@ pub mod messages;
 pub mod online;
 pub mod pairing;
 pub mod preconfig;
+pub mod rotation;
 pub mod store;
 
 pub use catalogs::CatalogKind;

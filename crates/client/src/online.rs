@@ -93,6 +93,20 @@ impl ServiceBinding {
     }
 }
 
+/// The local replica of the container `name` of `account`, opened for appending (created empty
+/// if need be).
+pub(crate) fn open_local(account: &Account, name: &str) -> Result<Container> {
+    let path = account.dir().join(format!("{name}.dare"));
+    if path.exists() {
+        return Ok(Container::open(&path, Mode::Write)?);
+    }
+    Ok(Container::create(
+        &path,
+        ContainerType::Merkle,
+        &account.recipients(name),
+    )?)
+}
+
 /// What the service says about itself.
 pub struct ServiceInfo {
     pub url: String,
@@ -129,7 +143,11 @@ fn upload_chunks(envelopes: Vec<DareEnvelope>) -> Result<Vec<Vec<DareEnvelope>>>
 }
 
 /// A Revocation of `device_udf` from `address`, sealed by the administrator key.
-fn revocation(address: &str, device_udf: &str, admin: &PrivateKey) -> Result<DareEnvelope> {
+pub(crate) fn revocation(
+    address: &str,
+    device_udf: &str,
+    admin: &PrivateKey,
+) -> Result<DareEnvelope> {
     let revocation = Revocation {
         account: Some(address.to_string()),
         device_udf: Some(device_udf.to_string()),
@@ -304,6 +322,9 @@ pub struct Session<'a> {
     service_encryption: PublicKey,
     /// A ticket (id, key) once asked for: requests then carry a MAC instead of a signature.
     ticket: std::sync::Mutex<Option<(String, Vec<u8>)>>,
+    /// A key that signs every request too (the account's root, for a device whose connection
+    /// the root signed: one recovering the account).
+    cosigner: Option<PrivateKey>,
 }
 
 /// The device's working keys and connection for an account, from its CatalogedDevice entry.
@@ -390,6 +411,7 @@ impl<'a> Session<'a> {
         let (service_signer, service_encryption) = binding.keys()?;
         let session = Session {
             ticket: std::sync::Mutex::new(None),
+            cosigner: None,
             account,
             service_signer,
             service_encryption,
@@ -406,17 +428,76 @@ impl<'a> Session<'a> {
         Ok(session)
     }
 
+    /// Have every request signed by `key` too (and no ticket used).
+    pub(crate) fn cosigned_by(mut self, key: PrivateKey) -> Self {
+        self.cosigner = Some(key);
+        self
+    }
+
+    /// The binding this session works with.
+    pub fn binding(&self) -> &ServiceBinding {
+        &self.binding
+    }
+
+    /// The device's connection this session presents.
+    pub(crate) fn connection(&self) -> &DareEnvelope {
+        &self.connection
+    }
+
+    /// A request signed by the device's connection key and by each of `keys` (never with a
+    /// ticket).
+    pub(crate) fn call_signed_by(
+        &self,
+        request: Request,
+        keys: &[&PrivateKey],
+    ) -> Result<Response> {
+        let mut all = vec![&self.signer];
+        all.extend_from_slice(keys);
+        exchange(
+            &self.binding.url,
+            &|| {
+                binding::seal_request_in(
+                    &request,
+                    binding::Authenticator::Keys(&all),
+                    Some(&self.service_encryption),
+                    self.binding.encoding(),
+                )
+            },
+            &self.keys,
+            Some(&self.service_signer),
+        )
+    }
+
+    /// Record that the service's copy of `name` now ends at `index` (a transaction made
+    /// outside [`Self::sync`]).
+    pub(crate) fn set_synced(&mut self, name: &str, index: u64) -> Result<()> {
+        self.binding.synced.insert(name.to_string(), index);
+        self.save()
+    }
+
+    /// Cut the local copy of `name` back to its first `keep` entries (undoing entries made for
+    /// a transaction the service did not take).
+    pub(crate) fn truncate_local(&self, name: &str, keep: u64) -> Result<()> {
+        self.rebuild(name, keep, Vec::new())
+    }
+
     fn call(&self, request: Request) -> Result<Response> {
+        if let Some(cosigner) = &self.cosigner {
+            return self.call_signed_by(request, &[cosigner]);
+        }
         // What only an administrator may ask, an administrator device signs with the
         // administrator key too: its tickets (which then stand for both keys), and changes to
         // the catalogs only the administrator changes.
         let administered = match &request {
             Request::TicketRequest(_) => true,
+            // The local spool too: the records a key rotation leaves there are the
+            // administrator's to write.
             Request::TransactRequest(t) => t.updates.iter().any(|u| {
-                u.container
-                    .as_deref()
-                    .and_then(|c| CatalogKind::parse(c).ok())
-                    .is_some_and(|k| k.administered())
+                u.container.as_deref() == Some(SPOOLS[1])
+                    || u.container
+                        .as_deref()
+                        .and_then(|c| CatalogKind::parse(c).ok())
+                        .is_some_and(|k| k.administered())
             }),
             _ => false,
         };
@@ -464,20 +545,7 @@ impl<'a> Session<'a> {
     /// A request only an administrator may make: signed by the device's connection key and the
     /// account's administrator key (never with a ticket).
     fn call_as_administrator(&self, request: Request, admin: &PrivateKey) -> Result<Response> {
-        let keys = [&self.signer, admin];
-        exchange(
-            &self.binding.url,
-            &|| {
-                binding::seal_request_in(
-                    &request,
-                    binding::Authenticator::Keys(&keys),
-                    Some(&self.service_encryption),
-                    self.binding.encoding(),
-                )
-            },
-            &self.keys,
-            Some(&self.service_signer),
-        )
+        self.call_signed_by(request, &[admin])
     }
 
     /// Ask the service for a ticket (§5.3.4); later requests in this session use it instead of
@@ -564,44 +632,6 @@ impl<'a> Session<'a> {
         Ok((session, report))
     }
 
-    /// Join the service an account is already bound to (a device that recovered the account
-    /// from escrow): the service must hold this very account — its profile is compared with the
-    /// device's — then the binding is recorded and the account synced.
-    pub fn attach(
-        device: &Device,
-        account: &'a Account,
-        info: &ServiceInfo,
-    ) -> Result<(Self, SyncReport)> {
-        let binding = ServiceBinding::from_info(info);
-        let mut session = Self::with_binding(device, account, binding)?;
-        let response = session.call(Request::StatusRequest(StatusRequest {
-            account: Some(account.address.clone()),
-            enveloped_connection_device: Some(session.connection.clone()),
-            ..Default::default()
-        }))?;
-        let Response::StatusResponse(status) = response else {
-            return Err(ClientError::Invalid("unexpected answer to Status".into()));
-        };
-        let held = status
-            .enveloped_profile_account
-            .as_ref()
-            .map(signed::verify_profile_user)
-            .transpose()?
-            .map(|(_, udf)| udf);
-        if held.as_deref() != Some(account.udf.as_str()) {
-            return Err(ClientError::Invalid(format!(
-                "the service holds another profile for {} ({}), not the one these shares give \
-                 ({})",
-                account.address,
-                held.unwrap_or_else(|| "none".into()),
-                account.udf
-            )));
-        }
-        session.save()?;
-        let report = session.sync(&mut |_, _, _| {})?;
-        Ok((session, report))
-    }
-
     /// Unbind the account from the service (deleting what it holds there): an administrator's
     /// request, signed by the administrator key as well as the device's.
     pub fn unbind(self) -> Result<()> {
@@ -623,6 +653,24 @@ impl<'a> Session<'a> {
             .map(|k| k.name().to_string())
             .chain(SPOOLS.iter().map(|s| s.to_string()))
             .collect()
+    }
+
+    /// The account profile the service holds.
+    pub fn held_profile(&self) -> Result<DareEnvelope> {
+        let response = self.call(Request::StatusRequest(StatusRequest {
+            account: Some(self.account.address.clone()),
+            enveloped_connection_device: Some(self.connection.clone()),
+            ..Default::default()
+        }))?;
+        match response {
+            Response::StatusResponse(StatusResponse {
+                enveloped_profile_account: Some(profile),
+                ..
+            }) => Ok(profile),
+            _ => Err(ClientError::Invalid(
+                "the service's Status named no account profile".into(),
+            )),
+        }
     }
 
     /// The service's state of every container.
@@ -650,15 +698,7 @@ impl<'a> Session<'a> {
 
     /// The local copy of a container (created empty if need be).
     fn local(&self, name: &str) -> Result<Container> {
-        let path = self.account.dir().join(format!("{name}.dare"));
-        if path.exists() {
-            return Ok(Container::open(&path, Mode::Write)?);
-        }
-        Ok(Container::create(
-            &path,
-            ContainerType::Merkle,
-            &self.encrypt_to(name),
-        )?)
+        open_local(self.account, name)
     }
 
     fn encrypt_to(&self, name: &str) -> Vec<PublicKey> {
@@ -764,7 +804,7 @@ impl<'a> Session<'a> {
 
     /// Bring every container up to date in both directions.
     pub fn sync(&mut self, progress: &mut dyn FnMut(&str, u64, u64)) -> Result<SyncReport> {
-        if self.ticket().is_none() {
+        if self.ticket().is_none() && self.cosigner.is_none() {
             self.use_ticket()?;
         }
         let status = self.status()?;

@@ -115,6 +115,17 @@ impl SecretSeed {
         out
     }
 
+    /// A seed of the same specifier derived from this one under `label` (one-way: the
+    /// successor tells nothing of this seed). An account's administration keys after a key
+    /// rotation come from such a seed, `label` naming the keys they replace.
+    pub fn successor(&self, label: &str) -> SecretSeed {
+        let mut body = self.specifier().to_bytes().to_vec();
+        body.extend(self.okm(&format!("MeshSuccessor:{label}"), 32));
+        SecretSeed {
+            udf: Udf::new(UdfType::SecretSeed, body),
+        }
+    }
+
     /// Derive the private key `key_name` for `algorithm`.
     pub fn derive(&self, algorithm: Algorithm, key_name: &str) -> Result<PrivateKey, CryptoError> {
         PrivateKey::from_secret(algorithm, &self.okm(key_name, algorithm.seed_len()))

@@ -93,10 +93,14 @@ impl Catalog {
         Ok(Catalog { container, current })
     }
 
-    /// Open the catalog, creating it if it does not exist.
+    /// Open the catalog, creating it if it does not exist. An encrypted catalog's new entries
+    /// are encrypted to `encrypt_to` (the keys in its header frame are those it was created
+    /// with; after a key rotation they are no longer the keys to write to).
     pub fn open_or_create(path: impl AsRef<Path>, encrypt_to: &[PublicKey]) -> Result<Self> {
         if path.as_ref().exists() {
-            Self::open(path, Mode::Write)
+            let mut catalog = Self::open(path, Mode::Write)?;
+            catalog.container.write_to(encrypt_to);
+            Ok(catalog)
         } else {
             Self::create(path, encrypt_to)
         }

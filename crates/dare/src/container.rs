@@ -378,6 +378,14 @@ impl Container {
         &self.policy
     }
 
+    /// Encrypt the entries appended from now on to `keys` instead of the keys named in the
+    /// header frame (an encrypted container only; a plain one stays plain).
+    pub fn write_to(&mut self, keys: &[PublicKey]) {
+        if self.is_encrypted() && !keys.is_empty() {
+            self.encrypt_to = keys.to_vec();
+        }
+    }
+
     pub fn is_encrypted(&self) -> bool {
         !self.encrypt_to.is_empty()
     }

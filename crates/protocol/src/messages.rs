@@ -142,16 +142,24 @@ message!(
     Revocation { account: Option<String>, device_udf: Option<String> }
 );
 
-message!(TransactRequest {
-    account: Option<String>,
-    enveloped_connection_device: Option<DareEnvelope>,
-    updates: Vec<ContainerUpdate>,
-    revocations: Vec<DareEnvelope>,
-    accounts: Vec<String>,
-    outbound: Vec<DareEnvelope>,
-    inbound: Vec<DareEnvelope>,
-    local: Vec<DareEnvelope>,
-});
+message!(
+    /// `EnvelopedProfileAccount` (this implementation's): a key rotation's new account profile,
+    /// signed by the account's ProfileSignature key and later than the one the service holds.
+    /// The service replaces its profile with it in the same step as the transaction's updates,
+    /// and authenticates the request against it (the request is signed by the ProfileSignature
+    /// key too).
+    TransactRequest {
+        account: Option<String>,
+        enveloped_connection_device: Option<DareEnvelope>,
+        updates: Vec<ContainerUpdate>,
+        revocations: Vec<DareEnvelope>,
+        accounts: Vec<String>,
+        outbound: Vec<DareEnvelope>,
+        inbound: Vec<DareEnvelope>,
+        local: Vec<DareEnvelope>,
+        enveloped_profile_account: Option<DareEnvelope>,
+    }
+);
 
 message!(EntryResponse {
     index_request: Option<u64>,

@@ -49,6 +49,23 @@ pub struct ActivationEntry {
 }}
 
 mesh_struct! {
+/// What an administrator device is given of the account (the reference's ActivationCommon):
+/// `ActivationKey`, the seed of the account's current administration keys
+/// (AdministratorSignature, AccountEncryption, AccountAuthentication, AccountSignature, derived
+/// from it as from a MeshProfileAccount seed; its ProfileSignature key is not the account's),
+/// and in `Entries` the encryption keys of earlier generations (`Resource` "AccountEncryption"),
+/// so that what was written before a rotation stays readable. Sent encrypted to the device.
+pub struct ActivationCommon {
+    pub activation_key: Option<String>,
+    pub entries: Vec<ActivationEntry>,
+    /// The key catalog UniqueIds are made with (base64url): unchanged by rotations, so that an
+    /// entry keeps its identifier. This implementation's, as in ActivationAccount.
+    pub catalog_id_key: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}}
+
+mesh_struct! {
 pub struct ActivationDevice {
     /// The activation seed (`Z…`, MeshActivationDevice). Secret: the envelope carrying an
     /// ActivationDevice is encrypted to the device.

@@ -18,6 +18,8 @@ pub struct CatalogedDevice {
     pub enveloped_connection_device: Option<DareEnvelope>,
     pub enveloped_activation_device: Option<DareEnvelope>,
     pub enveloped_activation_account: Option<DareEnvelope>,
+    /// Administrator devices: their ActivationCommon, encrypted to the device.
+    pub enveloped_activation_common: Option<DareEnvelope>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }}
@@ -147,6 +149,18 @@ pub struct CatalogedAccess {
 /// no removal; this entry is this implementation's.
 pub const REVOKED_PREFIX: &str = "Revoked:";
 pub const REVOKED_LABEL: &str = "Revoked";
+
+/// The UniqueId prefix of what a key rotation leaves in the account's local spool for each of
+/// its other devices: `Rotation:DEVICE-UDF:ADMIN-UDF`, the device's new CatalogedDevice, found
+/// by the device with Complete under the administrator key it knew (so that a device that
+/// slept through several rotations follows them one by one). This implementation's.
+pub const ROTATION_PREFIX: &str = "Rotation:";
+
+/// The UniqueId of the rotation record for `device_udf` left when the administrator key
+/// `admin_udf` was replaced.
+pub fn rotation_id(device_udf: &str, admin_udf: &str) -> String {
+    format!("{ROTATION_PREFIX}{device_udf}:{admin_udf}")
+}
 
 /// A capability of the access catalog, tagged by its type (schema-08 §10.4.8–10.4.14).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

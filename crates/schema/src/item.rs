@@ -40,6 +40,7 @@ macro_rules! items {
 items! {
     ProfileDevice, ProfileUser, ProfileGroup, ProfileService, ProfileHost,
     ConnectionDevice, ConnectionService, ConnectionHost, ActivationDevice, ActivationAccount,
+    ActivationCommon,
     CatalogedDevice, CatalogedCredential, CatalogedNetwork, CatalogedBookmark, CatalogedTask,
     CatalogedContact, CatalogedAccess, CatalogedPublication, CatalogedApplication,
     CatalogedApplicationSsh = "CatalogedApplicationSSH", CatalogedApplicationMail, Task,

@@ -21,6 +21,10 @@ pub struct ProfileDevice {
 
 mesh_struct! {
 pub struct ProfileUser {
+    /// When the profile was last changed (the reference's Assertion `Updated`): a profile
+    /// re-issued by a key rotation must be later than the one it replaces, so that an older
+    /// one, still validly signed, cannot be put back.
+    pub updated: Option<String>,
     pub profile_signature: Option<KeyData>,
     pub account_address: Option<String>,
     pub service_udf: Option<String>,
@@ -136,6 +140,7 @@ impl ProfileUser {
         }
         let keys = keys_by_role(seed)?;
         Ok(ProfileUser {
+            updated: None,
             profile_signature: pick(&keys, "ProfileSignature"),
             account_address: Some(address.to_string()),
             service_udf,
@@ -146,6 +151,48 @@ impl ProfileUser {
             account_signature: pick(&keys, "AccountSignature"),
             extra: Map::new(),
         })
+    }
+
+    /// The profile a key rotation issues: the same account (ProfileSignature, address,
+    /// service), every other key taken from `next`, the seed of the new administration keys,
+    /// and `updated` later than this profile's.
+    pub fn rotated(&self, next: &SecretSeed) -> Result<Self> {
+        let fresh = Self::from_seed(next, self.account_address.as_deref().unwrap_or(""), None)?;
+        let mut updated = crate::signed::now_time();
+        if let Some(before) = self.updated_time() {
+            if updated <= before {
+                updated = before + time::Duration::seconds(1);
+            }
+        }
+        Ok(ProfileUser {
+            updated: Some(crate::signed::format_time(updated)),
+            profile_signature: self.profile_signature.clone(),
+            service_udf: self.service_udf.clone(),
+            extra: self.extra.clone(),
+            ..fresh
+        })
+    }
+
+    /// `updated` as a time, if the profile has one that parses.
+    pub fn updated_time(&self) -> Option<time::OffsetDateTime> {
+        self.updated.as_deref().and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+    }
+
+    /// Does this profile replace `earlier`: the same account (ProfileSignature) and changed
+    /// later? A profile that never was re-issued has no `updated` and replaces nothing.
+    pub fn replaces(&self, earlier: &ProfileUser) -> bool {
+        let same = match (&self.profile_signature, &earlier.profile_signature) {
+            (Some(a), Some(b)) => a.udf.is_some() && a.udf == b.udf,
+            _ => false,
+        };
+        let later = match (self.updated_time(), earlier.updated_time()) {
+            (Some(now), Some(before)) => now > before,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        same && later
     }
 
     pub fn check(&self) -> Result<String> {

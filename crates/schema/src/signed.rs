@@ -11,12 +11,20 @@ use crate::{expect_item, Result, SchemaError};
 
 pub const CONTENT_TYPE: &str = "application/mmm/object";
 
-fn now() -> String {
-    let now = time::OffsetDateTime::now_utc()
+/// Now, to the second.
+pub(crate) fn now_time() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+}
+
+pub(crate) fn format_time(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+fn now() -> String {
+    format_time(now_time())
 }
 
 /// Put `item` in an envelope signed by `signer` (and encrypted to `recipients`, if any).

@@ -36,8 +36,12 @@ pub struct DeviceCaller {
     /// to other accounts must be signed by the second.
     pub encryption: PublicKey,
     pub signature: PublicKey,
-    /// The request is also signed by the account's administrator key: the caller holds it.
+    /// The request is also signed by the account's administrator key (or its root key): the
+    /// caller holds it.
     pub administrator: bool,
+    /// A key rotation: `account.profile` is the new profile the request presents (already
+    /// checked against the stored one), which the transaction stores.
+    pub replaces_profile: bool,
 }
 
 impl DeviceCaller {
@@ -110,6 +114,9 @@ pub struct Ticket {
     /// Issued on a request signed by the administrator key too: the ticket stands for both.
     #[serde(default)]
     pub administrator: bool,
+    /// The account's administrator key when the ticket was issued: a rotation ends it.
+    #[serde(default)]
+    pub admin_udf: String,
 }
 
 pub fn authenticate(host: &ServiceHost, opened: &OpenedRequest) -> Result<Caller, Refusal> {
@@ -123,6 +130,9 @@ pub fn authenticate(host: &ServiceHost, opened: &OpenedRequest) -> Result<Caller
         Request::BindRequest(r) => binder(host, opened, r),
         Request::ConnectRequest(r) => new_device(opened, r),
         Request::PostRequest(r) => service(host, opened, r),
+        Request::TransactRequest(r) if r.enveloped_profile_account.is_some() => {
+            rotation(host, opened, r).map(Caller::Device)
+        }
         request => {
             let Some((Some(account), connection)) = request.user() else {
                 return Err(Refusal::Malformed("the request names no account".into()));
@@ -134,21 +144,47 @@ pub fn authenticate(host: &ServiceHost, opened: &OpenedRequest) -> Result<Caller
 
 /// Profile authentication: the connection is signed by the account's administrator key, is for
 /// this account, names a device that is not revoked, and its Signature key signed the request.
-/// Also says whether the administrator key signed the request too.
+/// Also says whether the administrator key signed the request too, and whether the root did.
+///
+/// A connection signed by the account's root (its ProfileSignature key) stands too, if the
+/// request is signed by that key as well: that is a device holding the root (one recovering
+/// the account from escrow shares), with the administrator's authority.
 fn check_device(
     opened: &OpenedRequest,
     profile: &ProfileUser,
     address: &str,
     connection: Option<&DareEnvelope>,
     revoked: &[String],
-) -> Result<(ConnectionDevice, bool), Refusal> {
+) -> Result<(ConnectionDevice, bool, bool), Refusal> {
     let connection = connection.ok_or_else(|| {
         Refusal::Unauthenticated("the request carries no device connection".into())
     })?;
     let admin = required(&profile.administrator_signature, "AdministratorSignature")
         .map_err(|e| Refusal::Malformed(e.to_string()))?;
-    let item = signed::verify_signed_by(connection, &admin, "device connection", &KeyRing::new())
-        .map_err(|e| Refusal::Unauthenticated(e.to_string()))?;
+    let root = required(&profile.profile_signature, "ProfileSignature")
+        .map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let (item, by_root) =
+        match signed::verify_signed_by(connection, &admin, "device connection", &KeyRing::new()) {
+            Ok(item) => (item, false),
+            Err(e) => match signed::verify_signed_by(connection, &root, "", &KeyRing::new()) {
+                Ok(item) => (item, true),
+                Err(_) => {
+                    // A device removed from the account is told so, whatever its connection.
+                    if let Some(udf) = signed::read(connection, &KeyRing::new())
+                        .ok()
+                        .and_then(|i| expect_item!(i, ConnectionDevice).ok())
+                        .and_then(|c| c.subject_udf)
+                        .filter(|udf| revoked.contains(udf))
+                    {
+                        return Err(Refusal::Revoked(udf));
+                    }
+                    return Err(Refusal::Unauthenticated(format!(
+                        "{e} (if the account's keys were rotated, this device collects its \
+                         new connection first)"
+                    )));
+                }
+            },
+        };
     let device = expect_item!(item.into_inner(), ConnectionDevice)
         .map_err(|e| Refusal::Unauthenticated(e.to_string()))?;
     if !same_address(device.account_address.as_deref(), address) {
@@ -169,7 +205,7 @@ fn check_device(
         ))
     };
     let signers = opened
-        .signers_among(&[signer.clone(), admin.clone()])
+        .signers_among(&[signer.clone(), admin.clone(), root.clone()])
         .map_err(not_signed)?;
     let by = |key: &PublicKey| {
         let udf = key.udf();
@@ -180,36 +216,104 @@ fn check_device(
     if !by(&signer) {
         return Err(not_signed("no signature by its connection key".into()));
     }
-    Ok((device, by(&admin)))
+    if by_root && !by(&root) {
+        return Err(Refusal::Unauthenticated(
+            "a connection signed by the account's root key stands only for a request that key \
+             signs too"
+                .into(),
+        ));
+    }
+    Ok((device, by_root || by(&admin), by(&root)))
 }
 
-fn device(
+/// A key rotation (a Transact carrying a new account profile): the new profile is signed by
+/// the account's root key (the ProfileSignature key of the profile held here), is later than
+/// the one held, and is for this address; the request is signed by that root key, and by a
+/// device connected under the new profile and its administrator key. The caller's account is
+/// then the account as it will be: its administrator key is the new one.
+fn rotation(
     host: &ServiceHost,
     opened: &OpenedRequest,
-    account: &str,
-    connection: Option<&DareEnvelope>,
+    r: &mesh_protocol::messages::TransactRequest,
 ) -> Result<DeviceCaller, Refusal> {
-    let address = account.to_ascii_lowercase();
+    let (record, held) = bound_account(
+        host,
+        r.account
+            .as_deref()
+            .ok_or_else(|| Refusal::Malformed("the request names no account".into()))?,
+    )?;
+    let envelope = r
+        .enveloped_profile_account
+        .as_ref()
+        .ok_or(Refusal::Internal)?;
+    let (profile, _) = signed::verify_profile_user(envelope)
+        .map_err(|e| Refusal::Malformed(format!("the account profile does not verify: {e}")))?;
+    if !profile.replaces(&held) {
+        return Err(Refusal::Forbidden(
+            "the profile presented does not replace this account's: it must be signed by the \
+             account's root key and be later than the profile held"
+                .into(),
+        ));
+    }
+    if !same_address(profile.account_address.as_deref(), &record.address) {
+        return Err(Refusal::Forbidden(
+            "the account profile is for another address".into(),
+        ));
+    }
+    let (device, administrator, rooted) = check_device(
+        opened,
+        &profile,
+        &record.address,
+        r.enveloped_connection_device.as_ref(),
+        &record.revoked,
+    )?;
+    if !rooted {
+        return Err(Refusal::Forbidden(
+            "a key rotation must be signed by the account's root key".into(),
+        ));
+    }
+    if !administrator {
+        return Err(Refusal::Forbidden(
+            "a key rotation must be signed by the new administrator key".into(),
+        ));
+    }
+    let admin_before = ServiceHost::admin_key(&record)?;
+    let mut caller = connected_caller(host, record, &admin_before, device, true)?;
+    caller.account.profile = envelope.clone();
+    caller.replaces_profile = true;
+    Ok(caller)
+}
+
+/// The account `address` held by this service, and its profile.
+fn bound_account(
+    host: &ServiceHost,
+    address: &str,
+) -> Result<(AccountRecord, ProfileUser), Refusal> {
+    let address = address.to_ascii_lowercase();
     host.serves(&address)?;
     let record = host
         .store
         .account(&address)?
         .ok_or_else(|| Refusal::NotFound(format!("no account {address} on this service")))?;
-    if let Some((id, mac)) = opened.ticket() {
-        return check_ticket(host, opened, record, &id, &mac);
-    }
     let profile = record.profile_user().map_err(|e| {
         tracing::error!("account {address}: {e}");
         Refusal::Internal
     })?;
-    // The service's own list first; the account's removals (which cost a read of its access
-    // catalog) only once the request has authenticated.
-    let (device, administrator) =
-        check_device(opened, &profile, &address, connection, &record.revoked)?;
+    Ok((record, profile))
+}
+
+/// The caller a checked connection makes, unless the account's removals (signed by `admin`)
+/// name its device: they cost a read of the access catalog, and so come once the request has
+/// authenticated.
+fn connected_caller(
+    host: &ServiceHost,
+    record: AccountRecord,
+    admin: &PublicKey,
+    device: ConnectionDevice,
+    administrator: bool,
+) -> Result<DeviceCaller, Refusal> {
     if let Some(udf) = &device.subject_udf {
-        let admin = required(&profile.administrator_signature, "AdministratorSignature")
-            .map_err(|e| Refusal::Malformed(e.to_string()))?;
-        if host.account_removals(&record, &admin)?.contains(udf) {
+        if host.account_removals(&record, admin)?.contains(udf) {
             return Err(Refusal::Revoked(udf.clone()));
         }
     }
@@ -222,7 +326,31 @@ fn device(
         device_udf: device.subject_udf.unwrap_or_default(),
         account: record,
         administrator,
+        replaces_profile: false,
     })
+}
+
+fn device(
+    host: &ServiceHost,
+    opened: &OpenedRequest,
+    account: &str,
+    connection: Option<&DareEnvelope>,
+) -> Result<DeviceCaller, Refusal> {
+    let (record, profile) = bound_account(host, account)?;
+    if let Some((id, mac)) = opened.ticket() {
+        return check_ticket(host, opened, record, &id, &mac);
+    }
+    // The service's own list first, then the account's removals.
+    let (device, administrator, _) = check_device(
+        opened,
+        &profile,
+        &record.address,
+        connection,
+        &record.revoked,
+    )?;
+    let admin = required(&profile.administrator_signature, "AdministratorSignature")
+        .map_err(|e| Refusal::Malformed(e.to_string()))?;
+    connected_caller(host, record, &admin, device, administrator)
 }
 
 /// Ticket authentication: a ticket this service issued, unexpired, for this account and a
@@ -257,6 +385,11 @@ fn check_ticket(
         ));
     }
     let admin = ServiceHost::admin_key(&record)?;
+    if ticket.admin_udf != admin.udf() {
+        return Err(Refusal::Unauthenticated(
+            "the ticket was issued under keys since rotated".into(),
+        ));
+    }
     if host
         .account_removals(&record, &admin)?
         .contains(&ticket.device_udf)
@@ -269,6 +402,7 @@ fn check_ticket(
         device_udf: ticket.device_udf,
         account: record,
         administrator: ticket.administrator,
+        replaces_profile: false,
     })
 }
 
@@ -296,7 +430,7 @@ fn binder(
     let admin = required(&profile.administrator_signature, "AdministratorSignature")
         .map_err(|e| Refusal::Malformed(e.to_string()))?;
     let revoked = crate::tx::sync::revoked_by(&admin, &address, &r.revocations)?;
-    let (device, administrator) = check_device(
+    let (device, administrator, _) = check_device(
         opened,
         &profile,
         &address,

@@ -45,6 +45,9 @@ pub struct FileStore {
 struct Journal {
     /// (container, index of its last entry before the transaction, entries to append)
     updates: Vec<(String, u64, Vec<DareEnvelope>)>,
+    /// The account's new profile (a key rotation), written once the updates are.
+    #[serde(default)]
+    profile: Option<DareEnvelope>,
 }
 
 fn write_atomic(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
@@ -151,6 +154,12 @@ impl FileStore {
                     c.append_envelopes(envelopes[have..].to_vec())?;
                 }
             }
+            if let Some(profile) = journal.profile {
+                write_atomic(
+                    &self.dir(address)?.join("profile.dare"),
+                    profile.to_json()?.as_bytes(),
+                )?;
+            }
         }
         // A journal that does not parse was cut short before it was complete: nothing was
         // applied from it.
@@ -163,10 +172,14 @@ impl Store for FileStore {
     fn account(&self, address: &str) -> StoreResult<Option<AccountRecord>> {
         let mut open = self.open.lock().expect("store lock");
         let dir = self.dir(address)?;
+        if !dir.join("profile.dare").exists() {
+            return Ok(None);
+        }
+        // An interrupted transaction first: it may change the profile too.
+        self.recover(&mut open, address)?;
         let Ok(bytes) = std::fs::read(dir.join("profile.dare")) else {
             return Ok(None);
         };
-        self.recover(&mut open, address)?;
         let revoked = std::fs::read(dir.join("revoked.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -256,11 +269,19 @@ impl Store for FileStore {
             .collect()
     }
 
-    fn transact(&self, address: &str, updates: &[Update]) -> StoreResult<TransactOutcome> {
+    fn transact_with_profile(
+        &self,
+        address: &str,
+        updates: &[Update],
+        profile: Option<&DareEnvelope>,
+    ) -> StoreResult<TransactOutcome> {
         let mut open = self.open.lock().expect("store lock");
         let dir = self.dir(address)?;
         // Check every expectation before touching anything.
-        let mut journal = Journal { updates: vec![] };
+        let mut journal = Journal {
+            updates: vec![],
+            profile: profile.cloned(),
+        };
         for update in updates {
             let state =
                 Self::state_of(self.container(&mut open, address, &update.container, false)?);
@@ -276,9 +297,10 @@ impl Store for FileStore {
                 update.envelopes.clone(),
             ));
         }
-        // Several containers: journal first, so that a crash applies all or (on recovery) all.
+        // Several containers (or a container and the profile): journal first, so that a crash
+        // applies all or (on recovery) all.
         let journal_path = dir.join("journal.json");
-        let journaled = updates.len() > 1;
+        let journaled = updates.len() > 1 || profile.is_some();
         if journaled {
             write_atomic(
                 &journal_path,
@@ -291,6 +313,9 @@ impl Store for FileStore {
                 .container(&mut open, address, &update.container, true)?
                 .expect("created");
             assigned.push(c.append_envelopes(update.envelopes.clone())?);
+        }
+        if let Some(profile) = profile {
+            write_atomic(&dir.join("profile.dare"), profile.to_json()?.as_bytes())?;
         }
         if journaled {
             std::fs::remove_file(&journal_path)?;

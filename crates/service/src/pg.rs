@@ -271,9 +271,21 @@ impl Store for PgStore {
             .collect()
     }
 
-    fn transact(&self, address: &str, updates: &[Update]) -> StoreResult<TransactOutcome> {
+    fn transact_with_profile(
+        &self,
+        address: &str,
+        updates: &[Update],
+        profile: Option<&DareEnvelope>,
+    ) -> StoreResult<TransactOutcome> {
         let mut c = self.client()?;
         let mut tx = c.transaction().map_err(db)?;
+        if let Some(profile) = profile {
+            tx.execute(
+                "UPDATE mesh_accounts SET profile = $2 WHERE address = $1",
+                &[&address, &profile.to_json()?.into_bytes()],
+            )
+            .map_err(db)?;
+        }
         let mut assigned = Vec::new();
         for update in updates {
             check_container_name(&update.container)?;

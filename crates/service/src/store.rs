@@ -125,7 +125,17 @@ pub trait Store: Send + Sync {
         max: u64,
     ) -> StoreResult<Vec<DareEnvelope>>;
     /// Apply every update or none.
-    fn transact(&self, address: &str, updates: &[Update]) -> StoreResult<TransactOutcome>;
+    fn transact(&self, address: &str, updates: &[Update]) -> StoreResult<TransactOutcome> {
+        self.transact_with_profile(address, updates, None)
+    }
+    /// As [`Self::transact`], and replace the account's profile in the same step (a key
+    /// rotation) if `profile` is given.
+    fn transact_with_profile(
+        &self,
+        address: &str,
+        updates: &[Update],
+        profile: Option<&DareEnvelope>,
+    ) -> StoreResult<TransactOutcome>;
     /// Short-lived state shared by every process on the store (tickets, rendezvous channels):
     /// `value` under (`kind`, `key`) until `expires` (seconds since the epoch). With `only_new`
     /// nothing is written, and `false` returned, if a value that has not expired is there.

@@ -63,9 +63,14 @@ impl Store for Flaky {
         check!(self);
         self.inner.read(a, c, from, max)
     }
-    fn transact(&self, address: &str, updates: &[Update]) -> StoreResult<TransactOutcome> {
+    fn transact_with_profile(
+        &self,
+        address: &str,
+        updates: &[Update],
+        profile: Option<&DareEnvelope>,
+    ) -> StoreResult<TransactOutcome> {
         check!(self);
-        self.inner.transact(address, updates)
+        self.inner.transact_with_profile(address, updates, profile)
     }
     fn put_ephemeral(&self, k: &str, key: &str, v: &[u8], e: u64, n: bool) -> StoreResult<bool> {
         check!(self);

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use mesh_client::online::{self, Session};
 use mesh_client::CatalogKind;
 use serde::Serialize;
 
@@ -23,11 +22,16 @@ pub enum AccountCommand {
     Export(ExportArgs),
     /// Add an exported account to this device.
     Import(ImportArgs),
-    /// Split the account's secret into shares, any QUORUM of which recover the account.
+    /// Split the account's root into shares, any QUORUM of which recover the account; the
+    /// root then lives in the shares only (unless --keep-root).
     Escrow(EscrowArgs),
-    /// Recover an account from escrow shares (this device becomes an administrator device)
-    /// and join the service it is bound to.
+    /// Recover an account from escrow shares after a loss or compromise: this device becomes
+    /// an administrator device, the account's keys are rotated, and the devices named are
+    /// removed, all in one step.
     Recover(RecoverArgs),
+    /// Rotate the account's keys (with its root: held here, or a quorum of shares), removing
+    /// the devices named; every other device gets new keys.
+    Rekey(RekeyArgs),
     /// Make a PIN for connecting a device; shows the mcu:// URI and its QR code.
     Pin(PinArgs),
     /// Claim a preconfigured device by the mcu:// URI of its QR code.
@@ -127,6 +131,43 @@ pub struct EscrowArgs {
     /// Shares made.
     #[arg(long, default_value_t = 3)]
     shares: usize,
+    /// Keep the root on this device too (it stays the root holder; a thief of this device
+    /// could then make a new administrator).
+    #[arg(long)]
+    keep_root: bool,
+    #[arg(long)]
+    account: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Which devices a rotation removes.
+#[derive(Args)]
+pub struct RemovalArgs {
+    /// Remove this device (its UDF, as `device list` shows it); repeatable.
+    #[arg(long = "remove", value_name = "UDF")]
+    remove: Vec<String>,
+    /// Remove every device but this one.
+    #[arg(long)]
+    remove_others: bool,
+}
+
+impl RemovalArgs {
+    fn removal(&self) -> mesh_client::rotation::Removal {
+        mesh_client::rotation::Removal {
+            devices: self.remove.clone(),
+            all_others: self.remove_others,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct RekeyArgs {
+    /// An escrow share (a quorum of them), if this device does not hold the root.
+    #[arg(long = "share", value_name = "SHARE")]
+    shares: Vec<String>,
+    #[command(flatten)]
+    removal: RemovalArgs,
     #[arg(long)]
     account: Option<String>,
     #[arg(long)]
@@ -143,6 +184,8 @@ pub struct RecoverArgs {
     /// The account's service URL (default: found from the address's domain).
     #[arg(long)]
     service: Option<String>,
+    #[command(flatten)]
+    removal: RemovalArgs,
     #[arg(long)]
     json: bool,
 }
@@ -161,6 +204,8 @@ struct AccountOut {
     udf: String,
     device_udf: String,
     administrator: bool,
+    /// This device holds the account's root.
+    root_holder: bool,
     /// "AccountKey", or "Threshold" for a device holding a share.
     decryption: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -212,6 +257,7 @@ fn summary(
         udf: account.udf.clone(),
         device_udf: device.udf().to_string(),
         administrator: account.is_administrator(),
+        root_holder: account.root().is_some(),
         decryption: if account.holds_share() {
             "Threshold"
         } else {
@@ -232,7 +278,9 @@ fn print_account(o: &AccountOut) {
     println!(
         "Device:   {}{}",
         o.device_udf,
-        if o.administrator {
+        if o.root_holder {
+            " (administrator, holds the account's root)"
+        } else if o.administrator {
             " (administrator)"
         } else if o.decryption == "Threshold" {
             " (decrypts with a share of the account key and the service's)"
@@ -282,6 +330,11 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
         }
         AccountCommand::Export(a) => {
             let device = session::open(data)?;
+            // Refused before the passphrase is asked for.
+            let account = device.account(a.account.as_deref())?;
+            if account.root().is_none() {
+                return Err(mesh_client::ClientError::NotRootHolder(account.address).into());
+            }
             let pass =
                 session::passphrase(session::EXPORT_PASSPHRASE_ENV, "Export passphrase", true)?;
             let sealed = device.export_account(a.account.as_deref(), &pass)?;
@@ -329,10 +382,11 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
         AccountCommand::Status(a) => crate::commands::online::status(a, data),
         AccountCommand::Sync(a) => crate::commands::online::sync(a, data),
         AccountCommand::Escrow(a) => {
-            let device = session::open(data)?;
+            let mut device = session::open(data)?;
             let account = device.account(a.account.as_deref())?;
-            let shares = device.escrow_account(Some(&account.address), a.quorum, a.shares)?;
-            let out = serde_json::json!({"Account": account.address, "AccountUdf": account.udf, "Quorum": a.quorum, "Shares": shares});
+            let shares =
+                device.escrow_account(Some(&account.address), a.quorum, a.shares, a.keep_root)?;
+            let out = serde_json::json!({"Account": account.address, "AccountUdf": account.udf, "Quorum": a.quorum, "Shares": shares, "RootKept": a.keep_root});
             emit(a.json, &out, |o| {
                 println!(
                     "Any {} of these {} shares recover {} (keep them apart: together they are the account):",
@@ -343,31 +397,52 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
                 for share in o["Shares"].as_array().into_iter().flatten() {
                     println!("  {}", share.as_str().unwrap_or_default());
                 }
+                if a.keep_root {
+                    println!("This device still holds the account's root.");
+                } else {
+                    println!(
+                        "The account's root now lives in these shares only: removing an \
+                         administrator device or rotating keys will ask for a quorum of them."
+                    );
+                }
             })
+        }
+        AccountCommand::Rekey(a) => {
+            let mut device = session::open(data)?;
+            let address = device.account(a.account.as_deref())?.address;
+            let report = crate::commands::online::rekey(
+                &mut device,
+                &address,
+                &a.shares,
+                &a.removal.removal(),
+            )?;
+            let out = rotation_out(&address, &report);
+            emit(a.json, &out, print_rotation)
         }
         AccountCommand::Recover(a) => {
             let mut device = session::open_or_create(data)?;
-            let account = device.recover_account(&a.address, &a.shares)?;
             // The shares are right only if the service holds this very account: otherwise
             // nothing of the attempt is kept.
-            let joined = online::hello(&account.address, a.service.as_deref())
-                .and_then(|info| Session::attach(&device, &account, &info));
-            let report = match joined {
-                Ok((_, report)) => report,
-                Err(e) => {
-                    let address = account.address.clone();
-                    drop(account);
-                    device.forget_account(&address)?;
-                    return Err(anyhow::Error::from(e).context(format!(
-                        "could not recover {address}; nothing of the attempt was kept"
-                    )));
-                }
-            };
-            let out = summary(&device, &account, false)?;
-            let downloaded: u64 = report.iter().map(|(_, d, _)| d).sum();
-            emit(a.json, &out, |o| {
-                print_account(o);
-                println!("Recovered; {downloaded} entries downloaded from the service.");
+            let report = mesh_client::rotation::recover(
+                &mut device,
+                &a.address,
+                &a.shares,
+                a.service.as_deref(),
+                &a.removal.removal(),
+            )
+            .with_context(|| {
+                format!(
+                    "could not recover {}; nothing of the attempt was kept",
+                    a.address
+                )
+            })?;
+            let account = device.account(Some(&a.address))?;
+            let mut out = serde_json::to_value(summary(&device, &account, false)?)?;
+            out["Rotation"] = rotation_out(&account.address, &report);
+            emit(a.json, &out, |_| {
+                print_account(&summary(&device, &account, false).expect("made above"));
+                println!("Recovered; the account's keys were rotated.");
+                print_rotation(&rotation_out(&account.address, &report));
             })
         }
         AccountCommand::Import(a) => {
@@ -380,5 +455,32 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
             let out = summary(&device, &account, false)?;
             emit(a.json, &out, print_account)
         }
+    }
+}
+
+fn rotation_out(
+    address: &str,
+    report: &mesh_client::rotation::RotationReport,
+) -> serde_json::Value {
+    serde_json::json!({
+        "Account": address,
+        "AdministratorSignature": report.administrator,
+        "Kept": report.kept,
+        "Removed": report.removed,
+    })
+}
+
+fn print_rotation(o: &serde_json::Value) {
+    println!(
+        "Rotated the keys of {}: new administrator key {}",
+        o["Account"].as_str().unwrap_or_default(),
+        o["AdministratorSignature"].as_str().unwrap_or_default()
+    );
+    for udf in o["Removed"].as_array().into_iter().flatten() {
+        println!("  removed {}", udf.as_str().unwrap_or_default());
+    }
+    let kept = o["Kept"].as_array().map(Vec::len).unwrap_or(0);
+    if kept > 0 {
+        println!("  {kept} other device(s) get their new keys at their next `mesh account sync`");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use mesh_client::{Account, CatalogKind};
 use mesh_crypto::{Algorithm, PrivateKey};
@@ -182,7 +182,14 @@ pub enum DeviceCommand {
         service: Option<String>,
     },
     /// On an administrator device: remove a device; the service refuses it from then on.
-    Delete { udf: String },
+    /// Removing an administrator device rotates the account's keys, which needs the account's
+    /// root: held on this device, or a quorum of escrow shares given with --share.
+    Delete {
+        udf: String,
+        /// An escrow share (a quorum of them), if this device does not hold the root.
+        #[arg(long = "share", value_name = "SHARE")]
+        shares: Vec<String>,
+    },
 }
 
 /// An account with the device that holds it, so that a change can be uploaded without opening
@@ -710,21 +717,49 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
             }
             Ok(())
         }
-        DeviceCommand::Delete { udf } => {
-            let device = session::open(data)?;
+        DeviceCommand::Delete { udf, shares } => {
+            let mut device = session::open(data)?;
             let acc = device.account(common.account.as_deref())?;
             if udf.eq_ignore_ascii_case(device.udf()) {
                 bail!("{udf} is this device: remove it from another administrator device");
             }
-            if acc.get(CatalogKind::Device, &udf)?.is_none() {
+            let Some(entry) = acc.get(CatalogKind::Device, &udf)? else {
                 bail!("no device {udf} in {}", acc.address);
-            }
+            };
             let admin = acc.administrator_key()?;
+            // An administrator device holds the account's keys: removing it rotates them, or
+            // it would keep them.
+            let administrator = matches!(&entry, mesh_schema::MeshItem::CatalogedDevice(d)
+                if d.enveloped_activation_account.is_none());
+            if administrator {
+                let address = acc.address.clone();
+                drop(acc);
+                let removal = mesh_client::rotation::Removal {
+                    devices: vec![udf.clone()],
+                    all_others: false,
+                };
+                let report =
+                    crate::commands::online::rekey(&mut device, &address, &shares, &removal)
+                        .context("removing an administrator device rotates the account's keys")?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"Deleted": udf, "AdministratorSignature": report.administrator})
+                    );
+                } else {
+                    println!(
+                        "Removed administrator device {udf} from {address}; the account's keys \
+                         were rotated (new administrator key {})",
+                        report.administrator
+                    );
+                }
+                return Ok(());
+            }
             mesh_client::online::Session::open(&device, &acc)?.revoke(&udf, &admin)?;
             if json {
                 println!("{}", serde_json::json!({"Deleted": udf}));
             } else {
-                println!("Removed device {udf} from {}", acc.address);
+                println!("Removed device {udf} from {address}", address = acc.address);
             }
             Ok(())
         }

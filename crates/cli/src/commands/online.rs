@@ -102,8 +102,14 @@ pub fn status(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 pub fn sync(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
-    let device = session::open(data)?;
-    let account = device.account(a.account.as_deref())?;
+    let mut device = session::open(data)?;
+    let address = device.account(a.account.as_deref())?.address;
+    // Keys rotated since this device last synced: its new records first.
+    let rotations = mesh_client::rotation::follow(&mut device, &address)?;
+    if rotations > 0 && !a.json {
+        println!("The account's keys were rotated; this device has its new keys.");
+    }
+    let account = device.account(Some(&address))?;
     let mut session = Session::open(&device, &account)?;
     let bar = crate::output::progress(0, a.json);
     let report = session.sync(&mut |name, done, total| {
@@ -121,4 +127,30 @@ pub fn sync(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
         println!("Synced {}", account.address);
         print_report(&report);
     })
+}
+
+/// Rotate the keys of `address` with its root (held, or from `shares`), synced with the
+/// service first.
+pub fn rekey(
+    device: &mut mesh_client::Device,
+    address: &str,
+    shares: &[String],
+    removal: &mesh_client::rotation::Removal,
+) -> anyhow::Result<mesh_client::rotation::RotationReport> {
+    let account = device.account(Some(address))?;
+    let root = match (account.root(), shares.is_empty()) {
+        (Some(root), _) => root.clone(),
+        (None, false) => {
+            mesh_client::rotation::root_from_shares(shares, address, Some(&account.udf))?
+        }
+        (None, true) => return Err(mesh_client::ClientError::NotRootHolder(address.into()).into()),
+    };
+    let binding = {
+        let mut session = Session::open(device, &account)?;
+        session.sync(&mut |_, _, _| {})?;
+        session.binding().clone()
+    };
+    Ok(mesh_client::rotation::rotate(
+        device, &account, binding, &root, removal,
+    )?)
 }

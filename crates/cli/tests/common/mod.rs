@@ -104,3 +104,18 @@ pub fn fails_in(dir: &std::path::Path, pass: &str, args: &[&str]) -> String {
     );
     err
 }
+
+/// `mesh account escrow` on the device at `dir`: the shares, any `quorum` of `n` of which
+/// recover the account.
+#[allow(dead_code)]
+pub fn escrow_shares(dir: &std::path::Path, quorum: &str, n: &str) -> Vec<String> {
+    json_in(
+        dir,
+        &["account", "escrow", "--quorum", quorum, "--shares", n],
+    )["Shares"]
+        .as_array()
+        .expect("shares")
+        .iter()
+        .map(|s| s.as_str().expect("a share").to_string())
+        .collect()
+}

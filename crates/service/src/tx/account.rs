@@ -109,6 +109,7 @@ pub fn ticket(ctx: &Ctx, caller: &DeviceCaller) -> Outcome {
         signature: mesh_dare::KeyParameters::from_public(&caller.signature),
         key: key.to_vec(),
         administrator: caller.administrator,
+        admin_udf: crate::host::ServiceHost::admin_key(&caller.account)?.udf(),
     };
     let bytes = serde_json::to_vec(&ticket).map_err(|e| {
         tracing::error!("ticket: {e}");

@@ -268,6 +268,25 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
             post::check_outbound(caller, &admin, env)?;
         }
     }
+    // The records a key rotation leaves for the account's other devices (collected with
+    // Complete) are the administrator's to write.
+    let to_local = r
+        .updates
+        .iter()
+        .filter(|u| {
+            u.container
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case(LOCAL))
+        })
+        .flat_map(|u| &u.envelopes);
+    if r.local.iter().chain(to_local).any(|env| {
+        env.content_meta()
+            .ok()
+            .and_then(|m| m.unique_id)
+            .is_some_and(|id| id.starts_with(mesh_schema::catalog::ROTATION_PREFIX))
+    }) {
+        caller.require_administrator("leave key-rotation records")?;
+    }
     for (name, list) in [(LOCAL, &r.local), (OUTBOUND, &r.outbound)] {
         if !list.is_empty() {
             updates.push(Update::append(name, list.clone()));
@@ -283,7 +302,11 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
     ctx.commit()?;
     // The store applies the updates all or none: a failure here applied nothing (503). After
     // it, a failure is the service's own (500): something was applied.
-    let outcome = host.store.transact(address, &updates)?;
+    let outcome = host.store.transact_with_profile(
+        address,
+        &updates,
+        caller.replaces_profile.then_some(&caller.account.profile),
+    )?;
     if let TransactOutcome::Applied(_) = &outcome {
         for udf in &revoke {
             host.store.revoke(address, udf).map_err(after_commit)?;
