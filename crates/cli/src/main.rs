@@ -126,6 +126,10 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
+        // A device whose connection predates a key rotation: its new keys wait at the service.
+        if format!("{e:#}").contains("keys were rotated") {
+            eprintln!("hint: run `mesh account sync` to collect this device's new keys");
+        }
         std::process::exit(1);
     }
 }

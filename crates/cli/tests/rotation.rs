@@ -380,3 +380,54 @@ fn rotation_requests_under_attack() {
         binding::open_response(&reply, &keys, Some(&info.signature), Some(&sealed.nonce)).unwrap();
     assert_eq!(response.status().0, 403, "{:?}", response.status());
 }
+
+/// A contact who rotated their keys: the newer profile arrives with their next message, the
+/// contact entry takes it at the next sync, and what is sent to them is encrypted to their new
+/// key (not to the one a removed device of theirs may hold).
+#[test]
+fn contacts_take_a_rotated_profile() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), None);
+    let (alice, carol) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (alice, carol) = (alice.path(), carol.path());
+    ok_in(alice, &["account", "create", "alice@example.com"]);
+    ok_in(alice, &["account", "bind", "--service", &service.url]);
+    ok_in(carol, &["account", "create", "carol@example.com"]);
+    ok_in(carol, &["account", "bind", "--service", &service.url]);
+    ok_in(alice, &["message", "send", "carol@example.com", "hello"]);
+    ok_in(carol, &["account", "sync"]);
+    ok_in(carol, &["contact", "add", "alice@example.com"]);
+    let key_for_alice = || {
+        let device = MeshHome::at(carol).open(DEVICE_PASS).unwrap();
+        let account = device.account(Some("carol@example.com")).unwrap();
+        mesh_client::messages::contact_key(&account, "alice@example.com")
+            .unwrap()
+            .unwrap()
+            .udf()
+    };
+    let alice_key = || {
+        json_in(alice, &["account", "info"])["Keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["KeyUse"] == "AccountEncryption")
+            .unwrap()["Udf"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(key_for_alice(), alice_key());
+    let before = alice_key();
+
+    ok_in(alice, &["account", "rekey"]);
+    assert_ne!(alice_key(), before);
+    ok_in(alice, &["message", "send", "carol@example.com", "new keys"]);
+    ok_in(carol, &["account", "sync"]);
+    assert_eq!(key_for_alice(), alice_key());
+    let sent = json_in(carol, &["message", "send", "alice@example.com", "got it"]);
+    assert_eq!(sent["Encrypted"], true, "{sent}");
+    let listed = json_in(alice, &["message", "list"]);
+    let last = listed.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["Text"], "got it", "{listed}");
+    assert_eq!(last["Verified"], true, "{listed}");
+}

@@ -226,6 +226,46 @@ pub fn profile_from_messages(account: &Account, address: &str) -> Result<Option<
     }))
 }
 
+/// Move contacts' kept profiles forward: where a verified message carries a profile of the
+/// contact's account (the same root) later than the one kept — the contact rotated its keys —
+/// the contact entry takes it, so that what is sent to them is encrypted to their new key and
+/// not to one a removed device of theirs may hold. Returns how many contacts changed.
+pub fn refresh_contacts(account: &Account) -> Result<usize> {
+    let mut newest: HashMap<String, VerifiedSender> = HashMap::new();
+    for r in received(account)? {
+        if let Received::Contact {
+            sender: Sender::Verified(v),
+            ..
+        } = r
+        {
+            let later = newest
+                .get(v.address())
+                .is_none_or(|known| v.profile.replaces(&known.profile));
+            if later {
+                newest.insert(v.address().to_string(), v);
+            }
+        }
+    }
+    let mut changed = 0;
+    for (address, sender) in newest {
+        let Some(MeshItem::CatalogedContact(mut contact)) =
+            account.get(CatalogKind::Contact, &address)?
+        else {
+            continue;
+        };
+        let Some(kept) = &contact.enveloped_profile_user else {
+            continue;
+        };
+        let (kept, _) = signed::verify_profile_user(kept)?;
+        if sender.profile.replaces(&kept) {
+            contact.enveloped_profile_user = Some(sender.envelope.clone());
+            account.put(CatalogKind::Contact, &MeshItem::CatalogedContact(contact))?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
 /// The encryption key of `address`, if a contact entry holds its profile.
 pub fn contact_key(account: &Account, address: &str) -> Result<Option<PublicKey>> {
     let Some(MeshItem::CatalogedContact(contact)) =

@@ -3,8 +3,9 @@
 //!
 //! A rotation, made with the account's root (held, or rebuilt from a quorum of escrow shares):
 //!
-//! 1. the next generation of administration keys, from the successor of the current generation's
-//!    seed; the account profile re-issued with them, signed by the root, `Updated` later;
+//! 1. the next generation of administration keys, from the seed the root derives for it
+//!    ([`authority::next_generation`]); the account profile re-issued with them, signed by the
+//!    root, `Updated` later;
 //! 2. every device that stays gets new records under the new administrator key: a new
 //!    connection and activation, and either a share of the new account encryption key (its old
 //!    capabilities stay, so it still reads what was written before) or, for an administrator
@@ -59,6 +60,9 @@ pub struct RotationReport {
     pub administrator: String,
     /// The devices given new records.
     pub kept: Vec<String>,
+    /// Those of them kept as administrator devices (given the new administration keys): after
+    /// a compromise, each must be one the user knows.
+    pub administrators: Vec<String>,
     /// The devices removed.
     pub removed: Vec<String>,
     /// The rotation was made, but what follows it (the other devices' new records) could not
@@ -174,12 +178,9 @@ pub fn rotate(
             "this root is not the account's (its ProfileSignature key is another)".into(),
         ));
     }
-    let (seeds, current) = AdminKeys::from_root(root, &account.profile)?;
+    let (_, current) = AdminKeys::from_root(root, &account.profile)?;
     let old_admin = current.administrator.public_key().udf();
-    let next = seeds
-        .last()
-        .expect("at least the root")
-        .successor(&old_admin);
+    let next = authority::next_generation(root, &old_admin);
     let mut keys = AdminKeys::from_seed(&next)?;
     keys.earlier = current.encryption_keys().cloned().collect();
     let profile = account.profile.rotated(&next)?;
@@ -218,6 +219,7 @@ pub fn rotate(
 
     // New records for every device that stays, this one included.
     let mut records = Vec::new();
+    let mut administrators = Vec::new();
     let mut grants = Vec::new();
     for (udf, record) in &devices {
         if removed.contains(udf) || udf == device.udf() {
@@ -226,7 +228,15 @@ pub fn rotate(
         let envelope = record.enveloped_profile_device.clone().ok_or_else(|| {
             ClientError::Invalid(format!("the device record of {udf} has no device profile"))
         })?;
-        let (profile, _) = signed::verify_profile_device(&envelope)?;
+        let (profile, profile_udf) = signed::verify_profile_device(&envelope)?;
+        // The entry must be the device it is filed under: an entry that names one device and
+        // holds another's profile would hand that other device the first one's place.
+        if profile_udf != *udf || record.device_udf.as_deref() != Some(udf.as_str()) {
+            return Err(ClientError::Invalid(format!(
+                "the device entry {udf} holds the profile of another device ({profile_udf}); \
+                 remove it (--remove {udf}) to rotate"
+            )));
+        }
         if record.enveloped_activation_account.is_some() {
             let (cataloged, access) = crate::connect::device_records(
                 &view,
@@ -237,6 +247,7 @@ pub fn rotate(
             records.push(cataloged);
             grants.push(access);
         } else {
+            administrators.push(udf.clone());
             records.push(administrator_record(
                 &view,
                 &profile,
@@ -360,11 +371,21 @@ pub fn rotate(
         let mut notes = Vec::new();
         for record in &records {
             let udf = record.udf.clone().unwrap_or_default();
+            // Encrypted to the device: the spool is read by anyone who knows the id (Complete),
+            // and the record tells who is in the account.
+            let device_profile = record
+                .enveloped_profile_device
+                .as_ref()
+                .map(signed::verify_profile_device)
+                .transpose()?
+                .ok_or_else(|| ClientError::Invalid(format!("no device profile for {udf}")))?
+                .0;
+            let device_key: PublicKey = required(&device_profile.encryption, "Encryption")?;
             notes.push(signed::seal(
                 &MeshItem::from(record.clone()),
                 &admin,
                 Some(&rotation_id(&udf, &old_admin)),
-                &[],
+                &[&device_key],
             )?);
         }
         if !notes.is_empty() {
@@ -413,8 +434,15 @@ pub fn rotate(
         }
     })();
     if let Err(e) = result {
-        undo(&session);
-        return Err(e);
+        // An answer lost, or a failure after the service applied it: the service says which
+        // profile it holds (asked with the new connection, which it takes only if it does).
+        let applied = session
+            .held_profile()
+            .is_ok_and(|held| held.payload == profile_env.payload);
+        if !applied {
+            undo(&session);
+            return Err(e);
+        }
     }
     session.set_synced(device_name, firsts[0])?;
     session.set_synced(access_name, firsts[1])?;
@@ -438,6 +466,7 @@ pub fn rotate(
     Ok(RotationReport {
         administrator: admin.public_key().udf(),
         kept: records.iter().filter_map(|r| r.udf.clone()).collect(),
+        administrators,
         removed,
         unfinished: finished.err().map(|e| e.to_string()),
     })
@@ -481,7 +510,9 @@ fn apply_rotation(device: &mut Device, account: &Account, envelope: &DareEnvelop
             "the key-rotation record for this device does not hold: {why}"
         ))
     };
-    let record = expect_item!(signed::read(envelope, &KeyRing::new())?, CatalogedDevice)?;
+    let mut ring = KeyRing::new();
+    ring.add_private(device.base_key("Encryption")?);
+    let record = expect_item!(signed::read(envelope, &ring)?, CatalogedDevice)?;
     let profile_env = record
         .enveloped_profile_user
         .as_ref()
@@ -493,7 +524,7 @@ fn apply_rotation(device: &mut Device, account: &Account, envelope: &DareEnvelop
         ));
     }
     let admin = required(&profile.administrator_signature, "AdministratorSignature")?;
-    signed::verify_signed_by(envelope, &admin, "rotation record", &KeyRing::new())?;
+    signed::verify_signed_by(envelope, &admin, "rotation record", &ring)?;
     if record.device_udf.as_deref() != Some(device.udf()) {
         return Err(forged("it is for another device"));
     }

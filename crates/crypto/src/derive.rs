@@ -117,7 +117,8 @@ impl SecretSeed {
 
     /// A seed of the same specifier derived from this one under `label` (one-way: the
     /// successor tells nothing of this seed). An account's administration keys after a key
-    /// rotation come from such a seed, `label` naming the keys they replace.
+    /// rotation come from such a seed of the account's root, `label` naming the keys they
+    /// replace.
     pub fn successor(&self, label: &str) -> SecretSeed {
         let mut body = self.specifier().to_bytes().to_vec();
         body.extend(self.okm(&format!("MeshSuccessor:{label}"), 32));

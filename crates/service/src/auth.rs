@@ -40,8 +40,9 @@ pub struct DeviceCaller {
     /// caller holds it.
     pub administrator: bool,
     /// A key rotation: `account.profile` is the new profile the request presents (already
-    /// checked against the stored one), which the transaction stores.
-    pub replaces_profile: bool,
+    /// checked against the stored one), which the transaction stores in place of this one, the
+    /// profile held when the request was checked.
+    pub replaces_profile: Option<DareEnvelope>,
 }
 
 impl DeviceCaller {
@@ -279,8 +280,10 @@ fn rotation(
     }
     let admin_before = ServiceHost::admin_key(&record)?;
     let mut caller = connected_caller(host, record, &admin_before, device, true)?;
-    caller.account.profile = envelope.clone();
-    caller.replaces_profile = true;
+    caller.replaces_profile = Some(std::mem::replace(
+        &mut caller.account.profile,
+        envelope.clone(),
+    ));
     Ok(caller)
 }
 
@@ -326,7 +329,7 @@ fn connected_caller(
         device_udf: device.subject_udf.unwrap_or_default(),
         account: record,
         administrator,
-        replaces_profile: false,
+        replaces_profile: None,
     })
 }
 
@@ -402,7 +405,7 @@ fn check_ticket(
         device_udf: ticket.device_udf,
         account: record,
         administrator: ticket.administrator,
-        replaces_profile: false,
+        replaces_profile: None,
     })
 }
 

@@ -273,11 +273,18 @@ impl Store for FileStore {
         &self,
         address: &str,
         updates: &[Update],
-        profile: Option<&DareEnvelope>,
+        profile: Option<ProfileSwap<'_>>,
     ) -> StoreResult<TransactOutcome> {
         let mut open = self.open.lock().expect("store lock");
         let dir = self.dir(address)?;
         // Check every expectation before touching anything.
+        if let Some(swap) = profile {
+            let stored = DareEnvelope::parse(&std::fs::read(dir.join("profile.dare"))?)?;
+            if !swap.holds(&stored) {
+                return Ok(ProfileSwap::conflict());
+            }
+        }
+        let profile = profile.map(|swap| swap.new);
         let mut journal = Journal {
             updates: vec![],
             profile: profile.cloned(),

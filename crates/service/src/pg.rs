@@ -275,14 +275,30 @@ impl Store for PgStore {
         &self,
         address: &str,
         updates: &[Update],
-        profile: Option<&DareEnvelope>,
+        profile: Option<ProfileSwap<'_>>,
     ) -> StoreResult<TransactOutcome> {
         let mut c = self.client()?;
         let mut tx = c.transaction().map_err(db)?;
-        if let Some(profile) = profile {
+        if let Some(swap) = profile {
+            // The row locked until the transaction ends: a rotation racing this one waits, then
+            // finds the profile replaced.
+            let row = tx
+                .query_opt(
+                    "SELECT profile FROM mesh_accounts WHERE address = $1 FOR UPDATE",
+                    &[&address],
+                )
+                .map_err(db)?;
+            let stored = match row {
+                Some(row) => DareEnvelope::parse(row.get::<_, &[u8]>(0))?,
+                None => return Ok(ProfileSwap::conflict()),
+            };
+            if !swap.holds(&stored) {
+                tx.rollback().map_err(db)?;
+                return Ok(ProfileSwap::conflict());
+            }
             tx.execute(
                 "UPDATE mesh_accounts SET profile = $2 WHERE address = $1",
-                &[&address, &profile.to_json()?.into_bytes()],
+                &[&address, &swap.new.to_json()?.into_bytes()],
             )
             .map_err(db)?;
         }

@@ -42,6 +42,34 @@ impl AccountRecord {
     }
 }
 
+/// A key rotation's profile change: `new` in place of `held`.
+#[derive(Debug, Clone, Copy)]
+pub struct ProfileSwap<'a> {
+    pub new: &'a DareEnvelope,
+    pub held: &'a DareEnvelope,
+}
+
+/// The name a Conflict gives the account profile (a rotation that lost a race).
+pub const PROFILE: &str = "EnvelopedProfileAccount";
+
+impl ProfileSwap<'_> {
+    /// Is `stored` (the profile the store holds) the one this replaces?
+    pub fn holds(&self, stored: &DareEnvelope) -> bool {
+        stored.payload == self.held.payload
+    }
+
+    /// The Conflict of a swap whose profile was replaced meanwhile.
+    pub fn conflict() -> TransactOutcome {
+        TransactOutcome::Conflict {
+            container: PROFILE.into(),
+            state: ContainerState {
+                index: 0,
+                digest: None,
+            },
+        }
+    }
+}
+
 /// What a client wants appended to one container, and the state it expects it in.
 #[derive(Debug, Clone)]
 pub struct Update {
@@ -129,12 +157,13 @@ pub trait Store: Send + Sync {
         self.transact_with_profile(address, updates, None)
     }
     /// As [`Self::transact`], and replace the account's profile in the same step (a key
-    /// rotation) if `profile` is given.
+    /// rotation) if `profile` is given and the profile held is still the one it replaces
+    /// (otherwise a Conflict on [`PROFILE`], nothing applied).
     fn transact_with_profile(
         &self,
         address: &str,
         updates: &[Update],
-        profile: Option<&DareEnvelope>,
+        profile: Option<ProfileSwap<'_>>,
     ) -> StoreResult<TransactOutcome>;
     /// Short-lived state shared by every process on the store (tickets, rendezvous channels):
     /// `value` under (`kind`, `key`) until `expires` (seconds since the epoch). With `only_new`

@@ -67,7 +67,7 @@ impl Store for Flaky {
         &self,
         address: &str,
         updates: &[Update],
-        profile: Option<&DareEnvelope>,
+        profile: Option<ProfileSwap<'_>>,
     ) -> StoreResult<TransactOutcome> {
         check!(self);
         self.inner.transact_with_profile(address, updates, profile)

@@ -466,7 +466,9 @@ fn rotation_out(
         "Account": address,
         "AdministratorSignature": report.administrator,
         "Kept": report.kept,
+        "Administrators": report.administrators,
         "Removed": report.removed,
+        "Unfinished": report.unfinished,
     })
 }
 
@@ -482,5 +484,18 @@ fn print_rotation(o: &serde_json::Value) {
     let kept = o["Kept"].as_array().map(Vec::len).unwrap_or(0);
     if kept > 0 {
         println!("  {kept} other device(s) get their new keys at their next `mesh account sync`");
+    }
+    for udf in o["Administrators"].as_array().into_iter().flatten() {
+        println!(
+            "  kept as an administrator device: {} (if it is not yours, remove it with \
+             `mesh account rekey --remove {0}`)",
+            udf.as_str().unwrap_or_default()
+        );
+    }
+    if let Some(why) = o["Unfinished"].as_str() {
+        println!(
+            "  the other devices' new records are not all uploaded yet ({why}): run `mesh \
+             account sync`"
+        );
     }
 }

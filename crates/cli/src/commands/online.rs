@@ -118,6 +118,11 @@ pub fn sync(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
         bar.set_message(name.to_string());
     })?;
     bar.finish_and_clear();
+    // Contacts that rotated their keys (their newer profile came with a message): the entry
+    // takes it, and goes up at once.
+    if mesh_client::messages::refresh_contacts(&account)? > 0 {
+        session.push(mesh_client::CatalogKind::Contact.name())?;
+    }
     drop(session);
     // An administrator device answers PIN-authenticated connection requests as it syncs.
     let pins = mesh_client::connect::process_pins(&device, &account)?;

@@ -12,7 +12,7 @@ use crate::host::{
     ServiceHost, CLAIMS, INBOUND, LOCAL, MAX_DOWNLOAD_ENTRIES, MAX_UPDATE_ENTRIES, OUTBOUND,
 };
 use crate::refusal::Refusal;
-use crate::store::{check_container_name, StoreError, TransactOutcome, Update};
+use crate::store::{check_container_name, ProfileSwap, StoreError, TransactOutcome, Update};
 
 /// A storage failure after something was applied: the service's fault, never "nothing was
 /// applied".
@@ -305,7 +305,10 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
     let outcome = host.store.transact_with_profile(
         address,
         &updates,
-        caller.replaces_profile.then_some(&caller.account.profile),
+        caller.replaces_profile.as_ref().map(|held| ProfileSwap {
+            new: &caller.account.profile,
+            held,
+        }),
     )?;
     if let TransactOutcome::Applied(_) = &outcome {
         for udf in &revoke {
