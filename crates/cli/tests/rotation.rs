@@ -114,6 +114,9 @@ fn lost_laptop(service: &Service) {
     assert!(!error.contains("panicked"), "{error}");
     let error = fails_in(thief, DEVICE_PASS, &["account", "rekey"]);
     assert!(error.contains("does not hold the root"), "{error}");
+    // Nor can it connect a device: a PIN it registers is refused by the service.
+    let error = fails_in(thief, DEVICE_PASS, &["account", "pin"]);
+    assert!(error.contains("removed from the account"), "{error}");
     ok_in(new, &["account", "sync"]);
     let listed = json_in(new, &["password", "list"]).to_string();
     assert!(!listed.contains("injected.example"), "{listed}");
