@@ -14,28 +14,78 @@
 //! container needs no journal: an append is atomic by itself (a cut-short frame is dropped on
 //! open).
 //!
-//! Containers stay open between requests (their index is built once, not on every request).
+//! Each account has its own lock: what one account does (its size, its traffic, an anonymous
+//! lookup in its spools) waits for nothing of another's. Containers stay open between requests
+//! (their frame index is built once, not on every request), and the containers looked up by
+//! UniqueId by anonymous transactions (Complete, Claim, PollClaim) also keep an index of their
+//! live UniqueIds, so a lookup is one read whatever the spool's size.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use mesh_dare::catalog::EVENT_DELETE;
+use mesh_dare::catalog::change_of;
+use mesh_dare::schema::DareHeader;
 use mesh_dare::{Container, ContainerType, DareEnvelope, Mode};
 use serde::{Deserialize, Serialize};
 
 use crate::store::*;
 
-/// Containers kept open, by path.
-type Open = HashMap<PathBuf, Container>;
+/// Accounts whose containers are kept open at most (each open container holds a file
+/// descriptor); beyond it, accounts not in use are closed.
+const MAX_OPEN_ACCOUNTS: usize = 48;
 
-/// Most containers kept open at once (each holds a file descriptor).
-const MAX_OPEN: usize = 512;
+/// A container kept open, and for a container that is looked up by UniqueId, the index of its
+/// live UniqueIds (a deletion marker removes one).
+struct Indexed {
+    container: Container,
+    ids: Option<HashMap<String, u64>>,
+}
+
+fn note(ids: &mut Option<HashMap<String, u64>>, index: u64, header: &DareHeader) {
+    if let (Some(ids), Some((id, deleted))) = (ids.as_mut(), change_of(header)) {
+        if deleted {
+            ids.remove(&id);
+        } else {
+            ids.insert(id, index);
+        }
+    }
+}
+
+impl Indexed {
+    fn open(path: &Path, looked_up: bool) -> StoreResult<Self> {
+        let mut ids = looked_up.then(HashMap::new);
+        let container = Container::open_with(path, Mode::Write, |i, h| note(&mut ids, i, h))?;
+        Ok(Indexed { container, ids })
+    }
+
+    fn append(&mut self, envelopes: Vec<DareEnvelope>) -> StoreResult<Vec<u64>> {
+        let headers: Vec<DareHeader> = envelopes.iter().map(|e| e.header.clone()).collect();
+        let indexes = self.container.append_envelopes(envelopes)?;
+        for (index, header) in indexes.iter().zip(&headers) {
+            note(&mut self.ids, *index, header);
+        }
+        Ok(indexes)
+    }
+
+    fn state(&self) -> ContainerState {
+        ContainerState {
+            index: self.container.frame_count() - 1,
+            digest: self.container.tree_digest().map(|d| d.to_vec()),
+        }
+    }
+}
+
+/// One account's open containers, by name.
+#[derive(Default)]
+struct AccountFiles {
+    open: HashMap<String, Indexed>,
+}
 
 pub struct FileStore {
     root: PathBuf,
-    /// Serializes every operation, and holds the open containers.
-    open: Mutex<Open>,
+    /// Each account's lock and open containers.
+    accounts: Mutex<HashMap<String, Arc<Mutex<AccountFiles>>>>,
     /// Tickets, channels, nonces: one process serves a data directory, so memory is enough,
     /// but for the nonces, which are logged (a restart must not forget them).
     ephemeral: Mutex<crate::ephemeral::Ephemeral>,
@@ -72,7 +122,7 @@ impl FileStore {
         let ephemeral = crate::ephemeral::Ephemeral::logged(&root)?;
         Ok(FileStore {
             root,
-            open: Mutex::new(HashMap::new()),
+            accounts: Mutex::new(HashMap::new()),
             ephemeral: Mutex::new(ephemeral),
         })
     }
@@ -89,57 +139,66 @@ impl FileStore {
             .join(address.to_ascii_lowercase()))
     }
 
-    fn container_path(&self, address: &str, container: &str) -> StoreResult<PathBuf> {
-        check_container_name(container)?;
-        Ok(self.dir(address)?.join(format!("{container}.dare")))
+    /// The lock of an account (and its open containers); the map is held only to find it.
+    fn account_files(&self, address: &str) -> StoreResult<Arc<Mutex<AccountFiles>>> {
+        self.dir(address)?;
+        let mut accounts = self.accounts.lock().expect("accounts");
+        if accounts.len() >= MAX_OPEN_ACCOUNTS {
+            // Close the accounts no request is using.
+            accounts.retain(|_, files| Arc::strong_count(files) > 1);
+        }
+        Ok(accounts
+            .entry(address.to_ascii_lowercase())
+            .or_default()
+            .clone())
     }
 
     /// The container, from the open ones or opened now; created if `create`, else `None` when
     /// it does not exist.
     fn container<'m>(
         &self,
-        open: &'m mut Open,
+        files: &'m mut AccountFiles,
         address: &str,
         container: &str,
         create: bool,
-    ) -> StoreResult<Option<&'m mut Container>> {
-        let path = self.container_path(address, container)?;
-        if !open.contains_key(&path) {
-            let c = if path.exists() {
-                Container::open(&path, Mode::Write)?
+    ) -> StoreResult<Option<&'m mut Indexed>> {
+        check_container_name(container)?;
+        let path = self.dir(address)?.join(format!("{container}.dare"));
+        if !files.open.contains_key(container) {
+            let looked_up = [
+                crate::host::LOCAL,
+                crate::host::PUBLISHED,
+                crate::host::CLAIMS,
+            ]
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(container));
+            let indexed = if path.exists() {
+                Indexed::open(&path, looked_up)?
             } else if create {
-                Container::create(&path, ContainerType::Merkle, &[])?
+                Indexed {
+                    container: Container::create(&path, ContainerType::Merkle, &[])?,
+                    ids: looked_up.then(HashMap::new),
+                }
             } else {
                 return Ok(None);
             };
-            if open.len() >= MAX_OPEN {
-                open.clear();
-            }
-            open.insert(path.clone(), c);
+            files.open.insert(container.to_string(), indexed);
         }
-        Ok(open.get_mut(&path))
+        Ok(files.open.get_mut(container))
     }
 
-    fn state_of(c: Option<&mut Container>) -> ContainerState {
+    fn state_of(c: Option<&mut Indexed>) -> ContainerState {
         match c {
             None => ContainerState {
                 index: 0,
                 digest: None,
             },
-            Some(c) => ContainerState {
-                index: c.frame_count() - 1,
-                digest: c.tree_digest().map(|d| d.to_vec()),
-            },
+            Some(c) => c.state(),
         }
     }
 
-    /// Forget the open containers of an account whose directory goes away.
-    fn close_account(open: &mut Open, dir: &Path) {
-        open.retain(|path, _| !path.starts_with(dir));
-    }
-
     /// Finish a transaction a crash interrupted.
-    fn recover(&self, open: &mut Open, address: &str) -> StoreResult<()> {
+    fn recover(&self, files: &mut AccountFiles, address: &str) -> StoreResult<()> {
         let path = self.dir(address)?.join("journal.json");
         let Ok(bytes) = std::fs::read(&path) else {
             return Ok(());
@@ -147,11 +206,11 @@ impl FileStore {
         if let Ok(journal) = serde_json::from_slice::<Journal>(&bytes) {
             for (container, before, envelopes) in journal.updates {
                 let c = self
-                    .container(open, address, &container, true)?
+                    .container(files, address, &container, true)?
                     .expect("created");
-                let have = (c.frame_count() - 1).saturating_sub(before) as usize;
+                let have = (c.container.frame_count() - 1).saturating_sub(before) as usize;
                 if have < envelopes.len() {
-                    c.append_envelopes(envelopes[have..].to_vec())?;
+                    c.append(envelopes[have..].to_vec())?;
                 }
             }
             if let Some(profile) = journal.profile {
@@ -168,15 +227,24 @@ impl FileStore {
     }
 }
 
+/// Lock an account's files for the rest of the scope: `locked!(self, address, files);`.
+macro_rules! locked {
+    ($store:expr, $address:expr, $files:ident) => {
+        let lock = $store.account_files($address)?;
+        let mut guard = lock.lock().expect("account lock");
+        let $files: &mut AccountFiles = &mut guard;
+    };
+}
+
 impl Store for FileStore {
     fn account(&self, address: &str) -> StoreResult<Option<AccountRecord>> {
-        let mut open = self.open.lock().expect("store lock");
+        locked!(self, address, files);
         let dir = self.dir(address)?;
         if !dir.join("profile.dare").exists() {
             return Ok(None);
         }
         // An interrupted transaction first: it may change the profile too.
-        self.recover(&mut open, address)?;
+        self.recover(files, address)?;
         let Ok(bytes) = std::fs::read(dir.join("profile.dare")) else {
             return Ok(None);
         };
@@ -192,13 +260,13 @@ impl Store for FileStore {
     }
 
     fn bind(&self, address: &str, profile: &DareEnvelope, revoked: &[String]) -> StoreResult<bool> {
-        let mut open = self.open.lock().expect("store lock");
+        locked!(self, address, files);
         let dir = self.dir(address)?;
         if dir.join("profile.dare").exists() {
             return Ok(false);
         }
         if dir.exists() {
-            Self::close_account(&mut open, &dir);
+            files.open.clear();
             std::fs::remove_dir_all(&dir)?; // a bind that never finished
         }
         std::fs::create_dir_all(&dir)?;
@@ -212,7 +280,7 @@ impl Store for FileStore {
     }
 
     fn unbind(&self, address: &str) -> StoreResult<bool> {
-        let mut open = self.open.lock().expect("store lock");
+        locked!(self, address, files);
         let dir = self.dir(address)?;
         if !dir.join("profile.dare").exists() {
             return Ok(false);
@@ -220,13 +288,13 @@ impl Store for FileStore {
         // Remove the profile first (durably): from then on the account is gone.
         std::fs::remove_file(dir.join("profile.dare"))?;
         std::fs::File::open(&dir)?.sync_all()?;
-        Self::close_account(&mut open, &dir);
+        files.open.clear();
         std::fs::remove_dir_all(&dir)?;
         Ok(true)
     }
 
     fn revoke(&self, address: &str, device_udf: &str) -> StoreResult<()> {
-        let _serialized = self.open.lock().expect("store lock");
+        locked!(self, address, _files);
         let path = self.dir(address)?.join("revoked.json");
         let mut revoked: Vec<String> = std::fs::read(&path)
             .ok()
@@ -243,9 +311,9 @@ impl Store for FileStore {
     }
 
     fn state(&self, address: &str, container: &str) -> StoreResult<ContainerState> {
-        let mut open = self.open.lock().expect("store lock");
+        locked!(self, address, files);
         Ok(Self::state_of(
-            self.container(&mut open, address, container, false)?,
+            self.container(files, address, container, false)?,
         ))
     }
 
@@ -256,16 +324,16 @@ impl Store for FileStore {
         from: u64,
         max: u64,
     ) -> StoreResult<Vec<DareEnvelope>> {
-        let mut open = self.open.lock().expect("store lock");
-        let Some(c) = self.container(&mut open, address, container, false)? else {
+        locked!(self, address, files);
+        let Some(c) = self.container(files, address, container, false)? else {
             return Ok(vec![]);
         };
-        let last = c.frame_count() - 1;
+        let last = c.container.frame_count() - 1;
         let from = from.max(1);
         let to = last.min(from.saturating_add(max).saturating_sub(1));
         (from..=to)
             .filter(|_| from <= last)
-            .map(|i| Ok(c.read(i)?))
+            .map(|i| Ok(c.container.read(i)?))
             .collect()
     }
 
@@ -275,7 +343,7 @@ impl Store for FileStore {
         updates: &[Update],
         profile: Option<ProfileSwap<'_>>,
     ) -> StoreResult<TransactOutcome> {
-        let mut open = self.open.lock().expect("store lock");
+        locked!(self, address, files);
         let dir = self.dir(address)?;
         // Check every expectation before touching anything.
         if let Some(swap) = profile {
@@ -290,8 +358,7 @@ impl Store for FileStore {
             profile: profile.cloned(),
         };
         for update in updates {
-            let state =
-                Self::state_of(self.container(&mut open, address, &update.container, false)?);
+            let state = Self::state_of(self.container(files, address, &update.container, false)?);
             if !update.expects(&state) {
                 return Ok(TransactOutcome::Conflict {
                     container: update.container.clone(),
@@ -317,9 +384,9 @@ impl Store for FileStore {
         let mut assigned = Vec::new();
         for update in updates {
             let c = self
-                .container(&mut open, address, &update.container, true)?
+                .container(files, address, &update.container, true)?
                 .expect("created");
-            assigned.push(c.append_envelopes(update.envelopes.clone())?);
+            assigned.push(c.append(update.envelopes.clone())?);
         }
         if let Some(profile) = profile {
             write_atomic(&dir.join("profile.dare"), profile.to_json()?.as_bytes())?;
@@ -354,18 +421,114 @@ impl Store for FileStore {
         container: &str,
         unique_id: &str,
     ) -> StoreResult<Option<DareEnvelope>> {
-        let mut open = self.open.lock().expect("store lock");
-        let Some(c) = self.container(&mut open, address, container, false)? else {
+        locked!(self, address, files);
+        let Some(c) = self.container(files, address, container, false)? else {
             return Ok(None);
         };
-        let mut found = None;
-        for i in 1..c.frame_count() {
-            let env = c.read(i)?;
-            let meta = env.content_meta().unwrap_or_default();
-            if meta.unique_id.as_deref() == Some(unique_id) {
-                found = (meta.event.as_deref() != Some(EVENT_DELETE)).then_some(env);
+        if let Some(ids) = &c.ids {
+            return match ids.get(unique_id) {
+                Some(index) => Ok(Some(c.container.read(*index)?)),
+                None => Ok(None),
+            };
+        }
+        // A container not indexed by UniqueId (a catalog): read from the end.
+        for i in (1..c.container.frame_count()).rev() {
+            let env = c.container.read(i)?;
+            if let Some((id, deleted)) = change_of(&env.header) {
+                if id == unique_id {
+                    return Ok((!deleted).then_some(env));
+                }
             }
         }
-        Ok(found)
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_dare::{ContentMeta, EnvelopeOptions};
+
+    fn entry(id: &str, event: Option<&str>, text: &str) -> DareEnvelope {
+        DareEnvelope::encode(
+            text.as_bytes(),
+            &EnvelopeOptions {
+                meta: Some(ContentMeta {
+                    unique_id: Some(id.into()),
+                    event: event.map(str::to_string),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    fn profile() -> DareEnvelope {
+        DareEnvelope::encode(b"{}", &EnvelopeOptions::default()).unwrap()
+    }
+
+    /// The UniqueId index of a looked-up spool says what a scan would: the last entry of an id,
+    /// none after a deletion marker; and again after the store is opened afresh.
+    #[test]
+    fn lookups_by_unique_id_are_indexed_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let check = |store: &FileStore| {
+            let found = |id: &str| {
+                store
+                    .find("a@example.com", "MMM_Local", id)
+                    .unwrap()
+                    .map(|e| String::from_utf8(e.payload).unwrap())
+            };
+            assert_eq!(found("one").as_deref(), Some("one, again"));
+            assert_eq!(found("two"), None, "deleted");
+            assert_eq!(found("three").as_deref(), Some("three"));
+            assert_eq!(found("nobody"), None);
+            // Another account's spool is another index.
+            assert_eq!(
+                store.find("b@example.com", "MMM_Local", "one").unwrap(),
+                None
+            );
+            // A catalog (not indexed) is scanned with the same result.
+            assert_eq!(
+                store
+                    .find("a@example.com", "MMM_Credential", "c")
+                    .unwrap()
+                    .map(|e| e.payload),
+                Some(b"c2".to_vec())
+            );
+        };
+        {
+            let store = FileStore::open(dir.path()).unwrap();
+            for address in ["a@example.com", "b@example.com"] {
+                assert!(store.bind(address, &profile(), &[]).unwrap());
+            }
+            let local = vec![
+                entry("one", None, "one"),
+                entry("two", None, "two"),
+                entry("one", None, "one, again"),
+                entry("two", Some(mesh_dare::catalog::EVENT_DELETE), ""),
+            ];
+            store
+                .transact("a@example.com", &[Update::append("MMM_Local", local)])
+                .unwrap();
+            store
+                .transact(
+                    "a@example.com",
+                    &[
+                        Update::append("MMM_Local", vec![entry("three", None, "three")]),
+                        Update::append(
+                            "MMM_Credential",
+                            vec![
+                                entry("c", Some("New"), "c1"),
+                                entry("c", Some("Update"), "c2"),
+                            ],
+                        ),
+                    ],
+                )
+                .unwrap();
+            check(&store);
+        }
+        check(&FileStore::open(dir.path()).unwrap());
     }
 }

@@ -26,6 +26,10 @@ pub struct BenchArgs {
     /// Use PostgreSQL (postgresql://… or host=… key/value form) instead of container files.
     #[arg(long)]
     postgres: Option<String>,
+    /// Also measure Status beside an abusive account: one holding this many entries in its
+    /// local spool, looked up anonymously (Complete) as fast as one client can.
+    #[arg(long, value_name = "ENTRIES")]
+    abuse_spool: Option<u64>,
     #[arg(long)]
     json: bool,
 }
@@ -55,6 +59,7 @@ enum Work {
     Push,
     Download,
     Read,
+    Status,
 }
 
 struct Phase {
@@ -73,7 +78,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         Some(url) => Arc::new(mesh_service::pg::PgStore::connect(url)?),
         None => Arc::new(FileStore::open(work.join("service"))?),
     };
-    let host = Arc::new(ServiceHost::new(store, identity));
+    let host = Arc::new(ServiceHost::new(store.clone(), identity));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -114,14 +119,22 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let devices = Arc::new(devices);
     let readers = Arc::new(readers);
 
+    let mut plan = vec![
+        ("push, signed", Work::Push, false, false),
+        ("push, ticket", Work::Push, true, false),
+        ("download, signed", Work::Download, false, false),
+        ("download, ticket", Work::Download, true, false),
+        ("read, threshold (Operate)", Work::Read, false, false),
+        ("status, ticket", Work::Status, true, false),
+    ];
+    if let Some(entries) = a.abuse_spool {
+        eprintln!("filling the abusive account's local spool with {entries} entries…");
+        fill_spool(store.as_ref(), ABUSER, entries)?;
+        plan.push(("status, beside the abuser", Work::Status, true, true));
+    }
     let mut phases = Vec::new();
-    for (name, work, ticket) in [
-        ("push, signed", Work::Push, false),
-        ("push, ticket", Work::Push, true),
-        ("download, signed", Work::Download, false),
-        ("download, ticket", Work::Download, true),
-        ("read, threshold (Operate)", Work::Read, false),
-    ] {
+    let mut abuse = None;
+    for (name, work, ticket, abused) in plan {
         if work == Work::Read {
             for reader in readers.iter() {
                 let account = reader.account(None)?;
@@ -133,6 +146,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let cpu_before = cpu_seconds();
         let started = Instant::now();
         let deadline = started + Duration::from_secs(a.seconds);
+        if abused {
+            abuse = Some(abuser(&url, deadline)?);
+        }
         let mut threads = Vec::new();
         for i in 0..a.clients {
             let devices = if work == Work::Read {
@@ -159,6 +175,8 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
                             if account.get(CatalogKind::Credential, &key)?.is_none() {
                                 anyhow::bail!("{key} is not in the reader's catalog");
                             }
+                        } else if work == Work::Status {
+                            session.status()?;
                         } else if work == Work::Push {
                             let entry = CatalogedCredential {
                                 service: Some(format!("site{n}.example")),
@@ -190,6 +208,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             );
         }
         latencies.sort();
+        if let Some(lookups) = abuse.take() {
+            let n = lookups
+                .join()
+                .map_err(|_| anyhow::anyhow!("abuser thread panicked"))??;
+            eprintln!("the abuser made {n} anonymous lookups in its spool meanwhile");
+        }
         let verify = (mesh_dare::envelope::VERIFY_NANOS.load(std::sync::atomic::Ordering::Relaxed)
             - verify_before) as f64
             / 1e9;
@@ -235,6 +259,61 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             );
         }
     })
+}
+
+/// The account whose spool an abusive client fills and looks up in.
+const ABUSER: &str = "abuser@example.com";
+
+/// Bind the abusive account straight in the store and fill its local spool.
+fn fill_spool(store: &dyn Store, address: &str, entries: u64) -> anyhow::Result<()> {
+    let mut device = MeshHome::at(tempfile_dir()?.join("abuser")).open_or_create("bench")?;
+    let account = device.create_account(address)?;
+    store.bind(address, &account.profile_envelope()?, &[])?;
+    let mut made = 0;
+    while made < entries {
+        let batch: Vec<_> = (made..entries.min(made + 1000))
+            .map(|i| {
+                mesh_dare::DareEnvelope::encode(
+                    format!("entry {i}").as_bytes(),
+                    &mesh_dare::EnvelopeOptions {
+                        meta: Some(mesh_dare::ContentMeta {
+                            unique_id: Some(format!("junk-{i}")),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        made += batch.len() as u64;
+        store.transact(
+            address,
+            &[mesh_service::store::Update::append("MMM_Local", batch)],
+        )?;
+    }
+    Ok(())
+}
+
+/// A client looking up random UniqueIds in the abuser's spool anonymously (Complete) until
+/// `deadline`; the number of lookups it made.
+fn abuser(
+    url: &str,
+    deadline: Instant,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<u64>>> {
+    let info = online::hello(url, Some(url))?;
+    Ok(std::thread::spawn(move || {
+        let mut n = 0u64;
+        while Instant::now() < deadline {
+            let request =
+                mesh_protocol::Request::CompleteRequest(mesh_protocol::messages::CompleteRequest {
+                    account_address: Some(ABUSER.into()),
+                    response_id: Some(format!("junk-{}", rand::random::<u32>())),
+                });
+            online::call_anonymous(&info.url, &request, &info.signature, &info.encryption)?;
+            n += 1;
+        }
+        Ok(n)
+    }))
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
