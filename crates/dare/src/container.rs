@@ -188,14 +188,29 @@ impl Container {
         header.set_content_meta(&ContentMeta::default())?;
         let header = mesh_encoding::to_json(&header)?;
         let bytes = frame::encode(&[header.as_bytes(), b"", b""]);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| container_err(&path, format!("cannot create: {e}")))?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
+        // Made whole under a temporary name, then linked into place (which fails if the path
+        // exists): a container is never seen without its header frame, even when the disk
+        // fills up or the process dies half way.
+        if path.exists() {
+            return Err(container_err(&path, "cannot create: it exists"));
+        }
+        let mut tmp_name = path.clone().into_os_string();
+        tmp_name.push(".creating");
+        let tmp = PathBuf::from(tmp_name);
+        let written = (|| -> std::io::Result<File> {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::hard_link(&tmp, &path)?;
+            Ok(file)
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        let file = written.map_err(|e| container_err(&path, format!("cannot create: {e}")))?;
         sync_dir(&path)?;
         Ok(Container {
             path,

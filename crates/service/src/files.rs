@@ -52,11 +52,67 @@ fn note(ids: &mut Option<HashMap<String, u64>>, index: u64, header: &DareHeader)
     }
 }
 
+/// A container file with no complete header frame (left by a creation that failed — a full
+/// disk — before creation was atomic) holds nothing: it is moved aside, and the container is
+/// then as if it did not exist. True if it was.
+fn set_aside_if_empty(path: &Path) -> StoreResult<bool> {
+    let len = std::fs::metadata(path)?.len();
+    let shell = len == 0
+        || matches!(
+            Container::open(path, Mode::Read),
+            Err(mesh_dare::DareError::Container { ref reason, .. })
+                if reason.starts_with("no container header frame")
+        );
+    if shell {
+        let mut aside = path.as_os_str().to_owned();
+        aside.push(format!(".empty-{}", unix_now()));
+        std::fs::rename(path, PathBuf::from(aside))?;
+        tracing::warn!("{}: no header frame; set aside", path.display());
+    }
+    Ok(shell)
+}
+
+/// A container that cannot be opened, or that does not match its own digests.
+fn damaged(container: &str, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Io(e) => StoreError::Io(e),
+        other => StoreError::Damaged(format!("{container}: {other}")),
+    }
+}
+
+/// An entry read back, checked against the PayloadDigest its trailer records.
+fn sound(container: &str, index: u64, env: DareEnvelope) -> StoreResult<DareEnvelope> {
+    if let Some(claimed) = env.trailer.as_ref().and_then(|t| t.payload_digest.as_ref()) {
+        if mesh_dare::envelope::sha512(&env.payload).as_slice() != claimed.as_slice() {
+            return Err(StoreError::Damaged(format!(
+                "{container}: entry {index} does not match its digest"
+            )));
+        }
+    }
+    Ok(env)
+}
+
 impl Indexed {
     fn open(path: &Path, looked_up: bool) -> StoreResult<Self> {
         let mut ids = looked_up.then(HashMap::new);
         let container = Container::open_with(path, Mode::Write, |i, h| note(&mut ids, i, h))?;
+        // The apex the last trailer records must be the one its entries' digests make: a
+        // damaged trailer is found here, not by the devices that sync.
+        let last = container.frame_count() - 1;
+        if last > 0 {
+            let recorded = container.read(last)?.trailer.and_then(|t| t.tree_digest);
+            if recorded != container.tree_digest().map(|d| d.to_vec()) {
+                return Err(StoreError::Damaged(format!(
+                    "the tree digest of entry {last} is not the one its entries make"
+                )));
+            }
+        }
         Ok(Indexed { container, ids })
+    }
+
+    /// Entry `index`, checked.
+    fn read(&self, name: &str, index: u64) -> StoreResult<DareEnvelope> {
+        sound(name, index, self.container.read(index)?)
     }
 
     fn append(&mut self, envelopes: Vec<DareEnvelope>) -> StoreResult<Vec<u64>> {
@@ -172,8 +228,8 @@ impl FileStore {
             ]
             .iter()
             .any(|n| n.eq_ignore_ascii_case(container));
-            let indexed = if path.exists() {
-                Indexed::open(&path, looked_up)?
+            let indexed = if path.exists() && !set_aside_if_empty(&path)? {
+                Indexed::open(&path, looked_up).map_err(|e| damaged(container, e))?
             } else if create {
                 Indexed {
                     container: Container::create(&path, ContainerType::Merkle, &[])?,
@@ -333,7 +389,7 @@ impl Store for FileStore {
         let to = last.min(from.saturating_add(max).saturating_sub(1));
         (from..=to)
             .filter(|_| from <= last)
-            .map(|i| Ok(c.container.read(i)?))
+            .map(|i| c.read(container, i))
             .collect()
     }
 
@@ -427,13 +483,13 @@ impl Store for FileStore {
         };
         if let Some(ids) = &c.ids {
             return match ids.get(unique_id) {
-                Some(index) => Ok(Some(c.container.read(*index)?)),
+                Some(index) => Ok(Some(c.read(container, *index)?)),
                 None => Ok(None),
             };
         }
         // A container not indexed by UniqueId (a catalog): read from the end.
         for i in (1..c.container.frame_count()).rev() {
-            let env = c.container.read(i)?;
+            let env = c.read(container, i)?;
             if let Some((id, deleted)) = change_of(&env.header) {
                 if id == unique_id {
                     return Ok((!deleted).then_some(env));
@@ -530,5 +586,82 @@ mod tests {
             check(&store);
         }
         check(&FileStore::open(dir.path()).unwrap());
+    }
+
+    fn flip(path: &Path, needle: &[u8], offset: usize) {
+        let mut bytes = std::fs::read(path).unwrap();
+        let at = bytes
+            .windows(needle.len())
+            .rposition(|w| w == needle)
+            .expect("the needle is in the file")
+            + offset;
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    /// A container left with no header frame (a creation on a full disk, by an earlier build)
+    /// is set aside, and the account carries on; a changed payload octet or trailer digest is
+    /// reported as damage, never served, and the account's other containers are unaffected.
+    #[test]
+    fn broken_and_damaged_containers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        let a = "a@example.com";
+        assert!(store.bind(a, &profile(), &[]).unwrap());
+        let account = dir.path().join("accounts").join(a);
+        std::fs::write(account.join("MMM_Bookmark.dare"), b"").unwrap();
+        assert_eq!(store.state(a, "MMM_Bookmark").unwrap().index, 0);
+        store
+            .transact(
+                a,
+                &[Update::append("MMM_Bookmark", vec![entry("b", None, "b")])],
+            )
+            .unwrap();
+        assert_eq!(store.state(a, "MMM_Bookmark").unwrap().index, 1);
+        assert!(std::fs::read_dir(&account).unwrap().any(|f| f
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".empty-")));
+
+        store
+            .transact(
+                a,
+                &[Update::append(
+                    "MMM_Credential",
+                    vec![
+                        entry("c1", None, "first payload"),
+                        entry("c2", None, "sound payload"),
+                    ],
+                )],
+            )
+            .unwrap();
+        store
+            .transact(
+                a,
+                &[Update::append(
+                    "MMM_Contact",
+                    vec![entry("k1", None, "k"), entry("k2", None, "k")],
+                )],
+            )
+            .unwrap();
+        drop(store);
+        flip(&account.join("MMM_Credential.dare"), b"sound payload", 0);
+        flip(&account.join("MMM_Contact.dare"), b"TreeDigest", 14);
+        let store = FileStore::open(dir.path()).unwrap();
+        // The intact entry is served; the damaged one is not.
+        assert_eq!(
+            store.read(a, "MMM_Credential", 1, 1).unwrap()[0].payload,
+            b"first payload"
+        );
+        let error = store.read(a, "MMM_Credential", 1, 2).unwrap_err();
+        assert!(matches!(error, StoreError::Damaged(_)), "{error}");
+        assert!(error.to_string().contains("entry 2"), "{error}");
+        // A damaged trailer digest: the container is refused as it opens.
+        let error = store.state(a, "MMM_Contact").unwrap_err();
+        assert!(matches!(error, StoreError::Damaged(_)), "{error}");
+        // The rest of the account carries on.
+        assert_eq!(store.state(a, "MMM_Bookmark").unwrap().index, 1);
+        assert!(store.account(a).unwrap().is_some());
     }
 }

@@ -39,6 +39,9 @@ pub enum Refusal {
     Unavailable(String),
     /// A fault of the service's own (logged where it happens).
     Internal,
+    /// What the service stored is damaged (it does not match its own digests): said, and never
+    /// served as if it were sound.
+    Damaged(String),
 }
 
 impl Refusal {
@@ -53,7 +56,7 @@ impl Refusal {
             Refusal::Conflict(_) => 409,
             Refusal::TooMany(_) => 429,
             Refusal::Unavailable(_) => 503,
-            Refusal::Internal => 500,
+            Refusal::Internal | Refusal::Damaged(_) => 500,
         }
     }
 
@@ -76,6 +79,7 @@ impl Refusal {
             Refusal::Revoked(udf) => format!("device {udf} has been removed from the account"),
             Refusal::Unavailable(t) => format!("service unavailable: {t}; nothing was applied"),
             Refusal::Internal => "the service failed to handle the request".into(),
+            Refusal::Damaged(t) => format!("the service's stored copy is damaged: {t}"),
         }
     }
 
@@ -91,6 +95,10 @@ impl From<StoreError> for Refusal {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Invalid(t) => Refusal::Malformed(t),
+            StoreError::Damaged(t) => {
+                tracing::error!("damaged storage: {t}");
+                Refusal::Damaged(t)
+            }
             StoreError::Database(t) => {
                 tracing::error!("storage unavailable: {t}");
                 Refusal::Unavailable("the service's storage cannot be reached".into())

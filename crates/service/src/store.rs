@@ -16,6 +16,9 @@ pub enum StoreError {
     Database(String),
     #[error("{0}")]
     Invalid(String),
+    /// What the store holds does not match its own digests: reported, never served.
+    #[error("{0}")]
+    Damaged(String),
 }
 
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
