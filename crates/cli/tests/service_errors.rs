@@ -356,6 +356,52 @@ fn update_limits_per_account() {
     ok(&["service", "hello", "--service", &service.url]);
 }
 
+/// Messages are metered in octets too: past its allowance a sender is refused (429) before
+/// anything is applied, and a recipient cannot be filled by many senders either.
+#[test]
+fn message_byte_limits() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start_with(data.path(), None, &["--message-bytes-per-minute", "40000"]);
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (alice, bob, carol) = (dirs[0].path(), dirs[1].path(), dirs[2].path());
+    user(alice, "alice@example.com", &service);
+    user(bob, "bob@example.com", &service);
+    user(carol, "carol@example.com", &service);
+    let text = "x".repeat(8000);
+    // Each message is about 12 kB on the wire (the text, the sender's profile and connection):
+    // alice runs out after a few.
+    let mut sent = 0;
+    let error = loop {
+        let out = mesh_in(
+            alice,
+            PASS,
+            &["message", "send", "carol@example.com", &text],
+        );
+        if !out.status.success() {
+            break String::from_utf8_lossy(&out.stderr).to_string();
+        }
+        sent += 1;
+        assert!(sent < 10, "ten 8 kB messages in a moment were all taken");
+    };
+    assert!(
+        error.contains("429") && error.contains("octets of messages sent by alice@example.com"),
+        "{error}"
+    );
+    // Nothing of the refused message reached carol.
+    ok_in(carol, &["account", "sync"]);
+    let listed = json_in(carol, &["message", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), sent, "{listed}");
+    // bob has his own allowance as a sender, but carol's as a recipient is spent.
+    let out = mesh_in(bob, PASS, &["message", "send", "carol@example.com", &text]);
+    let error = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success() && error.contains("octets of messages for carol@example.com"),
+        "{error}"
+    );
+    // bob writes to alice, whose inbox has room.
+    ok_in(bob, &["message", "send", "alice@example.com", "hi"]);
+}
+
 /// The data directory is the service's alone: private to its user, and one service process at a
 /// time (a second would write the same containers).
 #[test]

@@ -714,6 +714,24 @@ impl<'a> Session<'a> {
         progress: &mut dyn FnMut(&str, u64, u64),
     ) -> Result<(Vec<DareEnvelope>, Option<Vec<u8>>)> {
         let mut got = Vec::new();
+        let digest = self.download_pages(name, from, to, progress, &mut |page| {
+            got.extend(page);
+            Ok(())
+        })?;
+        Ok((got, digest))
+    }
+
+    /// Download entries `from..=to` of a container page by page, each page handed to `store` as
+    /// it comes (so that a long backlog is never all in memory); the service's apex digest at
+    /// `to`, if it said it.
+    fn download_pages(
+        &self,
+        name: &str,
+        from: u64,
+        to: u64,
+        progress: &mut dyn FnMut(&str, u64, u64),
+        store: &mut dyn FnMut(Vec<DareEnvelope>) -> Result<()>,
+    ) -> Result<Option<Vec<u8>>> {
         let mut digest = None;
         let mut next = from;
         while next <= to {
@@ -743,27 +761,45 @@ impl<'a> Session<'a> {
                 .then_some(update.digest)
                 .flatten();
             next += update.envelopes.len() as u64;
-            got.extend(update.envelopes);
+            store(update.envelopes)?;
             progress(name, next - from, to + 1 - from);
         }
-        Ok((got, digest))
+        Ok(digest)
     }
 
     /// Replace the local copy by its first `keep` entries followed by `envelopes`.
     fn rebuild(&self, name: &str, keep: u64, envelopes: Vec<DareEnvelope>) -> Result<()> {
+        let mut fresh = self.start_rebuild(name, keep)?;
+        for chunk in envelopes.chunks(500) {
+            fresh.append_envelopes(chunk.to_vec())?;
+        }
+        self.finish_rebuild(name, fresh)
+    }
+
+    /// A new copy of the container `name` holding its first `keep` entries, under a temporary
+    /// name, to append to and then put in place with [`Self::finish_rebuild`].
+    fn start_rebuild(&self, name: &str, keep: u64) -> Result<Container> {
         let path = self.account.dir().join(format!("{name}.dare"));
         let old = Container::open(&path, Mode::Read)?;
-        let mut all = Vec::new();
-        for i in 1..=keep {
-            all.push(old.read(i)?);
-        }
-        all.extend(envelopes);
         let tmp = path.with_extension("rebuild");
         let _ = std::fs::remove_file(&tmp);
         let mut fresh = Container::create(&tmp, ContainerType::Merkle, &self.encrypt_to(name))?;
-        for chunk in all.chunks(500) {
-            fresh.append_envelopes(chunk.to_vec())?;
+        let mut at = 1;
+        while at <= keep {
+            let to = keep.min(at + 499);
+            fresh.append_envelopes(
+                (at..=to)
+                    .map(|i| old.read(i))
+                    .collect::<mesh_dare::Result<_>>()?,
+            )?;
+            at = to + 1;
         }
+        Ok(fresh)
+    }
+
+    fn finish_rebuild(&self, name: &str, fresh: Container) -> Result<()> {
+        let path = self.account.dir().join(format!("{name}.dare"));
+        let tmp = fresh.path().to_path_buf();
         drop(fresh);
         std::fs::rename(&tmp, &path)?;
         std::fs::File::open(self.account.dir())?.sync_all()?;
@@ -818,26 +854,58 @@ impl<'a> Session<'a> {
             let mut downloaded = 0;
             let mut digest = server_digest.clone();
             if server_index > synced {
-                let (envelopes, d) = self.download(&name, synced + 1, server_index, progress)?;
-                downloaded = envelopes.len() as u64;
-                digest = d.or(digest);
+                // Stored page by page as it comes: a long backlog is never all in memory.
                 let local = self.local(&name)?;
                 let local_last = local.frame_count() - 1;
-                if local_last > synced {
-                    // Entries made here since the last sync go on top of the service's.
+                let d = if local_last > synced {
+                    // Entries made here since the last sync go on top of the service's: the
+                    // copy is rebuilt aside and put in place once complete.
                     let mine = (synced + 1..=local_last)
                         .map(|i| local.read(i))
                         .collect::<mesh_dare::Result<Vec<_>>>()?;
                     drop(local);
-                    let mut all = envelopes;
-                    all.extend(mine);
-                    self.rebuild(&name, synced, all)?;
-                } else {
-                    let mut local = local;
-                    for chunk in envelopes.chunks(500) {
-                        local.append_envelopes(chunk.to_vec())?;
+                    let mut fresh = self.start_rebuild(&name, synced)?;
+                    let d = self.download_pages(
+                        &name,
+                        synced + 1,
+                        server_index,
+                        progress,
+                        &mut |page| {
+                            downloaded += page.len() as u64;
+                            fresh.append_envelopes(page)?;
+                            Ok(())
+                        },
+                    )?;
+                    for chunk in mine.chunks(500) {
+                        fresh.append_envelopes(chunk.to_vec())?;
                     }
-                }
+                    self.finish_rebuild(&name, fresh)?;
+                    d
+                } else {
+                    // Each page recorded as synced once stored: after a crash, what was stored
+                    // is never taken for this device's own entries.
+                    let mut local = local;
+                    let mut binding = self.binding.clone();
+                    let d = self.download_pages(
+                        &name,
+                        synced + 1,
+                        server_index,
+                        progress,
+                        &mut |page| {
+                            downloaded += page.len() as u64;
+                            local.append_envelopes(page)?;
+                            binding.synced.insert(name.clone(), synced + downloaded);
+                            write_atomic(
+                                &self.binding_path,
+                                &serde_json::to_vec_pretty(&binding)
+                                    .map_err(|e| ClientError::Invalid(e.to_string()))?,
+                            )
+                        },
+                    )?;
+                    self.binding = binding;
+                    d
+                };
+                digest = d.or(digest);
                 self.binding.synced.insert(name.clone(), server_index);
                 self.save()?;
             }

@@ -217,6 +217,11 @@ pub struct ServiceHost {
     /// Short-lived things made for each account per minute (tickets, rendezvous channels, and
     /// the connection requests anyone may make to it), so that none can fill the store.
     pub state_limiter: crate::limits::UpdateLimiter,
+    /// Octets of messages each account may be delivered per minute.
+    pub inbound_bytes: crate::limits::UpdateLimiter,
+    /// Octets of messages each sender (an account of this service, or the domain of a service
+    /// that posts here) may send per minute.
+    pub sender_bytes: crate::limits::UpdateLimiter,
 }
 
 impl ServiceHost {
@@ -237,6 +242,12 @@ impl ServiceHost {
             limiter: crate::limits::UpdateLimiter::new(crate::limits::DEFAULT_UPDATES_PER_MINUTE),
             state_limiter: crate::limits::UpdateLimiter::new(
                 crate::limits::DEFAULT_STATE_PER_MINUTE,
+            ),
+            inbound_bytes: crate::limits::UpdateLimiter::new(
+                crate::limits::DEFAULT_MESSAGE_BYTES_PER_MINUTE,
+            ),
+            sender_bytes: crate::limits::UpdateLimiter::new(
+                crate::limits::DEFAULT_MESSAGE_BYTES_PER_MINUTE,
             ),
         }
     }

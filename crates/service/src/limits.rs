@@ -11,6 +11,10 @@ use std::time::Instant;
 pub const DEFAULT_UPDATES_PER_MINUTE: u64 = 60_000;
 /// Tickets, channels and connection requests made for an account per minute.
 pub const DEFAULT_STATE_PER_MINUTE: u64 = 120;
+/// Octets of messages an account may be delivered per minute (from other services and from
+/// this one's accounts), and a sender (an account here, or another service's domain) may
+/// send: 16 MiB.
+pub const DEFAULT_MESSAGE_BYTES_PER_MINUTE: u64 = 16 << 20;
 
 /// Buckets kept before idle full ones are dropped.
 const PRUNE_AT: usize = 100_000;

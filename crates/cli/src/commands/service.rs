@@ -64,6 +64,11 @@ pub struct StartArgs {
     /// 429 until the allowance refills.
     #[arg(long, default_value_t = mesh_service::limits::DEFAULT_UPDATES_PER_MINUTE)]
     account_updates_per_minute: u64,
+    /// Octets of messages each account may be delivered, and each sender (an account here, or
+    /// the domain of a service posting here) may send, per minute; more is refused with 429
+    /// (another service then keeps the messages and tries again later).
+    #[arg(long, default_value_t = mesh_service::limits::DEFAULT_MESSAGE_BYTES_PER_MINUTE)]
+    message_bytes_per_minute: u64,
 }
 
 #[derive(Args)]
@@ -186,6 +191,8 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
     host.max_request = a.max_request;
     host.ticket_seconds = a.ticket_seconds;
     host.limiter = mesh_service::limits::UpdateLimiter::new(a.account_updates_per_minute);
+    host.inbound_bytes = mesh_service::limits::UpdateLimiter::new(a.message_bytes_per_minute);
+    host.sender_bytes = mesh_service::limits::UpdateLimiter::new(a.message_bytes_per_minute);
     let mut peers = std::collections::HashMap::new();
     for p in &a.peer {
         let (domain, url) = p

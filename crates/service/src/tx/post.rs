@@ -14,7 +14,8 @@ use mesh_protocol::Response;
 use mesh_schema::key::required;
 use mesh_schema::sender;
 
-use super::{sync::over_limit, Ctx, Outcome};
+use super::sync::{message_bytes, over_inbound_bytes, over_limit, over_sender_bytes};
+use super::{Ctx, Outcome};
 use crate::auth::{Caller, DeviceCaller};
 use crate::host::{ServiceHost, INBOUND};
 use crate::peers::domain_of;
@@ -101,6 +102,9 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
         }
     }
     let host = ctx.host;
+    // Bounded in octets as well as entries: per sending domain, and per recipient account.
+    let bytes = message_bytes(&r.messages);
+    over_sender_bytes(host, domain, bytes.saturating_mul(r.accounts.len() as u64))?;
     for account in &r.accounts {
         let address = account.to_ascii_lowercase();
         if host.store.account(&address)?.is_none() {
@@ -110,6 +114,7 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
         }
         // Over the limit, the sending service keeps the messages and tries again later.
         over_limit(host, &address, r.messages.len() as u64)?;
+        over_inbound_bytes(host, &address, bytes)?;
     }
     ctx.commit()?;
     for (n, account) in r.accounts.iter().enumerate() {

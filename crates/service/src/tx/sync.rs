@@ -78,7 +78,34 @@ pub fn download(ctx: &Ctx, caller: &DeviceCaller, r: &DownloadRequest) -> Outcom
 
 /// The refusal (429) of `n` more entries for `address` if that is over its update limit.
 pub(crate) fn over_limit(host: &ServiceHost, address: &str, n: u64) -> Result<(), Refusal> {
-    take(&host.limiter, address, n, "updates", "entries")
+    take(&host.limiter, address, n, "updates for", "entries")
+}
+
+/// Octets a message takes in a spool, near enough (its payload and headers).
+pub(crate) fn message_bytes(messages: &[mesh_dare::DareEnvelope]) -> u64 {
+    messages.iter().map(|m| m.payload.len() as u64 + 1024).sum()
+}
+
+/// The refusal (429) of `n` more octets of messages for the recipient `address`.
+pub(crate) fn over_inbound_bytes(host: &ServiceHost, address: &str, n: u64) -> Result<(), Refusal> {
+    take(
+        &host.inbound_bytes,
+        address,
+        n,
+        "octets of messages for",
+        "octets",
+    )
+}
+
+/// The refusal (429) of `n` more octets of messages from the sender `sender`.
+pub(crate) fn over_sender_bytes(host: &ServiceHost, sender: &str, n: u64) -> Result<(), Refusal> {
+    take(
+        &host.sender_bytes,
+        sender,
+        n,
+        "octets of messages sent by",
+        "octets",
+    )
 }
 
 /// The refusal (429) of one more short-lived thing (ticket, channel, connection request) for
@@ -88,7 +115,7 @@ pub(crate) fn over_state_limit(host: &ServiceHost, address: &str) -> Result<(), 
         &host.state_limiter,
         address,
         1,
-        "tickets, channels and connection requests",
+        "tickets, channels and connection requests for",
         "of them",
     )
 }
@@ -104,12 +131,12 @@ fn take(
     match limiter.take(address, n) {
         Ok(()) => Ok(()),
         Err(Some(wait)) => Err(Refusal::TooMany(format!(
-            "too many {what} for {address}: this service takes {limit} {unit} a minute per \
-             account; try again in {wait} s"
+            "too many {what} {address}: this service takes {limit} {unit} a minute; try again \
+             in {wait} s"
         ))),
         Err(None) => Err(Refusal::TooMany(format!(
-            "{n} {unit} at once is more than this service takes for an account in a minute \
-             ({limit})"
+            "{n} {unit} at once is more than this service takes in a minute ({limit}) of {what} \
+             {address}"
         ))),
     }
 }
@@ -266,6 +293,15 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
         let admin = ServiceHost::admin_key(&caller.account)?;
         for env in &r.outbound {
             post::check_outbound(caller, &admin, env)?;
+        }
+        // What the account sends, in octets, whoever it goes to (each recipient counted).
+        let bytes = message_bytes(&r.outbound);
+        over_sender_bytes(host, address, bytes.saturating_mul(recipients.len() as u64))?;
+        // Recipients of this service: their allowance too, before anything is applied.
+        for recipient in &recipients {
+            if host.serves(recipient).is_ok() && host.store.account(recipient)?.is_some() {
+                over_inbound_bytes(host, recipient, bytes)?;
+            }
         }
     }
     // The records a key rotation leaves for the account's other devices (collected with
