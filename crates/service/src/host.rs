@@ -33,6 +33,8 @@ pub const PUBLISHED: &str = "MMM_Published";
 pub const CLAIMS: &str = "MMM_Claims";
 /// Most entries one Transact may carry (advertised in Hello as ConstraintsUpdate.MaxEntries).
 pub const MAX_UPDATE_ENTRIES: u64 = 1000;
+/// Recipients one transaction (or Post) may name: a message to more goes in several.
+pub const MAX_RECIPIENTS: usize = 100;
 /// Most entries one Download returns.
 pub const MAX_DOWNLOAD_ENTRIES: u64 = 500;
 

@@ -1,19 +1,22 @@
 //! Delivery of messages to accounts of other services (protocol-09 §10.13: service to service
 //! Post), queued durably and retried.
 //!
-//! A message for an account this service does not hold is written (fsynced) to the outbox
-//! directory before the Transact that carried it is acknowledged. A worker thread delivers each
-//! queued item with a PostRequest, signed by this service, to the recipient's service (found and
-//! authenticated by [`crate::peers`]) and removes it once the other service has
-//! accepted it; failures are retried with a growing delay (up to a minute). An item the other
-//! service refuses as addressed to no account of its own (404) comes back to the sender as a
-//! MessageError in their inbound spool.
+//! Messages for accounts this service does not hold are written (fsynced) to the outbox
+//! directory before the Transact that carried them is acknowledged: one item per recipient
+//! service, naming all its recipients, so that a message to many accounts of one service is one
+//! delivery. Worker threads deliver the items with a PostRequest, signed by this service, to
+//! the recipient's service (found and authenticated by [`crate::peers`]), at most
+//! [`CONCURRENT`] at once and never two for one service, so a slow or unreachable service holds
+//! back only its own messages; an item is removed once the other service has accepted it.
+//! Failures are retried with a growing delay (up to a minute) for at most the outbox's
+//! lifetime ([`DEFAULT_LIFETIME`]), after which the sender is told. An item the other service
+//! refuses as addressed to no account of its own (404) is split per recipient, and a recipient
+//! that does not exist comes back to the sender as a MessageError in their inbound spool.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-
-use std::sync::Arc;
 
 use mesh_dare::DareEnvelope;
 use mesh_protocol::messages::PostRequest;
@@ -23,22 +26,49 @@ use mesh_schema::signed;
 use serde::{Deserialize, Serialize};
 
 use crate::peers::{domain_of, Peers};
-use crate::store::{Store, Update};
+use crate::store::{unix_now, Store, Update};
+
+/// Deliveries in flight at once.
+pub const CONCURRENT: usize = 8;
+/// How long a message is retried before its sender is told it could not be delivered: 2 days.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(2 * 24 * 3600);
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Item {
+    /// The one recipient of an item queued by an earlier build.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     account: String,
+    /// The recipients, all of one service.
+    #[serde(default)]
+    accounts: Vec<String>,
     messages: Vec<DareEnvelope>,
     /// The account that sent them, to tell if they cannot be delivered.
     #[serde(default)]
     sender: Option<String>,
+    /// When it was queued (seconds since the epoch; 0: by an earlier build, taken as now).
+    #[serde(default)]
+    queued: u64,
+}
+
+impl Item {
+    fn recipients(&self) -> Vec<String> {
+        if self.accounts.is_empty() {
+            vec![self.account.clone()]
+        } else {
+            self.accounts.clone()
+        }
+    }
+
+    fn domain(&self) -> String {
+        domain_of(self.recipients().first().map(String::as_str).unwrap_or(""))
+    }
 }
 
 /// What became of an attempt.
 enum Outcome {
     Delivered,
-    /// The other service holds no such account: tell the sender.
+    /// The other service holds no such account (one of them, if several): tell the sender.
     Refused(String),
 }
 
@@ -46,6 +76,8 @@ enum Outcome {
 pub struct Outbox {
     dir: PathBuf,
     peers: Arc<Peers>,
+    /// How long an item is retried.
+    pub lifetime: Duration,
 }
 
 impl Outbox {
@@ -54,26 +86,32 @@ impl Outbox {
         Ok(Outbox {
             dir: dir.to_path_buf(),
             peers,
+            lifetime: DEFAULT_LIFETIME,
         })
     }
 
-    /// Queue messages from `sender` for `account` (on another service), durably.
+    /// Queue messages from `sender` for `accounts` (all of one other service), durably.
     pub fn enqueue(
         &self,
-        account: &str,
+        accounts: &[String],
         messages: &[DareEnvelope],
         sender: &str,
     ) -> std::io::Result<()> {
-        use std::io::Write;
-        let item = Item {
-            account: account.to_string(),
+        self.write(&Item {
+            account: String::new(),
+            accounts: accounts.to_vec(),
             messages: messages.to_vec(),
             sender: Some(sender.to_string()),
-        };
+            queued: unix_now(),
+        })
+    }
+
+    fn write(&self, item: &Item) -> std::io::Result<()> {
+        use std::io::Write;
         let name = format!("{}.json", mesh_udf::random::nonce(128));
         let tmp = self.dir.join(format!(".{name}"));
         let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&serde_json::to_vec(&item).map_err(std::io::Error::other)?)?;
+        file.write_all(&serde_json::to_vec(item).map_err(std::io::Error::other)?)?;
         file.sync_all()?;
         std::fs::rename(&tmp, self.dir.join(&name))?;
         std::fs::File::open(&self.dir)?.sync_all()?;
@@ -81,21 +119,23 @@ impl Outbox {
     }
 
     /// Try to deliver one item; an error means: keep it and try again later.
-    fn deliver(&self, item: &Item, signer: &mesh_crypto::PrivateKey) -> Result<Outcome, String> {
+    fn deliver(
+        peers: &Peers,
+        item: &Item,
+        signer: &mesh_crypto::PrivateKey,
+    ) -> Result<Outcome, String> {
         let request = Request::PostRequest(PostRequest {
-            accounts: vec![item.account.clone()],
+            accounts: item.recipients(),
             messages: item.messages.clone(),
         });
-        let response = self
-            .peers
-            .call(&domain_of(&item.account), &request, signer)?;
+        let response = peers.call(&item.domain(), &request, signer)?;
         match response.status() {
             (code, _) if code < 300 => Ok(Outcome::Delivered),
             // The other service's own words are not repeated under this service's signature.
             (404, _) => Ok(Outcome::Refused(format!(
                 "the service of {} holds no account {}",
-                domain_of(&item.account),
-                item.account
+                item.domain(),
+                item.recipients().join(", ")
             ))),
             (code, text) => Err(format!("{code}: {}", text.unwrap_or_default())),
         }
@@ -103,15 +143,16 @@ impl Outbox {
 
     /// Tell the sender that a message could not be delivered: a MessageError, signed by this
     /// service, in the sender's inbound spool.
-    fn bounce(&self, store: &dyn Store, item: &Item, why: &str, signer: &mesh_crypto::PrivateKey) {
+    fn bounce(store: &dyn Store, item: &Item, why: &str, signer: &mesh_crypto::PrivateKey) {
+        let recipients = item.recipients().join(", ");
         let Some(sender) = &item.sender else {
-            tracing::warn!("dropping a message for {}: {why}", item.account);
+            tracing::warn!("dropping a message for {recipients}: {why}");
             return;
         };
         let error = MessageError {
             message_id: Some(mesh_udf::random::nonce(128).to_string()),
             recipient: Some(sender.clone()),
-            sender: Some(item.account.clone()),
+            sender: Some(recipients.clone()),
             error_code: Some(format!("NotDelivered: {why}")),
             ..Default::default()
         };
@@ -121,17 +162,88 @@ impl Outbox {
             .map_err(|e| e.to_string())
             .and_then(|u| store.transact(sender, &[u]).map_err(|e| e.to_string()))
         {
-            tracing::warn!(
-                "could not tell {sender} that a message to {} failed: {e}",
-                item.account
-            );
+            tracing::warn!("could not tell {sender} that a message to {recipients} failed: {e}");
+        }
+    }
+
+    /// What to do with an item after an attempt: true if it is done with (delivered, bounced
+    /// or split into items of its own).
+    fn settle(
+        &self,
+        store: &dyn Store,
+        item: &Item,
+        outcome: Result<Outcome, String>,
+        signer: &mesh_crypto::PrivateKey,
+    ) -> Result<bool, String> {
+        match outcome {
+            Ok(Outcome::Delivered) => Ok(true),
+            Ok(Outcome::Refused(why)) if item.recipients().len() > 1 => {
+                // Which of them is unknown: each is tried on its own.
+                for account in item.recipients() {
+                    let single = Item {
+                        account: String::new(),
+                        accounts: vec![account],
+                        messages: item.messages.clone(),
+                        sender: item.sender.clone(),
+                        queued: item.queued,
+                    };
+                    self.write(&single).map_err(|e| e.to_string())?;
+                }
+                tracing::info!("{why}; trying each recipient on its own");
+                Ok(true)
+            }
+            Ok(Outcome::Refused(why)) => {
+                Self::bounce(store, item, &why, signer);
+                Ok(true)
+            }
+            Err(e) => {
+                let age = unix_now().saturating_sub(item.queued);
+                if item.queued > 0 && age >= self.lifetime.as_secs() {
+                    Self::bounce(
+                        store,
+                        item,
+                        &format!(
+                            "the service of {} could not be reached for {} s ({e})",
+                            item.domain(),
+                            age
+                        ),
+                        signer,
+                    );
+                    return Ok(true);
+                }
+                Err(e)
+            }
         }
     }
 
     /// Deliver what is queued, forever: run on a thread of its own.
-    pub fn run(&self, signer: mesh_crypto::PrivateKey, store: std::sync::Arc<dyn Store>) {
+    pub fn run(self: Arc<Self>, signer: mesh_crypto::PrivateKey, store: Arc<dyn Store>) {
         let mut wait: HashMap<PathBuf, (Instant, Duration)> = HashMap::new();
+        let mut in_flight: HashSet<PathBuf> = HashSet::new();
+        let mut busy_domains: HashSet<String> = HashSet::new();
+        let (done_tx, done_rx) = mpsc::channel::<(PathBuf, String, Result<bool, String>)>();
         loop {
+            // Results of the attempts that finished.
+            while let Ok((path, domain, settled)) = done_rx.try_recv() {
+                in_flight.remove(&path);
+                busy_domains.remove(&domain);
+                match settled {
+                    Ok(true) => {
+                        let _ = std::fs::remove_file(&path);
+                        wait.remove(&path);
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        let delay = wait
+                            .get(&path)
+                            .map_or(Duration::from_millis(500), |(_, d)| {
+                                (*d * 2).min(Duration::from_secs(60))
+                            });
+                        tracing::info!("delivery to {domain} deferred ({e}); retry in {delay:?}");
+                        wait.insert(path, (Instant::now() + delay, delay));
+                    }
+                }
+            }
             let entries: Vec<PathBuf> = std::fs::read_dir(&self.dir)
                 .map(|d| {
                     d.filter_map(|e| e.ok())
@@ -141,36 +253,36 @@ impl Outbox {
                 })
                 .unwrap_or_default();
             for path in entries {
-                if wait.get(&path).is_some_and(|(at, _)| Instant::now() < *at) {
+                if in_flight.len() >= CONCURRENT {
+                    break;
+                }
+                if in_flight.contains(&path)
+                    || wait.get(&path).is_some_and(|(at, _)| Instant::now() < *at)
+                {
                     continue;
                 }
-                let Ok(item) = std::fs::read(&path)
+                let Ok(mut item) = std::fs::read(&path)
                     .map_err(|e| e.to_string())
                     .and_then(|b| serde_json::from_slice::<Item>(&b).map_err(|e| e.to_string()))
                 else {
                     continue;
                 };
-                match self.deliver(&item, &signer) {
-                    Ok(outcome) => {
-                        if let Outcome::Refused(why) = outcome {
-                            self.bounce(store.as_ref(), &item, &why, &signer);
-                        }
-                        let _ = std::fs::remove_file(&path);
-                        wait.remove(&path);
-                    }
-                    Err(e) => {
-                        let delay = wait
-                            .get(&path)
-                            .map_or(Duration::from_millis(500), |(_, d)| {
-                                (*d * 2).min(Duration::from_secs(60))
-                            });
-                        tracing::info!(
-                            "delivery to {} deferred ({e}); retry in {delay:?}",
-                            item.account
-                        );
-                        wait.insert(path, (Instant::now() + delay, delay));
-                    }
+                if item.queued == 0 {
+                    item.queued = unix_now();
                 }
+                let domain = item.domain();
+                // One attempt at a time per service: a slow one holds back only its own.
+                if !busy_domains.insert(domain.clone()) {
+                    continue;
+                }
+                in_flight.insert(path.clone());
+                let (outbox, store, signer, done) =
+                    (self.clone(), store.clone(), signer.clone(), done_tx.clone());
+                std::thread::spawn(move || {
+                    let outcome = Self::deliver(&outbox.peers, &item, &signer);
+                    let settled = outbox.settle(store.as_ref(), &item, outcome, &signer);
+                    let _ = done.send((path, domain, settled));
+                });
             }
             std::thread::sleep(Duration::from_millis(200));
         }

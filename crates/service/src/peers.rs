@@ -44,6 +44,9 @@ type Cached = (Instant, Result<PeerService, String>);
 
 pub struct Peers {
     explicit: HashMap<String, String>,
+    /// Reach services found by discovery at private, loopback or link-local addresses too
+    /// (an operator's choice; by default only configured peers may be there).
+    pub allow_private: bool,
     cache: Mutex<HashMap<String, Cached>>,
     /// When the lookups of the last minute were made.
     lookups: Mutex<Vec<Instant>>,
@@ -97,6 +100,7 @@ impl Peers {
                 .collect(),
             cache: Mutex::new(HashMap::new()),
             lookups: Mutex::new(Vec::new()),
+            allow_private: false,
         }
     }
 
@@ -186,6 +190,11 @@ impl Peers {
 
     fn hello(&self, domain: &str) -> Result<PeerService, String> {
         let url = self.url_for(domain);
+        // A service found by discovery must be on the public network: a domain anyone may name
+        // (a recipient's) must not make this service reach its own network.
+        if !self.explicit.contains_key(domain) && !self.allow_private {
+            public_only(&url)?;
+        }
         let sealed = binding::seal_request(
             &Request::HelloRequest(HelloRequest {}),
             Authenticator::None,
@@ -240,9 +249,90 @@ impl Peers {
     }
 }
 
+/// Is `ip` an address of a private, loopback, link-local or otherwise non-public network?
+pub fn is_private(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // shared address space (RFC 6598)
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking (RFC 2544)
+                || a >= 240
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link-local
+        }
+    }
+}
+
+/// Refuse a URL whose host resolves to a non-public address (or does not resolve).
+fn public_only(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("'{url}' is not a URL: {e}"))?;
+    let addresses = parsed
+        .socket_addrs(|| None)
+        .map_err(|e| format!("{url} does not resolve: {e}"))?;
+    if addresses.is_empty() {
+        return Err(format!("{url} does not resolve"));
+    }
+    if let Some(a) = addresses.iter().find(|a| is_private(a.ip())) {
+        return Err(format!(
+            "{} is at {}, not a public address: reached only as a configured peer",
+            parsed.host_str().unwrap_or(url),
+            a.ip()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_addresses_are_not_reached_by_discovery() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.20.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_private(private.parse().unwrap()), "{private}");
+        }
+        for public in [
+            "93.184.216.34",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "8.8.8.8",
+        ] {
+            assert!(!is_private(public.parse().unwrap()), "{public}");
+        }
+        // A domain that resolves to loopback (as a hostile DNS record could) is refused.
+        let error = public_only("https://localhost:8443/.well-known/mmm/").unwrap_err();
+        assert!(error.contains("not a public address"), "{error}");
+        assert!(public_only("http://127.0.0.1/.well-known/mmm/").is_err());
+    }
 
     #[test]
     fn only_domain_names_are_looked_up() {

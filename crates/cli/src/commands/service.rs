@@ -69,6 +69,14 @@ pub struct StartArgs {
     /// (another service then keeps the messages and tries again later).
     #[arg(long, default_value_t = mesh_service::limits::DEFAULT_MESSAGE_BYTES_PER_MINUTE)]
     message_bytes_per_minute: u64,
+    /// Seconds a message for another service is retried before its sender is told it could
+    /// not be delivered (default: 2 days).
+    #[arg(long, default_value_t = mesh_service::outbox::DEFAULT_LIFETIME.as_secs())]
+    outbox_lifetime: u64,
+    /// Deliver to services that discovery finds at private, loopback or link-local addresses
+    /// too (by default only `--peer` services may be there).
+    #[arg(long)]
+    allow_private_peers: bool,
 }
 
 #[derive(Args)]
@@ -200,12 +208,13 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("--peer takes DOMAIN=URL, not '{p}'"))?;
         peers.insert(domain.to_ascii_lowercase(), url.to_string());
     }
-    let peers = Arc::new(mesh_service::peers::Peers::new(peers));
+    let mut peers = mesh_service::peers::Peers::new(peers);
+    peers.allow_private = a.allow_private_peers;
+    let peers = Arc::new(peers);
     host.peers = peers.clone();
-    let outbox = Arc::new(mesh_service::outbox::Outbox::new(
-        &a.data.join("outbox"),
-        peers,
-    )?);
+    let mut outbox = mesh_service::outbox::Outbox::new(&a.data.join("outbox"), peers)?;
+    outbox.lifetime = std::time::Duration::from_secs(a.outbox_lifetime);
+    let outbox = Arc::new(outbox);
     host.outbox = Some(outbox.clone());
     let (signer, worker_store) = (host.signer(), host.store());
     std::thread::spawn(move || outbox.run(signer, worker_store));

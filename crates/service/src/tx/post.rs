@@ -52,26 +52,37 @@ pub fn check_outbound(
     Ok(())
 }
 
-/// Deliver checked messages from `sender` to `account`: into its inbound spool if it is an
-/// account here, else to the outbox.
+/// Deliver checked messages from `sender` to `recipients`: into the inbound spool of each that
+/// is an account here, and to the outbox for the others, one item per recipient service.
 pub fn deliver(
     host: &ServiceHost,
-    account: &str,
+    recipients: &[String],
     messages: &[DareEnvelope],
     sender: &str,
 ) -> Result<(), Refusal> {
-    if host.serves(account).is_ok() && host.store.account(account)?.is_some() {
-        let deliver = Update::append(INBOUND, messages.to_vec());
-        host.store.transact(account, &[deliver])?;
-    } else if let Some(outbox) = &host.outbox {
+    let mut elsewhere: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for account in recipients {
+        if host.serves(account).is_ok() && host.store.account(account)?.is_some() {
+            let deliver = Update::append(INBOUND, messages.to_vec());
+            host.store.transact(account, &[deliver])?;
+        } else {
+            elsewhere
+                .entry(domain_of(account))
+                .or_default()
+                .push(account.clone());
+        }
+    }
+    for accounts in elsewhere.values() {
+        let Some(outbox) = &host.outbox else {
+            return Err(Refusal::NotFound(format!(
+                "no account {} here, and this service does not forward",
+                accounts.join(", ")
+            )));
+        };
         // Durable before the Transact is acknowledged.
         outbox
-            .enqueue(account, messages, sender)
+            .enqueue(accounts, messages, sender)
             .map_err(crate::store::StoreError::from)?;
-    } else {
-        return Err(Refusal::NotFound(format!(
-            "no account {account} here, and this service does not forward"
-        )));
     }
     Ok(())
 }
@@ -85,6 +96,13 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
         return Err(Refusal::Malformed(
             "a PostRequest needs accounts and messages".into(),
         ));
+    }
+    if r.accounts.len() > crate::host::MAX_RECIPIENTS {
+        return Err(Refusal::Oversized(format!(
+            "{} recipients in one Post; the limit is {}",
+            r.accounts.len(),
+            crate::host::MAX_RECIPIENTS
+        )));
     }
     for message in &r.messages {
         let connection = sender::claimed_sender(message).map_err(|e| {

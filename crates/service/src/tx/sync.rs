@@ -289,6 +289,13 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
         .map(|a| a.to_ascii_lowercase())
         .filter(|a| *a != *address)
         .collect();
+    if recipients.len() > crate::host::MAX_RECIPIENTS {
+        return Err(Refusal::Oversized(format!(
+            "{} recipients in one transaction; the limit is {}",
+            recipients.len(),
+            crate::host::MAX_RECIPIENTS
+        )));
+    }
     if !recipients.is_empty() && !r.outbound.is_empty() {
         let admin = ServiceHost::admin_key(&caller.account)?;
         for env in &r.outbound {
@@ -368,11 +375,9 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
             }))
         }
         TransactOutcome::Applied(assigned) => {
-            if !r.outbound.is_empty() {
-                for account in &recipients {
-                    post::deliver(host, account, &r.outbound, address)
-                        .map_err(|e| after_commit_refusal(e, address))?;
-                }
+            if !r.outbound.is_empty() && !recipients.is_empty() {
+                post::deliver(host, &recipients, &r.outbound, address)
+                    .map_err(|e| after_commit_refusal(e, address))?;
             }
             let mut entries = Vec::new();
             let mut n = 0;

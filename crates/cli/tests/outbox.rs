@@ -1,0 +1,181 @@
+//! The outbox under abuse (issue: a service that stays up): a service that never answers holds
+//! back only its own messages, a service that cannot be reached makes the message come back to
+//! its sender once the outbox gives up, and a message to many accounts of one service is one
+//! delivery.
+
+mod common;
+use common::service::Service;
+use common::*;
+
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Wait up to `seconds` for `check`.
+fn eventually(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn queued(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("outbox"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
+        .count()
+}
+
+#[test]
+fn a_tarpit_holds_back_only_its_own_messages_and_the_dead_bounce() {
+    // A "service" that takes connections and never answers, and a port nobody listens on.
+    let tarpit = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tarpit_url = format!("http://{}", tarpit.local_addr().unwrap());
+    let dead_url = format!("http://127.0.0.1:{}", free_port());
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (net_port, com_port) = (free_port(), free_port());
+    let net_listen = format!("127.0.0.1:{net_port}");
+    let com_listen = format!("127.0.0.1:{com_port}");
+    let net_peer = format!("example.com=http://{com_listen}");
+    let net = Service::start_with(
+        d2.path(),
+        None,
+        &["--plain-http", "--listen", &net_listen, "--peer", &net_peer],
+    );
+    let com = Service::start_with(
+        d1.path(),
+        None,
+        &[
+            "--plain-http",
+            "--listen",
+            &com_listen,
+            "--peer",
+            &format!("example.net=http://{net_listen}"),
+            "--peer",
+            &format!("slow.example={tarpit_url}"),
+            "--peer",
+            &format!("dead.example={dead_url}"),
+            "--outbox-lifetime",
+            "3",
+        ],
+    );
+    let (alice, bob) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    ok_in(alice.path(), &["account", "create", "alice@example.com"]);
+    ok_in(alice.path(), &["account", "bind", "--service", &com.url]);
+    ok_in(bob.path(), &["account", "create", "bob@example.net"]);
+    ok_in(bob.path(), &["account", "bind", "--service", &net.url]);
+
+    // First to the tarpit, then to bob: bob gets his at once.
+    ok_in(
+        alice.path(),
+        &["message", "send", "x@slow.example", "into the tarpit"],
+    );
+    ok_in(
+        alice.path(),
+        &["message", "send", "bob@example.net", "hello bob"],
+    );
+    eventually(15, "bob's message waited for the tarpit", || {
+        !json_in(bob.path(), &["message", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    });
+
+    // A service that cannot be reached: once the outbox gives up, alice is told.
+    ok_in(
+        alice.path(),
+        &["message", "send", "y@dead.example", "anyone?"],
+    );
+    eventually(
+        30,
+        "no notice of the message that could not be delivered",
+        || {
+            json_in(alice.path(), &["message", "list"])
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| {
+                    m["Error"] == true
+                        && m["Text"]
+                            .as_str()
+                            .is_some_and(|t| t.contains("dead.example") && t.contains("reached"))
+                })
+        },
+    );
+    drop(tarpit);
+    drop(com);
+    drop(net);
+}
+
+/// A message to several accounts of one other service is one delivery (one outbox item),
+/// charged to the sender for each recipient.
+#[test]
+fn one_delivery_per_recipient_service() {
+    let data = tempfile::tempdir().unwrap();
+    let dead_url = format!("http://127.0.0.1:{}", free_port());
+    let service = Service::start_with(
+        data.path(),
+        None,
+        &["--peer", &format!("far.example={dead_url}")],
+    );
+    let alice = tempfile::tempdir().unwrap();
+    ok_in(alice.path(), &["account", "create", "alice@example.com"]);
+    ok_in(
+        alice.path(),
+        &["account", "bind", "--service", &service.url],
+    );
+    let device = mesh_client::MeshHome::at(alice.path())
+        .open(DEVICE_PASS)
+        .unwrap();
+    let account = device.account(None).unwrap();
+    let session = mesh_client::online::Session::open(&device, &account).unwrap();
+    let (signer, _, connection) =
+        mesh_client::online::device_credentials(&device, &account).unwrap();
+    let message = mesh_schema::message::MessageContact {
+        message_id: Some(mesh_udf::random::nonce(128).to_string()),
+        sender: Some("alice@example.com".into()),
+        recipient: Some("a@far.example".into()),
+        subject: Some("to all of you".into()),
+        authenticated_data: Some(account.profile_envelope().unwrap()),
+        ..Default::default()
+    };
+    let envelope = mesh_schema::signed::seal_with(
+        &message.into(),
+        &signer,
+        None,
+        &[],
+        vec![mesh_schema::sender::key_value(&connection).unwrap()],
+    )
+    .unwrap();
+    let to: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|u| format!("{u}@far.example"))
+        .collect();
+    session.send(&to, envelope.clone()).unwrap();
+    assert_eq!(
+        queued(&service.data),
+        1,
+        "one item for the three recipients"
+    );
+    // More recipients than a transaction may name are refused, nothing queued.
+    let many: Vec<String> = (0..101).map(|i| format!("u{i}@far.example")).collect();
+    let error = session.send(&many, envelope).unwrap_err().to_string();
+    assert!(
+        error.contains("413") && error.contains("recipients"),
+        "{error}"
+    );
+    assert_eq!(queued(&service.data), 1);
+}
