@@ -134,26 +134,33 @@ fn man_in_the_middle_and_tampering_fail() {
     let data = tempfile::tempdir().unwrap();
     let service = Service::start(data.path(), None);
     let info = hello(&service.url, Some(&service.url)).unwrap();
-    let post = |id: u64, body: serde_json::Value| {
+    // The attacker here holds the code's token (they saw the code): the channel's key.
+    let post = |(id, token): (u64, u32), body: serde_json::Value| {
         channel_post(
             &info.url,
             &info.signature,
             &info.encryption,
-            id,
+            (id, &mesh_protocol::messages::channel_key(token)),
             serde_json::to_vec(&body).unwrap(),
         )
         .unwrap()
     };
-    let poll = |id: u64| {
-        channel_poll(&info.url, &info.signature, &info.encryption, id)
-            .unwrap()
-            .map(|b| serde_json::from_slice::<serde_json::Value>(&b).unwrap())
+    let poll = |(id, token): (u64, u32)| {
+        channel_poll(
+            &info.url,
+            &info.signature,
+            &info.encryption,
+            (id, &mesh_protocol::messages::channel_key(token)),
+        )
+        .unwrap()
+        .map(|b| serde_json::from_slice::<serde_json::Value>(&b).unwrap())
     };
     let a = admin(&service);
 
     // 1. An attacker who saw the channel id but guesses the code answers first.
     let (mut child, code, _out) = show_codes(a.path(), "20");
-    let (channel, _, _) = mesh_client::pairing::decode_code(&code).unwrap();
+    let (id, token, _) = mesh_client::pairing::decode_code(&code).unwrap();
+    let channel = (id, token);
     while poll(channel)
         .map(|b| b["type"] != "v1.provision_helo")
         .unwrap_or(true)
@@ -195,10 +202,23 @@ fn man_in_the_middle_and_tampering_fail() {
         "{err}"
     );
     let _ = child.wait();
+    // The administrator reports the failure, and the share it granted for it is withdrawn.
+    ok_in(a.path(), &["account", "sync"]);
+    let admin_device = mesh_client::MeshHome::at(a.path())
+        .open(DEVICE_PASS)
+        .unwrap();
+    let grants = admin_device
+        .account(None)
+        .unwrap()
+        .list(mesh_client::CatalogKind::Access)
+        .unwrap()
+        .len();
+    assert_eq!(grants, 0, "a capability of the failed pairing is left");
 
     // 2. The finish message changed in transit.
     let (child, code, _out) = show_codes(a.path(), "20");
-    let (channel, _, _) = mesh_client::pairing::decode_code(&code).unwrap();
+    let (id, token, _) = mesh_client::pairing::decode_code(&code).unwrap();
+    let channel = (id, token);
     let code_for_b = code.clone();
     let url = service.url.clone();
     let c = tempfile::tempdir().unwrap();
@@ -246,6 +266,51 @@ fn man_in_the_middle_and_tampering_fail() {
         assert!(err.contains("tampered"), "{err}");
         assert_eq!(device_count(a.path()), 1);
     }
+}
+
+/// A channel cannot be found by trying ids: without the key the code's token gives, every
+/// post and poll is answered as if there were no channel — the real channel's id included —
+/// and the pairing it is used for goes through undisturbed.
+#[test]
+fn channels_cannot_be_found_by_trying_ids() {
+    use mesh_client::online::{channel_poll, channel_post, hello};
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), None);
+    let info = hello(&service.url, Some(&service.url)).unwrap();
+    let a = admin(&service);
+    let (mut child, code, _out) = show_codes(a.path(), "30");
+    let (real, token, _) = mesh_client::pairing::decode_code(&code).unwrap();
+    let wrong = mesh_protocol::messages::channel_key(token ^ 1);
+    for id in (0..200).chain([real]) {
+        let polled = channel_poll(&info.url, &info.signature, &info.encryption, (id, &wrong));
+        let error = polled.unwrap_err().to_string();
+        assert!(
+            error.contains("404") && error.contains("no open channel"),
+            "{error}"
+        );
+        let posted = channel_post(
+            &info.url,
+            &info.signature,
+            &info.encryption,
+            (id, &wrong),
+            br#"{"type":"v1.provision_ehlo"}"#.to_vec(),
+        );
+        assert!(posted.unwrap_err().to_string().contains("no open channel"));
+    }
+    let b = tempfile::tempdir().unwrap();
+    ok_in(
+        b.path(),
+        &[
+            "device",
+            "join",
+            "alice@example.com",
+            &code,
+            "--service",
+            &service.url,
+        ],
+    );
+    assert!(child.wait().unwrap().success());
+    assert_eq!(device_count(a.path()), 2);
 }
 
 /// An unused code gives way to a new channel and token after 15 seconds; the new one works.

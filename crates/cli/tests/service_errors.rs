@@ -402,6 +402,49 @@ fn message_byte_limits() {
     ok_in(bob, &["message", "send", "alice@example.com", "hi"]);
 }
 
+/// Unauthenticated requests are metered per network address: past the allowance they are
+/// refused (429) before they are even opened, while devices, authenticated, carry on.
+#[test]
+fn unauthenticated_requests_are_metered_per_address() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start_with(data.path(), None, &["--anonymous-per-minute", "30"]);
+    let alice = tempfile::tempdir().unwrap();
+    user(alice.path(), "alice@example.com", &service);
+    let info = mesh_client::online::hello(&service.url, Some(&service.url)).unwrap();
+    let request =
+        mesh_protocol::Request::CompleteRequest(mesh_protocol::messages::CompleteRequest {
+            account_address: Some("alice@example.com".into()),
+            response_id: Some("nothing".into()),
+        });
+    let mut refused = None;
+    for i in 0..40 {
+        match mesh_client::online::call_anonymous(
+            &info.url,
+            &request,
+            &info.signature,
+            &info.encryption,
+        ) {
+            Ok(_) => {}
+            Err(e) => {
+                refused = Some((i, e.to_string()));
+                break;
+            }
+        }
+    }
+    let (at, error) = refused.expect("40 anonymous requests in a moment were all taken");
+    assert!(at <= 30, "{at}");
+    assert!(
+        error.contains("429") && error.contains("unauthenticated requests from 127.0.0.1"),
+        "{error}"
+    );
+    // A device's own requests are its account's to meter.
+    ok_in(
+        alice.path(),
+        &["password", "add", "bank.example", "alice", "pw"],
+    );
+    ok_in(alice.path(), &["account", "sync"]);
+}
+
 /// The data directory is the service's alone: private to its user, and one service process at a
 /// time (a second would write the same containers).
 #[test]

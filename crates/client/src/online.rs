@@ -972,6 +972,25 @@ impl<'a> Session<'a> {
             self.push(CatalogKind::Device.name())?;
         }
         // Its shares of the account key at the service go too.
+        self.delete_grants(device_udf)?;
+        // The removal itself, as account state: an administered entry of the access catalog,
+        // which any service the account is bound to (again, or elsewhere) gets and honours.
+        let removed = mesh_schema::catalog::CatalogedAccess {
+            key: Some(format!(
+                "{}{device_udf}",
+                mesh_schema::catalog::REVOKED_PREFIX
+            )),
+            labels: vec![mesh_schema::catalog::REVOKED_LABEL.into()],
+            ..Default::default()
+        };
+        self.account
+            .put(CatalogKind::Access, &mesh_schema::MeshItem::from(removed))?;
+        self.push(CatalogKind::Access.name())?;
+        Ok(())
+    }
+
+    /// Delete (locally) the access entries granting `device_udf` a share of the account key.
+    fn delete_grants(&self, device_udf: &str) -> Result<usize> {
         let grants: Vec<String> = self
             .account
             .list(CatalogKind::Access)?
@@ -989,19 +1008,15 @@ impl<'a> Session<'a> {
         for key in &grants {
             self.account.delete(CatalogKind::Access, key)?;
         }
-        // The removal itself, as account state: an administered entry of the access catalog,
-        // which any service the account is bound to (again, or elsewhere) gets and honours.
-        let removed = mesh_schema::catalog::CatalogedAccess {
-            key: Some(format!(
-                "{}{device_udf}",
-                mesh_schema::catalog::REVOKED_PREFIX
-            )),
-            labels: vec![mesh_schema::catalog::REVOKED_LABEL.into()],
-            ..Default::default()
-        };
-        self.account
-            .put(CatalogKind::Access, &mesh_schema::MeshItem::from(removed))?;
-        self.push(CatalogKind::Access.name())?;
+        Ok(grants.len())
+    }
+
+    /// Withdraw the shares granted to `device_udf` (a connection that did not complete): their
+    /// access entries deleted, at the service too.
+    pub fn withdraw_grants(&mut self, device_udf: &str) -> Result<()> {
+        if self.delete_grants(device_udf)? > 0 {
+            self.push(CatalogKind::Access.name())?;
+        }
         Ok(())
     }
 
@@ -1042,12 +1057,14 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Open a rendezvous channel on the service (pairing codes).
-    pub fn allocate_channel(&self) -> Result<u64> {
+    /// Open a rendezvous channel on the service (pairing codes), which only who presents `key`
+    /// may use.
+    pub fn allocate_channel(&self, key: &[u8]) -> Result<u64> {
         let response = self.call(Request::MulticastAllocateRequest(
             MulticastAllocateRequest {
                 account: Some(self.account.address.clone()),
                 enveloped_connection_device: Some(self.connection.clone()),
+                channel_key: Some(key.to_vec()),
             },
         ))?;
         match response {
@@ -1192,12 +1209,13 @@ pub fn channel_post(
     url: &str,
     service_signer: &PublicKey,
     service_encryption: &PublicKey,
-    channel: u64,
+    channel: (u64, &[u8]),
     blob: Vec<u8>,
 ) -> Result<()> {
     let request = Request::MulticastPostRequest(MulticastPostRequest {
-        channel_id: Some(channel),
+        channel_id: Some(channel.0),
         blob: Some(blob),
+        channel_key: Some(channel.1.to_vec()),
     });
     call_anonymous(url, &request, service_signer, service_encryption)?;
     Ok(())
@@ -1208,10 +1226,11 @@ pub fn channel_poll(
     url: &str,
     service_signer: &PublicKey,
     service_encryption: &PublicKey,
-    channel: u64,
+    channel: (u64, &[u8]),
 ) -> Result<Option<Vec<u8>>> {
     let request = Request::MulticastPollRequest(MulticastPollRequest {
-        channel_id: Some(channel),
+        channel_id: Some(channel.0),
+        channel_key: Some(channel.1.to_vec()),
     });
     match call_anonymous(url, &request, service_signer, service_encryption)? {
         Response::MulticastPollResponse(r) => Ok(r.blob),

@@ -173,17 +173,35 @@ struct Channel<'a> {
     signer: &'a PublicKey,
     encryption: &'a PublicKey,
     id: u64,
+    /// What the service asks of whoever uses the channel: derived from the code's token.
+    key: Vec<u8>,
 }
 
 impl Channel<'_> {
     fn post(&self, b: &Blob) -> Result<()> {
-        channel_post(self.url, self.signer, self.encryption, self.id, to_bytes(b))
+        channel_post(
+            self.url,
+            self.signer,
+            self.encryption,
+            (self.id, &self.key),
+            to_bytes(b),
+        )
     }
 
     /// Wait for a blob of `kind`; `Ok(None)` at the deadline. Another kind is an error.
     fn wait(&self, kind: &str, deadline: Instant, ignore: &[&str]) -> Result<Option<Blob>> {
         while Instant::now() < deadline {
-            if let Some(bytes) = channel_poll(self.url, self.signer, self.encryption, self.id)? {
+            let polled = channel_poll(self.url, self.signer, self.encryption, (self.id, &self.key))
+                .map_err(|e| match e {
+                    // The service answers a code it knows no channel for as if there were none.
+                    ClientError::Service(404, _) => ClientError::Invalid(
+                        "no pairing is open for this code: wrong code, or the administrator \
+                         device no longer shows it"
+                            .into(),
+                    ),
+                    other => other,
+                })?;
+            if let Some(bytes) = polled {
                 if let Ok(b) = serde_json::from_slice::<Blob>(&bytes) {
                     if b.kind == kind {
                         return Ok(Some(b));
@@ -225,8 +243,9 @@ pub fn add_device(
     let (url, signer, encryption) = session.service_keys();
     let give_up = Instant::now() + total;
     while Instant::now() < give_up {
-        let id = session.allocate_channel()?;
         let token: u32 = rand::random();
+        let key = mesh_protocol::messages::channel_key(token);
+        let id = session.allocate_channel(&key)?;
         let Some(code) = encode_code(id, token) else {
             continue;
         };
@@ -235,6 +254,7 @@ pub fn add_device(
             signer: &signer,
             encryption: &encryption,
             id,
+            key,
         };
         let (state, msg) = spake(code, &account.address);
         channel.post(&Blob {
@@ -296,6 +316,8 @@ pub fn add_device(
             }
         });
         if !confirmed {
+            // Nothing of the failed pairing stays: the share granted for it is withdrawn.
+            session.withdraw_grants(&udf)?;
             return Err(ClientError::Invalid(
                 "the new device did not confirm the pairing: no device was added".into(),
             ));
@@ -325,13 +347,14 @@ pub fn join(
         )));
     }
     let address = address.to_ascii_lowercase();
-    let (id, _token, code) = decode_code(code_text)?;
+    let (id, token, code) = decode_code(code_text)?;
     let info = online::hello(&address, url)?;
     let channel = Channel {
         url: &info.url,
         signer: &info.signature,
         encryption: &info.encryption,
         id,
+        key: mesh_protocol::messages::channel_key(token),
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     let helo = channel

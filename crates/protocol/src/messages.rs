@@ -204,7 +204,15 @@ message!(
 
 message!(
     /// Open a short-lived rendezvous channel (for pairing codes); only a device of an account may.
-    MulticastAllocateRequest { account: Option<String>, enveloped_connection_device: Option<DareEnvelope> }
+    /// `ChannelKey` (this implementation's): what posts and polls on the channel must present,
+    /// derived from the secret part of the pairing code ([`channel_key`]), so that a channel
+    /// cannot be found, read or written by trying ids.
+    MulticastAllocateRequest {
+        account: Option<String>,
+        enveloped_connection_device: Option<DareEnvelope>,
+        #[serde(with = "base64url::option")]
+        channel_key: Option<Vec<u8>>,
+    }
 );
 message!(MulticastAllocateResponse { status: Option<u16>, status_description: Option<String>, channel_id: Option<u64>, expires_seconds: Option<u64> });
 message!(
@@ -213,9 +221,26 @@ message!(
         channel_id: Option<u64>,
         #[serde(with = "base64url::option")]
         blob: Option<Vec<u8>>,
+        #[serde(with = "base64url::option")]
+        channel_key: Option<Vec<u8>>,
     }
 );
-message!(MulticastPollRequest { channel_id: Option<u64> });
+message!(MulticastPollRequest {
+    channel_id: Option<u64>,
+    #[serde(with = "base64url::option")]
+    channel_key: Option<Vec<u8>>,
+});
+
+/// The key of a rendezvous channel whose pairing code carries the secret `token`:
+/// SHA-256("MeshPairingChannel" ‖ token, 4 octets big-endian).
+pub fn channel_key(token: u32) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::new()
+        .chain_update(b"MeshPairingChannel")
+        .chain_update(token.to_be_bytes())
+        .finalize()
+        .to_vec()
+}
 message!(MulticastPollResponse {
     status: Option<u16>,
     status_description: Option<String>,

@@ -224,6 +224,8 @@ pub struct ServiceHost {
     /// Octets of messages each sender (an account of this service, or the domain of a service
     /// that posts here) may send per minute.
     pub sender_bytes: crate::limits::UpdateLimiter,
+    /// Requests no account's allowance meters, per network address (None: not limited).
+    pub anonymous: Option<crate::limits::UpdateLimiter>,
 }
 
 impl ServiceHost {
@@ -251,6 +253,9 @@ impl ServiceHost {
             sender_bytes: crate::limits::UpdateLimiter::new(
                 crate::limits::DEFAULT_MESSAGE_BYTES_PER_MINUTE,
             ),
+            anonymous: Some(crate::limits::UpdateLimiter::new(
+                crate::limits::DEFAULT_ANONYMOUS_PER_MINUTE,
+            )),
         }
     }
 
@@ -283,13 +288,31 @@ impl ServiceHost {
     /// that lost the answer — gets that answer, and is not run twice; anything else with a used
     /// nonce is a replay.
     pub fn handle_by(&self, body: &[u8], deadline: Instant) -> Reply {
+        self.handle_from(body, deadline, None)
+    }
+
+    /// As [`Self::handle_by`], for a request from the network address `source`: requests no
+    /// account's allowance meters (anonymous ones, connection requests, and those that fail to
+    /// open or authenticate) are metered per address, and past the allowance refused (429);
+    /// a device's authenticated requests from the same address are its account's to meter.
+    pub fn handle_from(
+        &self,
+        body: &[u8],
+        deadline: Instant,
+        source: Option<std::net::IpAddr>,
+    ) -> Reply {
+        let source = source.map(|ip| ip.to_string());
+        let source = source.as_deref();
         let mut encoding = binding::Encoding::Json;
         let mut answered = None;
-        let (response, recipient) = match self.open(body) {
+        let opened = self.open(body).inspect_err(|_| {
+            let _ = self.charge_source(source);
+        });
+        let (response, recipient) = match opened {
             Err(refusal) => (refusal.response(), None),
             Ok(opened) => {
                 encoding = opened.encoding;
-                match self.run(&opened, deadline) {
+                match self.run(&opened, deadline, source) {
                     Ok(Ran::Again(reply)) => return reply,
                     Ok(Ran::Done {
                         response,
@@ -356,8 +379,37 @@ impl ServiceHost {
 
     /// Authenticate, check the nonce is new (only now: an unauthenticated request never fills
     /// the replay cache), run the transaction.
-    fn run(&self, opened: &OpenedRequest, deadline: Instant) -> Result<Ran, Refusal> {
-        let caller = crate::auth::authenticate(self, opened)?;
+    /// Charge one request to `source`'s allowance of unmetered requests.
+    fn charge_source(&self, source: Option<&str>) -> Result<(), Refusal> {
+        match (&self.anonymous, source) {
+            (Some(limiter), Some(ip)) if limiter.take(ip, 1).is_err() => {
+                Err(self.over_anonymous(Some(ip)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn over_anonymous(&self, source: Option<&str>) -> Refusal {
+        let limit = self.anonymous.as_ref().map_or(0, |l| l.per_minute());
+        Refusal::TooMany(format!(
+            "too many unauthenticated requests from {}: this service takes {limit} a minute \
+             from one address",
+            source.unwrap_or("this address")
+        ))
+    }
+
+    fn run(
+        &self,
+        opened: &OpenedRequest,
+        deadline: Instant,
+        source: Option<&str>,
+    ) -> Result<Ran, Refusal> {
+        let caller = crate::auth::authenticate(self, opened).inspect_err(|_| {
+            let _ = self.charge_source(source);
+        })?;
+        if matches!(caller, Caller::Anonymous | Caller::NewDevice { .. }) {
+            self.charge_source(source)?;
+        }
         // Answers kept with their nonce: those of authenticated requests that change something
         // (reads are sealed anew and sent again; keeping their answers would let a device fill
         // the store with them, and Transact and Post are metered per account).
@@ -411,7 +463,9 @@ impl ServiceHost {
             Request::CompleteRequest(r) => tx::connect::complete(&ctx, r),
             Request::ClaimRequest(r) => tx::connect::claim(&ctx, r),
             Request::PollClaimRequest(r) => tx::connect::poll_claim(&ctx, r),
-            Request::MulticastAllocateRequest(_) => tx::channel::allocate(&ctx, caller.device()?),
+            Request::MulticastAllocateRequest(r) => {
+                tx::channel::allocate(&ctx, caller.device()?, r)
+            }
             Request::MulticastPostRequest(r) => tx::channel::post(&ctx, r),
             Request::MulticastPollRequest(r) => tx::channel::poll(&ctx, r),
         }?;

@@ -19,10 +19,19 @@ use crate::host::ServiceHost;
 /// carried through and answered with what happened, never with a time-out.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-async fn handle(State(host): State<Arc<ServiceHost>>, body: Bytes) -> impl IntoResponse {
+/// The network address a connection came from (set by [`accept_loop`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Source(pub std::net::IpAddr);
+
+async fn handle(
+    State(host): State<Arc<ServiceHost>>,
+    source: Option<axum::Extension<Source>>,
+    body: Bytes,
+) -> impl IntoResponse {
     let deadline = std::time::Instant::now() + REQUEST_TIMEOUT;
     let worker = host.clone();
-    match tokio::task::spawn_blocking(move || worker.handle_by(&body, deadline)).await {
+    let source = source.map(|s| s.0 .0);
+    match tokio::task::spawn_blocking(move || worker.handle_from(&body, deadline, source)).await {
         Ok(reply) => {
             let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
             (
@@ -132,10 +141,10 @@ pub async fn accept_loop(
             .acquire_owned()
             .await
             .map_err(std::io::Error::other)?;
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => {
+        let (stream, peer) = match listener.accept().await {
+            Ok((stream, peer)) => {
                 pause = Duration::from_millis(5);
-                stream
+                (stream, peer)
             }
             Err(e) => {
                 unlogged += 1;
@@ -149,7 +158,7 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        let app = app.clone();
+        let app = app.clone().layer(axum::Extension(Source(peer.ip())));
         let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;

@@ -15,6 +15,10 @@ pub const DEFAULT_STATE_PER_MINUTE: u64 = 120;
 /// this one's accounts), and a sender (an account here, or another service's domain) may
 /// send: 16 MiB.
 pub const DEFAULT_MESSAGE_BYTES_PER_MINUTE: u64 = 16 << 20;
+/// Requests one network address may make per minute that no account's allowance meters: the
+/// anonymous ones (Hello, Complete, Claim, PollClaim, the rendezvous channels), connection
+/// requests, and those that fail to authenticate.
+pub const DEFAULT_ANONYMOUS_PER_MINUTE: u64 = 1200;
 
 /// Buckets kept before idle full ones are dropped.
 const PRUNE_AT: usize = 100_000;

@@ -229,7 +229,6 @@ impl Outbox {
                 busy_domains.remove(&domain);
                 match settled {
                     Ok(true) => {
-                        let _ = std::fs::remove_file(&path);
                         wait.remove(&path);
                     }
                     Ok(false) => {}
@@ -281,6 +280,10 @@ impl Outbox {
                 std::thread::spawn(move || {
                     let outcome = Self::deliver(&outbox.peers, &item, &signer);
                     let settled = outbox.settle(store.as_ref(), &item, outcome, &signer);
+                    // Done with at once: a restart must not find it and deliver it again.
+                    if matches!(settled, Ok(true)) {
+                        let _ = std::fs::remove_file(&path);
+                    }
                     let _ = done.send((path, domain, settled));
                 });
             }

@@ -101,29 +101,46 @@ pub fn status(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
     })
 }
 
-pub fn sync(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
-    let mut device = session::open(data)?;
-    let address = device.account(a.account.as_deref())?.address;
-    // Keys rotated since this device last synced: its new records first.
-    let rotations = mesh_client::rotation::follow(&mut device, &address)?;
-    if rotations > 0 && !a.json {
-        println!("The account's keys were rotated; this device has its new keys.");
-    }
-    let account = device.account(Some(&address))?;
-    let mut session = Session::open(&device, &account)?;
-    let bar = crate::output::progress(0, a.json);
+/// One sync of `address`: every container both ways, then contacts that rotated their keys
+/// (their newer profile came with a message) moved forward and uploaded at once.
+fn sync_once(
+    device: &mesh_client::Device,
+    address: &str,
+    json: bool,
+) -> Result<online::SyncReport, mesh_client::ClientError> {
+    let account = device.account(Some(address))?;
+    let mut session = Session::open(device, &account)?;
+    let bar = crate::output::progress(0, json);
     let report = session.sync(&mut |name, done, total| {
         bar.set_length(total);
         bar.set_position(done);
         bar.set_message(name.to_string());
-    })?;
+    });
     bar.finish_and_clear();
-    // Contacts that rotated their keys (their newer profile came with a message): the entry
-    // takes it, and goes up at once.
+    let report = report?;
     if mesh_client::messages::refresh_contacts(&account)? > 0 {
         session.push(mesh_client::CatalogKind::Contact.name())?;
     }
-    drop(session);
+    Ok(report)
+}
+
+pub fn sync(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
+    let mut device = session::open(data)?;
+    let address = device.account(a.account.as_deref())?.address;
+    let report = match sync_once(&device, &address, a.json) {
+        // Keys rotated since this device last synced: its new records first, then again.
+        Err(mesh_client::ClientError::Service(401, text)) if text.contains("keys were rotated") => {
+            if mesh_client::rotation::follow(&mut device, &address)? == 0 {
+                return Err(mesh_client::ClientError::Service(401, text).into());
+            }
+            if !a.json {
+                println!("The account's keys were rotated; this device has its new keys.");
+            }
+            sync_once(&device, &address, a.json)?
+        }
+        other => other?,
+    };
+    let account = device.account(Some(&address))?;
     // An administrator device answers PIN-authenticated connection requests as it syncs.
     let pins = mesh_client::connect::process_pins(&device, &account)?;
     crate::commands::catalog::report_pins(&pins, a.json);

@@ -77,6 +77,11 @@ pub struct StartArgs {
     /// too (by default only `--peer` services may be there).
     #[arg(long)]
     allow_private_peers: bool,
+    /// Requests one network address may make per minute that no account's allowance meters
+    /// (anonymous ones, connection requests, failed authentications); 0: no limit (behind a
+    /// proxy, where every request comes from one address).
+    #[arg(long, default_value_t = mesh_service::limits::DEFAULT_ANONYMOUS_PER_MINUTE)]
+    anonymous_per_minute: u64,
 }
 
 #[derive(Args)]
@@ -201,6 +206,8 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
     host.limiter = mesh_service::limits::UpdateLimiter::new(a.account_updates_per_minute);
     host.inbound_bytes = mesh_service::limits::UpdateLimiter::new(a.message_bytes_per_minute);
     host.sender_bytes = mesh_service::limits::UpdateLimiter::new(a.message_bytes_per_minute);
+    host.anonymous = (a.anonymous_per_minute > 0)
+        .then(|| mesh_service::limits::UpdateLimiter::new(a.anonymous_per_minute));
     let mut peers = std::collections::HashMap::new();
     for p in &a.peer {
         let (domain, url) = p

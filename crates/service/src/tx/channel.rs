@@ -1,5 +1,7 @@
-//! Rendezvous channels for pairing codes (seed 003): a device of an account allocates one;
-//! anyone may post (a post replaces the last) and poll until it expires.
+//! Rendezvous channels for pairing codes (seed 003): a device of an account allocates one with
+//! the channel's key (derived from the secret part of the pairing code); whoever presents that
+//! key may post (a post replaces the last) and poll until it expires. A wrong key is answered
+//! as no channel at all, so ids cannot be tried to find, read or disturb a pairing.
 
 use mesh_protocol::messages::*;
 use mesh_protocol::Response;
@@ -10,7 +12,17 @@ use crate::host::{CHANNEL_BLOB_MAX, CHANNEL_SECONDS};
 use crate::refusal::Refusal;
 use crate::store::unix_now;
 
-pub fn allocate(ctx: &Ctx, caller: &DeviceCaller) -> Outcome {
+/// Octets a channel key has: a SHA-256 digest.
+const KEY_LEN: usize = 32;
+
+pub fn allocate(ctx: &Ctx, caller: &DeviceCaller, r: &MulticastAllocateRequest) -> Outcome {
+    let key = r
+        .channel_key
+        .as_ref()
+        .filter(|k| k.len() == KEY_LEN)
+        .ok_or_else(|| {
+            Refusal::Malformed(format!("a channel needs a ChannelKey of {KEY_LEN} octets"))
+        })?;
     super::sync::over_state_limit(ctx.host, &caller.account.address)?;
     // Small ids keep pairing codes short (Elias-delta of id + 1 in the code).
     let expires = unix_now() + CHANNEL_SECONDS;
@@ -22,6 +34,9 @@ pub fn allocate(ctx: &Ctx, caller: &DeviceCaller) -> Outcome {
             .store
             .put_ephemeral("channel", &id.to_string(), &[], expires, true)?
         {
+            ctx.host
+                .store
+                .put_ephemeral("channel-key", &id.to_string(), key, expires, false)?;
             return Ok(Response::MulticastAllocateResponse(
                 MulticastAllocateResponse {
                     status: Some(200),
@@ -37,13 +52,30 @@ pub fn allocate(ctx: &Ctx, caller: &DeviceCaller) -> Outcome {
     ))
 }
 
-/// A live channel's expiry and blob (an empty value is a channel nothing was posted to).
-fn channel(ctx: &Ctx, id: u64) -> Result<(u64, Option<Vec<u8>>), Refusal> {
+/// A live channel's expiry and blob (an empty value is a channel nothing was posted to), for
+/// a caller presenting its key.
+fn channel(ctx: &Ctx, id: u64, key: Option<&Vec<u8>>) -> Result<(u64, Option<Vec<u8>>), Refusal> {
+    let none = || Refusal::NotFound(format!("no open channel {id}"));
+    let held = ctx
+        .host
+        .store
+        .get_ephemeral("channel-key", &id.to_string())?
+        .ok_or_else(none)?
+        .0;
+    let presented = key.ok_or_else(none)?;
+    if held.len() != presented.len()
+        || !bool::from(subtle::ConstantTimeEq::ct_eq(
+            held.as_slice(),
+            presented.as_slice(),
+        ))
+    {
+        return Err(none());
+    }
     match ctx.host.store.get_ephemeral("channel", &id.to_string())? {
         Some((value, expires)) if expires > unix_now() => {
             Ok((expires, (!value.is_empty()).then_some(value)))
         }
-        _ => Err(Refusal::NotFound(format!("no open channel {id}"))),
+        _ => Err(none()),
     }
 }
 
@@ -58,7 +90,7 @@ pub fn post(ctx: &Ctx, r: &MulticastPostRequest) -> Outcome {
             "a channel blob holds 1 to {CHANNEL_BLOB_MAX} octets"
         )));
     }
-    let (expires, _) = channel(ctx, id)?;
+    let (expires, _) = channel(ctx, id, r.channel_key.as_ref())?;
     ctx.commit()?;
     ctx.host
         .store
@@ -73,7 +105,7 @@ pub fn poll(ctx: &Ctx, r: &MulticastPollRequest) -> Outcome {
     let id = r
         .channel_id
         .ok_or_else(|| Refusal::Malformed("MulticastPollRequest needs ChannelId".into()))?;
-    let (_, blob) = channel(ctx, id)?;
+    let (_, blob) = channel(ctx, id, r.channel_key.as_ref())?;
     Ok(Response::MulticastPollResponse(MulticastPollResponse {
         status: Some(200),
         blob,
