@@ -30,6 +30,13 @@ pub struct BenchArgs {
     /// local spool, looked up anonymously (Complete) as fast as one client can.
     #[arg(long, value_name = "ENTRIES")]
     abuse_spool: Option<u64>,
+    /// Also measure Status beside a client holding this many idle connections open.
+    #[arg(long, value_name = "CONNECTIONS")]
+    abuse_connections: Option<usize>,
+    /// Also measure Status beside an account sending 8 kB messages to one of the clients'
+    /// accounts as fast as it can.
+    #[arg(long)]
+    abuse_messages: bool,
     #[arg(long)]
     json: bool,
 }
@@ -124,17 +131,38 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let readers = Arc::new(readers);
 
     let mut plan = vec![
-        ("push, signed", Work::Push, false, false),
-        ("push, ticket", Work::Push, true, false),
-        ("download, signed", Work::Download, false, false),
-        ("download, ticket", Work::Download, true, false),
-        ("read, threshold (Operate)", Work::Read, false, false),
-        ("status, ticket", Work::Status, true, false),
+        ("push, signed", Work::Push, false, None),
+        ("push, ticket", Work::Push, true, None),
+        ("download, signed", Work::Download, false, None),
+        ("download, ticket", Work::Download, true, None),
+        ("read, threshold (Operate)", Work::Read, false, None),
+        ("status, ticket", Work::Status, true, None),
     ];
     if let Some(entries) = a.abuse_spool {
         eprintln!("filling the abusive account's local spool with {entries} entries…");
         fill_spool(store.as_ref(), ABUSER, entries)?;
-        plan.push(("status, beside the abuser", Work::Status, true, true));
+        plan.push((
+            "status, beside spool lookups",
+            Work::Status,
+            true,
+            Some(Abuse::Spool),
+        ));
+    }
+    if let Some(n) = a.abuse_connections {
+        plan.push((
+            "status, beside idle connections",
+            Work::Status,
+            true,
+            Some(Abuse::Connections(n)),
+        ));
+    }
+    if a.abuse_messages {
+        plan.push((
+            "status, beside a message flood",
+            Work::Status,
+            true,
+            Some(Abuse::Messages(work.join("spammer"))),
+        ));
     }
     let mut phases = Vec::new();
     let mut abuse = None;
@@ -150,8 +178,8 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let cpu_before = cpu_seconds();
         let started = Instant::now();
         let deadline = started + Duration::from_secs(a.seconds);
-        if abused {
-            abuse = Some(abuser(&url, deadline)?);
+        if let Some(kind) = abused {
+            abuse = Some(abuser(&url, deadline, kind)?);
         }
         let mut threads = Vec::new();
         for i in 0..a.clients {
@@ -212,11 +240,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             );
         }
         latencies.sort();
-        if let Some(lookups) = abuse.take() {
-            let n = lookups
+        if let Some(abuser) = abuse.take() {
+            let what = abuser
                 .join()
                 .map_err(|_| anyhow::anyhow!("abuser thread panicked"))??;
-            eprintln!("the abuser tried {n} anonymous lookups in its spool meanwhile");
+            eprintln!("{name}: the abuser {what}");
         }
         let verify = (mesh_dare::envelope::VERIFY_NANOS.load(std::sync::atomic::Ordering::Relaxed)
             - verify_before) as f64
@@ -253,7 +281,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         );
         for r in o["Phases"].as_array().into_iter().flatten() {
             println!(
-                "  {:<26} {:>6} requests  {:>8.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  signature checks {:>4.1}% of CPU",
+                "  {:<34} {:>6} requests  {:>8.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  signature checks {:>4.1}% of CPU",
                 r["Phase"].as_str().unwrap_or_default(),
                 r["Requests"],
                 r["PerSecond"].as_f64().unwrap_or(0.0),
@@ -298,26 +326,80 @@ fn fill_spool(store: &dyn Store, address: &str, entries: u64) -> anyhow::Result<
     Ok(())
 }
 
-/// A client looking up random UniqueIds in the abuser's spool anonymously (Complete) until
-/// `deadline`; the number of lookups it made.
+/// What an abusive client does beside the legitimate ones.
+#[derive(Clone)]
+enum Abuse {
+    /// Looks up random UniqueIds in a huge spool anonymously (Complete).
+    Spool,
+    /// Holds this many idle connections open.
+    Connections(usize),
+    /// An account of its own (made in this directory) sends 8 kB messages to `user0`.
+    Messages(std::path::PathBuf),
+}
+
+/// Start an abusive client that works until `deadline`; it says what it did.
 fn abuser(
     url: &str,
     deadline: Instant,
-) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<u64>>> {
+    kind: Abuse,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<String>>> {
     let info = online::hello(url, Some(url))?;
-    Ok(std::thread::spawn(move || {
-        let mut n = 0u64;
-        while Instant::now() < deadline {
-            let request =
-                mesh_protocol::Request::CompleteRequest(mesh_protocol::messages::CompleteRequest {
-                    account_address: Some(ABUSER.into()),
-                    response_id: Some(format!("junk-{}", rand::random::<u32>())),
-                });
-            // Refusals (429 past the per-address allowance) count as tries too.
-            let _ = online::call_anonymous(&info.url, &request, &info.signature, &info.encryption);
-            n += 1;
+    let messages = match &kind {
+        Abuse::Messages(dir) => {
+            let mut device = MeshHome::at(dir).open_or_create("bench")?;
+            let account = device.create_account("spammer@example.com")?;
+            Session::bind(&device, &account, &info)?;
+            drop(account);
+            Some(device)
         }
-        Ok(n)
+        _ => None,
+    };
+    let address = url.trim_start_matches("http://").to_string();
+    Ok(std::thread::spawn(move || match kind {
+        Abuse::Spool => {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let request = mesh_protocol::Request::CompleteRequest(
+                    mesh_protocol::messages::CompleteRequest {
+                        account_address: Some(ABUSER.into()),
+                        response_id: Some(format!("junk-{}", rand::random::<u32>())),
+                    },
+                );
+                // Refusals (429 past the per-address allowance) count as tries too.
+                let _ =
+                    online::call_anonymous(&info.url, &request, &info.signature, &info.encryption);
+                n += 1;
+            }
+            Ok(format!("tried {n} anonymous lookups in its spool"))
+        }
+        Abuse::Connections(n) => {
+            let mut held = Vec::new();
+            for _ in 0..n {
+                if let Ok(stream) = std::net::TcpStream::connect(&address) {
+                    held.push(stream);
+                }
+            }
+            let opened = held.len();
+            while Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Ok(format!("held {opened} idle connections"))
+        }
+        Abuse::Messages(_) => {
+            let device = messages.expect("made above");
+            let account = device.account(None)?;
+            let text = "x".repeat(8000);
+            let (mut sent, mut refused) = (0u64, 0u64);
+            while Instant::now() < deadline {
+                match mesh_client::messages::send(&device, &account, "user0@example.com", &text) {
+                    Ok(_) => sent += 1,
+                    Err(_) => refused += 1,
+                }
+            }
+            Ok(format!(
+                "had {sent} messages of 8 kB taken and {refused} refused"
+            ))
+        }
     }))
 }
 
