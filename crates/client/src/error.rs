@@ -30,6 +30,9 @@ pub enum ClientError {
     Conflict(String),
     #[error("the service refused the request ({0}): {1}")]
     Service(u16, String),
+    /// The service could not be reached (no answer at all): nothing was sent or received.
+    #[error("{0}")]
+    Unreachable(String),
     #[error(transparent)]
     Dare(#[from] mesh_dare::DareError),
     #[error(transparent)]

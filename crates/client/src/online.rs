@@ -268,7 +268,10 @@ fn exchange(
 }
 
 fn proto(e: mesh_protocol::ProtocolError) -> ClientError {
-    ClientError::Invalid(e.to_string())
+    match e {
+        mesh_protocol::ProtocolError::Transport(why) => ClientError::Unreachable(why),
+        other => ClientError::Invalid(other.to_string()),
+    }
 }
 
 /// Hello: the service's profiles, checked to be self-signed.
@@ -932,6 +935,34 @@ impl<'a> Session<'a> {
         }
         let local = self.local(name)?;
         self.upload(name, &local, synced, digest)
+    }
+
+    /// Upload what this device changed in any catalog since it last synced (changes made while
+    /// the service could not be reached); a catalog another device changed meanwhile is synced
+    /// (theirs first, this device's on top). Returns the catalogs uploaded.
+    pub fn push_pending(&mut self) -> Result<Vec<String>> {
+        let mut pushed = Vec::new();
+        for kind in CatalogKind::ALL {
+            let name = kind.name();
+            let path = self.account.dir().join(format!("{name}.dare"));
+            if !path.exists() {
+                continue;
+            }
+            let last = Container::open(&path, Mode::Read)?.frame_count() - 1;
+            if last <= self.binding.synced.get(name).copied().unwrap_or(0) {
+                continue;
+            }
+            match self.push(name) {
+                Ok(_) => pushed.push(name.to_string()),
+                Err(ClientError::Conflict(_)) => {
+                    self.sync(&mut |_, _, _| {})?;
+                    pushed.push(name.to_string());
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(pushed)
     }
 
     /// Send a message to other accounts (delivered by the service, now or later).

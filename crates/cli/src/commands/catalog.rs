@@ -319,37 +319,68 @@ fn delete(account: &Opened, kind: CatalogKind, key: &str, json: bool) -> anyhow:
     if !account.delete(kind, key)? {
         bail!("no entry '{key}' in {}", kind.name());
     }
-    push(account, kind)?;
-    if json {
-        println!("{}", serde_json::json!({"Deleted": key}));
-    } else {
-        println!("Deleted {key}");
-    }
+    let pushed = push(account, kind)?;
+    report("Deleted", key, &pushed, json, serde_json::json!({}));
     Ok(())
 }
 
-/// Upload a catalog change at once when the account is bound to a service.
-fn push(acc: &Opened, kind: CatalogKind) -> anyhow::Result<()> {
-    if mesh_client::online::load_binding(acc).is_some() {
-        mesh_client::online::Session::open(&acc.device, &acc.account)?.push(kind.name())?;
+/// What became of a change on the service.
+enum Pushed {
+    /// The account is bound to no service: the change is this device's.
+    NotBound,
+    Uploaded,
+    /// The service could not be reached: kept, and uploaded by the next command that reaches it.
+    Saved(String),
+}
+
+/// Upload a catalog change at once when the account is bound to a service, with whatever else
+/// this device changed while the service could not be reached; if another device changed the
+/// catalog meanwhile, sync (theirs first, this device's on top). Unreachable, the change stays
+/// here, saved.
+fn push(acc: &Opened, kind: CatalogKind) -> anyhow::Result<Pushed> {
+    if mesh_client::online::load_binding(acc).is_none() {
+        return Ok(Pushed::NotBound);
     }
-    Ok(())
+    let mut session = mesh_client::online::Session::open(&acc.device, &acc.account)?;
+    let pushed = match session.push(kind.name()) {
+        Err(mesh_client::ClientError::Conflict(_)) => session.sync(&mut |_, _, _| {}).map(|_| ()),
+        other => other.map(|_| ()),
+    }
+    .and_then(|_| session.push_pending().map(|_| ()));
+    match pushed {
+        Ok(()) => Ok(Pushed::Uploaded),
+        Err(mesh_client::ClientError::Unreachable(why)) => Ok(Pushed::Saved(why)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Say what a change did: `verb` ("Added", "Deleted") `key`, and where it is.
+fn report(verb: &str, key: &str, pushed: &Pushed, json: bool, extra: serde_json::Value) {
+    if json {
+        let mut out = serde_json::json!({ verb: key });
+        if let serde_json::Value::Object(more) = extra {
+            out.as_object_mut().expect("an object").extend(more);
+        }
+        if let Pushed::Saved(_) = pushed {
+            out["Uploaded"] = false.into();
+        }
+        println!("{out}");
+    } else {
+        match pushed {
+            Pushed::Saved(why) => {
+                println!("{verb} {key} (saved; will upload when the service is reachable: {why})")
+            }
+            _ => println!("{verb} {key}"),
+        }
+    }
 }
 
 /// Put an entry in its catalog (and on the service) and say so.
 fn add(acc: &Opened, kind: CatalogKind, item: MeshItem, json: bool) -> anyhow::Result<()> {
     let key = acc.put(kind, &item)?;
-    push(acc, kind)?;
-    added(&key, json);
+    let pushed = push(acc, kind)?;
+    report("Added", &key, &pushed, json, serde_json::json!({}));
     Ok(())
-}
-
-fn added(key: &str, json: bool) {
-    if json {
-        println!("{}", serde_json::json!({"Added": key}));
-    } else {
-        println!("Added {key}");
-    }
 }
 
 fn list(account: &Account, kind: CatalogKind, json: bool) -> anyhow::Result<()> {
@@ -431,12 +462,16 @@ pub fn contact(cmd: ContactCommand, common: &Common, data: &Option<PathBuf>) -> 
                 ..Default::default()
             };
             let key = acc.put(kind, &entry.into())?;
-            push(&acc, kind)?;
+            let pushed = push(&acc, kind)?;
+            if let Pushed::Saved(why) = &pushed {
+                eprintln!("saved; will upload when the service is reachable: {why}");
+            }
             if common.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"Added": key, "ProfileUdf": anchor})
-                );
+                let mut out = serde_json::json!({"Added": key, "ProfileUdf": anchor});
+                if let Pushed::Saved(_) = pushed {
+                    out["Uploaded"] = false.into();
+                }
+                println!("{out}");
             } else {
                 match &anchor {
                     Some(udf) => println!(
@@ -579,10 +614,18 @@ pub fn ssh(cmd: SshCommand, common: &Common, data: &Option<PathBuf>) -> anyhow::
                 ..Default::default()
             };
             acc.put(kind, &entry.into())?;
+            let pushed = push(&acc, kind)?;
             if common.json {
-                println!("{}", serde_json::json!({"Added": name, "PublicKey": line}));
+                let mut out = serde_json::json!({"Added": name, "PublicKey": line});
+                if let Pushed::Saved(_) = pushed {
+                    out["Uploaded"] = false.into();
+                }
+                println!("{out}");
             } else {
                 println!("{line}");
+                if let Pushed::Saved(why) = pushed {
+                    eprintln!("saved; will upload when the service is reachable: {why}");
+                }
             }
             Ok(())
         }

@@ -1,0 +1,57 @@
+//! Offline-first devices (issue: everyday use): with the service unreachable, a catalog change is
+//! kept, reported as saved and not an error, and uploaded by the next command that reaches the
+//! service; every catalog command (SSH keys included) uploads at once when online.
+
+mod common;
+use common::service::{container_status, repoint, Service};
+use common::*;
+
+#[test]
+fn changes_made_offline_are_saved_and_uploaded_later() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = Service::start(data.path(), None);
+    let a = tempfile::tempdir().unwrap();
+    let a = a.path();
+    ok_in(a, &["account", "create", "alice@example.com"]);
+    ok_in(a, &["account", "bind", "--service", &service.url]);
+    // Online: an SSH key goes up at once, like every catalog change.
+    ok_in(a, &["ssh", "create", "laptop"]);
+    assert_eq!(container_status(a, "MMM_Application")["Service"], 1);
+
+    service.kill();
+    let out = ok_in(a, &["password", "add", "bank.example", "alice", "pw1"]);
+    assert!(
+        out.contains("Added bank.example") && out.contains("saved; will upload"),
+        "{out}"
+    );
+    let added = json_in(a, &["bookmark", "add", "https://example.org/"]);
+    assert_eq!(added["Uploaded"], false, "{added}");
+    ok_in(a, &["ssh", "create", "desktop"]);
+    ok_in(a, &["password", "delete", "bank.example"]);
+    ok_in(a, &["password", "add", "shop.example", "alice", "pw2"]);
+    // Kept on the device meanwhile.
+    assert_eq!(
+        json_in(a, &["password", "get", "shop.example"])["CatalogedCredential"]["Password"],
+        "pw2"
+    );
+
+    // The service is back: the next change uploads everything waiting, in every catalog.
+    service.restart();
+    repoint(a, &service.url);
+    let out = json_in(a, &["password", "add", "mail.example", "alice", "pw3"]);
+    assert!(out.get("Uploaded").is_none(), "{out}");
+    // bank.example added and deleted, shop.example, mail.example: four entries.
+    assert_eq!(container_status(a, "MMM_Credential")["Service"], 4);
+    assert_eq!(container_status(a, "MMM_Bookmark")["Service"], 1);
+    assert_eq!(container_status(a, "MMM_Application")["Service"], 2);
+    // And another device sees all of it.
+    let b = tempfile::tempdir().unwrap();
+    common::service::connect_by_witness(&service, a, b.path());
+    ok_in(b.path(), &["account", "sync"]);
+    let listed = json_in(b.path(), &["password", "list"]).to_string();
+    assert!(
+        listed.contains("shop.example") && listed.contains("mail.example"),
+        "{listed}"
+    );
+    assert!(!listed.contains("bank.example"), "{listed}");
+}
