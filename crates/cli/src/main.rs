@@ -107,6 +107,15 @@ enum BenchCommand {
 }
 
 fn main() {
+    // Output cut short by a reader that went away (`mesh … | head`): stop quietly, as a tool
+    // killed by SIGPIPE would, rather than panic.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.to_string().contains("failed printing to stdout") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hash(c) => commands::hash::run(c),

@@ -65,6 +65,33 @@ pub fn open_or_create(data: &Option<PathBuf>) -> anyhow::Result<Device> {
     Ok(home.open_or_create(&pass)?)
 }
 
+/// Run `work` on the device context, making the device first if there is none. If the device
+/// was made for this command and the command fails, it is removed again: a failed first command
+/// (a bad address, an unknown account, a garbage import file, a failed recovery) leaves no
+/// device behind whose passphrase the next attempt would have to match.
+pub fn with_device<T>(
+    data: &Option<PathBuf>,
+    work: impl FnOnce(&mut Device) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let dir = home(data).dir().to_path_buf();
+    let existed = dir.exists();
+    let new = !home(data).has_device();
+    let mut device = open_or_create(data)?;
+    let result = work(&mut device);
+    if result.is_err() && new {
+        drop(device);
+        if existed {
+            for file in ["device.secrets", "device.dare", "config.json"] {
+                let _ = std::fs::remove_file(dir.join(file));
+            }
+            let _ = std::fs::remove_dir_all(dir.join("accounts"));
+        } else {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    result
+}
+
 /// A secret value given as an argument, or read from the terminal (hidden) or standard input.
 pub fn secret_value(given: Option<String>, prompt: &str) -> anyhow::Result<String> {
     if let Some(v) = given {

@@ -55,7 +55,7 @@ fn create_use_restart_and_find_again() {
             "Docs",
         ],
     );
-    ok_in(
+    let added = ok_in(
         dir,
         &[
             "calendar",
@@ -65,6 +65,7 @@ fn create_use_restart_and_find_again() {
             "2026-12-01T10:00:00Z",
         ],
     );
+    assert!(added.starts_with("Added 'Dentist' (id "), "{added}");
     ok_in(dir, &["network", "add", "home-wifi", "alice", "wifi-pa55"]);
     let ssh = json_in(dir, &["ssh", "create", "laptop"]);
     assert!(ssh["PublicKey"]

@@ -303,3 +303,44 @@ fn container_commands() {
         "{err}"
     );
 }
+
+/// Output cut short by a reader that goes away (`mesh … | head`) ends the command quietly
+/// (status 141, as SIGPIPE would), not with a panic.
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.dare");
+    let mut container =
+        mesh_dare::Container::create(&path, mesh_dare::ContainerType::Merkle, &[]).unwrap();
+    let entries = (0..3000)
+        .map(|i| {
+            mesh_dare::DareEnvelope::encode(
+                format!("entry {i}").as_bytes(),
+                &mesh_dare::EnvelopeOptions::default(),
+            )
+            .unwrap()
+        })
+        .collect();
+    container.append_envelopes(entries).unwrap();
+    drop(container);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mesh"))
+        .args(["dare", "list", s(&path)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The reader goes away after 64 octets.
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(141), "{stderr}");
+}

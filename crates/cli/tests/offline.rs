@@ -55,3 +55,44 @@ fn changes_made_offline_are_saved_and_uploaded_later() {
     );
     assert!(!listed.contains("bank.example"), "{listed}");
 }
+
+/// A first command that fails leaves no device behind: the next attempt, with another
+/// passphrase, is a fresh start (not "wrong passphrase").
+#[test]
+fn failed_first_commands_leave_nothing_behind() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), None);
+    let garbage = data.path().join("garbage.export");
+    std::fs::write(&garbage, b"not an export").unwrap();
+    let attempts: Vec<Vec<&str>> = vec![
+        vec!["account", "create", "alice"],
+        vec!["account", "import", garbage.to_str().unwrap()],
+        vec![
+            "device",
+            "request",
+            "nobody@example.com",
+            "--service",
+            &service.url,
+        ],
+    ];
+    for args in attempts {
+        let fresh = tempfile::tempdir().unwrap();
+        let dir = fresh.path().join("mesh");
+        let out = mesh_in(&dir, "first passphrase", &args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(
+            !dir.join("device.secrets").exists() && !dir.join("device.dare").exists(),
+            "{args:?} left a device behind"
+        );
+        let out = mesh_in(
+            &dir,
+            "another passphrase",
+            &["account", "create", "alice@example.com"],
+        );
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

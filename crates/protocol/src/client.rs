@@ -150,7 +150,7 @@ impl HttpClient {
                 }
                 return Ok(buf);
             }
-            Err(e) => return Err(ProtocolError::Transport(format!("cannot reach {url}: {e}"))),
+            Err(e) => return Err(ProtocolError::Transport(unreachable(url, &e.to_string()))),
         };
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut response.into_reader().take(64 << 20), &mut buf)
@@ -224,5 +224,43 @@ impl ServerCertVerifier for Pinned {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+/// What to say when `url` gave no answer (`error` is the HTTP client's own text): the URL once,
+/// the cause, and what to do about the usual mistakes.
+fn unreachable(url: &str, error: &str) -> String {
+    let cause = error
+        .strip_prefix(url)
+        .map(|rest| rest.trim_start_matches(':').trim())
+        .unwrap_or(error);
+    let hint = if cause.contains("UnknownIssuer") || cause.contains("invalid peer certificate") {
+        "; the service's certificate is not one this device trusts: give the URL with the \
+         #pin=… that `mesh service start` printed"
+    } else if url.starts_with("http://") && cause.contains("Header field") {
+        "; the service speaks TLS: use https:// (with its #pin=…)"
+    } else {
+        ""
+    };
+    format!("cannot reach {url}: {cause}{hint}")
+}
+
+#[cfg(test)]
+mod unreachable_tests {
+    #[test]
+    fn the_url_once_and_a_hint() {
+        let url = "https://127.0.0.1:1/.well-known/mmm/";
+        let text = super::unreachable(
+            url,
+            "https://127.0.0.1:1/.well-known/mmm/: Connection Failed: tls connection init \
+             failed: invalid peer certificate: UnknownIssuer",
+        );
+        assert_eq!(text.matches(url).count(), 1, "{text}");
+        assert!(text.contains("#pin="), "{text}");
+        let text = super::unreachable(
+            "http://127.0.0.1:1/.well-known/mmm/",
+            "http://127.0.0.1:1/.well-known/mmm/: Network Error: Header field didn't end",
+        );
+        assert!(text.contains("use https://"), "{text}");
     }
 }

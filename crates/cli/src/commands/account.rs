@@ -298,12 +298,11 @@ fn print_account(o: &AccountOut) {
 
 pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
     match cmd {
-        AccountCommand::Create(a) => {
-            let mut device = session::open_or_create(data)?;
+        AccountCommand::Create(a) => session::with_device(data, |device| {
             let account = device.create_account(&a.address)?;
-            let out = summary(&device, &account, false)?;
+            let out = summary(device, &account, false)?;
             emit(a.json, &out, print_account)
-        }
+        }),
         AccountCommand::List(a) => {
             let device = session::open(data)?;
             let (accounts, default) = device.accounts();
@@ -419,12 +418,11 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
             let out = rotation_out(&address, &report);
             emit(a.json, &out, print_rotation)
         }
-        AccountCommand::Recover(a) => {
-            let mut device = session::open_or_create(data)?;
+        AccountCommand::Recover(a) => session::with_device(data, |device| {
             // The shares are right only if the service holds this very account: otherwise
             // nothing of the attempt is kept.
             let report = mesh_client::rotation::recover(
-                &mut device,
+                device,
                 &a.address,
                 &a.shares,
                 a.service.as_deref(),
@@ -437,23 +435,27 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
                 )
             })?;
             let account = device.account(Some(&a.address))?;
-            let mut out = serde_json::to_value(summary(&device, &account, false)?)?;
+            let mut out = serde_json::to_value(summary(device, &account, false)?)?;
             out["Rotation"] = rotation_out(&account.address, &report);
             emit(a.json, &out, |_| {
-                print_account(&summary(&device, &account, false).expect("made above"));
+                print_account(&summary(device, &account, false).expect("made above"));
                 println!("Recovered; the account's keys were rotated.");
                 print_rotation(&rotation_out(&account.address, &report));
             })
-        }
+        }),
         AccountCommand::Import(a) => {
             let sealed =
                 std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
-            let mut device = session::open_or_create(data)?;
-            let pass =
-                session::passphrase(session::EXPORT_PASSPHRASE_ENV, "Export passphrase", false)?;
-            let account = device.import_account(&sealed, &pass)?;
-            let out = summary(&device, &account, false)?;
-            emit(a.json, &out, print_account)
+            session::with_device(data, |device| {
+                let pass = session::passphrase(
+                    session::EXPORT_PASSPHRASE_ENV,
+                    "Export passphrase",
+                    false,
+                )?;
+                let account = device.import_account(&sealed, &pass)?;
+                let out = summary(device, &account, false)?;
+                emit(a.json, &out, print_account)
+            })
         }
     }
 }

@@ -542,11 +542,25 @@ pub fn calendar(
             let enveloped = DareEnvelope::encode(payload.as_bytes(), &EnvelopeOptions::default())?;
             let entry = CatalogedTask {
                 key: Some(key.clone()),
-                title: Some(title),
+                title: Some(title.clone()),
                 enveloped_task: Some(enveloped),
                 ..Default::default()
             };
-            add(&acc, kind, entry.into(), common.json)
+            acc.put(kind, &entry.into())?;
+            let pushed = push(&acc, kind)?;
+            // Said by its title; the id (what `calendar get` / `delete` take) beside it.
+            report(
+                "Added",
+                &if common.json {
+                    key.clone()
+                } else {
+                    format!("'{title}' (id {key})")
+                },
+                &pushed,
+                common.json,
+                serde_json::json!({ "Title": title }),
+            );
+            Ok(())
         }
         CalendarCommand::Entry(op) => entry(&acc, kind, op, common.json),
     }
@@ -672,23 +686,25 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
                 }
                 None => (address, pin),
             };
-            let device = session::open_or_create(data)?;
-            let pending = connect::request(&device, &address, service.as_deref(), pin.as_deref())?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"Account": pending.address, "Witness": pending.witness, "DeviceUdf": device.udf()})
-                );
-            } else {
-                println!(
-                    "Requested to join {} as device {}",
-                    pending.address,
-                    device.udf()
-                );
-                println!("Witness: {}", pending.witness);
-                println!("Check that the administrator device shows the same witness, then run `mesh device complete`.");
-            }
-            Ok(())
+            session::with_device(data, |device| {
+                let pending =
+                    connect::request(device, &address, service.as_deref(), pin.as_deref())?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"Account": pending.address, "Witness": pending.witness, "DeviceUdf": device.udf()})
+                    );
+                } else {
+                    println!(
+                        "Requested to join {} as device {}",
+                        pending.address,
+                        device.udf()
+                    );
+                    println!("Witness: {}", pending.witness);
+                    println!("Check that the administrator device shows the same witness, then run `mesh device complete`.");
+                }
+                Ok(())
+            })
         }
         DeviceCommand::Pending => {
             let device = session::open(data)?;
