@@ -105,7 +105,8 @@ fn create_use_restart_and_find_again() {
     );
     let devices = json_in(dir, &["device", "list"]);
     assert_eq!(devices.as_array().unwrap().len(), 1);
-    assert!(devices[0]["CatalogedDevice"]["EnvelopedConnectionDevice"].is_array());
+    assert_eq!(devices[0]["ThisDevice"], true, "{devices}");
+    assert_eq!(devices[0]["Rights"], serde_json::json!(["administrator"]));
     let info = json_in(dir, &["account", "info"]);
     assert_eq!(info["Udf"], account_udf.as_str());
     assert_eq!(info["Devices"], 1);

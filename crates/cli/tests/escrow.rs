@@ -17,7 +17,21 @@ fn recover_an_account_from_escrow_shares() {
     );
     let (a, d, e) = (a.path(), d.path(), e.path());
     alice_with_a_password(&service, a);
-    let alice = escrow_shares(a, "2", "3");
+    let escrowed = json_in(a, &["account", "escrow", "--quorum", "2", "--shares", "3"]);
+    let alice: Vec<String> = escrowed["Shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    // It says what recovery needs beside the shares: the service, with its pin.
+    let pin = service.url.split_once("#pin=").unwrap().1;
+    assert!(
+        escrowed["Service"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(pin)),
+        "{escrowed}"
+    );
     assert_eq!(alice.len(), 3);
 
     // Two of the three recover it; the device is an administrator and reads everything.

@@ -54,6 +54,35 @@ fn changes_made_offline_are_saved_and_uploaded_later() {
         "{listed}"
     );
     assert!(!listed.contains("bank.example"), "{listed}");
+    // `device list` says which device is which, what it may do, and when it was added.
+    let devices = json_in(a, &["device", "list"]);
+    let rows = devices.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{devices}");
+    let me = rows.iter().find(|r| r["ThisDevice"] == true).unwrap();
+    let other = rows.iter().find(|r| r["ThisDevice"] == false).unwrap();
+    assert_eq!(
+        me["Rights"],
+        serde_json::json!(["administrator"]),
+        "{devices}"
+    );
+    assert_eq!(
+        other["Rights"],
+        serde_json::json!(["threshold"]),
+        "{devices}"
+    );
+    assert_eq!(
+        other["Udf"],
+        json_in(b.path(), &["account", "info"])["DeviceUdf"]
+    );
+    assert!(
+        other["Added"].as_str().is_some_and(|t| t.starts_with("20")),
+        "{devices}"
+    );
+    let text = ok_in(a, &["device", "list"]);
+    assert!(
+        text.contains("(this device)") && text.contains("threshold"),
+        "{text}"
+    );
 }
 
 /// A first command that fails leaves no device behind: the next attempt, with another

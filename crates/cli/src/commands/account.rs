@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use mesh_client::online;
 use mesh_client::CatalogKind;
 use serde::Serialize;
 
@@ -385,7 +386,9 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
             let account = device.account(a.account.as_deref())?;
             let shares =
                 device.escrow_account(Some(&account.address), a.quorum, a.shares, a.keep_root)?;
-            let out = serde_json::json!({"Account": account.address, "AccountUdf": account.udf, "Quorum": a.quorum, "Shares": shares, "RootKept": a.keep_root});
+            // What recovery needs beside the shares: the address, and the service with its pin.
+            let service = online::load_binding(&account).map(|b| b.url);
+            let out = serde_json::json!({"Account": account.address, "AccountUdf": account.udf, "Quorum": a.quorum, "Shares": shares, "RootKept": a.keep_root, "Service": service});
             emit(a.json, &out, |o| {
                 println!(
                     "Any {} of these {} shares recover {} (keep them apart: together they are the account):",
@@ -395,6 +398,18 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
                 );
                 for share in o["Shares"].as_array().into_iter().flatten() {
                     println!("  {}", share.as_str().unwrap_or_default());
+                }
+                match o["Service"].as_str() {
+                    Some(url) => println!(
+                        "Keep with them what recovery needs: `mesh account recover {} SHARE SHARE \
+                         --service {url}`",
+                        account.address
+                    ),
+                    None => println!(
+                        "Keep with them the account address ({}) and, once it is bound, its \
+                         service URL.",
+                        account.address
+                    ),
                 }
                 if a.keep_root {
                     println!("This device still holds the account's root.");

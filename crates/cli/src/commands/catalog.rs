@@ -192,6 +192,40 @@ pub enum DeviceCommand {
     },
 }
 
+/// What `device list` says of a device: its UDF, description, rights, when its connection was
+/// made, and whether it is this device.
+fn device_row(d: &mesh_schema::catalog::CatalogedDevice, this: &str) -> serde_json::Value {
+    let description = d
+        .enveloped_profile_device
+        .as_ref()
+        .and_then(|e| mesh_schema::signed::verify_profile_device(e).ok())
+        .and_then(|(p, _)| p.description);
+    let added = d
+        .enveloped_connection_device
+        .as_ref()
+        .and_then(|e| e.content_meta().ok())
+        .and_then(|m| m.created);
+    // A device given an account activation holds a share of the account key; one without
+    // holds the administration keys.
+    let rights = if d.enveloped_activation_account.is_some() {
+        "threshold"
+    } else {
+        "administrator"
+    };
+    let udf = d
+        .device_udf
+        .clone()
+        .or_else(|| d.udf.clone())
+        .unwrap_or_default();
+    serde_json::json!({
+        "Udf": udf,
+        "Description": description,
+        "Rights": [rights],
+        "Added": added,
+        "ThisDevice": udf == this,
+    })
+}
+
 /// An account with the device that holds it, so that a change can be uploaded without opening
 /// the device (and deriving its passphrase key) a second time.
 struct Opened {
@@ -671,7 +705,36 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
     use mesh_client::connect;
     let json = common.json;
     match cmd {
-        DeviceCommand::List => list(&account(data, common)?.account, CatalogKind::Device, json),
+        DeviceCommand::List => {
+            let acc = account(data, common)?;
+            let rows = acc
+                .list(CatalogKind::Device)?
+                .into_iter()
+                .filter_map(|(_, item)| match item {
+                    MeshItem::CatalogedDevice(d) => Some(device_row(&d, acc.device.udf())),
+                    _ => None,
+                })
+                .collect::<Vec<_>>();
+            if json {
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                for r in &rows {
+                    println!(
+                        "{}  {:<20} {:<14} added {}{}",
+                        r["Udf"].as_str().unwrap_or_default(),
+                        r["Description"].as_str().unwrap_or("-"),
+                        r["Rights"][0].as_str().unwrap_or_default(),
+                        r["Added"].as_str().unwrap_or("?"),
+                        if r["ThisDevice"] == true {
+                            "  (this device)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+            Ok(())
+        }
         DeviceCommand::Request {
             address,
             service,
