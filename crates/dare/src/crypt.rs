@@ -13,6 +13,12 @@
 //! from "master" with SHA-512 and "encrypt" / "iv" with SHA-256, and its `wmk` unwraps under its
 //! master key with a valid RFC 3394 check value. The tests reproduce those values.
 //! The MAC key ("mac", 32 octets, HMAC-SHA-256 over the ciphertext) follows the same pattern.
+//!
+//! The reference implementation's running code derives the master key with an *empty* info
+//! string (its generated examples, `ProtocolDownload.md`, unwrap only so; "master" comes from its
+//! documentation generator). The seeds' form ("master") is written; both are read: a wrapped
+//! key that does not unwrap under the one is tried under the other (RFC 3394's check value tells
+//! which).
 
 use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use hkdf::Hkdf;
@@ -64,9 +70,18 @@ pub fn new_salt() -> Vec<u8> {
 
 /// The master key that wraps the base seed, from a key agreement value.
 pub fn master_key(agreement: &[u8]) -> [u8; 32] {
+    master_key_with(agreement, b"master")
+}
+
+/// The master key as the reference implementation's running code makes it (empty info).
+pub fn reference_master_key(agreement: &[u8]) -> [u8; 32] {
+    master_key_with(agreement, b"")
+}
+
+fn master_key_with(agreement: &[u8], info: &[u8]) -> [u8; 32] {
     let mut okm = [0u8; 32];
     Hkdf::<Sha512>::new(None, agreement)
-        .expand(b"master", &mut okm)
+        .expand(info, &mut okm)
         .expect("32 octets is a valid HKDF-SHA-512 length");
     okm
 }
@@ -129,6 +144,7 @@ pub fn seed_from_agreement(entry: &DareRecipient, agreement: &[u8]) -> Result<Ba
         .as_ref()
         .ok_or_else(|| DareError::Malformed("recipient without a wrapped key (wmk)".into()))?;
     unwrap(&master_key(agreement), wrapped)
+        .or_else(|_| unwrap(&reference_master_key(agreement), wrapped))
 }
 
 /// The keys one payload is encrypted and authenticated under.
