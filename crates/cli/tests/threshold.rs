@@ -247,7 +247,9 @@ fn devices_decrypt_only_with_the_service() {
     service.kill();
     let offline = fails_in(b, DEVICE_PASS, &["password", "get", "bank.example"]);
     assert!(
-        offline.contains("cannot reach") && !offline.contains("pw1"),
+        offline.contains("cannot reach")
+            && offline.contains("with its service's help")
+            && !offline.contains("pw1"),
         "{offline}"
     );
     assert_eq!(read(a), "pw1");

@@ -153,7 +153,16 @@ fn share_agreements(
     advance: &mut dyn FnMut(u64),
 ) -> Result<()> {
     for chunk in ephemerals.chunks(OPERATE_BATCH) {
-        let theirs = operator.contributions(&share.capability, chunk)?;
+        let theirs = operator
+            .contributions(&share.capability, chunk)
+            .map_err(|e| match e {
+                ClientError::Unreachable(why) => ClientError::Unreachable(format!(
+                    "{why}; this device reads the account's entries with its service's help (it \
+                     holds a share of the account key, the service the other), so it reads only \
+                     when the service can be reached"
+                )),
+                other => other,
+            })?;
         if theirs.len() != chunk.len() {
             return Err(ClientError::Invalid(
                 "the service answered for a different number of keys".into(),
