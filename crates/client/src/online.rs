@@ -635,6 +635,50 @@ impl<'a> Session<'a> {
         Ok((session, report))
     }
 
+    /// Move the account's binding to the service at `info`, which must hold this very account
+    /// (the same profile) with a copy of every container exactly as far as this device synced
+    /// it (same length, same apex digest). Nothing changes here if it does not. Returns the
+    /// containers checked.
+    pub fn move_to(device: &Device, account: &'a Account, info: &ServiceInfo) -> Result<usize> {
+        let current =
+            load_binding(account).ok_or_else(|| ClientError::NotBound(account.address.clone()))?;
+        let mut binding = ServiceBinding::from_info(info);
+        binding.synced = current.synced.clone();
+        let session = Self::with_binding(device, account, binding)?;
+        let held = session.held_profile()?;
+        let (_, udf) = signed::verify_profile_user(&held)?;
+        if udf != account.udf || held.payload != account.profile_envelope()?.payload {
+            return Err(ClientError::Invalid(format!(
+                "the service at {} holds another account profile for {} ({udf}): it is not this \
+                 account as this device knows it",
+                info.url, account.address
+            )));
+        }
+        let status = session.status()?;
+        let mut checked = 0;
+        for (name, synced) in &current.synced {
+            let (index, digest) = status.get(name).cloned().unwrap_or((0, None));
+            let path = account.dir().join(format!("{name}.dare"));
+            let mine = if path.exists() {
+                Container::open(&path, Mode::Read)?
+                    .tree_digest_at(*synced)
+                    .map(|d| d.to_vec())
+            } else {
+                None
+            };
+            if index != *synced || (*synced > 0 && digest != mine) {
+                return Err(ClientError::Invalid(format!(
+                    "the service at {} holds a different copy of {name} ({index} entries; this \
+                     device synced {synced}): move once the copy is complete",
+                    info.url
+                )));
+            }
+            checked += 1;
+        }
+        session.save()?;
+        Ok(checked)
+    }
+
     /// Unbind the account from the service (deleting what it holds there): an administrator's
     /// request, signed by the administrator key as well as the device's.
     pub fn unbind(self) -> Result<()> {

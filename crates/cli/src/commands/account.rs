@@ -47,6 +47,9 @@ pub enum AccountCommand {
     Status(crate::commands::online::ServiceArgs),
     /// Download what other devices added and upload what this one did.
     Sync(crate::commands::online::ServiceArgs),
+    /// Switch to another service that holds this very account (its profile and a copy of
+    /// every container as far as this device synced it); nothing changes if it does not.
+    Move(crate::commands::online::ServiceArgs),
 }
 
 #[derive(Args)]
@@ -381,6 +384,7 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
         AccountCommand::Unbind(a) => crate::commands::online::unbind(a, data),
         AccountCommand::Status(a) => crate::commands::online::status(a, data),
         AccountCommand::Sync(a) => crate::commands::online::sync(a, data),
+        AccountCommand::Move(a) => crate::commands::online::move_account(a, data),
         AccountCommand::Escrow(a) => {
             let mut device = session::open(data)?;
             let account = device.account(a.account.as_deref())?;

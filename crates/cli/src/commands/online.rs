@@ -59,9 +59,47 @@ pub fn bind(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
     })
 }
 
+/// A `--service` that names another service than the one the account is bound to is refused,
+/// never ignored.
+fn same_service(a: &ServiceArgs, account: &mesh_client::Account) -> anyhow::Result<()> {
+    if let (Some(asked), Some(binding)) = (&a.service, online::load_binding(account)) {
+        let asked = mesh_protocol::client::service_url(&account.address, Some(asked));
+        if asked != binding.url {
+            anyhow::bail!(
+                "{} is bound to {}, not {asked}: to move it there, run `mesh account move \
+                 --service {}`",
+                account.address,
+                binding.url,
+                a.service.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `mesh account move --service URL`: switch to a service that holds this very account.
+pub fn move_account(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
+    let device = session::open(data)?;
+    let account = device.account(a.account.as_deref())?;
+    let url = a
+        .service
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("account move needs --service URL"))?;
+    let info = online::hello(&account.address, Some(url))?;
+    let checked = Session::move_to(&device, &account, &info)?;
+    let out = serde_json::json!({"Account": account.address, "Url": info.url, "ServiceUdf": info.service_udf, "Containers": checked});
+    emit(a.json, &out, |_| {
+        println!(
+            "Moved {} to {} ({checked} containers checked: the same account, the same entries)",
+            account.address, info.url
+        )
+    })
+}
+
 pub fn unbind(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
     let device = session::open(data)?;
     let account = device.account(a.account.as_deref())?;
+    same_service(&a, &account)?;
     Session::open(&device, &account)?.unbind()?;
     let out = serde_json::json!({"Unbound": account.address});
     emit(a.json, &out, |_| {
@@ -75,6 +113,7 @@ pub fn unbind(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
 pub fn status(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
     let device = session::open(data)?;
     let account = device.account(a.account.as_deref())?;
+    same_service(&a, &account)?;
     let session = Session::open(&device, &account)?;
     let status = session.status()?;
     let binding = online::load_binding(&account).unwrap_or_default();
@@ -126,7 +165,11 @@ fn sync_once(
 
 pub fn sync(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
     let mut device = session::open(data)?;
-    let address = device.account(a.account.as_deref())?.address;
+    let address = {
+        let account = device.account(a.account.as_deref())?;
+        same_service(&a, &account)?;
+        account.address
+    };
     let report = match sync_once(&device, &address, a.json) {
         // Keys rotated since this device last synced: its new records first, then again.
         Err(mesh_client::ClientError::Service(401, text)) if text.contains("keys were rotated") => {

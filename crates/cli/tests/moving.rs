@@ -1,0 +1,89 @@
+//! A service that moved (issue: everyday use): `--service` naming another service is refused,
+//! never ignored; `mesh account move` switches only to a service that holds this very account
+//! with the entries this device synced, and then the device works with it.
+
+mod common;
+use common::service::{container_status, Service};
+use common::*;
+
+fn copy(from: &std::path::Path, to: &std::path::Path) {
+    let status = std::process::Command::new("cp")
+        .args(["-a", from.to_str().unwrap(), to.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn moving_to_a_service_holding_the_same_account() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let a_service = Service::start(dirs[0].path(), None);
+    let b_service = Service::start(dirs[1].path(), None);
+    let c_service = Service::start(dirs[2].path(), None);
+    let alice = dirs[3].path();
+    ok_in(alice, &["account", "create", "alice@example.com"]);
+    ok_in(alice, &["password", "add", "bank.example", "alice", "pw1"]);
+    ok_in(alice, &["account", "bind", "--service", &a_service.url]);
+    ok_in(alice, &["password", "add", "shop.example", "alice", "pw2"]);
+
+    // A --service that is not the account's service is refused, whatever the command.
+    for command in ["status", "sync", "unbind"] {
+        let error = fails_in(
+            alice,
+            DEVICE_PASS,
+            &["account", command, "--service", &b_service.url],
+        );
+        assert!(
+            error.contains("mesh account move --service"),
+            "{command}: {error}"
+        );
+    }
+
+    // The operator copies the account to B whole, and to C without its entries.
+    let account = |service: &Service| service.data.join("store/accounts/alice@example.com");
+    copy(&account(&a_service), &service_accounts(&b_service));
+    std::fs::create_dir_all(account(&c_service)).unwrap();
+    for file in ["profile.dare", "revoked.json"] {
+        std::fs::copy(
+            account(&a_service).join(file),
+            account(&c_service).join(file),
+        )
+        .unwrap();
+    }
+
+    // C does not hold the entries this device synced: refused, nothing changes.
+    let error = fails_in(
+        alice,
+        DEVICE_PASS,
+        &["account", "move", "--service", &c_service.url],
+    );
+    assert!(error.contains("different copy"), "{error}");
+    let status = json_in(alice, &["account", "status"]);
+    assert!(
+        status["Url"]
+            .as_str()
+            .unwrap()
+            .contains(a_service.url.split('#').next().unwrap()),
+        "{status}"
+    );
+
+    // B holds the very account: moved, and the device works with B from then on.
+    let moved = json_in(alice, &["account", "move", "--service", &b_service.url]);
+    assert!(moved["Containers"].as_u64().unwrap() > 0, "{moved}");
+    ok_in(alice, &["password", "add", "mail.example", "alice", "pw3"]);
+    assert_eq!(container_status(alice, "MMM_Credential")["Service"], 3);
+    ok_in(alice, &["account", "sync", "--service", &b_service.url]);
+    // A no longer hears from it.
+    let on_a = mesh_dare::Container::open(
+        account(&a_service).join("MMM_Credential.dare"),
+        mesh_dare::Mode::Read,
+    )
+    .unwrap();
+    assert_eq!(on_a.frame_count() - 1, 2);
+}
+
+fn service_accounts(service: &Service) -> std::path::PathBuf {
+    let dir = service.data.join("store/accounts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
