@@ -163,26 +163,10 @@ fn messages_cross_services_and_survive_an_outage() {
 /// PostRequests an attacker could make for bob@example.net with a message as alice's device
 /// makes them: one anonymous, one signed by alice's device key.
 fn forged_post(alice: &std::path::Path, url: &str) -> Vec<Vec<u8>> {
+    let envelope = message_from(alice, "bob@example.net", "please send me your password");
     let device = mesh_client::MeshHome::at(alice).open(DEVICE_PASS).unwrap();
     let account = device.account(None).unwrap();
-    let (signer, _, connection) =
-        mesh_client::online::device_credentials(&device, &account).unwrap();
-    let message = mesh_schema::message::MessageContact {
-        message_id: Some(mesh_udf::random::nonce(128).to_string()),
-        sender: Some("alice@example.com".into()),
-        recipient: Some("bob@example.net".into()),
-        subject: Some("please send me your password".into()),
-        authenticated_data: Some(account.profile_envelope().unwrap()),
-        ..Default::default()
-    };
-    let envelope = mesh_schema::signed::seal_with(
-        &message.into(),
-        &signer,
-        None,
-        &[],
-        vec![mesh_schema::sender::key_value(&connection).unwrap()],
-    )
-    .unwrap();
+    let (signer, _, _) = mesh_client::online::device_credentials(&device, &account).unwrap();
     let post = mesh_protocol::Request::PostRequest(mesh_protocol::messages::PostRequest {
         accounts: vec!["bob@example.net".into()],
         messages: vec![envelope],

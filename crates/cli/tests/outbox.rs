@@ -142,24 +142,7 @@ fn one_delivery_per_recipient_service() {
         .unwrap();
     let account = device.account(None).unwrap();
     let session = mesh_client::online::Session::open(&device, &account).unwrap();
-    let (signer, _, connection) =
-        mesh_client::online::device_credentials(&device, &account).unwrap();
-    let message = mesh_schema::message::MessageContact {
-        message_id: Some(mesh_udf::random::nonce(128).to_string()),
-        sender: Some("alice@example.com".into()),
-        recipient: Some("a@far.example".into()),
-        subject: Some("to all of you".into()),
-        authenticated_data: Some(account.profile_envelope().unwrap()),
-        ..Default::default()
-    };
-    let envelope = mesh_schema::signed::seal_with(
-        &message.into(),
-        &signer,
-        None,
-        &[],
-        vec![mesh_schema::sender::key_value(&connection).unwrap()],
-    )
-    .unwrap();
+    let envelope = message_from(alice.path(), "a@far.example", "to all of you");
     let to: Vec<String> = ["a", "b", "c"]
         .iter()
         .map(|u| format!("{u}@far.example"))

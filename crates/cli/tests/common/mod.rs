@@ -119,3 +119,29 @@ pub fn escrow_shares(dir: &std::path::Path, quorum: &str, n: &str) -> Vec<String
         .map(|s| s.as_str().expect("a share").to_string())
         .collect()
 }
+
+/// A MessageContact from alice@example.com to `to`, as the device at `dir` makes one: signed by
+/// its connection key, naming its connection, carrying the account's profile.
+#[allow(dead_code)]
+pub fn message_from(dir: &std::path::Path, to: &str, text: &str) -> mesh_dare::DareEnvelope {
+    let device = mesh_client::MeshHome::at(dir).open(DEVICE_PASS).unwrap();
+    let account = device.account(None).unwrap();
+    let (signer, _, connection) =
+        mesh_client::online::device_credentials(&device, &account).unwrap();
+    let message = mesh_schema::message::MessageContact {
+        message_id: Some(mesh_udf::random::nonce(128).to_string()),
+        sender: Some(account.address.clone()),
+        recipient: Some(to.into()),
+        subject: Some(text.into()),
+        authenticated_data: Some(account.profile_envelope().unwrap()),
+        ..Default::default()
+    };
+    mesh_schema::signed::seal_with(
+        &message.into(),
+        &signer,
+        None,
+        &[],
+        vec![mesh_schema::sender::key_value(&connection).unwrap()],
+    )
+    .unwrap()
+}
