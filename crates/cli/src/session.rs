@@ -76,15 +76,24 @@ pub fn with_device<T>(
     let dir = home(data).dir().to_path_buf();
     let existed = dir.exists();
     let new = !home(data).has_device();
+    // Only what this command makes is taken away again: whatever was there before stays.
+    let made: Vec<&str> = ["device.secrets", "device.dare", "config.json", "accounts"]
+        .into_iter()
+        .filter(|f| !dir.join(f).exists())
+        .collect();
     let mut device = open_or_create(data)?;
     let result = work(&mut device);
     if result.is_err() && new {
         drop(device);
         if existed {
-            for file in ["device.secrets", "device.dare", "config.json"] {
-                let _ = std::fs::remove_file(dir.join(file));
+            for name in made {
+                let path = dir.join(name);
+                let _ = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
             }
-            let _ = std::fs::remove_dir_all(dir.join("accounts"));
         } else {
             let _ = std::fs::remove_dir_all(&dir);
         }

@@ -287,7 +287,14 @@ impl FileStore {
 macro_rules! locked {
     ($store:expr, $address:expr, $files:ident) => {
         let lock = $store.account_files($address)?;
-        let mut guard = lock.lock().expect("account lock");
+        // A request that panicked holding the lock leaves the open containers in doubt: they
+        // are opened again from disk, and the account carries on.
+        let mut guard = lock.lock().unwrap_or_else(|poisoned| {
+            let mut guard = poisoned.into_inner();
+            guard.open.clear();
+            lock.clear_poison();
+            guard
+        });
         let $files: &mut AccountFiles = &mut guard;
     };
 }

@@ -301,7 +301,14 @@ impl ServiceHost {
         deadline: Instant,
         source: Option<std::net::IpAddr>,
     ) -> Reply {
-        let source = source.map(|ip| ip.to_string());
+        // An IPv6 address is metered by its /64: one host commonly has the whole prefix.
+        let source = source.map(|ip| match ip {
+            std::net::IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            v4 => v4.to_string(),
+        });
         let source = source.as_deref();
         let mut encoding = binding::Encoding::Json;
         let mut answered = None;
@@ -407,7 +414,12 @@ impl ServiceHost {
         let caller = crate::auth::authenticate(self, opened).inspect_err(|_| {
             let _ = self.charge_source(source);
         })?;
-        if matches!(caller, Caller::Anonymous | Caller::NewDevice { .. }) {
+        // Callers no account's allowance meters: anyone may be one (a Bind presents its own
+        // profile).
+        if matches!(
+            caller,
+            Caller::Anonymous | Caller::NewDevice { .. } | Caller::Binder { .. }
+        ) {
             self.charge_source(source)?;
         }
         // Answers kept with their nonce: those of authenticated requests that change something

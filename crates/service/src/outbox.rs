@@ -107,13 +107,17 @@ impl Outbox {
     }
 
     fn write(&self, item: &Item) -> std::io::Result<()> {
+        self.write_as(&format!("{}.json", mesh_udf::random::nonce(128)), item)
+    }
+
+    /// Write `item` under `name` (replacing an item of that name).
+    fn write_as(&self, name: &str, item: &Item) -> std::io::Result<()> {
         use std::io::Write;
-        let name = format!("{}.json", mesh_udf::random::nonce(128));
         let tmp = self.dir.join(format!(".{name}"));
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(&serde_json::to_vec(item).map_err(std::io::Error::other)?)?;
         file.sync_all()?;
-        std::fs::rename(&tmp, self.dir.join(&name))?;
+        std::fs::rename(&tmp, self.dir.join(name))?;
         std::fs::File::open(&self.dir)?.sync_all()?;
         Ok(())
     }
@@ -170,6 +174,7 @@ impl Outbox {
     /// or split into items of its own).
     fn settle(
         &self,
+        path: &Path,
         store: &dyn Store,
         item: &Item,
         outcome: Result<Outcome, String>,
@@ -178,8 +183,14 @@ impl Outbox {
         match outcome {
             Ok(Outcome::Delivered) => Ok(true),
             Ok(Outcome::Refused(why)) if item.recipients().len() > 1 => {
-                // Which of them is unknown: each is tried on its own.
-                for account in item.recipients() {
+                // Which of them is unknown: each is tried on its own. The new items' names come
+                // from this one's, so that splitting it again (after a crash before it was
+                // removed) replaces them instead of adding copies; it is removed at once.
+                let stem = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                for (n, account) in item.recipients().into_iter().enumerate() {
                     let single = Item {
                         account: String::new(),
                         accounts: vec![account],
@@ -187,8 +198,10 @@ impl Outbox {
                         sender: item.sender.clone(),
                         queued: item.queued,
                     };
-                    self.write(&single).map_err(|e| e.to_string())?;
+                    self.write_as(&format!("{stem}-{n}.json"), &single)
+                        .map_err(|e| e.to_string())?;
                 }
+                std::fs::remove_file(path).map_err(|e| e.to_string())?;
                 tracing::info!("{why}; trying each recipient on its own");
                 Ok(true)
             }
@@ -278,8 +291,13 @@ impl Outbox {
                 let (outbox, store, signer, done) =
                     (self.clone(), store.clone(), signer.clone(), done_tx.clone());
                 std::thread::spawn(move || {
-                    let outcome = Self::deliver(&outbox.peers, &item, &signer);
-                    let settled = outbox.settle(store.as_ref(), &item, outcome, &signer);
+                    // Whatever happens in the attempt, the loop hears of it: a panic must not
+                    // leave the service marked busy for good.
+                    let settled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let outcome = Self::deliver(&outbox.peers, &item, &signer);
+                        outbox.settle(&path, store.as_ref(), &item, outcome, &signer)
+                    }))
+                    .unwrap_or_else(|_| Err("the delivery attempt failed".into()));
                     // Done with at once: a restart must not find it and deliver it again.
                     if matches!(settled, Ok(true)) {
                         let _ = std::fs::remove_file(&path);
