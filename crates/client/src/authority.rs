@@ -35,6 +35,16 @@ const ROLES: [&str; 4] = [
     "AccountSignature",
 ];
 
+/// The administration keys a profile publishes, in [`ROLES`] order.
+fn published(profile: &ProfileUser) -> [&Option<KeyData>; 4] {
+    [
+        &profile.administrator_signature,
+        &profile.account_encryption,
+        &profile.account_authentication,
+        &profile.account_signature,
+    ]
+}
+
 /// An administrator device's keys for one account, in memory.
 #[derive(Clone)]
 pub struct AdminKeys {
@@ -93,12 +103,7 @@ impl AdminKeys {
 
     /// Are these the keys `profile` publishes?
     pub fn match_profile(&self, profile: &ProfileUser) -> Result<bool> {
-        let published = [
-            &profile.administrator_signature,
-            &profile.account_encryption,
-            &profile.account_authentication,
-            &profile.account_signature,
-        ];
+        let published = published(profile);
         for ((role, key), mine) in ROLES.iter().zip(published).zip(self.all()) {
             if required(key, role)? != mine.public_key() {
                 return Ok(false);
@@ -154,12 +159,7 @@ impl AdminKeys {
 
     /// The keys kept in sealed secrets, checked against `profile`.
     pub fn from_administration(held: &Administration, profile: &ProfileUser) -> Result<Self> {
-        let published = [
-            &profile.administrator_signature,
-            &profile.account_encryption,
-            &profile.account_authentication,
-            &profile.account_signature,
-        ];
+        let published = published(profile);
         let mut keys = Vec::new();
         for (role, public) in ROLES.iter().zip(published) {
             let public = required(public, role)?;

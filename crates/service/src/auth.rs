@@ -278,7 +278,8 @@ fn rotation(
             "a key rotation must be signed by the new administrator key".into(),
         ));
     }
-    let admin_before = ServiceHost::admin_key(&record)?;
+    let admin_before = required(&held.administrator_signature, "AdministratorSignature")
+        .map_err(|e| Refusal::Malformed(e.to_string()))?;
     let mut caller = connected_caller(host, record, &admin_before, device, true)?;
     caller.replaces_profile = Some(std::mem::replace(
         &mut caller.account.profile,
@@ -340,8 +341,10 @@ fn device(
     connection: Option<&DareEnvelope>,
 ) -> Result<DeviceCaller, Refusal> {
     let (record, profile) = bound_account(host, account)?;
+    let admin = required(&profile.administrator_signature, "AdministratorSignature")
+        .map_err(|e| Refusal::Malformed(e.to_string()))?;
     if let Some((id, mac)) = opened.ticket() {
-        return check_ticket(host, opened, record, &id, &mac);
+        return check_ticket(host, opened, record, &admin, &id, &mac);
     }
     // The service's own list first, then the account's removals.
     let (device, administrator, _) = check_device(
@@ -351,8 +354,6 @@ fn device(
         connection,
         &record.revoked,
     )?;
-    let admin = required(&profile.administrator_signature, "AdministratorSignature")
-        .map_err(|e| Refusal::Malformed(e.to_string()))?;
     connected_caller(host, record, &admin, device, administrator)
 }
 
@@ -362,6 +363,7 @@ fn check_ticket(
     host: &ServiceHost,
     opened: &OpenedRequest,
     record: AccountRecord,
+    admin: &PublicKey,
     id: &str,
     mac: &[u8],
 ) -> Result<DeviceCaller, Refusal> {
@@ -387,14 +389,13 @@ fn check_ticket(
             "the ticket MAC does not verify".into(),
         ));
     }
-    let admin = ServiceHost::admin_key(&record)?;
     if ticket.admin_udf != admin.udf() {
         return Err(Refusal::Unauthenticated(
             "the ticket was issued under keys since rotated".into(),
         ));
     }
     if host
-        .account_removals(&record, &admin)?
+        .account_removals(&record, admin)?
         .contains(&ticket.device_udf)
     {
         return Err(Refusal::Revoked(ticket.device_udf));

@@ -157,7 +157,12 @@ fn sync_once(
     });
     bar.finish_and_clear();
     let report = report?;
-    if mesh_client::messages::refresh_contacts(&account)? > 0 {
+    // Only new messages can bring newer profiles: reading the inbound spool (through the
+    // service, on a device holding a share) is not done on every sync.
+    let new_messages = report
+        .iter()
+        .any(|(name, down, _)| name == online::INBOUND && *down > 0);
+    if new_messages && mesh_client::messages::refresh_contacts(&account)? > 0 {
         session.push(mesh_client::CatalogKind::Contact.name())?;
     }
     Ok(report)
