@@ -20,7 +20,9 @@ pub fn resolve(arg: &str) -> anyhow::Result<KeyArg> {
         let key: KeyParameters = mesh_encoding::from_json(&text)
             .with_context(|| format!("{arg} does not hold a PublicKeyECDH or PrivateKeyECDH"))?;
         return Ok(match key {
-            KeyParameters::Public { .. } => KeyArg::Public(key.public_key()?),
+            KeyParameters::Public { .. } | KeyParameters::Rsa { .. } => {
+                KeyArg::Public(key.public_key()?)
+            }
             KeyParameters::Private { .. } => KeyArg::Private(vec![("Key", key.private_key()?)]),
         });
     }

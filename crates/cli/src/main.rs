@@ -34,6 +34,8 @@ enum Command {
     /// Load benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Measure mesh-rs against a directory of the reference implementation's examples.
+    Conformance(commands::conformance::ConformanceArgs),
     /// Run a Mesh Service, or ask one what it is.
     #[command(subcommand)]
     Service(commands::service::ServiceCommand),
@@ -124,6 +126,7 @@ fn main() {
         Command::Account(c) => commands::account::run(c, &cli.data),
         Command::Service(c) => commands::service::run(c),
         Command::Bench(BenchCommand::Service(a)) => commands::bench::run(a),
+        Command::Conformance(a) => commands::conformance::run(a),
         Command::Password { cmd, common } => catalog::password(cmd, &common, &cli.data),
         Command::Contact { cmd, common } => catalog::contact(cmd, &common, &cli.data),
         Command::Bookmark { cmd, common } => catalog::bookmark(cmd, &common, &cli.data),

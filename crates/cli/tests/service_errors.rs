@@ -160,6 +160,7 @@ fn refusals() {
             enveloped_connection_device: connection,
             catalogs: vec!["MMM_Credential".into()],
             spools: vec![],
+            ..Default::default()
         });
         let body = binding::seal_request(
             &request,
@@ -186,6 +187,7 @@ fn refusals() {
             enveloped_connection_device: Some(connection.clone()),
             catalogs: vec!["MMM_Credential".into()],
             spools: vec![],
+            ..Default::default()
         }),
         binding::Authenticator::Key(&signer),
         Some(&info.encryption),
@@ -268,6 +270,7 @@ fn refusals() {
             enveloped_connection_device: None,
             catalogs: vec!["MMM_Credential".into()],
             spools: vec![],
+            ..Default::default()
         })
     };
     let sealed = |account: &str, ticket: &str, key: &[u8]| {

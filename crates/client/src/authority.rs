@@ -235,6 +235,7 @@ pub fn activation_common(
                 Ok(ActivationEntry {
                     resource: Some(EARLIER.into()),
                     key: Some(KeyData::from_private(k)?),
+                    ..Default::default()
                 })
             })
             .collect::<Result<Vec<_>>>()?,

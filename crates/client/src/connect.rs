@@ -107,12 +107,7 @@ pub fn request(
         request.pin_id = Some(ids::pin_id(&salted, &address)?);
         request.pin_witness = Some(ids::pin_witness(&salted, &address, &client_nonce, &digest)?);
     }
-    let request_env = signed::seal(
-        &request.into(),
-        &profile_key,
-        Some(&ids::envelope_id(&message_id)?),
-        &[],
-    )?;
+    let request_env = signed::seal_message(&request.into(), &profile_key, &message_id, &[])?;
     let mut keys = KeyRing::new();
     keys.add_private(device.base_key("Encryption")?);
     let response = online::call(
@@ -248,10 +243,14 @@ pub fn pending(device: &Device, account: &Account) -> Result<Vec<PendingRequest>
         let Ok((profile, device_udf)) = signed::verify_profile_device(device_env) else {
             continue;
         };
-        let Some(message_id) = &request.message_id else {
+        // The answer goes under the response id of the acknowledgement's MessageId, which is
+        // the witness (as the reference derives it: its ProtocolConnectPIN example).
+        let Some(witness) = ack.message_id.as_ref().or(ack.witness.as_ref()) else {
             continue;
         };
-        let response_id = ids::response_id(message_id)?;
+        let Ok(response_id) = ids::response_id(witness) else {
+            continue;
+        };
         if answered.contains(&response_id) {
             continue;
         }
@@ -344,7 +343,7 @@ pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Acc
             "no connection request is pending on this device (mesh device request ADDRESS)".into(),
         )
     })?;
-    let response_id = ids::response_id(&pending.message_id)?;
+    let response_id = ids::response_id(&pending.witness)?;
     let service_signer = pending.service_signature.public_key()?;
     let mut keys = KeyRing::new();
     keys.add_private(device.base_key("Encryption")?);
@@ -368,10 +367,7 @@ pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Acc
     // The answer must come from the account's administrator, for this request, for this device.
     let (profile, _) = signed::verify_profile_user(&pending.enveloped_profile_account)?;
     let admin = required(&profile.administrator_signature, "AdministratorSignature")?;
-    let answer: RespondConnection = expect_item!(
-        signed::verify_signed_by(&envelope, &admin, "connection answer", &keys)?.into_inner(),
-        RespondConnection
-    )?;
+    let answer = read_answer(&envelope, &admin, &keys)?;
     if answer.message_id.as_deref() != Some(response_id.as_str()) {
         return Err(ClientError::Invalid(
             "the answer is for another request".into(),
@@ -410,6 +406,35 @@ pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Acc
     Session::start(&account, binding, credentials)?;
     save_pending(device, &remaining)?;
     Ok(Some(account))
+}
+
+/// The administrator's answer to a connection request. This build's administrators sign it;
+/// the reference's leave it unsigned (encrypted to the device, its examples'
+/// `ProtocolConnectRequest.md`). An unsigned answer is taken only as an acceptance, whose
+/// records the caller then checks to be signed by the administrator key and made for this
+/// device's secret ([`check_records`]): its contents carry the authentication. An unsigned
+/// rejection is not taken as the administrator's (anyone who can write where the answer is
+/// left could make one).
+fn read_answer(
+    envelope: &DareEnvelope,
+    admin: &PublicKey,
+    keys: &KeyRing,
+) -> Result<RespondConnection> {
+    if envelope.signatures().next().is_some() {
+        return Ok(expect_item!(
+            signed::verify_signed_by(envelope, admin, "connection answer", keys)?.into_inner(),
+            RespondConnection
+        )?);
+    }
+    let answer = expect_item!(signed::read(envelope, keys)?, RespondConnection)?;
+    if answer.result.as_deref() != Some("Accept") || answer.cataloged_device.is_none() {
+        return Err(ClientError::Invalid(
+            "an unsigned answer that is not an acceptance with the device's records: not taken \
+             as the administrator's"
+                .into(),
+        ));
+    }
+    Ok(answer)
 }
 
 /// The account profile in `envelope`, self-signed and for `address`.
@@ -760,4 +785,66 @@ pub fn process_pins(device: &Device, account: &Account) -> Result<Vec<PinOutcome
         });
     }
     Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_crypto::{Algorithm, PrivateKey};
+    use mesh_dare::EnvelopeOptions;
+
+    fn sealed(
+        answer: &RespondConnection,
+        signer: Option<&PrivateKey>,
+        to: &PublicKey,
+    ) -> DareEnvelope {
+        let json = MeshItem::from(answer.clone()).to_json().unwrap();
+        DareEnvelope::encode(
+            json.as_bytes(),
+            &EnvelopeOptions {
+                signers: signer.into_iter().collect(),
+                recipients: vec![to],
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// The reference leaves the answer unsigned: only an acceptance carrying the device's
+    /// records is read from such an envelope (the records' administrator signatures are checked
+    /// next); a rejection, or an acceptance without records, is not; a signature by anyone but
+    /// the administrator is refused.
+    #[test]
+    fn unsigned_answers_are_taken_only_as_acceptances_with_records() {
+        let admin = PrivateKey::generate(Algorithm::Ed448);
+        let other = PrivateKey::generate(Algorithm::Ed448);
+        let device = PrivateKey::generate(Algorithm::X448);
+        let to = device.public_key();
+        let mut keys = KeyRing::new();
+        keys.add_private(device);
+        let accept = RespondConnection {
+            result: Some("Accept".into()),
+            cataloged_device: Some(CatalogedDevice::default()),
+            ..Default::default()
+        };
+        let reject = RespondConnection {
+            result: Some("Reject".into()),
+            ..Default::default()
+        };
+        let bare = RespondConnection {
+            result: Some("Accept".into()),
+            ..Default::default()
+        };
+        let admin_key = admin.public_key();
+        let read = |a: &RespondConnection, signer: Option<&PrivateKey>| {
+            read_answer(&sealed(a, signer, &to), &admin_key, &keys)
+        };
+        assert!(read(&accept, Some(&admin)).is_ok());
+        assert!(read(&reject, Some(&admin)).is_ok());
+        assert!(read(&accept, Some(&other)).is_err());
+        assert!(read(&reject, Some(&other)).is_err());
+        assert!(read(&accept, None).is_ok());
+        assert!(read(&reject, None).is_err());
+        assert!(read(&bare, None).is_err());
+    }
 }

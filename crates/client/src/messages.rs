@@ -281,10 +281,7 @@ pub fn contact_key(account: &Account, address: &str) -> Result<Option<PublicKey>
         return Ok(None);
     };
     let (profile, _) = signed::verify_profile_user(&envelope)?;
-    Ok(Some(required(
-        &profile.account_encryption,
-        "AccountEncryption",
-    )?))
+    Ok(Some(required(profile.encryption(), "AccountEncryption")?))
 }
 
 /// Send `text` to `to` as a MessageContact signed by this device (and carrying this account's

@@ -627,6 +627,7 @@ impl<'a> Session<'a> {
             account_address: Some(account.address.clone()),
             enveloped_profile_account: Some(account.profile_envelope()?),
             revocations,
+            ..Default::default()
         });
         session.call_as_administrator(request, &admin)?;
         session.save()?;
@@ -732,6 +733,7 @@ impl<'a> Session<'a> {
             enveloped_connection_device: Some(self.connection.clone()),
             catalogs: names,
             spools: vec![],
+            ..Default::default()
         }))?;
         let Response::StatusResponse(status) = response else {
             return Err(ClientError::Invalid("unexpected answer to Status".into()));
@@ -1224,7 +1226,7 @@ impl crate::context::ThresholdOperator for Operator {
                 CryptographicOperation::CryptographicOperationKeyAgreement(
                     CryptographicOperationKeyAgreement {
                         key_id: Some(capability.to_string()),
-                        public_key: Some(mesh_schema::KeyData::from_public(epk)),
+                        public_key: Some(OperateKey::from_public(epk)),
                         ..Default::default()
                     },
                 )
@@ -1251,7 +1253,7 @@ impl crate::context::ThresholdOperator for Operator {
             .into_iter()
             .map(|result| match result {
                 CryptographicResult::CryptographicResultKeyAgreement(k) => match k.key_agreement {
-                    Some(point) => Ok(point.public_key("KeyAgreement")?.as_bytes().to_vec()),
+                    Some(point) => Ok(point.point()?.as_bytes().to_vec()),
                     None => Err(ClientError::Invalid(format!(
                         "the service would not decrypt for this device: {}",
                         k.error.unwrap_or_else(|| "no reason given".into())

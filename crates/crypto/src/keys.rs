@@ -85,7 +85,8 @@ impl PrivateKey {
     /// Sign `message` (signature algorithms only).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
         match self {
-            PrivateKey::Ed25519(k) => Ok(k.sign(message).to_vec()),
+            // Ed25519ctx with an empty context, as the reference signs (RFC 8032 §5.1).
+            PrivateKey::Ed25519(k) => Ok(k.sign_ctx(&[], message)?.to_vec()),
             PrivateKey::Ed448(k) => Ok(k.sign(message).to_vec()),
             _ => Err(CryptoError::Unsupported(format!(
                 "signing with {}",
@@ -223,7 +224,10 @@ impl PublicKey {
     /// Verify a signature over `message`.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
         match self.algorithm {
-            Algorithm::Ed25519 => ed25519::verify(&self.bytes, message, signature),
+            // Ed25519ctx (empty context) as the reference and this build sign; plain Ed25519
+            // as builds before it signed, so that their data stays readable.
+            Algorithm::Ed25519 => ed25519::verify_ctx(&[], &self.bytes, message, signature)
+                .or_else(|_| ed25519::verify(&self.bytes, message, signature)),
             Algorithm::Ed448 => ed448::verify(&self.bytes, message, signature),
             other => Err(CryptoError::Unsupported(format!(
                 "verifying with {}",

@@ -68,12 +68,14 @@ pub fn new_salt() -> Vec<u8> {
     salt
 }
 
-/// The master key that wraps the base seed, from a key agreement value.
+/// The master key that wraps the base seed as dare-12's text and its Appendix A print it (HKDF
+/// info "master"): what builds before this one wrote. Read, never written.
 pub fn master_key(agreement: &[u8]) -> [u8; 32] {
     master_key_with(agreement, b"master")
 }
 
-/// The master key as the reference implementation's running code makes it (empty info).
+/// The master key as the reference implementation's running code makes it (HKDF-SHA-512 with
+/// an empty info; reference README fact 1): what this build writes.
 pub fn reference_master_key(agreement: &[u8]) -> [u8; 32] {
     master_key_with(agreement, b"")
 }
@@ -113,7 +115,7 @@ pub fn recipient_for(seed: &BaseSeed, recipient: &PublicKey) -> Result<DareRecip
     }
     let ephemeral = PrivateKey::generate(algorithm);
     let agreement = ephemeral.agree(recipient)?;
-    let master = master_key(&agreement);
+    let master = reference_master_key(&agreement);
     Ok(DareRecipient {
         key_identifier: Some(recipient.udf()),
         ephemeral: Some(KeyParameters::from_public(&ephemeral.public_key())),
@@ -143,8 +145,10 @@ pub fn seed_from_agreement(entry: &DareRecipient, agreement: &[u8]) -> Result<Ba
         .wrapped_base_seed
         .as_ref()
         .ok_or_else(|| DareError::Malformed("recipient without a wrapped key (wmk)".into()))?;
-    unwrap(&master_key(agreement), wrapped)
-        .or_else(|_| unwrap(&reference_master_key(agreement), wrapped))
+    // The reference's form first (what this build writes), then the seeds' "master" (what
+    // earlier builds wrote): AES key wrap's integrity check tells the two apart.
+    unwrap(&reference_master_key(agreement), wrapped)
+        .or_else(|_| unwrap(&master_key(agreement), wrapped))
 }
 
 /// The keys one payload is encrypted and authenticated under.

@@ -250,11 +250,19 @@ impl DareEnvelope {
 
     /// Check the PayloadDigest (when the envelope has one) against `payload`, and return the
     /// digest to check signatures against.
+    /// The reference's header inherits the trailer's fields, so a PayloadDigest may be in
+    /// either or both; every one present must be the payload's.
     fn checked_digest(&self, payload: &[u8]) -> Result<Option<[u8; 64]>> {
-        let claimed = self.trailer.as_ref().and_then(|t| t.payload_digest.clone());
-        let Some(claimed) = claimed else {
+        let claims: Vec<&Vec<u8>> = self
+            .trailer
+            .as_ref()
+            .and_then(|t| t.payload_digest.as_ref())
+            .into_iter()
+            .chain(self.header.payload_digest.as_ref())
+            .collect();
+        if claims.is_empty() {
             return Ok(None);
-        };
+        }
         match self.header.digest_algorithm.as_deref() {
             None | Some(DIGEST_S512) => {}
             Some(other) => {
@@ -264,7 +272,7 @@ impl DareEnvelope {
             }
         }
         let actual = sha512(payload);
-        if claimed.as_slice() != actual {
+        if claims.iter().any(|claimed| claimed.as_slice() != actual) {
             return Err(DareError::DigestMismatch);
         }
         Ok(Some(actual))
@@ -282,12 +290,7 @@ impl DareEnvelope {
 
     /// As [`Self::verify`], with the payload supplied separately.
     pub fn verify_detached(&self, keys: &KeyRing, payload: &[u8]) -> Result<Verification> {
-        let signatures = self
-            .trailer
-            .as_ref()
-            .map(|t| &t.signatures[..])
-            .unwrap_or(&[]);
-        if signatures.is_empty() {
+        if self.signatures().next().is_none() {
             return Err(DareError::NotSigned);
         }
         let digest = self
@@ -340,11 +343,7 @@ impl DareEnvelope {
     /// and whatever else a protocol binds to it) rather than over the PayloadDigest alone. The
     /// PayloadDigest itself is checked against the payload first.
     pub fn verify_over(&self, keys: &KeyRing, signed: &[u8]) -> Result<Verification> {
-        if self
-            .trailer
-            .as_ref()
-            .is_none_or(|t| t.signatures.is_empty())
-        {
+        if self.signatures().next().is_none() {
             return Err(DareError::NotSigned);
         }
         if self.detached {
@@ -354,14 +353,18 @@ impl DareEnvelope {
         self.verify_signatures_over(keys, signed)
     }
 
+    /// Every signature the envelope carries: the trailer's, then the header's (the reference
+    /// puts them in the header of some envelopes, its PollClaimResponse's for one).
+    pub fn signatures(&self) -> impl Iterator<Item = &DareSignature> {
+        self.trailer
+            .iter()
+            .flat_map(|t| t.signatures.iter())
+            .chain(self.header.signatures.iter())
+    }
+
     fn verify_signatures_over(&self, keys: &KeyRing, digest: &[u8]) -> Result<Verification> {
-        let signatures = self
-            .trailer
-            .as_ref()
-            .map(|t| &t.signatures[..])
-            .unwrap_or(&[]);
         let mut outcome = Verification::default();
-        for signature in signatures {
+        for signature in self.signatures() {
             match signature.algorithm.as_deref() {
                 None | Some(DIGEST_S512) => {}
                 Some(other) => {

@@ -31,6 +31,7 @@ impl KeyParameters {
                 Ok(PublicKey::new(Algorithm::from_curve(crv)?, public.clone())?)
             }
             KeyParameters::Private { .. } => Ok(self.private_key()?.public_key()),
+            KeyParameters::Rsa { .. } => Err(DareError::Unsupported("RSA keys".into())),
         }
     }
 
@@ -40,9 +41,11 @@ impl KeyParameters {
                 Algorithm::from_curve(crv)?,
                 private,
             )?),
-            KeyParameters::Public { .. } => Err(DareError::Unsupported(
-                "operation: a public key was given where a private key is needed".into(),
-            )),
+            KeyParameters::Public { .. } | KeyParameters::Rsa { .. } => {
+                Err(DareError::Unsupported(
+                    "operation: a public key was given where a private key is needed".into(),
+                ))
+            }
         }
     }
 }

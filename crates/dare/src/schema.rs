@@ -8,7 +8,7 @@
 
 use mesh_encoding::base64url;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Digest algorithm tag for SHA-2-512, the only one the Mesh data uses.
 pub const DIGEST_S512: &str = "S512";
@@ -59,7 +59,7 @@ pub struct DareTrailer {
     )]
     pub mac: Option<Vec<u8>>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }
 
 impl DareTrailer {
@@ -121,8 +121,56 @@ pub struct DareHeader {
     pub sequence_index: Option<SequenceIndex>,
     #[serde(rename = "Received", default, skip_serializing_if = "Option::is_none")]
     pub received: Option<String>,
+    /// Hash of an erased Salt (the reference's `Malt`).
+    #[serde(
+        rename = "Malt",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64url::option"
+    )]
+    pub malt: Option<Vec<u8>>,
+    #[serde(
+        rename = "cloaked",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64url::option"
+    )]
+    pub cloaked: Option<Vec<u8>>,
+    // The reference's header inherits the trailer: any trailer field may sit in the header
+    // instead (its PollClaimResponse carries signatures and PayloadDigest there, and container
+    // entries in Download and Transact their PayloadDigest / TreeDigest).
+    #[serde(rename = "signatures", default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<DareSignature>,
+    #[serde(
+        rename = "SignedData",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64url::option"
+    )]
+    pub signed_data: Option<Vec<u8>>,
+    #[serde(
+        rename = "PayloadDigest",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64url::option"
+    )]
+    pub payload_digest: Option<Vec<u8>>,
+    #[serde(
+        rename = "ChainDigest",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64url::option"
+    )]
+    pub chain_digest: Option<Vec<u8>>,
+    #[serde(
+        rename = "TreeDigest",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64url::option"
+    )]
+    pub tree_digest: Option<Vec<u8>>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }
 
 impl DareHeader {
@@ -167,7 +215,7 @@ pub struct DareSignature {
     )]
     pub witness_value: Option<Vec<u8>>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }
 
 /// One recipient of an encrypted envelope (dare-12 §5.3.3, with the data's `epk`).
@@ -187,7 +235,7 @@ pub struct DareRecipient {
     )]
     pub wrapped_base_seed: Option<Vec<u8>>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }
 
 /// A container's policy (dare-12 §5.3.4; `EncryptKeys` as in the §14.5 example).
@@ -202,7 +250,7 @@ pub struct DarePolicy {
     #[serde(rename = "Sealed", default, skip_serializing_if = "Option::is_none")]
     pub sealed: Option<bool>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }
 
 /// Public or private key parameters in the Mesh JSON form (`{"PublicKeyECDH": {…}}`).
@@ -219,6 +267,17 @@ pub enum KeyParameters {
         crv: String,
         #[serde(rename = "Private", with = "base64url")]
         private: Vec<u8>,
+    },
+    /// An RSA public key as the reference writes it (SSH and mail keys in its examples): read
+    /// and kept; the Mesh does no RSA operation.
+    #[serde(rename = "PublicKeyRSA")]
+    Rsa {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kid: Option<String>,
+        #[serde(with = "base64url")]
+        n: Vec<u8>,
+        #[serde(with = "base64url")]
+        e: Vec<u8>,
     },
 }
 
@@ -256,7 +315,7 @@ pub struct ContentMeta {
     #[serde(rename = "Previous", default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<i64>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }
 
 /// Sequence information in every container frame header (dare-12 §6.1.1).
@@ -291,7 +350,7 @@ pub struct SequenceInfo {
     )]
     pub index_position: Option<u64>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }
 
 /// A container index (dare-12 §6.2.1).

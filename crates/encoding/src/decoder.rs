@@ -201,6 +201,7 @@ impl<'a> Decoder<'a> {
                     k
                 }
                 0x80..=0x87 if self.binary => self.binary_string()?,
+                0xb4..=0xb7 if self.binary => self.tag_name()?,
                 c => return Err(self.unexpected(c, "a member name")),
             };
             self.skip_ws();
@@ -268,6 +269,20 @@ impl<'a> Decoder<'a> {
         let start = self.pos;
         String::from_utf8(self.chunks(0x80, 0x84)?).map_err(|_| EncodingError::Invalid {
             what: "UTF-8 in string",
+            offset: start,
+        })
+    }
+
+    /// A member name as the reference's JSON-B writer codes it: tag 0xB4–0xB7, a 1-, 2-, 4- or
+    /// 8-octet length, then the name in UTF-8 (reference README fact 3; jsonbcd-21 does not
+    /// list the tag).
+    fn tag_name(&mut self) -> Result<String> {
+        let tag = self.peek()?;
+        self.pos += 1;
+        let start = self.pos;
+        let len = self.length(1usize << (tag & 0x03))?;
+        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| EncodingError::Invalid {
+            what: "UTF-8 in member name",
             offset: start,
         })
     }

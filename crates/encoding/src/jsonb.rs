@@ -135,6 +135,26 @@ mod tests {
         );
     }
 
+    /// Member names coded as the reference's writer codes them (tag 0xB4–0xB7, a length, the
+    /// name), beside the string codes; a name whose length runs past the end is refused.
+    #[test]
+    fn reference_member_names() {
+        let doc = b"{\xb4\x01a\xa0\x01\xb5\x00\x02bc\x80\x01d,\x80\x01e\xb0}";
+        let value = from_slice(doc).unwrap();
+        assert_eq!(
+            value,
+            Value::Object(vec![
+                ("a".into(), Value::Integer(1)),
+                ("bc".into(), Value::String("d".into())),
+                ("e".into(), Value::Bool(true)),
+            ])
+        );
+        assert!(from_slice(b"{\xb4\x09ab\xa0\x01}").is_err());
+        assert!(from_slice(b"{\xb4\x01\xff\xa0\x01}").is_err());
+        // Only as a member name: as a value it is not a JSON-B token.
+        assert!(from_slice(b"[\xb4\x01a]").is_err());
+    }
+
     #[test]
     fn mixed_text_and_binary() {
         let doc = b"{\"a\": 1, \x80\x01b\xa0\x02 \x80\x01c[\xb0 \xb1, 3]}";

@@ -16,9 +16,11 @@ mod error;
 pub mod json;
 pub mod jsonb;
 mod serde_bridge;
+pub mod unknown;
 mod value;
 
 pub use decoder::MAX_DEPTH;
 pub use error::EncodingError;
 pub use serde_bridge::{from_json, from_jsonb, from_value, to_json, to_jsonb, to_value};
+pub use unknown::Unknown;
 pub use value::{Value, MAX_MAGNITUDE};

@@ -62,11 +62,16 @@ message!(
         index: Option<u64>,
         #[serde(with = "base64url::option")]
         digest: Option<Vec<u8>>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
         envelopes: Vec<DareEnvelope>,
     }
 );
 
-message!(EncodingInfo { id: Vec<String> });
+message!(EncodingInfo {
+    /// `ID` as the reference writes it (`Id` as earlier builds did, read too).
+    #[serde(rename = "ID", alias = "Id")]
+    id: Vec<String>,
+});
 message!(Version { major: Option<u64>, minor: Option<u64>, encodings: Vec<EncodingInfo> });
 
 message!(HelloRequest {});
@@ -102,7 +107,20 @@ message!(
         enveloped_connection_device: Option<DareEnvelope>,
         account_address: Option<String>,
         enveloped_profile_account: Option<DareEnvelope>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
         revocations: Vec<DareEnvelope>,
+        /// The reference's: callsigns bound with the account (CallsignBinding envelopes).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        enveloped_callsign_binding: Vec<DareEnvelope>,
+    }
+);
+
+message!(
+    /// The answer to Bind; the reference adds the host the account is assigned to.
+    BindResponse {
+        status: Option<u16>,
+        status_description: Option<String>,
+        enveloped_account_host_assignment: Option<DareEnvelope>,
     }
 );
 
@@ -111,7 +129,11 @@ message!(UnbindRequest { account: Option<String>, enveloped_connection_device: O
 message!(StatusRequest {
     account: Option<String>,
     enveloped_connection_device: Option<DareEnvelope>,
+    /// The reference's: the digest of the device's CatalogedDevice as it holds it.
+    cataloged_device_digest: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     catalogs: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     spools: Vec<String>,
 });
 
@@ -119,12 +141,14 @@ message!(StatusResponse {
     status: Option<u16>,
     status_description: Option<String>,
     enveloped_profile_account: Option<DareEnvelope>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     container_status: Vec<ContainerStatus>,
 });
 
 message!(DownloadRequest {
     account: Option<String>,
     enveloped_connection_device: Option<DareEnvelope>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     select: Vec<ConstraintsSelect>,
     constraints_post: Option<ConstraintsData>,
 });
@@ -132,6 +156,7 @@ message!(DownloadRequest {
 message!(DownloadResponse {
     status: Option<u16>,
     status_description: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     updates: Vec<ContainerUpdate>,
 });
 
@@ -151,11 +176,17 @@ message!(
     TransactRequest {
         account: Option<String>,
         enveloped_connection_device: Option<DareEnvelope>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
         updates: Vec<ContainerUpdate>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
         revocations: Vec<DareEnvelope>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
         accounts: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
         outbound: Vec<DareEnvelope>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
         inbound: Vec<DareEnvelope>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
         local: Vec<DareEnvelope>,
         enveloped_profile_account: Option<DareEnvelope>,
     }
@@ -170,7 +201,9 @@ message!(EntryResponse {
 message!(TransactResponse {
     status: Option<u16>,
     status_description: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     entries: Vec<EntryResponse>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     container_status: Vec<ContainerStatus>,
 });
 
@@ -277,15 +310,87 @@ message!(PollClaimResponse { status: Option<u16>, status_description: Option<Str
 
 message!(
     /// A threshold key agreement (§10.15.5): the contribution of the service's share of the key
-    /// named by the capability `KeyId` to an agreement with `PublicKey` (an ephemeral key). The
-    /// draft lists no field for the ephemeral key; `PublicKey` is this implementation's.
+    /// named by the capability `KeyId` to an agreement with `PublicKey` (an ephemeral key), a
+    /// tagged key as the reference writes it (`{"PublicKeyECDH": {…}}`).
     CryptographicOperationKeyAgreement {
         key_id: Option<String>,
         #[serde(with = "base64url::option")]
         key_coefficient: Option<Vec<u8>>,
-        public_key: Option<mesh_schema::KeyData>,
+        public_key: Option<OperateKey>,
     }
 );
+
+/// A key in an Operate message: the tagged key parameters the reference writes (and this
+/// build writes), or the KeyData (`{"Udf", "PublicParameters"}`) earlier builds wrote, read
+/// too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OperateKey {
+    Parameters(mesh_dare::KeyParameters),
+    KeyData(Box<mesh_schema::KeyData>),
+}
+
+impl OperateKey {
+    pub fn from_public(key: &mesh_crypto::PublicKey) -> Self {
+        OperateKey::Parameters(mesh_dare::KeyParameters::from_public(key))
+    }
+
+    pub fn public_key(&self) -> Result<mesh_crypto::PublicKey, mesh_schema::SchemaError> {
+        match self {
+            OperateKey::Parameters(p) => Ok(p.public_key()?),
+            OperateKey::KeyData(k) => k.public_key("PublicKey"),
+        }
+    }
+}
+
+/// The result of a key agreement as the reference writes it:
+/// `{"KeyAgreementECDH": {"Curve": "X448", "Result": "…"}}`, the result being the point in the
+/// curve's public-key encoding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum KeyAgreement {
+    #[serde(rename = "KeyAgreementECDH")]
+    Ecdh(KeyAgreementEcdh),
+}
+
+message!(KeyAgreementEcdh {
+    curve: Option<String>,
+    #[serde(with = "base64url::option")]
+    result: Option<Vec<u8>>,
+});
+
+/// A key-agreement result in either form: the reference's (written) or the KeyData of earlier
+/// builds (read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AgreementResult {
+    Tagged(KeyAgreement),
+    KeyData(Box<mesh_schema::KeyData>),
+}
+
+impl AgreementResult {
+    pub fn from_point(point: &mesh_crypto::PublicKey) -> Self {
+        AgreementResult::Tagged(KeyAgreement::Ecdh(KeyAgreementEcdh {
+            curve: Some(point.algorithm().curve().to_string()),
+            result: Some(point.as_bytes().to_vec()),
+        }))
+    }
+
+    /// The point, checked to be one on the named curve.
+    pub fn point(&self) -> Result<mesh_crypto::PublicKey, mesh_schema::SchemaError> {
+        match self {
+            AgreementResult::Tagged(KeyAgreement::Ecdh(k)) => {
+                let curve = k.curve.as_deref().ok_or_else(|| {
+                    mesh_schema::SchemaError::Invalid("a key agreement without its Curve".into())
+                })?;
+                let algorithm = mesh_crypto::Algorithm::from_curve(curve)
+                    .map_err(|e| mesh_schema::SchemaError::Invalid(e.to_string()))?;
+                mesh_crypto::PublicKey::new(algorithm, k.result.clone().unwrap_or_default())
+                    .map_err(|e| mesh_schema::SchemaError::Invalid(e.to_string()))
+            }
+            AgreementResult::KeyData(k) => k.public_key("KeyAgreement"),
+        }
+    }
+}
 
 /// One cryptographic operation of an Operate request (§10.15.3–10.15.7); only key agreement
 /// is performed (threshold signature is "not currently supported" by the draft either).
@@ -300,7 +405,7 @@ message!(
     /// `Error`.
     CryptographicResultKeyAgreement {
         error: Option<String>,
-        key_agreement: Option<mesh_schema::KeyData>,
+        key_agreement: Option<AgreementResult>,
     }
 );
 
@@ -318,12 +423,14 @@ message!(
         account: Option<String>,
         enveloped_connection_device: Option<DareEnvelope>,
         account_address: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
         operations: Vec<CryptographicOperation>,
     }
 );
 message!(OperateResponse {
     status: Option<u16>,
     status_description: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     results: Vec<CryptographicResult>,
 });
 
@@ -354,7 +461,7 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Response {
     MeshHelloResponse(MeshHelloResponse),
-    BindResponse(MeshResponse),
+    BindResponse(BindResponse),
     UnbindResponse(MeshResponse),
     StatusResponse(StatusResponse),
     DownloadResponse(DownloadResponse),
@@ -432,7 +539,8 @@ impl Response {
     pub fn status(&self) -> (u16, Option<&str>) {
         let (s, d) = match self {
             Response::MeshHelloResponse(r) => (r.status, r.status_description.as_deref()),
-            Response::BindResponse(r) | Response::UnbindResponse(r) | Response::MeshResponse(r) => {
+            Response::BindResponse(r) => (r.status, r.status_description.as_deref()),
+            Response::UnbindResponse(r) | Response::MeshResponse(r) => {
                 (r.status, r.status_description.as_deref())
             }
             Response::StatusResponse(r) => (r.status, r.status_description.as_deref()),

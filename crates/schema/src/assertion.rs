@@ -6,7 +6,6 @@
 
 use mesh_crypto::{profile_keys, PrivateKey, PublicKey, SecretSeed};
 use mesh_udf::{random, KeySpecifier};
-use serde_json::{Map, Value};
 
 use crate::key::{required, KeyData};
 use crate::profile::ProfileDevice;
@@ -17,20 +16,30 @@ pub struct ConnectionDevice {
     pub subject_udf: Option<String>,
     pub authority_udf: Option<String>,
     pub account_address: Option<String>,
+    /// The 2022 reference's names (`Subject`, `Authority`, `ProfileUdf`) and the device's
+    /// rights (`Roles`); the seeds' `SubjectUdf` / `AuthorityUdf` are what this build writes.
+    pub subject: Option<String>,
+    pub authority: Option<String>,
+    pub profile_udf: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
     pub signature: Option<KeyData>,
     pub encryption: Option<KeyData>,
     pub authentication: Option<KeyData>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
 pub struct ConnectionService {
     pub subject_udf: Option<String>,
     pub authority_udf: Option<String>,
+    pub subject: Option<String>,
+    pub authority: Option<String>,
+    pub profile_udf: Option<String>,
     pub authentication: Option<KeyData>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
@@ -39,13 +48,49 @@ pub struct ConnectionHost {
     pub authority_udf: Option<String>,
     pub authentication: Option<KeyData>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
+}}
+
+mesh_struct! {
+/// A callsign bound to an account profile (the reference's CallsignBinding, carried by its
+/// BindRequest): the canonical and display forms and the services it names.
+pub struct CallsignBinding {
+    pub canonical: Option<String>,
+    pub display: Option<String>,
+    pub profile_udf: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<NamedService>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+mesh_struct! {
+pub struct NamedService {
+    pub prefix: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<String>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+mesh_struct! {
+/// The service's assignment of an account to a host (the reference's AccountHostAssignment,
+/// in its BindResponse). The reference spells the address member `AccountAddess`; that is
+/// what is read and written, `AccountAddress` is read too.
+pub struct AccountHostAssignment {
+    #[serde(rename = "AccountAddess", alias = "AccountAddress")]
+    pub account_address: Option<String>,
+    pub access_encrypt: Option<KeyData>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
 pub struct ActivationEntry {
     pub resource: Option<String>,
     pub key: Option<KeyData>,
+    pub service_id: Option<String>,
+    pub service_address: Option<String>,
 }}
 
 mesh_struct! {
@@ -57,12 +102,17 @@ mesh_struct! {
 /// so that what was written before a rotation stays readable. Sent encrypted to the device.
 pub struct ActivationCommon {
     pub activation_key: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<ActivationEntry>,
     /// The key catalog UniqueIds are made with (base64url): unchanged by rotations, so that an
     /// entry keeps its identifier. This implementation's, as in ActivationAccount.
     pub catalog_id_key: Option<String>,
+    /// The account's keys with their private parameters, as the 2022 reference carries them.
+    pub encryption: Option<KeyData>,
+    pub authentication: Option<KeyData>,
+    pub signature: Option<KeyData>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
@@ -70,10 +120,11 @@ pub struct ActivationDevice {
     /// The activation seed (`Z…`, MeshActivationDevice). Secret: the envelope carrying an
     /// ActivationDevice is encrypted to the device.
     pub activation_key: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<ActivationEntry>,
     pub account_udf: Option<String>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
@@ -92,11 +143,15 @@ pub struct ActivationAccount {
     pub account_encryption_share: Option<String>,
     /// The Id of the CapabilityDecryptServiced entry of the access catalog for that share.
     pub account_encryption_capability: Option<String>,
+    /// The reference's: the account's UDF and the activation's per-resource keys.
+    pub account_udf: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<ActivationEntry>,
     /// The key the device makes catalog UniqueIds with (base64url), so that its entries have
     /// the same identifiers as the administrator's.
     pub catalog_id_key: Option<String>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 /// The working keys of a connected device.
@@ -153,7 +208,7 @@ impl ActivationDevice {
             signature: Some(combined[0].clone()),
             encryption: Some(combined[1].clone()),
             authentication: Some(combined[2].clone()),
-            extra: Map::new(),
+            ..Default::default()
         };
         Ok((activation, connection))
     }

@@ -4,10 +4,10 @@
 use mesh_dare::DareEnvelope;
 
 use crate::KeyData;
-use serde_json::{Map, Value};
 
 mesh_struct! {
 pub struct CatalogedDevice {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
     /// The device's UDF within the account (its ProfileDevice UDF).
     pub udf: Option<String>,
@@ -20,40 +20,50 @@ pub struct CatalogedDevice {
     pub enveloped_activation_account: Option<DareEnvelope>,
     /// Administrator devices: their ActivationCommon, encrypted to the device.
     pub enveloped_activation_common: Option<DareEnvelope>,
+    /// The reference's: the device's service connection, and the application entries
+    /// (`{"ApplicationEntrySsh": {…}}`) the device holds activations for.
+    pub enveloped_connection_service: Option<DareEnvelope>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub application_entries: Vec<ApplicationEntry>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
 pub struct CatalogedCredential {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
     pub protocol: Option<String>,
     pub service: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
 pub struct CatalogedNetwork {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
     pub protocol: Option<String>,
     pub service: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
 pub struct CatalogedBookmark {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
     pub uri: Option<String>,
     pub title: Option<String>,
     pub path: Option<String>,
+    pub local_name: Option<String>,
+    pub uid: Option<String>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
@@ -65,7 +75,9 @@ pub struct Task {
     pub title: Option<String>,
     pub description: Option<String>,
     pub location: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trigger: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conference: Vec<String>,
     pub repeat: Option<String>,
     pub busy: Option<bool>,
@@ -73,20 +85,71 @@ pub struct Task {
 
 mesh_struct! {
 pub struct CatalogedTask {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
     /// An envelope holding `{"Task": …}`.
     pub enveloped_task: Option<DareEnvelope>,
     pub title: Option<String>,
     pub key: Option<String>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
+}}
+
+/// One application entry of a CatalogedDevice, tagged by its kind as the reference writes it
+/// (`{"ApplicationEntrySsh": {…}}`). A kind this build does not know is kept as it came.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ApplicationEntry {
+    #[serde(rename = "ApplicationEntrySsh")]
+    pub ssh: Option<ApplicationEntryBody>,
+    #[serde(rename = "ApplicationEntryMail")]
+    pub mail: Option<ApplicationEntryBody>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}
+
+mesh_struct! {
+/// What an application entry says: which application entry, and the device's activation for
+/// it (encrypted to the device).
+pub struct ApplicationEntryBody {
+    pub identifier: Option<String>,
+    pub enveloped_activation: Option<DareEnvelope>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
 pub struct NetworkAddress {
     pub inactive: Option<bool>,
     pub address: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub network_capability: Vec<String>,
+    /// The address's account profile, signed (the reference's).
+    pub enveloped_profile_account: Option<DareEnvelope>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub protocols: Vec<NetworkProtocol>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+mesh_struct! {
+/// A protocol an address is reached by (the reference's NetworkProtocol).
+pub struct NetworkProtocol {
+    pub protocol: Option<String>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+mesh_struct! {
+/// Where a contact's data came from: a signed source (the reference's TaggedSource), whose
+/// envelope carries a ContactPerson.
+pub struct TaggedSource {
+    pub local_name: Option<String>,
+    pub validation: Option<String>,
+    pub enveloped_source: Option<DareEnvelope>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
@@ -106,27 +169,35 @@ mesh_struct! {
 /// schema-08 §10.3.5: a person.
 pub struct ContactPerson {
     pub id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub anchors: Vec<Anchor>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub network_addresses: Vec<NetworkAddress>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub common_names: Vec<PersonName>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<TaggedSource>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
 pub struct CatalogedContact {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
     pub key: Option<String>,
     #[serde(rename = "Self")]
     pub is_self: Option<bool>,
     /// The contact itself (the draft's CatalogedContact carries only its key; the reference
-    /// code wraps the Contact beside it).
+    /// code wraps the Contact beside it), tagged as the reference writes it
+    /// (`{"ContactPerson": {…}}`); the untagged form of earlier builds is read too.
+    #[serde(with = "tagged_contact")]
     pub contact: Option<ContactPerson>,
     /// The contact's self-signed account profile, as a MessageContact from them carried it:
     /// what messages to them are encrypted to (not a field of the draft).
     pub enveloped_profile_user: Option<DareEnvelope>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
@@ -134,11 +205,12 @@ mesh_struct! {
 /// cryptographic capability the service exercises for a device. `Capability` is not among the
 /// draft's (empty) field list; the entry has no other place for what it grants.
 pub struct CatalogedAccess {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
     pub key: Option<String>,
     pub capability: Option<CryptographicCapability>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 /// The UniqueId prefix of an access-catalog entry that records a device's removal: a
@@ -168,6 +240,39 @@ pub enum CryptographicCapability {
     CapabilityDecryptServiced(CapabilityDecryptServiced),
 }
 
+/// `Contact` as the reference tags it, read in either form.
+mod tagged_contact {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::ContactPerson;
+
+    #[derive(Serialize)]
+    enum Tagged<'a> {
+        ContactPerson(&'a ContactPerson),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Tagged {
+            #[serde(rename = "ContactPerson")]
+            person: ContactPerson,
+        },
+        Plain(ContactPerson),
+    }
+
+    pub fn serialize<S: Serializer>(v: &Option<ContactPerson>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_ref().map(Tagged::ContactPerson).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ContactPerson>, D::Error> {
+        Ok(Option::<Either>::deserialize(d)?.map(|e| match e {
+            Either::Tagged { person } => person,
+            Either::Plain(person) => person,
+        }))
+    }
+}
+
 mesh_struct! {
 /// Decryption serviced by the Mesh Service (schema-08 §10.4.11): the service holds one share
 /// of the key `KeyData` (in `EnvelopedKeyShares`, encrypted to the service), and contributes
@@ -177,34 +282,48 @@ mesh_struct! {
 pub struct CapabilityDecryptServiced {
     pub id: Option<String>,
     pub key_data: Option<KeyData>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub enveloped_key_shares: Vec<DareEnvelope>,
     pub subject_id: Option<String>,
     pub subject_address: Option<String>,
     pub authentication_id: Option<String>,
+    /// The reference's members: one key share (`EnvelopedKeyShare`), the grantee, and the
+    /// capability's state. Read and kept; this build writes `EnvelopedKeyShares`.
+    pub active: Option<bool>,
+    pub issued: Option<i64>,
+    pub mode: Option<String>,
+    pub udf: Option<String>,
+    pub witness: Option<String>,
+    pub grantee_account: Option<String>,
+    pub grantee_udf: Option<String>,
+    pub enveloped_key_share: Option<DareEnvelope>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
 pub struct CatalogedPublication {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
     pub id: Option<String>,
     pub authenticator: Option<String>,
     pub enveloped_data: Option<DareEnvelope>,
     pub not_on_or_after: Option<String>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
 /// An application entry (schema-08 §10.4.17); the Mesh account application and mail use it
 /// as the draft defines.
 pub struct CatalogedApplication {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
     pub key: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub enveloped_capabilities: Vec<DareEnvelope>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
@@ -212,19 +331,45 @@ mesh_struct! {
 /// the OpenSSH public key line and the private key in an envelope, inside the encrypted
 /// application catalog.
 pub struct CatalogedApplicationSsh {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
     pub key: Option<String>,
     pub public_key: Option<String>,
     pub enveloped_private_key: Option<DareEnvelope>,
+    /// The reference's members: the client key (an RSA key in its examples), the hosts it is
+    /// granted on, and its escrow.
+    pub local_name: Option<String>,
+    pub client_key: Option<KeyData>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grant: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub enveloped_escrow: Vec<DareEnvelope>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
 pub struct CatalogedApplicationMail {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
     pub key: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub enveloped_capabilities: Vec<DareEnvelope>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grant: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub enveloped_escrow: Vec<DareEnvelope>,
+    pub account_address: Option<String>,
+    pub inbound_connect: Option<String>,
+    pub outbound_connect: Option<String>,
+    pub smime_sign: Option<KeyData>,
+    pub smime_encrypt: Option<KeyData>,
+    pub openpgp_sign: Option<KeyData>,
+    pub openpgp_encrypt: Option<KeyData>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}

@@ -15,13 +15,30 @@ fn body_of(udf_text: &str) -> Result<Vec<u8>> {
     Ok(Udf::parse(udf_text)?.body().to_vec())
 }
 
+/// The digest of an identifier's body: the octets after its first (type) octet. A connection's
+/// MessageId is its witness, which has no UDF type of its own (its first octet is whatever the
+/// hash gave); the reference derives ResponseID and EnvelopeId from it all the same, with
+/// SHA-2-512 (its examples, `ProtocolConnectPIN.md`; reference README fact 4).
 fn digest_of_id(message_id: &str, content_type: &str) -> Result<String> {
-    let udf = Udf::parse(message_id)?;
-    let alg = match udf.kind() {
-        UdfType::DigestSha3(_) | UdfType::AuthenticatorHmacSha3 => DigestAlgorithm::Sha3_512,
-        _ => DigestAlgorithm::Sha2_512,
+    let (alg, body) = match Udf::parse(message_id) {
+        Ok(udf) => (
+            match udf.kind() {
+                UdfType::DigestSha3(_) | UdfType::AuthenticatorHmacSha3 => {
+                    DigestAlgorithm::Sha3_512
+                }
+                _ => DigestAlgorithm::Sha2_512,
+            },
+            udf.body().to_vec(),
+        ),
+        Err(e) => {
+            let octets = mesh_udf::base32::decode(message_id).map_err(|_| e.clone())?;
+            if octets.len() < 2 {
+                return Err(e.into());
+            }
+            (DigestAlgorithm::Sha2_512, octets[1..].to_vec())
+        }
     };
-    Ok(ContentDigest::of_data(alg, content_type, udf.body()).present(ID_BITS)?)
+    Ok(ContentDigest::of_data(alg, content_type, &body).present(ID_BITS)?)
 }
 
 /// The EnvelopeId of the envelope carrying the message `message_id`.

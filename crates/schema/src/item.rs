@@ -11,11 +11,11 @@ use crate::profile::*;
 use crate::{Result, SchemaError};
 
 macro_rules! items {
-    ($($name:ident $(= $wire:literal)?),* $(,)?) => {
+    ($($name:ident $(= $wire:literal)? $(| $alias:literal)?),* $(,)?) => {
         /// A Mesh object of any type the schema defines.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         pub enum MeshItem {
-            $($(#[serde(rename = $wire)])? $name(Box<$name>),)*
+            $($(#[serde(rename = $wire)])? $(#[serde(alias = $alias)])? $name(Box<$name>),)*
         }
 
         impl MeshItem {
@@ -43,10 +43,12 @@ items! {
     ActivationCommon,
     CatalogedDevice, CatalogedCredential, CatalogedNetwork, CatalogedBookmark, CatalogedTask,
     CatalogedContact, CatalogedAccess, CatalogedPublication, CatalogedApplication,
-    CatalogedApplicationSsh = "CatalogedApplicationSSH", CatalogedApplicationMail, Task,
+    // The reference's tag; earlier builds wrote "CatalogedApplicationSSH", read too.
+    CatalogedApplicationSsh | "CatalogedApplicationSSH", CatalogedApplicationMail, Task,
     MessageError, MessageComplete, MessagePin, RequestConnection, AcknowledgeConnection,
     RespondConnection, MessageContact, GroupInvitation, RequestConfirmation,
     ResponseConfirmation, MessageClaim, DevicePreconfigurationPrivate,
+    ContactPerson, CallsignBinding, AccountHostAssignment,
 }
 
 impl MeshItem {

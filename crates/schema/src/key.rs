@@ -19,6 +19,8 @@ pub struct KeyData {
     pub private_parameters: Option<KeyParameters>,
     pub not_before: Option<String>,
     pub not_on_or_after: Option<String>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
 }
 
 impl KeyData {

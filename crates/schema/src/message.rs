@@ -3,7 +3,6 @@
 use mesh_dare::DareEnvelope;
 use mesh_encoding::base64url;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::catalog::CatalogedDevice;
 
@@ -19,7 +18,7 @@ macro_rules! message {
             pub recipient: Option<String>,
             $($(#[$fdoc])* pub $field: $ty,)*
             #[serde(flatten)]
-            pub extra: Map<String, Value>,
+            pub extra: mesh_encoding::Unknown,
         }
     };
 }

@@ -4,7 +4,6 @@
 use mesh_crypto::SecretSeed;
 use mesh_dare::DareEnvelope;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::profile::ProfileDevice;
 use crate::{Result, SchemaError};
@@ -29,7 +28,7 @@ pub struct DevicePreconfigurationPrivate {
     pub private_key: Option<PrivateKeyForm>,
     pub connect_uri: Option<String>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 /// Text from the published data with its line wrapping removed.

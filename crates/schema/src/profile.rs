@@ -3,7 +3,6 @@
 //! not occur in seeds 000 and 002).
 
 use mesh_crypto::{profile_keys, PublicKey, SecretSeed};
-use serde_json::{Map, Value};
 
 use crate::key::{required, KeyData};
 use crate::{Result, SchemaError};
@@ -16,7 +15,7 @@ pub struct ProfileDevice {
     pub signature: Option<KeyData>,
     pub authentication: Option<KeyData>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
@@ -33,8 +32,13 @@ pub struct ProfileUser {
     pub administrator_signature: Option<KeyData>,
     pub account_authentication: Option<KeyData>,
     pub account_signature: Option<KeyData>,
+    /// The 2022 reference's names for the account keys (`Common…`; the seeds' are
+    /// `Account…`, which this build writes). Read, and kept as read.
+    pub common_encryption: Option<KeyData>,
+    pub common_authentication: Option<KeyData>,
+    pub common_signature: Option<KeyData>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
@@ -44,8 +48,12 @@ pub struct ProfileGroup {
     pub service_udf: Option<String>,
     pub account_encryption: Option<KeyData>,
     pub administrator_signature: Option<KeyData>,
+    pub escrow_encryption: Option<KeyData>,
+    pub account_authentication: Option<KeyData>,
+    pub common_encryption: Option<KeyData>,
+    pub common_authentication: Option<KeyData>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
@@ -55,7 +63,7 @@ pub struct ProfileService {
     pub service_encryption: Option<KeyData>,
     pub service_signature: Option<KeyData>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 mesh_struct! {
@@ -65,7 +73,7 @@ pub struct ProfileHost {
     pub signature: Option<KeyData>,
     pub authentication: Option<KeyData>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: mesh_encoding::Unknown,
 }}
 
 /// Check every key a profile holds against its UDF; the profile's UDF (its signature key's).
@@ -108,7 +116,7 @@ impl ProfileDevice {
             encryption: pick(&keys, "Encryption"),
             signature: pick(&keys, "Signature"),
             authentication: pick(&keys, "Authentication"),
-            extra: Map::new(),
+            extra: Default::default(),
         })
     }
 
@@ -149,7 +157,7 @@ impl ProfileUser {
             administrator_signature: pick(&keys, "AdministratorSignature"),
             account_authentication: pick(&keys, "AccountAuthentication"),
             account_signature: pick(&keys, "AccountSignature"),
-            extra: Map::new(),
+            ..Default::default()
         })
     }
 
@@ -195,14 +203,25 @@ impl ProfileUser {
         same && later
     }
 
+    /// The account's encryption key, under the seeds' name or the 2022 reference's.
+    pub fn encryption(&self) -> &Option<KeyData> {
+        either(&self.account_encryption, &self.common_encryption)
+    }
+
     pub fn check(&self) -> Result<String> {
         let udf = check_keys(
             &self.profile_signature,
             &[
-                ("AccountEncryption", &self.account_encryption),
+                ("AccountEncryption", self.encryption()),
                 ("AdministratorSignature", &self.administrator_signature),
-                ("AccountAuthentication", &self.account_authentication),
-                ("AccountSignature", &self.account_signature),
+                (
+                    "AccountAuthentication",
+                    either(&self.account_authentication, &self.common_authentication),
+                ),
+                (
+                    "AccountSignature",
+                    either(&self.account_signature, &self.common_signature),
+                ),
             ],
         )?;
         if self.account_address.as_deref().is_none_or(str::is_empty) {
@@ -240,12 +259,24 @@ impl ProfileHost {
     }
 }
 
+/// The key under the seeds' name if there is one, else under the reference's.
+fn either<'a>(seeds: &'a Option<KeyData>, reference: &'a Option<KeyData>) -> &'a Option<KeyData> {
+    if seeds.is_some() {
+        seeds
+    } else {
+        reference
+    }
+}
+
 impl ProfileGroup {
     pub fn check(&self) -> Result<String> {
         check_keys(
             &self.profile_signature,
             &[
-                ("AccountEncryption", &self.account_encryption),
+                (
+                    "AccountEncryption",
+                    either(&self.account_encryption, &self.common_encryption),
+                ),
                 ("AdministratorSignature", &self.administrator_signature),
             ],
         )

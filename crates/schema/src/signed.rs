@@ -37,6 +37,19 @@ pub fn seal(
     seal_with(item, signer, unique_id, recipients, Vec::new())
 }
 
+/// Seal a message as the reference does: ContentMeta's UniqueId is the MessageId and the
+/// EnvelopeId is the envelope id derived from it ([`crate::ids::envelope_id`]).
+pub fn seal_message(
+    item: &MeshItem,
+    signer: &PrivateKey,
+    message_id: &str,
+    recipients: &[&PublicKey],
+) -> Result<DareEnvelope> {
+    let mut envelope = seal(item, signer, Some(message_id), recipients)?;
+    envelope.header.envelope_id = Some(crate::ids::envelope_id(message_id)?);
+    Ok(envelope)
+}
+
 /// As [`seal`], with more ContentMetaData members (`KeyValues`).
 pub fn seal_with(
     item: &MeshItem,

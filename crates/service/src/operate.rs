@@ -19,7 +19,7 @@ use mesh_protocol::messages::*;
 use mesh_protocol::Response;
 use mesh_schema::catalog::{CapabilityDecryptServiced, CatalogedAccess, CryptographicCapability};
 use mesh_schema::key::required;
-use mesh_schema::{expect_item, signed, KeyData};
+use mesh_schema::{expect_item, signed};
 
 use crate::store::{Store, StoreResult};
 
@@ -254,13 +254,18 @@ pub fn operate(
                     .entry(id.to_string())
                     .or_insert_with(|| cache.share(&entries, keys, address, id, admin, device_udf))
                     .clone()?;
-                let peer = required(&op.public_key, "PublicKey").map_err(|e| e.to_string())?;
+                let peer = op
+                    .public_key
+                    .as_ref()
+                    .ok_or("the operation has no PublicKey")?
+                    .public_key()
+                    .map_err(|e| e.to_string())?;
                 let point = share.agree_partial(&peer).map_err(|e| e.to_string())?;
                 PublicKey::new(peer.algorithm(), point).map_err(|e| e.to_string())
             })();
             let result = match outcome {
                 Ok(point) => CryptographicResultKeyAgreement {
-                    key_agreement: Some(KeyData::from_public(&point)),
+                    key_agreement: Some(AgreementResult::from_point(&point)),
                     ..Default::default()
                 },
                 Err(error) => {
@@ -314,7 +319,7 @@ mod tests {
             capability: Some(CryptographicCapability::CapabilityDecryptServiced(
                 CapabilityDecryptServiced {
                     id: Some("NCAP".into()),
-                    key_data: Some(KeyData::from_public(&account_key.public_key())),
+                    key_data: Some(mesh_schema::KeyData::from_public(&account_key.public_key())),
                     enveloped_key_shares: vec![enveloped],
                     subject_id: Some("MDEV".into()),
                     ..Default::default()

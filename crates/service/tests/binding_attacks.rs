@@ -173,6 +173,7 @@ impl Lab {
             enveloped_connection_device: Some(self.connection.clone()),
             catalogs: vec!["MMM_Credential".into()],
             spools: vec![],
+            ..Default::default()
         })
     }
 
@@ -785,4 +786,87 @@ fn a_refusal_that_names_no_request_is_still_a_refusal() {
         Some(&sealed.nonce)
     )
     .is_err());
+}
+
+/// Connect as the reference makes it, with the enveloped RequestConnection unsigned: taken when
+/// the request around it is signed by the profile key of the device it presents (that signature
+/// covers it); refused when that request is signed by another key, or when the enveloped
+/// request is signed, but not by the device.
+#[test]
+fn an_unsigned_connection_request_is_taken_only_from_its_device() {
+    let lab = lab();
+    let seed = mesh_crypto::SecretSeed::from_udf(mesh_udf::random::secret_seed(
+        mesh_udf::KeySpecifier::new(0, 256).unwrap(),
+        256,
+    ))
+    .unwrap();
+    let profile = mesh_schema::profile::ProfileDevice::from_seed(&seed, None).unwrap();
+    let udf = profile.check().unwrap();
+    let role = |name: &str| {
+        mesh_crypto::profile_keys(&seed)
+            .unwrap()
+            .into_iter()
+            .find(|k| k.role == name)
+            .unwrap()
+            .key
+    };
+    let device_key = role("ProfileSignature");
+    let mut device_keys = KeyRing::new();
+    device_keys.add_private(role("Encryption"));
+    let profile_env = signed::seal(&profile.into(), &device_key, Some(&udf), &[]).unwrap();
+    let stranger = PrivateKey::generate(Algorithm::Ed448);
+
+    let request = mesh_schema::message::RequestConnection {
+        message_id: Some(mesh_udf::random::nonce(128).to_string()),
+        authenticated_data: Some(profile_env),
+        client_nonce: Some(vec![7; 16]),
+        account_address: Some("alice@example.com".into()),
+        ..Default::default()
+    };
+    let json = mesh_schema::MeshItem::from(request).to_json().unwrap();
+    let inner = |signer: Option<&PrivateKey>| {
+        DareEnvelope::encode(
+            json.as_bytes(),
+            &EnvelopeOptions {
+                signers: signer.into_iter().collect(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let connect = |envelope: DareEnvelope, outer: &PrivateKey| {
+        let request = Request::ConnectRequest(ConnectRequest {
+            enveloped_request_connection: Some(envelope),
+            ..Default::default()
+        });
+        let body = binding::seal_request(
+            &request,
+            Authenticator::Key(outer),
+            Some(&lab.service_encryption),
+        )
+        .unwrap()
+        .bytes;
+        let reply = lab
+            .host
+            .handle_by(&body, Instant::now() + Duration::from_secs(30));
+        let response = binding::open_response(
+            &reply.body,
+            &device_keys,
+            Some(&lab.service_signature),
+            None,
+        )
+        .expect("every answer is sealed and signed by the service");
+        response.status().0
+    };
+    let before = lab.index("MMM_Inbound");
+    // Unsigned inside, signed by a stranger outside: refused, nothing queued.
+    assert!(connect(inner(None), &stranger) >= 400);
+    // Signed inside by a stranger, by the device outside: refused.
+    assert!(connect(inner(Some(&stranger)), &device_key) >= 400);
+    assert_eq!(lab.index("MMM_Inbound"), before);
+    // Unsigned inside, signed by the device outside: taken (the reference's form).
+    assert!(connect(inner(None), &device_key) < 300);
+    // Signed by the device both inside and outside: taken (this build's form).
+    assert!(connect(inner(Some(&device_key)), &device_key) < 300);
+    assert_eq!(lab.index("MMM_Inbound"), before + 2);
 }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod bench;
 pub mod catalog;
+pub mod conformance;
 pub mod dare;
 pub mod hash;
 pub mod key;

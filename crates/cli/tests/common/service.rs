@@ -286,6 +286,7 @@ pub fn signed_status(dir: &Path, url: &str) -> (Vec<u8>, mesh_dare::KeyRing) {
         enveloped_connection_device: Some(connection),
         catalogs: vec!["MMM_Credential".into()],
         spools: vec![],
+        ..Default::default()
     });
     let sealed = mesh_protocol::binding::seal_request(
         &request,

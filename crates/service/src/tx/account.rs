@@ -58,10 +58,10 @@ pub fn bind(ctx: &Ctx, caller: &Caller, r: &BindRequest) -> Outcome {
     };
     ctx.commit()?;
     if ctx.host.store.bind(&address, profile_env, revoked)? {
-        Ok(Response::BindResponse(MeshResponse {
+        Ok(Response::BindResponse(BindResponse {
             status: Some(201),
             status_description: Some("Created".into()),
-            reason: None,
+            ..Default::default()
         }))
     } else {
         Err(Refusal::Conflict(format!(

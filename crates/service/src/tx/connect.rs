@@ -58,7 +58,7 @@ pub fn connect(ctx: &Ctx, caller: &Caller, r: &ConnectRequest) -> Outcome {
         ..Default::default()
     };
     let ack_env =
-        signed::seal(&ack.into(), &host.identity.sign, Some(&witness), &[]).map_err(|e| {
+        signed::seal_message(&ack.into(), &host.identity.sign, &witness, &[]).map_err(|e| {
             tracing::error!("acknowledgement: {e}");
             Refusal::Internal
         })?;
