@@ -66,7 +66,9 @@ fn refusals() {
         .id
         .contains(&"application/x-json-b".to_string()));
     let jsonb = binding::seal_request_in(
-        &Request::HelloRequest(HelloRequest {}),
+        &Request::HelloRequest(HelloRequest {
+            ..Default::default()
+        }),
         binding::Authenticator::None,
         None,
         binding::Encoding::JsonB,
@@ -113,7 +115,9 @@ fn refusals() {
     // Hello is anonymous: sent twice, it is answered twice (it changes nothing, and anonymous
     // requests never fill the replay cache).
     let hello = binding::seal_request(
-        &Request::HelloRequest(HelloRequest {}),
+        &Request::HelloRequest(HelloRequest {
+            ..Default::default()
+        }),
         binding::Authenticator::None,
         None,
     )
@@ -131,7 +135,10 @@ fn refusals() {
         ),
         ..Default::default()
     };
-    let payload = mesh_encoding::to_json(&Request::HelloRequest(HelloRequest {})).unwrap();
+    let payload = mesh_encoding::to_json(&Request::HelloRequest(HelloRequest {
+        ..Default::default()
+    }))
+    .unwrap();
     let stale = DareEnvelope::encode(
         payload.as_bytes(),
         &EnvelopeOptions {
@@ -418,6 +425,7 @@ fn unauthenticated_requests_are_metered_per_address() {
         mesh_protocol::Request::CompleteRequest(mesh_protocol::messages::CompleteRequest {
             account_address: Some("alice@example.com".into()),
             response_id: Some("nothing".into()),
+            ..Default::default()
         });
     let mut refused = None;
     for i in 0..40 {

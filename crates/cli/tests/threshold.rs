@@ -37,7 +37,7 @@ fn grants(admin: &Path) -> Vec<(String, String)> {
                 Some(CryptographicCapability::CapabilityDecryptServiced(c)) => {
                     Some((c.subject_id.unwrap(), id))
                 }
-                None => None,
+                _ => None,
             },
             _ => None,
         })
@@ -185,6 +185,7 @@ fn devices_decrypt_only_with_the_service() {
         &mesh_protocol::Request::UnbindRequest(mesh_protocol::messages::UnbindRequest {
             account: Some("alice@example.com".into()),
             enveloped_connection_device: Some(connection),
+            ..Default::default()
         }),
         mesh_protocol::binding::Authenticator::Key(&signer),
         Some(&info.encryption),

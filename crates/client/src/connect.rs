@@ -99,11 +99,8 @@ pub fn request(
         // protocol-09 §8.1: the PIN proves the request comes from someone the administrator
         // gave it to, bound to this account, nonce and device profile.
         let salted = ids::salted_pin(pin, PIN_ACTION)?;
-        let digest = device_envelope
-            .trailer
-            .as_ref()
-            .and_then(|t| t.payload_digest.clone())
-            .unwrap_or_default();
+        // The digest of the profile as carried, wherever (if anywhere) the envelope states it.
+        let digest = mesh_dare::envelope::sha512(&device_envelope.payload).to_vec();
         request.pin_id = Some(ids::pin_id(&salted, &address)?);
         request.pin_witness = Some(ids::pin_witness(&salted, &address, &client_nonce, &digest)?);
     }
@@ -114,7 +111,7 @@ pub fn request(
         &info.url,
         &Request::ConnectRequest(ConnectRequest {
             enveloped_request_connection: Some(request_env),
-            rights: vec![],
+            ..Default::default()
         }),
         Some(&profile_key),
         Some(&info.encryption),
@@ -248,7 +245,7 @@ pub fn pending(device: &Device, account: &Account) -> Result<Vec<PendingRequest>
         let Some(witness) = ack.message_id.as_ref().or(ack.witness.as_ref()) else {
             continue;
         };
-        let Ok(response_id) = ids::response_id(witness) else {
+        let Ok(response_id) = ids::response_id_of_witness(witness) else {
             continue;
         };
         if answered.contains(&response_id) {
@@ -343,7 +340,7 @@ pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Acc
             "no connection request is pending on this device (mesh device request ADDRESS)".into(),
         )
     })?;
-    let response_id = ids::response_id(&pending.witness)?;
+    let response_id = ids::response_id_of_witness(&pending.witness)?;
     let service_signer = pending.service_signature.public_key()?;
     let mut keys = KeyRing::new();
     keys.add_private(device.base_key("Encryption")?);
@@ -352,6 +349,7 @@ pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Acc
         &Request::CompleteRequest(CompleteRequest {
             account_address: Some(pending.address.clone()),
             response_id: Some(response_id.clone()),
+            ..Default::default()
         }),
         Some(&device.base_key("ProfileSignature")?),
         Some(&pending.service_encryption.public_key()?),
@@ -599,6 +597,19 @@ pub(crate) fn check_records(
             "the device record was made for another device".into(),
         ));
     }
+    // Every record is the administrator's: the connection and the device activation as much
+    // as the account activation (an unsigned answer has nothing else to vouch for them).
+    let mut base = KeyRing::new();
+    base.add_private(device.base_key("Encryption")?);
+    for (envelope, what) in [
+        (&cataloged.enveloped_connection_device, "device connection"),
+        (&cataloged.enveloped_activation_device, "device activation"),
+    ] {
+        let envelope = envelope
+            .as_ref()
+            .ok_or_else(|| ClientError::Invalid(format!("the device entry has no {what}")))?;
+        signed::verify_signed_by(envelope, admin, what, &base)?;
+    }
     let credentials = device_credentials_from(device, cataloged)?;
     let mut keys = KeyRing::new();
     keys.add_private(device.base_key("Encryption")?);
@@ -748,8 +759,7 @@ fn check_pin(account: &Account, request: &PendingRequest) -> Result<&'static str
         .request
         .authenticated_data
         .as_ref()
-        .and_then(|e| e.trailer.as_ref())
-        .and_then(|t| t.payload_digest.clone())
+        .map(|e| mesh_dare::envelope::sha512(&e.payload).to_vec())
         .unwrap_or_default();
     let nonce = request.request.client_nonce.clone().unwrap_or_default();
     let expected = ids::pin_witness(&salted, &account.address, &nonce, &digest)?;

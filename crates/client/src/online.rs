@@ -279,7 +279,9 @@ pub fn hello(address_or_domain: &str, explicit_url: Option<&str>) -> Result<Serv
     let url = service_url(address_or_domain, explicit_url);
     let response = call(
         &url,
-        &Request::HelloRequest(HelloRequest {}),
+        &Request::HelloRequest(HelloRequest {
+            ..Default::default()
+        }),
         None,
         None,
         &KeyRing::new(),
@@ -688,6 +690,7 @@ impl<'a> Session<'a> {
             Request::UnbindRequest(UnbindRequest {
                 account: Some(self.account.address.clone()),
                 enveloped_connection_device: Some(self.connection.clone()),
+                ..Default::default()
             }),
             &admin,
         )?;
@@ -793,7 +796,7 @@ impl<'a> Session<'a> {
                     index_max: Some(to),
                     ..Default::default()
                 }],
-                constraints_post: None,
+                ..Default::default()
             }))?;
             let Response::DownloadResponse(download) = response else {
                 return Err(ClientError::Invalid("unexpected answer to Download".into()));
@@ -1249,16 +1252,42 @@ impl crate::context::ThresholdOperator for Operator {
         let Response::OperateResponse(r) = response else {
             return Err(ClientError::Invalid("unexpected answer to Operate".into()));
         };
+        if r.results.len() != ephemerals.len() {
+            return Err(ClientError::Invalid(format!(
+                "the service answered {} operations of {}",
+                r.results.len(),
+                ephemerals.len()
+            )));
+        }
         r.results
             .into_iter()
-            .map(|result| match result {
+            .zip(ephemerals)
+            .map(|(result, epk)| match result {
                 CryptographicResult::CryptographicResultKeyAgreement(k) => match k.key_agreement {
-                    Some(point) => Ok(point.point()?.as_bytes().to_vec()),
+                    // A point on the curve of the key it answers for, or nothing.
+                    Some(point) => {
+                        let point = point.point()?;
+                        if point.algorithm() != epk.algorithm() {
+                            return Err(ClientError::Invalid(format!(
+                                "the service answered with a {} point for a {} key",
+                                point.algorithm().curve(),
+                                epk.algorithm().curve()
+                            )));
+                        }
+                        Ok(point.as_bytes().to_vec())
+                    }
                     None => Err(ClientError::Invalid(format!(
                         "the service would not decrypt for this device: {}",
                         k.error.unwrap_or_else(|| "no reason given".into())
                     ))),
                 },
+                CryptographicResult::CryptographicResultError(e)
+                | CryptographicResult::CryptographicResultShare(e) => {
+                    Err(ClientError::Invalid(format!(
+                        "the service did not perform the key agreement: {}",
+                        e.error.unwrap_or_else(|| "no reason given".into())
+                    )))
+                }
             })
             .collect()
     }

@@ -284,6 +284,7 @@ pub fn complete(device: &mut Device) -> Result<Option<Account>> {
         &Request::CompleteRequest(CompleteRequest {
             account_address: Some(claimant.clone()),
             response_id: Some(response_id.clone()),
+            ..Default::default()
         }),
         Some(&device.base_key("ProfileSignature")?),
         Some(&service.encryption),

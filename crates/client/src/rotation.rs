@@ -487,6 +487,7 @@ pub fn follow(device: &mut Device, address: &str) -> Result<usize> {
             &Request::CompleteRequest(CompleteRequest {
                 account_address: Some(account.address.clone()),
                 response_id: Some(id),
+                ..Default::default()
             }),
             &signer,
             &encryption,

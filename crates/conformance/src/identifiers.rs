@@ -34,8 +34,9 @@ pub struct IdentifierRow {
 pub struct Directory {
     /// The profile signature keys of the account profiles, for the connection witness.
     pub accounts: Vec<PublicKey>,
-    /// Every MessageId, in any file.
+    /// Every MessageId, in any file; the witnesses (acknowledgements' MessageIds) apart.
     pub message_ids: Vec<String>,
+    pub witnesses: Vec<String>,
     /// Every PIN a file shows (`PIN=…`, `pin = …`, `mcu://…/PIN`).
     pub pins: Vec<String>,
     /// Every string value of the printed and decoded objects.
@@ -54,8 +55,8 @@ pub struct SeenEnvelope {
     pub place: Place,
     pub envelope_id: Option<String>,
     pub payload_digest: [u8; 64],
-    /// The MessageId of the message inside, when it was read.
-    pub message_id: Option<String>,
+    /// The type and MessageId of the message inside, when it was read.
+    pub message_id: Option<(String, String)>,
 }
 
 impl Default for SeenEnvelope {
@@ -143,12 +144,18 @@ pub fn check_file(file: &str, text: &str, seen: &Seen, directory: &Directory, re
 /// An envelope that carries a message has the envelope id of the message's MessageId.
 fn envelope_ids(seen: &Seen, report: &mut Report) {
     for envelope in &seen.envelopes {
-        if let (Some(printed), Some(message_id)) = (&envelope.envelope_id, &envelope.message_id) {
-            report.identifiers.push(row(
-                &envelope.place,
-                "EnvelopeId",
-                same(ids::envelope_id(message_id), printed),
-            ));
+        if let (Some(printed), Some((kind, message_id))) =
+            (&envelope.envelope_id, &envelope.message_id)
+        {
+            // An acknowledgement's MessageId is the witness, which has its own derivation.
+            let computed = if kind == "AcknowledgeConnection" {
+                ids::envelope_id_of_witness(message_id)
+            } else {
+                ids::envelope_id(message_id)
+            };
+            report
+                .identifiers
+                .push(row(&envelope.place, "EnvelopeId", same(computed, printed)));
         }
     }
 }
@@ -165,6 +172,10 @@ fn response_ids(seen: &Seen, directory: &Directory, report: &mut Report) {
             let outcome = if message_ids
                 .iter()
                 .any(|m| ids::response_id(m).is_ok_and(|r| r == printed))
+                || directory
+                    .witnesses
+                    .iter()
+                    .any(|w| ids::response_id_of_witness(w).is_ok_and(|r| r == printed))
             {
                 Outcome::Pass
             } else if message_ids.is_empty() {
@@ -181,6 +192,9 @@ fn response_ids(seen: &Seen, directory: &Directory, report: &mut Report) {
         }
     }
 }
+
+/// The most key and nonce combinations tried for one witness.
+const MAX_WITNESS_TRIALS: usize = 4096;
 
 /// The connection witness, from any account profile of the examples, the device profiles and
 /// the nonces of the same file.
@@ -211,6 +225,19 @@ fn witnesses(seen: &Seen, accounts: &[PublicKey], report: &mut Report) {
         .filter_map(|(_, _, v)| profile_key(v))
         .collect();
     for (place, witness) in printed {
+        // Every combination is tried; a file that shows too many of them to try (one crafted
+        // to make this run for hours, say) is not checked, and says so.
+        let combinations = accounts.len() * devices.len() * client.len() * server.len();
+        if combinations > MAX_WITNESS_TRIALS {
+            report.identifiers.push(row(
+                &place,
+                "Witness",
+                Outcome::Cannot(format!(
+                    "{combinations} combinations of profiles and nonces to try; at most {MAX_WITNESS_TRIALS} are"
+                )),
+            ));
+            continue;
+        }
         let outcome = if accounts.is_empty()
             || devices.is_empty()
             || client.is_empty()

@@ -21,6 +21,7 @@
 pub mod identifiers;
 pub mod probe;
 mod report;
+pub mod schema;
 pub mod unfold;
 
 use std::collections::BTreeSet;
@@ -83,10 +84,18 @@ pub struct DecryptionRow {
 
 /// Check every example file in `dir`.
 pub fn check_dir(dir: &Path) -> std::io::Result<Report> {
+    Ok(check_files(&read_files(dir, "md")?))
+}
+
+/// The files of `dir` whose extension is `extension` (in any case), as (name, text), by name.
+fn read_files(dir: &Path, extension: &str) -> std::io::Result<Vec<(String, String)>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "md") {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case(extension))
+        {
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -95,7 +104,7 @@ pub fn check_dir(dir: &Path) -> std::io::Result<Report> {
         }
     }
     files.sort();
-    Ok(check_files(&files))
+    Ok(files)
 }
 
 /// Check example files given as (name, text).
@@ -180,6 +189,15 @@ impl Keys {
                     self.directory.message_ids.push(text.to_string());
                 }
                 self.directory.strings.insert(text.to_string());
+            }
+        }
+        if let Some(witness) = map
+            .get("AcknowledgeConnection")
+            .and_then(|a| a.get("MessageId"))
+            .and_then(Value::as_str)
+        {
+            if self.seen.insert(format!("witness {witness}")) {
+                self.directory.witnesses.push(witness.to_string());
             }
         }
         for profile in ["ProfileUser", "ProfileAccount"] {
@@ -425,13 +443,13 @@ fn edwards_seed(
     })
 }
 
-/// The MessageId of a tagged message.
-fn message_id(value: &Value) -> Option<String> {
+/// The type and MessageId of a tagged message.
+fn message_id(value: &Value) -> Option<(String, String)> {
     let Value::Object(map) = value else {
         return None;
     };
-    let (_, body) = map.iter().next()?;
-    body.get("MessageId")?.as_str().map(str::to_string)
+    let (tag, body) = map.iter().next()?;
+    Some((tag.clone(), body.get("MessageId")?.as_str()?.to_string()))
 }
 
 /// `[header, payload]` or `[header, payload, trailer]`.
@@ -452,4 +470,89 @@ fn payload_object(plaintext: &[u8]) -> Option<Value> {
     let value = mesh_encoding::jsonb::from_slice(plaintext).ok()?;
     let json = mesh_encoding::json::to_string(&value).ok()?;
     serde_json::from_str(&json).ok()
+}
+
+/// How one type of the reference's schema fares: an object with every member the type has is
+/// read with mesh-rs's type for it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SchemaRow {
+    pub type_name: String,
+    pub file: String,
+    pub reading: Reading,
+}
+
+/// Read the reference's schema files (`*.protocol`) in `dir` and, for every concrete type that
+/// stands on its own (an object that travels tagged: a profile, assertion, catalog entry,
+/// message, request or response), read an object with every member through mesh-rs.
+pub fn check_schema_dir(dir: &Path) -> std::io::Result<Vec<SchemaRow>> {
+    Ok(check_schema(&read_files(dir, "protocol")?))
+}
+
+/// As [`check_schema_dir`], for schema files given as (name, text).
+pub fn check_schema(files: &[(String, String)]) -> Vec<SchemaRow> {
+    let types = schema::parse(files);
+    types
+        .values()
+        .filter(|t| !t.is_abstract && standalone(&types, &t.name) && !is_base(&types, &t.name))
+        .flat_map(|t| {
+            schema::samples(&types, &t.name, 3)
+                .into_iter()
+                .map(|(label, sample)| {
+                    let object = serde_json::json!({ t.name.clone(): sample });
+                    SchemaRow {
+                        type_name: label,
+                        file: t.file.clone(),
+                        reading: probe::read(&object),
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The schema rows that are not read whole, then a summary line.
+pub fn schema_table(rows: &[SchemaRow]) -> String {
+    let mut out = String::new();
+    for row in rows.iter().filter(|r| !r.reading.whole()) {
+        let r = &row.reading;
+        let detail = match &r.error {
+            Some(e) => format!("not decoded: {e}"),
+            None => format!(
+                "dropped {:?} changed {:?} added {:?} untyped {:?}",
+                r.dropped, r.changed, r.added, r.untyped
+            ),
+        };
+        out.push_str(&format!(
+            "{:<24} schema       {}: {detail}\n",
+            row.file, row.type_name
+        ));
+    }
+    out.push_str(&format!(
+        "{} objects made from the reference's schema (every member of every type): {} read whole\n",
+        rows.len(),
+        rows.iter().filter(|r| r.reading.whole()).count()
+    ));
+    out
+}
+
+/// The roots of the types that travel tagged on their own.
+const STANDALONE_ROOTS: &[&str] = &[
+    "Assertion",
+    "CatalogedEntry",
+    "Message",
+    "MeshRequest",
+    "MeshResponse",
+    "DareHeader",
+    "DareTrailer",
+];
+
+/// A type others inherit from: a base class, which travels as one of its descendants.
+fn is_base(types: &std::collections::BTreeMap<String, schema::TypeDef>, name: &str) -> bool {
+    types.values().any(|t| t.inherits.as_deref() == Some(name))
+}
+
+fn standalone(types: &std::collections::BTreeMap<String, schema::TypeDef>, name: &str) -> bool {
+    STANDALONE_ROOTS
+        .iter()
+        .any(|root| schema::descends(types, name, root))
 }

@@ -145,17 +145,24 @@ fn reencode(type_name: &str, printed: &Value) -> Result<Value, String> {
             if let Ok(response) = mesh_encoding::from_json::<Response>(&data) {
                 return both_encodings(&response);
             }
-            // Say why the type that claims the name refused it, or that no type has the name.
-            match MeshItem::from_bytes(&data) {
-                Err(e) if !e.to_string().contains("unknown variant") => Err(e.to_string()),
-                _ => match mesh_encoding::from_json::<Request>(&data) {
-                    Err(e) if !e.to_string().contains("unknown variant") => Err(e.to_string()),
-                    _ => match mesh_encoding::from_json::<Response>(&data) {
-                        Err(e) if !e.to_string().contains("unknown variant") => Err(e.to_string()),
-                        _ => Err(format!("mesh-rs has no type {type_name}")),
-                    },
-                },
+            // Say why the type that has the name refused it, or that no type has the name: a
+            // type is known when an empty object of it decodes.
+            let empty = format!("{{\"{type_name}\":{{}}}}");
+            let why = |e: Option<String>| Err(e.unwrap_or_default());
+            if MeshItem::from_bytes(empty.as_bytes()).is_ok() {
+                return why(MeshItem::from_bytes(&data).err().map(|e| e.to_string()));
             }
+            if mesh_encoding::from_json::<Request>(empty.as_bytes()).is_ok() {
+                return why(mesh_encoding::from_json::<Request>(&data)
+                    .err()
+                    .map(|e| e.to_string()));
+            }
+            if mesh_encoding::from_json::<Response>(empty.as_bytes()).is_ok() {
+                return why(mesh_encoding::from_json::<Response>(&data)
+                    .err()
+                    .map(|e| e.to_string()));
+            }
+            Err(format!("mesh-rs has no type {type_name}"))
         }
     }
 }

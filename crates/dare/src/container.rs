@@ -480,6 +480,19 @@ impl Container {
                 info.tree_position = entry.map(|e| e.position);
             }
             env.header.sequence_info = Some(info);
+            // A PayloadDigest the writer put in the header (as the reference may) must be the
+            // payload's; chain and tree digests are the container's to compute, in the trailer,
+            // so any a writer put in the header are not kept.
+            if env
+                .header
+                .payload_digest
+                .as_ref()
+                .is_some_and(|claimed| claimed.as_slice() != sha512(&env.payload))
+            {
+                return Err(DareError::DigestMismatch);
+            }
+            env.header.chain_digest = None;
+            env.header.tree_digest = None;
             if self.container_type.digests() {
                 let digest = sha512(&env.payload);
                 env.header.digest_algorithm = Some(DIGEST_S512.into());
@@ -667,7 +680,11 @@ impl Container {
             let bad = |what: &str| {
                 container_err(&self.path, format!("frame {index}: {what} does not match"))
             };
-            if let Some(claimed) = &trailer.payload_digest {
+            for claimed in trailer
+                .payload_digest
+                .iter()
+                .chain(env.header.payload_digest.iter())
+            {
                 if claimed.as_slice() != digest {
                     return Err(bad("PayloadDigest"));
                 }

@@ -228,6 +228,9 @@ impl DareEnvelope {
                 names.extend(s.extra.keys().cloned());
             }
         }
+        for s in &self.header.signatures {
+            names.extend(s.extra.keys().cloned());
+        }
         for r in &self.header.recipients {
             names.extend(r.extra.keys().cloned());
         }
@@ -235,6 +238,50 @@ impl DareEnvelope {
             names.extend(meta.extra.keys().cloned());
         }
         names
+    }
+
+    /// The members present that the reference allows but the protocol binding never writes:
+    /// trailer fields carried in the header (signatures, digests, SignedData), Malt, cloaked
+    /// data, PKIX certificates and manifests in signatures, per-recipient key data, a policy.
+    /// A binding that wants every octet to count refuses an envelope that has any.
+    pub fn members_outside_binding(&self) -> Vec<&'static str> {
+        let h = &self.header;
+        let mut out = Vec::new();
+        for (present, name) in [
+            (!h.signatures.is_empty(), "signatures (in the header)"),
+            (h.signed_data.is_some(), "SignedData (in the header)"),
+            (h.payload_digest.is_some(), "PayloadDigest (in the header)"),
+            (h.chain_digest.is_some(), "ChainDigest (in the header)"),
+            (h.tree_digest.is_some(), "TreeDigest (in the header)"),
+            (h.malt.is_some(), "Malt"),
+            (h.cloaked.is_some(), "cloaked"),
+            (h.policy.is_some(), "policy"),
+        ] {
+            if present {
+                out.push(name);
+            }
+        }
+        let signatures = self
+            .trailer
+            .iter()
+            .flat_map(|t| t.signatures.iter())
+            .chain(h.signatures.iter());
+        for s in signatures {
+            if s.certificate.is_some() || s.path.is_some() || s.manifest.is_some() {
+                out.push("cert, path or Manifest (in a signature)");
+            }
+        }
+        if h.recipients.iter().any(|r| r.recipient_key_data.is_some()) {
+            out.push("rkd (in a recipient)");
+        }
+        if self
+            .trailer
+            .as_ref()
+            .is_some_and(|t| t.signed_data.is_some())
+        {
+            out.push("SignedData");
+        }
+        out
     }
 
     pub fn is_encrypted(&self) -> bool {

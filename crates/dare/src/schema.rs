@@ -207,6 +207,17 @@ pub struct DareSignature {
         with = "base64url::option"
     )]
     pub signature_value: Option<Vec<u8>>,
+    #[serde(rename = "cert", default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<X509Certificate>,
+    #[serde(rename = "path", default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<X509Certificate>,
+    #[serde(
+        rename = "Manifest",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64url::option"
+    )]
+    pub manifest: Option<Vec<u8>>,
     #[serde(
         rename = "witness",
         default,
@@ -234,6 +245,8 @@ pub struct DareRecipient {
         with = "base64url::option"
     )]
     pub wrapped_base_seed: Option<Vec<u8>>,
+    #[serde(rename = "rkd", default, skip_serializing_if = "Option::is_none")]
+    pub recipient_key_data: Option<String>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }
@@ -249,6 +262,33 @@ pub struct DarePolicy {
     pub encrypt_keys: Vec<KeyParameters>,
     #[serde(rename = "Sealed", default, skip_serializing_if = "Option::is_none")]
     pub sealed: Option<bool>,
+    #[serde(
+        rename = "Encryption",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub encryption: Option<String>,
+    #[serde(rename = "Signature", default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    #[serde(rename = "SignKeys", default, skip_serializing_if = "Vec::is_empty")]
+    pub sign_keys: Vec<KeyParameters>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}
+
+/// A PKIX certificate reference in a signature (the reference's X509Certificate; kept, not
+/// used: the Mesh trusts keys by their UDFs).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct X509Certificate {
+    #[serde(rename = "x5u", default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(
+        rename = "x5c",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64url::option"
+    )]
+    pub certificate: Option<Vec<u8>>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }

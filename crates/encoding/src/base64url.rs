@@ -68,3 +68,21 @@ mod tests {
         assert_eq!(encode(&[0xfb, 0xff]), "-_8");
     }
 }
+
+/// A list of binary values, each base64url (`#[serde(with = "base64url::list")]`).
+pub mod list {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &[Vec<u8>], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(data.iter().map(|d| super::encode(d)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Vec<u8>>, D::Error> {
+        Vec::<String>::deserialize(deserializer)?
+            .iter()
+            .map(|t| super::decode(t).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}

@@ -38,16 +38,26 @@ impl<'de> Deserialize<'de> for Unknown {
 /// Run `decode` and return, beside its result, the names of the members that any structure
 /// decoded on the way kept without understanding them.
 pub fn noting<R>(decode: impl FnOnce() -> R) -> (R, Vec<String>) {
-    let outer = NOTED.with(|noted| noted.borrow_mut().replace(Vec::new()));
+    /// Puts the caller's record back however `decode` ends, a panic included (otherwise the
+    /// thread would go on recording for good).
+    struct Restore(Option<Option<Vec<String>>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(outer) = self.0.take() {
+                NOTED.with(|noted| *noted.borrow_mut() = outer);
+            }
+        }
+    }
+    let mut restore = Restore(Some(
+        NOTED.with(|noted| noted.borrow_mut().replace(Vec::new())),
+    ));
     let result = decode();
-    let names = NOTED.with(|noted| {
-        let names = noted.borrow_mut().take().unwrap_or_default();
-        *noted.borrow_mut() = outer.map(|mut o| {
-            o.extend(names.iter().cloned());
-            o
-        });
-        names
+    let names = NOTED.with(|noted| noted.borrow_mut().take().unwrap_or_default());
+    let outer = restore.0.take().flatten().map(|mut o| {
+        o.extend(names.iter().cloned());
+        o
     });
+    NOTED.with(|noted| *noted.borrow_mut() = outer);
     (result, names)
 }
 
@@ -90,5 +100,9 @@ mod tests {
             assert_eq!(inner, vec!["z".to_string()]);
         });
         assert_eq!(outer, vec!["z".to_string()]);
+        // A decoding that panics leaves nothing recording.
+        let caught = std::panic::catch_unwind(|| noting(|| panic!("decoder failed")));
+        assert!(caught.is_err());
+        assert!(NOTED.with(|noted| noted.borrow().is_none()));
     }
 }

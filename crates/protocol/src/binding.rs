@@ -341,6 +341,11 @@ pub fn open_request(data: &[u8], service_keys: &KeyRing) -> Result<OpenedRequest
             "the request envelope has a member this service does not know: '{name}'"
         )));
     }
+    if let Some(name) = envelope.members_outside_binding().first() {
+        return Err(ProtocolError::BadRequest(format!(
+            "the request envelope has a member this binding does not use: {name}"
+        )));
+    }
     // What the header says is checked before anything is decrypted, so that no answer about
     // it depends on whether the payload decrypts.
     let meta = envelope

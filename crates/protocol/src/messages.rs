@@ -27,6 +27,8 @@ message!(
         index_min: Option<u64>,
         index_max: Option<u64>,
         page_key: Option<String>,
+        not_before: Option<String>,
+        before: Option<String>,
     }
 );
 
@@ -74,17 +76,22 @@ message!(EncodingInfo {
 });
 message!(Version { major: Option<u64>, minor: Option<u64>, encodings: Vec<EncodingInfo> });
 
-message!(HelloRequest {});
+message!(HelloRequest {
+    service: Option<String>,
+#[serde(rename = "ID", with = "mesh_encoding::base64url::option")]
+    id: Option<Vec<u8>>,
+});
 
 message!(MeshHelloResponse {
-    status: Option<u16>,
-    status_description: Option<String>,
-    version: Option<Version>,
-    constraints_update: Option<ConstraintsData>,
-    constraints_post: Option<ConstraintsData>,
-    policy_account: Option<PolicyAccount>,
-    enveloped_profile_service: Option<DareEnvelope>,
-    enveloped_profile_host: Option<DareEnvelope>,
+status: Option<u16>,
+status_description: Option<String>,
+version: Option<Version>,
+constraints_update: Option<ConstraintsData>,
+constraints_post: Option<ConstraintsData>,
+policy_account: Option<PolicyAccount>,
+enveloped_profile_service: Option<DareEnvelope>,
+enveloped_profile_host: Option<DareEnvelope>,
+    callsign_binding: Option<mesh_schema::assertion::CallsignBinding>,
 });
 
 message!(
@@ -121,36 +128,51 @@ message!(
         status: Option<u16>,
         status_description: Option<String>,
         enveloped_account_host_assignment: Option<DareEnvelope>,
+        reason: Option<String>,
+    #[serde(rename = "URL")]
+        url: Option<String>,
     }
 );
 
-message!(UnbindRequest { account: Option<String>, enveloped_connection_device: Option<DareEnvelope> });
+message!(UnbindRequest { account: Option<String>, enveloped_connection_device: Option<DareEnvelope>,
+    capability: Option<String>,
+    enveloped_profile_device: Option<DareEnvelope>,
+});
 
 message!(StatusRequest {
-    account: Option<String>,
-    enveloped_connection_device: Option<DareEnvelope>,
-    /// The reference's: the digest of the device's CatalogedDevice as it holds it.
-    cataloged_device_digest: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    catalogs: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    spools: Vec<String>,
+account: Option<String>,
+enveloped_connection_device: Option<DareEnvelope>,
+/// The reference's: the digest of the device's CatalogedDevice as it holds it.
+cataloged_device_digest: Option<String>,
+#[serde(skip_serializing_if = "Vec::is_empty")]
+catalogs: Vec<String>,
+#[serde(skip_serializing_if = "Vec::is_empty")]
+spools: Vec<String>,
+    capability: Option<String>,
+    enveloped_profile_device: Option<DareEnvelope>,
+#[serde(rename = "DeviceUDF")]
+    device_udf: Option<String>,
 });
 
 message!(StatusResponse {
-    status: Option<u16>,
-    status_description: Option<String>,
-    enveloped_profile_account: Option<DareEnvelope>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    container_status: Vec<ContainerStatus>,
+status: Option<u16>,
+status_description: Option<String>,
+enveloped_profile_account: Option<DareEnvelope>,
+#[serde(skip_serializing_if = "Vec::is_empty")]
+container_status: Vec<ContainerStatus>,
+    enveloped_cataloged_device: Option<DareEnvelope>,
+    cataloged_device_digest: Option<String>,
+    enveloped_account_host_assignment: Option<DareEnvelope>,
 });
 
 message!(DownloadRequest {
-    account: Option<String>,
-    enveloped_connection_device: Option<DareEnvelope>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    select: Vec<ConstraintsSelect>,
-    constraints_post: Option<ConstraintsData>,
+account: Option<String>,
+enveloped_connection_device: Option<DareEnvelope>,
+#[serde(skip_serializing_if = "Vec::is_empty")]
+select: Vec<ConstraintsSelect>,
+constraints_post: Option<ConstraintsData>,
+    capability: Option<String>,
+    enveloped_profile_device: Option<DareEnvelope>,
 });
 
 message!(DownloadResponse {
@@ -189,27 +211,36 @@ message!(
         #[serde(skip_serializing_if = "Vec::is_empty")]
         local: Vec<DareEnvelope>,
         enveloped_profile_account: Option<DareEnvelope>,
+        capability: Option<String>,
+        enveloped_profile_device: Option<DareEnvelope>,
     }
 );
 
 message!(EntryResponse {
-    index_request: Option<u64>,
-    index_container: Option<u64>,
-    result: Option<String>,
+index_request: Option<u64>,
+index_container: Option<u64>,
+result: Option<String>,
+    constraints_data: Option<ConstraintsData>,
 });
 
 message!(TransactResponse {
-    status: Option<u16>,
-    status_description: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    entries: Vec<EntryResponse>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    container_status: Vec<ContainerStatus>,
+status: Option<u16>,
+status_description: Option<String>,
+#[serde(skip_serializing_if = "Vec::is_empty")]
+entries: Vec<EntryResponse>,
+#[serde(skip_serializing_if = "Vec::is_empty")]
+container_status: Vec<ContainerStatus>,
+    constraints_data: Option<ConstraintsData>,
 });
 
 message!(PostRequest { accounts: Vec<String>, messages: Vec<DareEnvelope> });
 
-message!(ConnectRequest { enveloped_request_connection: Option<DareEnvelope>, rights: Vec<String> });
+message!(ConnectRequest {
+    enveloped_request_connection: Option<DareEnvelope>,
+    /// The rights asked for; kept absent or present (even empty) as it came, since the
+    /// reference writes an empty list here.
+    rights: Option<Vec<String>>,
+});
 
 message!(ConnectResponse {
     status: Option<u16>,
@@ -219,15 +250,26 @@ message!(ConnectResponse {
 });
 
 message!(CompleteRequest {
-    account_address: Option<String>,
-    #[serde(rename = "ResponseID")]
-    response_id: Option<String>,
+account_address: Option<String>,
+#[serde(rename = "ResponseID")]
+response_id: Option<String>,
+    account: Option<String>,
+    capability: Option<String>,
+    enveloped_profile_device: Option<DareEnvelope>,
+#[serde(rename = "DeviceUDF")]
+    device_udf: Option<String>,
+    cataloged_device_digest: Option<String>,
+#[serde(skip_serializing_if = "Vec::is_empty")]
+    catalogs: Vec<String>,
+#[serde(skip_serializing_if = "Vec::is_empty")]
+    spools: Vec<String>,
 });
 
 message!(CompleteResponse {
-    status: Option<u16>,
-    status_description: Option<String>,
-    enveloped_respond_connection: Option<DareEnvelope>,
+status: Option<u16>,
+status_description: Option<String>,
+enveloped_respond_connection: Option<DareEnvelope>,
+    enveloped_account_host_assignment: Option<DareEnvelope>,
 });
 
 message!(
@@ -335,9 +377,15 @@ impl OperateKey {
         OperateKey::Parameters(mesh_dare::KeyParameters::from_public(key))
     }
 
+    /// The public key; a private key or an RSA key here is refused.
     pub fn public_key(&self) -> Result<mesh_crypto::PublicKey, mesh_schema::SchemaError> {
         match self {
-            OperateKey::Parameters(p) => Ok(p.public_key()?),
+            OperateKey::Parameters(p @ mesh_dare::KeyParameters::Public { .. }) => {
+                Ok(p.public_key()?)
+            }
+            OperateKey::Parameters(_) => Err(mesh_schema::SchemaError::Invalid(
+                "an Operate key must be a public key agreement key".into(),
+            )),
             OperateKey::KeyData(k) => k.public_key("PublicKey"),
         }
     }
@@ -350,7 +398,15 @@ impl OperateKey {
 pub enum KeyAgreement {
     #[serde(rename = "KeyAgreementECDH")]
     Ecdh(KeyAgreementEcdh),
+    /// A finite-field Diffie-Hellman result (the reference's; no Mesh key makes one).
+    #[serde(rename = "KeyAgreementDH")]
+    Dh(KeyAgreementDh),
 }
+
+message!(KeyAgreementDh {
+    #[serde(with = "base64url::option")]
+    result: Option<Vec<u8>>,
+});
 
 message!(KeyAgreementEcdh {
     curve: Option<String>,
@@ -388,6 +444,9 @@ impl AgreementResult {
                     .map_err(|e| mesh_schema::SchemaError::Invalid(e.to_string()))
             }
             AgreementResult::KeyData(k) => k.public_key("KeyAgreement"),
+            AgreementResult::Tagged(KeyAgreement::Dh(_)) => Err(mesh_schema::SchemaError::Invalid(
+                "a finite-field key agreement where an elliptic curve point is expected".into(),
+            )),
         }
     }
 }
@@ -397,7 +456,51 @@ impl AgreementResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CryptographicOperation {
     CryptographicOperationKeyAgreement(CryptographicOperationKeyAgreement),
+    /// The reference's other operations: read, and answered with an error (this service
+    /// performs only key agreement).
+    CryptographicOperationSign(CryptographicOperationSign),
+    CryptographicOperationGenerate(CryptographicOperationGenerate),
+    CryptographicOperationShare(CryptographicOperationShare),
 }
+
+message!(
+    /// A threshold signature contribution (the reference's; not performed here).
+    CryptographicOperationSign {
+        key_id: Option<String>,
+        #[serde(with = "base64url::option")]
+        key_coefficient: Option<Vec<u8>>,
+        #[serde(with = "base64url::option")]
+        data: Option<Vec<u8>>,
+        #[serde(rename = "PartialR", with = "base64url::option")]
+        partial_r: Option<Vec<u8>>,
+    }
+);
+
+message!(
+    /// Key generation (the reference's; not performed here).
+    CryptographicOperationGenerate {
+        key_id: Option<String>,
+        #[serde(with = "base64url::option")]
+        key_coefficient: Option<Vec<u8>>,
+    }
+);
+
+message!(
+    /// Key sharing (the reference's; not performed here).
+    CryptographicOperationShare {
+        key_id: Option<String>,
+        #[serde(with = "base64url::option")]
+        key_coefficient: Option<Vec<u8>>,
+        threshold: Option<i64>,
+        shares: Option<i64>,
+    }
+);
+
+message!(
+    /// A result with nothing but an error (the reference's base CryptographicResult, which it
+    /// also sends as itself).
+    CryptographicResultError { error: Option<String> }
+);
 
 message!(
     /// The result of a key agreement (§10.15.9): the service share's contribution, a curve
@@ -413,6 +516,26 @@ message!(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CryptographicResult {
     CryptographicResultKeyAgreement(CryptographicResultKeyAgreement),
+    /// An operation that was not performed, and why.
+    #[serde(rename = "CryptographicResult")]
+    CryptographicResultError(CryptographicResultError),
+    CryptographicResultShare(CryptographicResultError),
+}
+
+impl CryptographicOperation {
+    /// The name of the operation, as the wire tags it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CryptographicOperation::CryptographicOperationKeyAgreement(_) => {
+                "CryptographicOperationKeyAgreement"
+            }
+            CryptographicOperation::CryptographicOperationSign(_) => "CryptographicOperationSign",
+            CryptographicOperation::CryptographicOperationGenerate(_) => {
+                "CryptographicOperationGenerate"
+            }
+            CryptographicOperation::CryptographicOperationShare(_) => "CryptographicOperationShare",
+        }
+    }
 }
 
 message!(

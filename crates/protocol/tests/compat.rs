@@ -39,3 +39,18 @@ fn operate_keys_and_results_read_in_both_shapes() {
             .unwrap();
     assert!(nameless.point().is_err());
 }
+
+/// A key in an Operate request must be a public key-agreement key: a private key given there
+/// (whose public half could be derived) or an RSA key is refused.
+#[test]
+fn an_operate_key_must_be_public() {
+    let key = PrivateKey::generate(Algorithm::X448);
+    let private = mesh_dare::KeyParameters::from_private_secret(Algorithm::X448, &key.to_bytes());
+    let read: OperateKey = serde_json::from_value(serde_json::to_value(&private).unwrap()).unwrap();
+    assert!(read.public_key().is_err());
+    let rsa: OperateKey = serde_json::from_value(serde_json::json!(
+        {"PublicKeyRSA": {"n": "AQAB", "e": "AQAB"}}
+    ))
+    .unwrap();
+    assert!(rsa.public_key().is_err());
+}

@@ -7,11 +7,13 @@
 use mesh_crypto::{profile_keys, PrivateKey, PublicKey, SecretSeed};
 use mesh_udf::{random, KeySpecifier};
 
+use crate::catalog::CatalogedCallsign;
 use crate::key::{required, KeyData};
 use crate::profile::ProfileDevice;
 use crate::{Result, SchemaError};
+use mesh_dare::DareEnvelope;
 
-mesh_struct! {
+assertion_struct! {
 pub struct ConnectionDevice {
     pub subject_udf: Option<String>,
     pub authority_udf: Option<String>,
@@ -26,11 +28,12 @@ pub struct ConnectionDevice {
     pub signature: Option<KeyData>,
     pub encryption: Option<KeyData>,
     pub authentication: Option<KeyData>,
+    pub callsign: Option<CatalogedCallsign>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+assertion_struct! {
 pub struct ConnectionService {
     pub subject_udf: Option<String>,
     pub authority_udf: Option<String>,
@@ -38,20 +41,23 @@ pub struct ConnectionService {
     pub authority: Option<String>,
     pub profile_udf: Option<String>,
     pub authentication: Option<KeyData>,
+    pub callsign: Option<CatalogedCallsign>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+assertion_struct! {
 pub struct ConnectionHost {
     pub subject_udf: Option<String>,
     pub authority_udf: Option<String>,
     pub authentication: Option<KeyData>,
+    pub subject: Option<String>,
+    pub authority: Option<String>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+assertion_struct! {
 /// A callsign bound to an account profile (the reference's CallsignBinding, carried by its
 /// BindRequest): the canonical and display forms and the services it names.
 pub struct CallsignBinding {
@@ -69,11 +75,14 @@ pub struct NamedService {
     pub prefix: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<String>,
+    pub mapping: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub endpoint: Vec<String>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+assertion_struct! {
 /// The service's assignment of an account to a host (the reference's AccountHostAssignment,
 /// in its BindResponse). The reference spells the address member `AccountAddess`; that is
 /// what is read and written, `AccountAddress` is read too.
@@ -81,6 +90,8 @@ pub struct AccountHostAssignment {
     #[serde(rename = "AccountAddess", alias = "AccountAddress")]
     pub account_address: Option<String>,
     pub access_encrypt: Option<KeyData>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub host_addresses: Vec<String>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
@@ -93,7 +104,7 @@ pub struct ActivationEntry {
     pub service_address: Option<String>,
 }}
 
-mesh_struct! {
+activation_struct! {
 /// What an administrator device is given of the account (the reference's ActivationCommon):
 /// `ActivationKey`, the seed of the account's current administration keys
 /// (AdministratorSignature, AccountEncryption, AccountAuthentication, AccountSignature, derived
@@ -101,9 +112,6 @@ mesh_struct! {
 /// and in `Entries` the encryption keys of earlier generations (`Resource` "AccountEncryption"),
 /// so that what was written before a rotation stays readable. Sent encrypted to the device.
 pub struct ActivationCommon {
-    pub activation_key: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub entries: Vec<ActivationEntry>,
     /// The key catalog UniqueIds are made with (base64url): unchanged by rotations, so that an
     /// entry keeps its identifier. This implementation's, as in ActivationAccount.
     pub catalog_id_key: Option<String>,
@@ -111,6 +119,8 @@ pub struct ActivationCommon {
     pub encryption: Option<KeyData>,
     pub authentication: Option<KeyData>,
     pub signature: Option<KeyData>,
+    pub profile_signature: Option<KeyData>,
+    pub administrator_signature: Option<KeyData>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
@@ -127,9 +137,8 @@ pub struct ActivationDevice {
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+activation_struct! {
 pub struct ActivationAccount {
-    pub activation_key: Option<String>,
     pub profile_signature: Option<KeyData>,
     pub administrator_signature: Option<KeyData>,
     pub account_encryption: Option<KeyData>,
@@ -145,8 +154,6 @@ pub struct ActivationAccount {
     pub account_encryption_capability: Option<String>,
     /// The reference's: the account's UDF and the activation's per-resource keys.
     pub account_udf: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub entries: Vec<ActivationEntry>,
     /// The key the device makes catalog UniqueIds with (base64url), so that its entries have
     /// the same identifiers as the administrator's.
     pub catalog_id_key: Option<String>,
@@ -249,3 +256,70 @@ impl ActivationDevice {
         })
     }
 }
+
+activation_struct! {
+/// The activation of a device for a callsign application entry (the reference's).
+pub struct ActivationApplicationCallsign {
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+activation_struct! {
+/// The activation of a device for a group it administers (the reference's).
+pub struct ActivationApplicationGroup {
+    pub account_encryption: Option<KeyData>,
+    pub administrator_signature: Option<KeyData>,
+    pub account_authentication: Option<KeyData>,
+    pub enveloped_connection_service: Option<DareEnvelope>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+activation_struct! {
+/// The activation of a device for a mail application entry (the reference's).
+pub struct ActivationApplicationMail {
+    pub smime_sign: Option<KeyData>,
+    pub smime_encrypt: Option<KeyData>,
+    pub openpgp_sign: Option<KeyData>,
+    pub openpgp_encrypt: Option<KeyData>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+activation_struct! {
+/// The activation of a device for an SSH application entry (the reference's).
+pub struct ActivationApplicationSsh {
+    pub client_key: Option<KeyData>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+activation_struct! {
+/// The activation of a host (the reference's).
+pub struct ActivationHost {
+    pub account_udf: Option<String>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+connection_struct! {
+/// A connection to an application (the reference's).
+pub struct ConnectionApplication {
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+connection_struct! {
+/// A connection of a member to a group (the reference's).
+pub struct ConnectionGroup {
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+connection_struct! {
+/// A connection without its keys, naming the account (the reference's).
+pub struct ConnectionStripped {
+    pub account: Option<String>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}

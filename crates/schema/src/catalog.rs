@@ -5,10 +5,8 @@ use mesh_dare::DareEnvelope;
 
 use crate::KeyData;
 
-mesh_struct! {
+cataloged_struct! {
 pub struct CatalogedDevice {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub labels: Vec<String>,
     /// The device's UDF within the account (its ProfileDevice UDF).
     pub udf: Option<String>,
     pub device_udf: Option<String>,
@@ -25,26 +23,27 @@ pub struct CatalogedDevice {
     pub enveloped_connection_service: Option<DareEnvelope>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub application_entries: Vec<ApplicationEntry>,
+    pub updated: Option<String>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+cataloged_struct! {
 pub struct CatalogedCredential {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub labels: Vec<String>,
     pub protocol: Option<String>,
     pub service: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub client_authentication: Vec<KeyData>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub host_authentication: Vec<KeyData>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+cataloged_struct! {
 pub struct CatalogedNetwork {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub labels: Vec<String>,
     pub protocol: Option<String>,
     pub service: Option<String>,
     pub username: Option<String>,
@@ -53,15 +52,13 @@ pub struct CatalogedNetwork {
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+cataloged_struct! {
 pub struct CatalogedBookmark {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub labels: Vec<String>,
     pub uri: Option<String>,
     pub title: Option<String>,
     pub path: Option<String>,
-    pub local_name: Option<String>,
-    pub uid: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<String>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
@@ -83,10 +80,8 @@ pub struct Task {
     pub busy: Option<bool>,
 }}
 
-mesh_struct! {
+cataloged_struct! {
 pub struct CatalogedTask {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub labels: Vec<String>,
     /// An envelope holding `{"Task": …}`.
     pub enveloped_task: Option<DareEnvelope>,
     pub title: Option<String>,
@@ -105,6 +100,10 @@ pub struct ApplicationEntry {
     pub ssh: Option<ApplicationEntryBody>,
     #[serde(rename = "ApplicationEntryMail")]
     pub mail: Option<ApplicationEntryBody>,
+    #[serde(rename = "ApplicationEntryGroup")]
+    pub group: Option<ApplicationEntryBody>,
+    #[serde(rename = "ApplicationEntryCallsign")]
+    pub callsign: Option<ApplicationEntryBody>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }
@@ -129,6 +128,8 @@ pub struct NetworkAddress {
     pub enveloped_profile_account: Option<DareEnvelope>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub protocols: Vec<NetworkProtocol>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<serde_json::Value>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
@@ -137,6 +138,8 @@ mesh_struct! {
 /// A protocol an address is reached by (the reference's NetworkProtocol).
 pub struct NetworkProtocol {
     pub protocol: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<serde_json::Value>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
@@ -148,6 +151,8 @@ pub struct TaggedSource {
     pub local_name: Option<String>,
     pub validation: Option<String>,
     pub enveloped_source: Option<DareEnvelope>,
+    #[serde(with = "mesh_encoding::base64url::option")]
+    pub binary_source: Option<Vec<u8>>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
@@ -157,6 +162,12 @@ pub struct PersonName {
     pub full_name: Option<String>,
     pub first: Option<String>,
     pub last: Option<String>,
+    pub inactive: Option<bool>,
+    pub prefix: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub middle: Vec<String>,
+    pub suffix: Option<String>,
+    pub post_nominal: Option<String>,
 }}
 
 mesh_struct! {
@@ -165,26 +176,17 @@ pub struct Anchor {
     pub validation: Option<String>,
 }}
 
-mesh_struct! {
+contact_struct! {
 /// schema-08 §10.3.5: a person.
 pub struct ContactPerson {
-    pub id: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub anchors: Vec<Anchor>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub network_addresses: Vec<NetworkAddress>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub common_names: Vec<PersonName>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<TaggedSource>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+cataloged_struct! {
 pub struct CatalogedContact {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub labels: Vec<String>,
     pub key: Option<String>,
     #[serde(rename = "Self")]
     pub is_self: Option<bool>,
@@ -192,7 +194,7 @@ pub struct CatalogedContact {
     /// code wraps the Contact beside it), tagged as the reference writes it
     /// (`{"ContactPerson": {…}}`); the untagged form of earlier builds is read too.
     #[serde(with = "tagged_contact")]
-    pub contact: Option<ContactPerson>,
+    pub contact: Option<Contact>,
     /// The contact's self-signed account profile, as a MessageContact from them carried it:
     /// what messages to them are encrypted to (not a field of the draft).
     pub enveloped_profile_user: Option<DareEnvelope>,
@@ -200,13 +202,11 @@ pub struct CatalogedContact {
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+cataloged_struct! {
 /// An entry of the access catalog (schema-08 §4.1): a privilege granted to a party, here a
 /// cryptographic capability the service exercises for a device. `Capability` is not among the
 /// draft's (empty) field list; the entry has no other place for what it grants.
 pub struct CatalogedAccess {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub labels: Vec<String>,
     pub key: Option<String>,
     pub capability: Option<CryptographicCapability>,
     #[serde(flatten)]
@@ -236,39 +236,95 @@ pub fn rotation_id(device_udf: &str, admin_udf: &str) -> String {
 
 /// A capability of the access catalog, tagged by its type (schema-08 §10.4.8–10.4.14).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[allow(clippy::large_enum_variant)]
 pub enum CryptographicCapability {
     CapabilityDecryptServiced(CapabilityDecryptServiced),
+    // The reference's other capabilities: read and kept; this build grants none of them, and
+    // its service exercises only serviced decryption.
+    NullCapability(Capability),
+    AccessCapability(Capability),
+    PublicationCapability(Capability),
+    CapabilityDecrypt(Capability),
+    CapabilityDecryptPartial(Capability),
+    CapabilitySign(Capability),
+    CapabilityKeyGenerate(Capability),
+    CapabilityFairExchange(Capability),
 }
 
+mesh_struct! {
+/// The members of the reference's capabilities other than serviced decryption (its
+/// Capability, CryptographicCapability, AccessCapability and PublicationCapability together).
+pub struct Capability {
+    pub id: Option<String>,
+    pub active: Option<bool>,
+    pub issued: Option<i64>,
+    pub mode: Option<String>,
+    pub udf: Option<String>,
+    pub witness: Option<String>,
+    pub key_data: Option<KeyData>,
+    pub grantee_account: Option<String>,
+    pub grantee_udf: Option<String>,
+    pub enveloped_key_share: Option<DareEnvelope>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rights: Vec<String>,
+    pub enveloped_cataloged_device: Option<DareEnvelope>,
+    pub cataloged_device_digest: Option<String>,
+    pub identifier: Option<String>,
+    pub digest: Option<String>,
+    #[serde(with = "mesh_encoding::base64url::option")]
+    pub data: Option<Vec<u8>>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
 /// `Contact` as the reference tags it, read in either form.
+/// A contact, tagged by its kind as the reference writes it (`{"ContactPerson": {…}}`).
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Contact {
+    ContactPerson(ContactPerson),
+    ContactGroup(ContactGroup),
+    ContactOrganization(ContactOrganization),
+}
+
+impl Contact {
+    /// The person, when the contact is one.
+    pub fn person(&self) -> Option<&ContactPerson> {
+        match self {
+            Contact::ContactPerson(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl From<ContactPerson> for Contact {
+    fn from(p: ContactPerson) -> Self {
+        Contact::ContactPerson(p)
+    }
+}
+
+/// `Contact` read tagged (the reference, this build) or untagged (a person, as earlier builds
+/// wrote it); written tagged.
 mod tagged_contact {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use super::ContactPerson;
-
-    #[derive(Serialize)]
-    enum Tagged<'a> {
-        ContactPerson(&'a ContactPerson),
-    }
+    use super::{Contact, ContactPerson};
 
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Either {
-        Tagged {
-            #[serde(rename = "ContactPerson")]
-            person: ContactPerson,
-        },
+        Tagged(Contact),
         Plain(ContactPerson),
     }
 
-    pub fn serialize<S: Serializer>(v: &Option<ContactPerson>, s: S) -> Result<S::Ok, S::Error> {
-        v.as_ref().map(Tagged::ContactPerson).serialize(s)
+    pub fn serialize<S: Serializer>(v: &Option<Contact>, s: S) -> Result<S::Ok, S::Error> {
+        v.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ContactPerson>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Contact>, D::Error> {
         Ok(Option::<Either>::deserialize(d)?.map(|e| match e {
-            Either::Tagged { person } => person,
-            Either::Plain(person) => person,
+            Either::Tagged(contact) => contact,
+            Either::Plain(person) => Contact::ContactPerson(person),
         }))
     }
 }
@@ -301,10 +357,8 @@ pub struct CapabilityDecryptServiced {
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+cataloged_struct! {
 pub struct CatalogedPublication {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub labels: Vec<String>,
     pub id: Option<String>,
     pub authenticator: Option<String>,
     pub enveloped_data: Option<DareEnvelope>,
@@ -313,56 +367,28 @@ pub struct CatalogedPublication {
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+application_struct! {
 /// An application entry (schema-08 §10.4.17); the Mesh account application and mail use it
 /// as the draft defines.
 pub struct CatalogedApplication {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub labels: Vec<String>,
-    pub key: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub enveloped_capabilities: Vec<DareEnvelope>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+application_struct! {
 /// An SSH key (schema-08 §10.4.20 leaves the content open; these fields are the project's):
 /// the OpenSSH public key line and the private key in an envelope, inside the encrypted
 /// application catalog.
 pub struct CatalogedApplicationSsh {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub labels: Vec<String>,
-    pub key: Option<String>,
     pub public_key: Option<String>,
     pub enveloped_private_key: Option<DareEnvelope>,
-    /// The reference's members: the client key (an RSA key in its examples), the hosts it is
-    /// granted on, and its escrow.
-    pub local_name: Option<String>,
     pub client_key: Option<KeyData>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub grant: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub deny: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub enveloped_escrow: Vec<DareEnvelope>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+application_struct! {
 pub struct CatalogedApplicationMail {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub labels: Vec<String>,
-    pub key: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub enveloped_capabilities: Vec<DareEnvelope>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub grant: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub deny: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub enveloped_escrow: Vec<DareEnvelope>,
     pub account_address: Option<String>,
     pub inbound_connect: Option<String>,
     pub outbound_connect: Option<String>,
@@ -370,6 +396,112 @@ pub struct CatalogedApplicationMail {
     pub smime_encrypt: Option<KeyData>,
     pub openpgp_sign: Option<KeyData>,
     pub openpgp_encrypt: Option<KeyData>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+mesh_struct! {
+/// A postal or geographic location (the reference's).
+pub struct Location {
+    pub appartment: Option<String>,
+    pub street: Option<String>,
+    pub district: Option<String>,
+    pub locality: Option<String>,
+    pub county: Option<String>,
+    pub postcode: Option<String>,
+    pub country: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+mesh_struct! {
+/// A role a contact holds in an organization (the reference's).
+pub struct Role {
+    pub organization_name: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub titles: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<Location>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+mesh_struct! {
+/// A contact's web page (the reference's).
+pub struct Bookmark {
+    pub uri: Option<String>,
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub role: Vec<String>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+application_struct! {
+/// A callsign entry of the application catalog (the reference's).
+pub struct CatalogedCallsign {
+    pub canonical: Option<String>,
+    pub profile_udf: Option<String>,
+    pub enveloped_callsign_binding: Option<DareEnvelope>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+application_struct! {
+/// A recryption group the account administers (the reference's).
+pub struct CatalogedGroup {
+    pub enveloped_connection_address: Option<DareEnvelope>,
+    pub enveloped_profile_group: Option<DareEnvelope>,
+    pub enveloped_activation_common: Option<DareEnvelope>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+cataloged_struct! {
+/// A member of a recryption group (the reference's).
+pub struct CatalogedMember {
+    pub contact_address: Option<String>,
+    pub member_capability_id: Option<String>,
+    pub service_capability_id: Option<String>,
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+cataloged_struct! {
+/// A receipt entry (the reference's; it declares no members of its own).
+pub struct CatalogedReceipt {
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+cataloged_struct! {
+/// A ticket entry (the reference's; it declares no members of its own).
+pub struct CatalogedTicket {
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+application_struct! {
+/// A network application entry (the reference's).
+pub struct CatalogedApplicationNetwork {
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+contact_struct! {
+/// A contact that is a group (the reference's).
+pub struct ContactGroup {
+    #[serde(flatten)]
+    pub extra: mesh_encoding::Unknown,
+}}
+
+contact_struct! {
+/// A contact that is an organization (the reference's).
+pub struct ContactOrganization {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub common_names: Vec<serde_json::Value>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}

@@ -20,25 +20,38 @@ fn body_of(udf_text: &str) -> Result<Vec<u8>> {
 /// hash gave); the reference derives ResponseID and EnvelopeId from it all the same, with
 /// SHA-2-512 (its examples, `ProtocolConnectPIN.md`; reference README fact 4).
 fn digest_of_id(message_id: &str, content_type: &str) -> Result<String> {
-    let (alg, body) = match Udf::parse(message_id) {
-        Ok(udf) => (
-            match udf.kind() {
-                UdfType::DigestSha3(_) | UdfType::AuthenticatorHmacSha3 => {
-                    DigestAlgorithm::Sha3_512
-                }
-                _ => DigestAlgorithm::Sha2_512,
-            },
-            udf.body().to_vec(),
-        ),
-        Err(e) => {
-            let octets = mesh_udf::base32::decode(message_id).map_err(|_| e.clone())?;
-            if octets.len() < 2 {
-                return Err(e.into());
-            }
-            (DigestAlgorithm::Sha2_512, octets[1..].to_vec())
-        }
+    let udf = Udf::parse(message_id)?;
+    let alg = match udf.kind() {
+        UdfType::DigestSha3(_) | UdfType::AuthenticatorHmacSha3 => DigestAlgorithm::Sha3_512,
+        _ => DigestAlgorithm::Sha2_512,
     };
-    Ok(ContentDigest::of_data(alg, content_type, &body).present(ID_BITS)?)
+    Ok(ContentDigest::of_data(alg, content_type, udf.body()).present(ID_BITS)?)
+}
+
+/// The identifier derived from a connection witness (an AcknowledgeConnection's MessageId):
+/// SHA-2-512 over the octets after its first, whatever that first octet is — the witness is a
+/// hash, not a typed UDF, even when its first octet happens to name a UDF type.
+fn digest_of_witness(witness: &str, content_type: &str) -> Result<String> {
+    let octets = mesh_udf::base32::decode(witness)?;
+    if octets.len() < 2 {
+        return Err(crate::SchemaError::Invalid(format!(
+            "{witness} is too short to be a witness"
+        )));
+    }
+    Ok(
+        ContentDigest::of_data(DigestAlgorithm::Sha2_512, content_type, &octets[1..])
+            .present(ID_BITS)?,
+    )
+}
+
+/// The ResponseID of a connection: from the witness (reference README fact 4).
+pub fn response_id_of_witness(witness: &str) -> Result<String> {
+    digest_of_witness(witness, "application/mmm/responseid")
+}
+
+/// The EnvelopeId of a connection's acknowledgement, whose MessageId is the witness.
+pub fn envelope_id_of_witness(witness: &str) -> Result<String> {
+    digest_of_witness(witness, "application/mmm/envelopeid")
 }
 
 /// The EnvelopeId of the envelope carrying the message `message_id`.

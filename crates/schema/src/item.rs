@@ -48,7 +48,11 @@ items! {
     MessageError, MessageComplete, MessagePin, RequestConnection, AcknowledgeConnection,
     RespondConnection, MessageContact, GroupInvitation, RequestConfirmation,
     ResponseConfirmation, MessageClaim, DevicePreconfigurationPrivate,
-    ContactPerson, CallsignBinding, AccountHostAssignment,
+    ContactPerson, ContactGroup, ContactOrganization, CallsignBinding, AccountHostAssignment,
+    CatalogedCallsign, CatalogedGroup, CatalogedMember, CatalogedReceipt, CatalogedTicket,
+    CatalogedApplicationNetwork, ActivationApplicationCallsign, ActivationApplicationGroup,
+    ActivationApplicationMail, ActivationApplicationSsh, ActivationHost, ConnectionApplication,
+    ConnectionGroup, ConnectionStripped, MessageInvoice, RequestTask, ProcessResult,
 }
 
 impl MeshItem {

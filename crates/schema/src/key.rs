@@ -19,6 +19,15 @@ pub struct KeyData {
     pub private_parameters: Option<KeyParameters>,
     pub not_before: Option<String>,
     pub not_on_or_after: Option<String>,
+    #[serde(with = "mesh_encoding::base64url::option")]
+    pub x509_certificate: Option<Vec<u8>>,
+    #[serde(
+        with = "mesh_encoding::base64url::list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub x509_chain: Vec<Vec<u8>>,
+    #[serde(rename = "X509CSR", with = "mesh_encoding::base64url::option")]
+    pub x509_csr: Option<Vec<u8>>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }

@@ -44,6 +44,9 @@ message!(
         automatic: Option<bool>,
         salted_pin: Option<String>,
         action: Option<String>,
+        /// The rights a device connected with this PIN gets (the reference's `Roles`).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        roles: Vec<String>,
     }
 );
 
@@ -94,7 +97,29 @@ message!(MessageContact {
     pin: Option<String>,
 });
 
-message!(GroupInvitation { text: Option<String> });
+message!(GroupInvitation {
+    text: Option<String>,
+    /// The group's contact, tagged by its kind (`{"ContactGroup": {…}}`), kept as it came.
+    contact: Option<serde_json::Value>,
+});
+
+message!(
+    /// An invoice (the reference's; it declares no members of its own).
+    MessageInvoice {}
+);
+
+message!(
+    /// A task request (the reference's; it declares no members of its own).
+    RequestTask {}
+);
+
+message!(
+    /// The outcome of processing a message (the reference's).
+    ProcessResult {
+        success: Option<bool>,
+        error_report: Option<String>,
+    }
+);
 message!(RequestConfirmation { text: Option<String> });
 message!(ResponseConfirmation {
     request: Option<DareEnvelope>,

@@ -27,6 +27,8 @@ pub struct DevicePreconfigurationPrivate {
     pub enveloped_connection_service: Option<DareEnvelope>,
     pub private_key: Option<PrivateKeyForm>,
     pub connect_uri: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hailing: Vec<String>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}

@@ -7,7 +7,7 @@ use mesh_crypto::{profile_keys, PublicKey, SecretSeed};
 use crate::key::{required, KeyData};
 use crate::{Result, SchemaError};
 
-mesh_struct! {
+assertion_struct! {
 pub struct ProfileDevice {
     pub profile_signature: Option<KeyData>,
     pub description: Option<String>,
@@ -18,12 +18,8 @@ pub struct ProfileDevice {
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+assertion_struct! {
 pub struct ProfileUser {
-    /// When the profile was last changed (the reference's Assertion `Updated`): a profile
-    /// re-issued by a key rotation must be later than the one it replaces, so that an older
-    /// one, still validly signed, cannot be put back.
-    pub updated: Option<String>,
     pub profile_signature: Option<KeyData>,
     pub account_address: Option<String>,
     pub service_udf: Option<String>,
@@ -37,11 +33,12 @@ pub struct ProfileUser {
     pub common_encryption: Option<KeyData>,
     pub common_authentication: Option<KeyData>,
     pub common_signature: Option<KeyData>,
+    pub description: Option<String>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+assertion_struct! {
 pub struct ProfileGroup {
     pub profile_signature: Option<KeyData>,
     pub account_address: Option<String>,
@@ -52,26 +49,29 @@ pub struct ProfileGroup {
     pub account_authentication: Option<KeyData>,
     pub common_encryption: Option<KeyData>,
     pub common_authentication: Option<KeyData>,
+    pub description: Option<String>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+assertion_struct! {
 pub struct ProfileService {
     pub profile_signature: Option<KeyData>,
     pub service_authentication: Option<KeyData>,
     pub service_encryption: Option<KeyData>,
     pub service_signature: Option<KeyData>,
+    pub description: Option<String>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
 
-mesh_struct! {
+assertion_struct! {
 pub struct ProfileHost {
     pub profile_signature: Option<KeyData>,
     pub encryption: Option<KeyData>,
     pub signature: Option<KeyData>,
     pub authentication: Option<KeyData>,
+    pub description: Option<String>,
     #[serde(flatten)]
     pub extra: mesh_encoding::Unknown,
 }}
@@ -116,7 +116,7 @@ impl ProfileDevice {
             encryption: pick(&keys, "Encryption"),
             signature: pick(&keys, "Signature"),
             authentication: pick(&keys, "Authentication"),
-            extra: Default::default(),
+            ..Default::default()
         })
     }
 

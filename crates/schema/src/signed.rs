@@ -50,6 +50,18 @@ pub fn seal_message(
     Ok(envelope)
 }
 
+/// Seal a connection acknowledgement, whose MessageId is the witness: the EnvelopeId is
+/// derived as [`crate::ids::envelope_id_of_witness`] says.
+pub fn seal_acknowledgement(
+    item: &MeshItem,
+    signer: &PrivateKey,
+    witness: &str,
+) -> Result<DareEnvelope> {
+    let mut envelope = seal(item, signer, Some(witness), &[])?;
+    envelope.header.envelope_id = Some(crate::ids::envelope_id_of_witness(witness)?);
+    Ok(envelope)
+}
+
 /// As [`seal`], with more ContentMetaData members (`KeyValues`).
 pub fn seal_with(
     item: &MeshItem,

@@ -11,10 +11,13 @@ use mesh_udf::{random, KeySpecifier};
 fn a_contact_is_written_tagged_and_read_in_both_forms() {
     let contact = CatalogedContact {
         key: Some("k".into()),
-        contact: Some(ContactPerson {
-            id: Some("person".into()),
-            ..Default::default()
-        }),
+        contact: Some(
+            ContactPerson {
+                id: Some("person".into()),
+                ..Default::default()
+            }
+            .into(),
+        ),
         ..Default::default()
     };
     let json = MeshItem::from(contact.clone()).to_json().unwrap();

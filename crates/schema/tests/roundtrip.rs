@@ -99,13 +99,16 @@ fn samples() -> Vec<MeshItem> {
         .into(),
         CatalogedContact {
             key: Some("bob@example.com".into()),
-            contact: Some(ContactPerson {
-                common_names: vec![PersonName {
-                    full_name: Some("Bob".into()),
+            contact: Some(
+                ContactPerson {
+                    common_names: vec![PersonName {
+                        full_name: Some("Bob".into()),
+                        ..Default::default()
+                    }],
                     ..Default::default()
-                }],
-                ..Default::default()
-            }),
+                }
+                .into(),
+            ),
             ..Default::default()
         }
         .into(),

@@ -80,9 +80,15 @@ fn damaged(container: &str, e: StoreError) -> StoreError {
     }
 }
 
-/// An entry read back, checked against the PayloadDigest its trailer records.
+/// An entry read back, checked against the PayloadDigest its trailer (or header) records.
 fn sound(container: &str, index: u64, env: DareEnvelope) -> StoreResult<DareEnvelope> {
-    if let Some(claimed) = env.trailer.as_ref().and_then(|t| t.payload_digest.as_ref()) {
+    let claims = env
+        .trailer
+        .as_ref()
+        .and_then(|t| t.payload_digest.as_ref())
+        .into_iter()
+        .chain(env.header.payload_digest.as_ref());
+    for claimed in claims {
         if mesh_dare::envelope::sha512(&env.payload).as_slice() != claimed.as_slice() {
             return Err(StoreError::Damaged(format!(
                 "{container}: entry {index} does not match its digest"

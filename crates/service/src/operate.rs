@@ -247,7 +247,14 @@ pub fn operate(
         .operations
         .iter()
         .map(|operation| {
-            let CryptographicOperation::CryptographicOperationKeyAgreement(op) = operation;
+            let CryptographicOperation::CryptographicOperationKeyAgreement(op) = operation else {
+                return CryptographicResult::CryptographicResultError(CryptographicResultError {
+                    error: Some(format!(
+                        "{} is not performed by this service (key agreement only)",
+                        operation.name()
+                    )),
+                });
+            };
             let outcome = (|| {
                 let id = op.key_id.as_deref().ok_or("the operation names no KeyId")?;
                 let share = shares

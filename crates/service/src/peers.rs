@@ -196,7 +196,9 @@ impl Peers {
             public_only(&url)?;
         }
         let sealed = binding::seal_request(
-            &Request::HelloRequest(HelloRequest {}),
+            &Request::HelloRequest(HelloRequest {
+                ..Default::default()
+            }),
             Authenticator::None,
             None,
         )

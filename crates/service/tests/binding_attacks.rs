@@ -271,6 +271,30 @@ fn a_header_rewritten_on_a_captured_request_is_refused() {
     let signature = &mut envelope.trailer.as_mut().unwrap().signatures[0];
     signature.key_identifier = signature.key_identifier.as_ref().map(|k| k.to_lowercase());
     assert_eq!(lab.send(&reencode(&envelope)).0, 401);
+    // The signatures moved from the trailer to the header (where the reference's envelopes
+    // may carry them, and where a DARE reader now checks them): still the same signatures over
+    // the same payload, but not a form this binding writes, so refused; and so are the other
+    // members the reference allows and the binding never uses.
+    let original = DareEnvelope::parse(&captured).unwrap();
+    let mut moved = original.clone();
+    let trailer = moved.trailer.take().unwrap();
+    moved.header.signatures = trailer.signatures;
+    moved.header.payload_digest = trailer.payload_digest;
+    let (status, text) = lab.send(&reencode(&moved));
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("does not use"), "{text}");
+    let mut malted = original.clone();
+    malted.header.malt = Some(vec![1; 32]);
+    assert_eq!(lab.send(&reencode(&malted)).0, 400);
+    let mut manifest = original.clone();
+    manifest.trailer.as_mut().unwrap().signatures[0].manifest = Some(vec![1]);
+    assert_eq!(lab.send(&reencode(&manifest)).0, 400);
+    let mut header_extra = original.clone();
+    header_extra.header.signatures = vec![mesh_dare::schema::DareSignature::default()];
+    header_extra.header.signatures[0]
+        .extra
+        .insert("Unknown".into(), serde_json::json!(1));
+    assert_eq!(lab.send(&reencode(&header_extra)).0, 400);
     // The request as it was: once; sent again, refused and not run again (a read's answer is
     // not kept, so there is nothing to give back either).
     assert_eq!(lab.send(&captured).0, 200);
@@ -382,7 +406,10 @@ fn hello_with_nonce(nonce: &str) -> Vec<u8> {
         )),
         ..Default::default()
     };
-    let payload = mesh_encoding::to_json(&Request::HelloRequest(HelloRequest {})).unwrap();
+    let payload = mesh_encoding::to_json(&Request::HelloRequest(HelloRequest {
+        ..Default::default()
+    }))
+    .unwrap();
     DareEnvelope::encode(
         payload.as_bytes(),
         &EnvelopeOptions {
@@ -869,4 +896,32 @@ fn an_unsigned_connection_request_is_taken_only_from_its_device() {
     // Signed by the device both inside and outside: taken (this build's form).
     assert!(connect(inner(Some(&device_key)), &device_key) < 300);
     assert_eq!(lab.index("MMM_Inbound"), before + 2);
+}
+
+/// An entry whose header states a PayloadDigest that is not its payload's (the reference puts
+/// digests in headers, and a DARE reader now checks them there): refused before anything is
+/// stored, so that no reader sees a frame one check calls sound and another damaged.
+#[test]
+fn an_entry_with_a_false_header_digest_is_refused() {
+    let lab = lab();
+    let Request::TransactRequest(mut transact) = lab.local_entry() else {
+        unreachable!()
+    };
+    let before = lab.index("MMM_Local");
+    transact.local[0].header.payload_digest = Some(vec![0; 64]);
+    let (status, text) = lab.send(&lab.seal(&Request::TransactRequest(transact.clone())));
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("PayloadDigest"), "{text}");
+    assert_eq!(lab.index("MMM_Local"), before);
+    // The true digest in the header is taken, and the stored frame reads as sound.
+    let payload = transact.local[0].payload.clone();
+    transact.local[0].header.payload_digest = Some(mesh_dare::envelope::sha512(&payload).to_vec());
+    let (status, text) = lab.send(&lab.seal(&Request::TransactRequest(transact)));
+    assert!(status < 300, "{status} {text}");
+    assert_eq!(lab.index("MMM_Local"), before + 1);
+    let stored = lab
+        .store
+        .read("alice@example.com", "MMM_Local", before + 1, 1)
+        .unwrap();
+    assert_eq!(stored.len(), 1);
 }

@@ -363,6 +363,7 @@ fn abuser(
                     mesh_protocol::messages::CompleteRequest {
                         account_address: Some(ABUSER.into()),
                         response_id: Some(format!("junk-{}", rand::random::<u32>())),
+                        ..Default::default()
                     },
                 );
                 // Refusals (429 past the per-address allowance) count as tries too.

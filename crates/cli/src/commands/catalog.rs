@@ -275,6 +275,7 @@ fn describe(item: &MeshItem) -> String {
             let name = c
                 .contact
                 .as_ref()
+                .and_then(|c| c.person())
                 .and_then(|p| p.common_names.first())
                 .and_then(|n| n.full_name.clone());
             match name {
@@ -491,7 +492,7 @@ pub fn contact(cmd: ContactCommand, common: &Common, data: &Option<PathBuf>) -> 
             };
             let entry = CatalogedContact {
                 key: Some(email.to_ascii_lowercase()),
-                contact: Some(person),
+                contact: Some(person.into()),
                 enveloped_profile_user: profile,
                 ..Default::default()
             };

@@ -57,8 +57,8 @@ pub fn connect(ctx: &Ctx, caller: &Caller, r: &ConnectRequest) -> Outcome {
         witness: Some(witness.clone()),
         ..Default::default()
     };
-    let ack_env =
-        signed::seal_message(&ack.into(), &host.identity.sign, &witness, &[]).map_err(|e| {
+    let ack_env = signed::seal_acknowledgement(&ack.into(), &host.identity.sign, &witness)
+        .map_err(|e| {
             tracing::error!("acknowledgement: {e}");
             Refusal::Internal
         })?;

@@ -243,6 +243,27 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
             "only the service writes an account's inbound spool".into(),
         ));
     }
+    // An entry may state its PayloadDigest in the header (as the reference's do); stated there,
+    // it must be its payload's, or the entry would read as sound to one reader and damaged to
+    // another.
+    let entries = r
+        .updates
+        .iter()
+        .flat_map(|u| &u.envelopes)
+        .chain(&r.local)
+        .chain(&r.outbound);
+    for env in entries {
+        if env
+            .header
+            .payload_digest
+            .as_ref()
+            .is_some_and(|d| d.as_slice() != mesh_dare::envelope::sha512(&env.payload))
+        {
+            return Err(Refusal::Malformed(
+                "an entry's header states a PayloadDigest that is not its payload's".into(),
+            ));
+        }
+    }
     let mut updates = Vec::new();
     for u in &r.updates {
         let name = u
@@ -387,6 +408,7 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
                         index_request: Some(n),
                         index_container: Some(index),
                         result: Some("Accept".into()),
+                        ..Default::default()
                     });
                     n += 1;
                 }
