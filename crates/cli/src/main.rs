@@ -106,6 +106,8 @@ use commands::catalog;
 enum BenchCommand {
     /// Transact and Download requests per second and latency against a service on loopback.
     Service(commands::bench::BenchArgs),
+    /// An account of N entries end to end: bind, connect a device, list, get, peak memory.
+    Sync(commands::bench_sync::SyncBenchArgs),
 }
 
 fn main() {
@@ -126,6 +128,7 @@ fn main() {
         Command::Account(c) => commands::account::run(c, &cli.data),
         Command::Service(c) => commands::service::run(c),
         Command::Bench(BenchCommand::Service(a)) => commands::bench::run(a),
+        Command::Bench(BenchCommand::Sync(a)) => commands::bench_sync::run(a),
         Command::Conformance(a) => commands::conformance::run(a),
         Command::Password { cmd, common } => catalog::password(cmd, &common, &cli.data),
         Command::Contact { cmd, common } => catalog::contact(cmd, &common, &cli.data),

@@ -28,6 +28,9 @@ use mesh_udf::{random, KeySpecifier};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha512};
 
+use std::collections::HashMap;
+
+use crate::agreements::AgreementCache;
 use crate::authority::{AdminKeys, Administration};
 use crate::catalogs::CatalogKind;
 use crate::store;
@@ -111,34 +114,94 @@ impl AccountShare {
 pub type Progress = dyn Fn(u64, u64) + Send + Sync;
 
 /// Agreement values for every envelope encrypted to `account_key`, from the device's share and
-/// the service's contributions (one Operate per [`OPERATE_BATCH`] ephemeral keys).
+/// the service's contributions (one Operate per [`OPERATE_BATCH`] ephemeral keys). Values kept
+/// in `cache` are taken from there; new ones that open their envelope are kept there.
 fn share_ring(
     shares: &[AccountShare],
     operator: &dyn ThresholdOperator,
     envelopes: &[DareEnvelope],
     progress: Option<&Progress>,
+    mut cache: Option<&mut AgreementCache>,
 ) -> Result<KeyRing> {
     let mut ring = KeyRing::new();
-    let mut wanted = Vec::new();
+    // How many agreements the service is asked for in all, for the progress shown.
+    let total = shares
+        .iter()
+        .map(|share| {
+            let udf = share.of.udf();
+            envelopes
+                .iter()
+                .filter_map(|e| e.ephemeral_for(&udf))
+                .filter(|epk| cache.as_deref().and_then(|c| c.get(&udf, epk)).is_none())
+                .count() as u64
+        })
+        .sum::<u64>();
+    let mut done = 0;
     for share in shares {
         let udf = share.of.udf();
+        // The recipient entry of each ephemeral key, to check a value opens it before using a
+        // kept one or keeping a new one (a wrong value would spoil every later read).
+        let entries: HashMap<Vec<u8>, &mesh_dare::schema::DareRecipient> = envelopes
+            .iter()
+            .flat_map(|e| e.header.recipients.iter())
+            .filter(|r| {
+                r.key_identifier
+                    .as_deref()
+                    .is_some_and(|kid| mesh_dare::keys::kid_matches(kid, &udf))
+            })
+            .filter_map(|r| {
+                Some((
+                    mesh_dare::crypt::recipient_ephemeral(r)
+                        .ok()?
+                        .as_bytes()
+                        .to_vec(),
+                    r,
+                ))
+            })
+            .collect();
+        let opens = |epk: &PublicKey, value: &[u8]| {
+            entries
+                .get(epk.as_bytes())
+                .is_some_and(|entry| mesh_dare::crypt::seed_from_agreement(entry, value).is_ok())
+        };
         let mut ephemerals = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for epk in envelopes.iter().filter_map(|e| e.ephemeral_for(&udf)) {
-            if !ephemerals.contains(&epk) {
-                ephemerals.push(epk);
+            match cache.as_deref().and_then(|c| c.get(&udf, &epk)) {
+                Some(value) if opens(&epk, value) => ring.add_agreement(&udf, &epk, value.to_vec()),
+                _ => {
+                    if seen.insert(epk.as_bytes().to_vec()) {
+                        ephemerals.push(epk);
+                    }
+                }
             }
         }
-        wanted.push((share, udf, ephemerals));
-    }
-    let total = wanted.iter().map(|(_, _, e)| e.len() as u64).sum::<u64>();
-    let mut done = 0;
-    for (share, udf, ephemerals) in &wanted {
-        share_agreements(share, udf, ephemerals, operator, &mut ring, &mut |n| {
-            done += n;
-            if let Some(progress) = progress.filter(|_| total > OPERATE_BATCH as u64) {
-                progress(done, total);
-            }
-        })?;
+        let mut keep = |made: Vec<(PublicKey, Vec<u8>)>| {
+            let Some(cache) = cache.as_deref_mut() else {
+                return;
+            };
+            let sound: Vec<_> = made
+                .into_iter()
+                .filter(|(epk, value)| opens(epk, value))
+                .collect();
+            // Keeping is a saving, not a duty: a read does not fail because the cache could not
+            // be written (a full disk, say); the next read asks the service again.
+            let _ = cache.add(&udf, sound);
+        };
+        share_agreements(
+            share,
+            &udf,
+            &ephemerals,
+            operator,
+            &mut ring,
+            &mut keep,
+            &mut |n| {
+                done += n;
+                if let Some(progress) = progress.filter(|_| total > OPERATE_BATCH as u64) {
+                    progress(done, total);
+                }
+            },
+        )?;
     }
     Ok(ring)
 }
@@ -150,6 +213,7 @@ fn share_agreements(
     ephemerals: &[PublicKey],
     operator: &dyn ThresholdOperator,
     ring: &mut KeyRing,
+    keep: &mut dyn FnMut(Vec<(PublicKey, Vec<u8>)>),
     advance: &mut dyn FnMut(u64),
 ) -> Result<()> {
     for chunk in ephemerals.chunks(OPERATE_BATCH) {
@@ -168,14 +232,17 @@ fn share_agreements(
                 "the service answered for a different number of keys".into(),
             ));
         }
+        let mut made = Vec::with_capacity(chunk.len());
         for (epk, their) in chunk.iter().zip(theirs) {
             let mine = share.key.agree_partial(epk)?;
             let value = mesh_crypto::combine_contributions(
                 epk.algorithm(),
                 &[mine.as_slice(), their.as_slice()],
             )?;
-            ring.add_agreement(udf, epk, value);
+            ring.add_agreement(udf, epk, value.clone());
+            made.push((epk.clone(), value));
         }
+        keep(made);
         advance(chunk.len() as u64);
     }
     Ok(())
@@ -190,7 +257,13 @@ pub fn open_with_grant(
     envelope: &DareEnvelope,
 ) -> Result<Vec<u8>> {
     let share = AccountShare::from_grant(grant, account_key)?;
-    let ring = share_ring(&[share], operator, std::slice::from_ref(envelope), None)?;
+    let ring = share_ring(
+        &[share],
+        operator,
+        std::slice::from_ref(envelope),
+        None,
+        None,
+    )?;
     Ok(envelope.plaintext(&ring)?)
 }
 
@@ -795,6 +868,10 @@ pub struct Account {
     shares: Vec<AccountShare>,
     operator: std::sync::OnceLock<Box<dyn ThresholdOperator>>,
     progress: std::sync::OnceLock<Box<Progress>>,
+    /// Agreements already made with the service (devices holding a share), read on first use.
+    agreements: std::sync::Mutex<Option<AgreementCache>>,
+    /// Use and add to `agreements` (on unless a benchmark turns it off).
+    keep: std::sync::atomic::AtomicBool,
 }
 
 fn decode_id_key(text: &str) -> Result<[u8; 32]> {
@@ -875,6 +952,8 @@ impl Account {
             shares,
             operator: std::sync::OnceLock::new(),
             progress: std::sync::OnceLock::new(),
+            agreements: Default::default(),
+            keep: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -906,6 +985,8 @@ impl Account {
             shares: Vec::new(),
             operator: std::sync::OnceLock::new(),
             progress: std::sync::OnceLock::new(),
+            agreements: Default::default(),
+            keep: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -920,6 +1001,12 @@ impl Account {
         if self.holds_share() {
             let _ = self.operator.set(operator);
         }
+    }
+
+    /// Keep the agreements made with the service, and use those kept (the default), or ask the
+    /// service every time (what `mesh bench service` measures).
+    pub fn keep_agreements(&self, keep: bool) {
+        self.keep.store(keep, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Does this device decrypt with a share of the account key (and the service's)?
@@ -976,11 +1063,34 @@ impl Account {
                 self.address
             ))
         })?;
+        let progress = self.progress.get().map(|p| p.as_ref());
+        if !self.keep.load(std::sync::atomic::Ordering::Relaxed) {
+            return share_ring(&self.shares, operator.as_ref(), envelopes, progress, None);
+        }
+        let mut cache = self.agreements.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = cache.get_or_insert_with(|| {
+            let shares: Vec<_> = self.shares.iter().map(|s| (&s.of, &s.key)).collect();
+            // The key the kept values are sealed under takes the service's contribution, as an
+            // entry does: one Operate per share, once per session.
+            let mut contribute = |of: &str, epk: &PublicKey| -> Result<Vec<u8>> {
+                let share = self
+                    .shares
+                    .iter()
+                    .find(|s| s.of.udf() == of)
+                    .ok_or_else(|| ClientError::Invalid("no share of that key".into()))?;
+                operator
+                    .contributions(&share.capability, std::slice::from_ref(epk))?
+                    .pop()
+                    .ok_or_else(|| ClientError::Invalid("the service gave no contribution".into()))
+            };
+            AgreementCache::load(&self.dir, &shares, &mut contribute)
+        });
         share_ring(
             &self.shares,
             operator.as_ref(),
             envelopes,
-            self.progress.get().map(|p| p.as_ref()),
+            progress,
+            Some(cache),
         )
     }
 
@@ -1114,12 +1224,40 @@ impl Account {
 
     /// Add an entry to its catalog, replacing the entry with the same key.
     pub fn put(&self, kind: CatalogKind, item: &MeshItem) -> Result<String> {
+        // What is refused is refused before the catalog is opened (or made).
+        kind.check(item)?;
+        if kind.administered() {
+            self.administrator_key()?;
+        }
+        let mut catalog = self.catalog(kind)?;
+        self.put_in(&mut catalog, kind, item)
+    }
+
+    /// Put many entries with the catalog opened once (an import, a benchmark's fill): each is
+    /// written and synced as [`Self::put`] writes it, without reading the catalog again.
+    pub fn put_all<'i>(
+        &self,
+        kind: CatalogKind,
+        items: impl IntoIterator<Item = &'i MeshItem>,
+        progress: &mut dyn FnMut(),
+    ) -> Result<Vec<String>> {
+        let mut catalog = self.catalog(kind)?;
+        items
+            .into_iter()
+            .map(|item| {
+                let key = self.put_in(&mut catalog, kind, item)?;
+                progress();
+                Ok(key)
+            })
+            .collect()
+    }
+
+    fn put_in(&self, catalog: &mut Catalog, kind: CatalogKind, item: &MeshItem) -> Result<String> {
         kind.check(item)?;
         let key = CatalogKind::key_of(item).ok_or_else(|| {
             ClientError::Invalid(format!("a {} without its key", item.type_name()))
         })?;
         let id = self.unique_id(kind, &key)?;
-        let mut catalog = self.catalog(kind)?;
         let payload = item.to_json()?;
         if kind.administered() {
             let admin = self.administrator_key()?;
@@ -1362,7 +1500,7 @@ mod tests {
             capability: "NCAP".into(),
         };
         let shares = [share];
-        let ring = share_ring(&shares, &operator, &envelopes, Some(&progress)).unwrap();
+        let ring = share_ring(&shares, &operator, &envelopes, Some(&progress), None).unwrap();
         let share = &shares[0];
         for (i, envelope) in envelopes.iter().enumerate() {
             assert_eq!(
@@ -1376,6 +1514,115 @@ mod tests {
         let mut alone = KeyRing::new();
         alone.add_private(share.key.clone());
         assert!(envelopes[0].plaintext(&alone).is_err());
+    }
+
+    /// Agreements made once are kept, sealed under the share: read again (in this process or
+    /// after a restart) the entries need no Operate. A contribution that does not open its
+    /// entry (a service answering wrongly) is not kept. Another share reads nothing kept.
+    #[test]
+    fn agreements_are_made_once_per_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let account_key = PrivateKey::generate(mesh_crypto::Algorithm::X448);
+        let (mine, theirs) = account_key.split().unwrap();
+        let public = account_key.public_key();
+        let count = OPERATE_BATCH + 20;
+        let envelopes: Vec<DareEnvelope> = (0..count)
+            .map(|i| {
+                DareEnvelope::encode(
+                    format!("entry {i}").as_bytes(),
+                    &mesh_dare::EnvelopeOptions {
+                        recipients: vec![&public],
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+            })
+            .collect();
+        let operator = LocalOperator {
+            share: theirs.clone(),
+            requests: Default::default(),
+        };
+        let requests = || *operator.requests.lock().unwrap();
+        let shares = [AccountShare {
+            of: public.clone(),
+            key: mine.clone(),
+            capability: "NCAP".into(),
+        }];
+        // Load as the device does: the service's contribution for the anchor.
+        let load = |dir: &Path, with: &dyn ThresholdOperator| {
+            let refs = [(&public, &mine)];
+            let mut contribute = |_: &str, epk: &PublicKey| -> Result<Vec<u8>> {
+                Ok(with
+                    .contributions("NCAP", std::slice::from_ref(epk))?
+                    .remove(0))
+            };
+            AgreementCache::load(dir, &refs, &mut contribute)
+        };
+        let read_all = |ring: &KeyRing| {
+            for (i, e) in envelopes.iter().enumerate() {
+                assert_eq!(e.plaintext(ring).unwrap(), format!("entry {i}").as_bytes());
+            }
+        };
+        // A new cache asks nothing to load; the first read asks for every entry, in batches.
+        let mut cache = load(dir.path(), &operator);
+        assert_eq!(requests(), 0);
+        let ring = share_ring(&shares, &operator, &envelopes, None, Some(&mut cache)).unwrap();
+        read_all(&ring);
+        assert_eq!(requests(), 2);
+        assert_eq!(cache.len(), count);
+        // Again: nothing asked of the service.
+        let ring = share_ring(&shares, &operator, &envelopes, None, Some(&mut cache)).unwrap();
+        read_all(&ring);
+        assert_eq!(requests(), 2);
+        // After a restart: one contribution opens every kept value.
+        let mut reloaded = load(dir.path(), &operator);
+        assert_eq!(requests(), 3);
+        assert_eq!(reloaded.len(), count);
+        let ring = share_ring(&shares, &operator, &envelopes, None, Some(&mut reloaded)).unwrap();
+        read_all(&ring);
+        assert_eq!(requests(), 3);
+
+        // The service no longer contributes (the device was removed, or the service is out of
+        // reach): nothing kept can be read, and nothing is kept.
+        struct Refusing;
+        impl ThresholdOperator for Refusing {
+            fn contributions(&self, _: &str, _: &[PublicKey]) -> Result<Vec<Vec<u8>>> {
+                Err(ClientError::Invalid("no capability".into()))
+            }
+        }
+        let mut refused = load(dir.path(), &Refusing);
+        assert_eq!(refused.len(), 0);
+        assert!(share_ring(&shares, &Refusing, &envelopes, None, Some(&mut refused)).is_err());
+        // A contribution that is wrong (a service answering falsely): the key does not check,
+        // nothing is read, and nothing it answered is kept.
+        let liar = LocalOperator {
+            share: PrivateKey::generate(mesh_crypto::Algorithm::X448),
+            requests: Default::default(),
+        };
+        let mut lied = load(dir.path(), &liar);
+        assert_eq!(lied.len(), 0);
+        let ring = share_ring(&shares, &liar, &envelopes, None, Some(&mut lied)).unwrap();
+        assert!(envelopes[0].plaintext(&ring).is_err());
+        assert_eq!(load(dir.path(), &operator).len(), count);
+        // A fresh directory with a lying service keeps nothing either.
+        let dir2 = tempfile::tempdir().unwrap();
+        let mut fresh = load(dir2.path(), &liar);
+        let ring = share_ring(&shares, &liar, &envelopes, None, Some(&mut fresh)).unwrap();
+        assert!(envelopes[0].plaintext(&ring).is_err());
+        assert_eq!(fresh.len(), 0);
+
+        // A damaged file: what does not check is passed over, reads go to the service, and what
+        // they make is kept again.
+        let path = dir.path().join("agreements.dare");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - 40;
+        bytes[at] ^= 0x55;
+        std::fs::write(&path, &bytes).unwrap();
+        let mut damaged = load(dir.path(), &operator);
+        assert!(damaged.len() < count);
+        let ring = share_ring(&shares, &operator, &envelopes, None, Some(&mut damaged)).unwrap();
+        read_all(&ring);
+        assert_eq!(load(dir.path(), &operator).len(), count);
     }
 
     /// A device connected before threshold decryption holds the account key itself in its

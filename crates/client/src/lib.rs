@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agreements;
 pub mod authority;
 pub mod catalogs;
 pub mod connect;

@@ -77,8 +77,10 @@ pub struct KeyRing {
     public: Vec<(String, PublicKey)>,
     private: Vec<(String, PrivateKey)>,
     /// Key agreement values computed elsewhere (a threshold agreement whose contributions came
-    /// from a key share and the service holding the other share): (kid, epk octets, value).
-    agreements: Vec<(String, Vec<u8>, Vec<u8>)>,
+    /// from a key share and the service holding the other share): by the ephemeral key's
+    /// octets, (kid, value) — looked up by ephemeral key, so that opening n entries is not
+    /// n² comparisons.
+    agreements: std::collections::HashMap<Vec<u8>, Vec<(String, Vec<u8>)>>,
 }
 
 impl KeyRing {
@@ -121,14 +123,17 @@ impl KeyRing {
     /// envelope encrypted to `udf` with that ephemeral can be opened without the private key.
     pub fn add_agreement(&mut self, udf: &str, epk: &PublicKey, value: Vec<u8>) {
         self.agreements
-            .push((udf.to_string(), epk.as_bytes().to_vec(), value));
+            .entry(epk.as_bytes().to_vec())
+            .or_default()
+            .push((udf.to_string(), value));
     }
 
     pub fn agreement(&self, kid: &str, epk: &PublicKey) -> Option<&[u8]> {
         self.agreements
+            .get(epk.as_bytes())?
             .iter()
-            .find(|(u, e, _)| kid_matches(kid, u) && e == epk.as_bytes())
-            .map(|(_, _, v)| v.as_slice())
+            .find(|(u, _)| kid_matches(kid, u))
+            .map(|(_, v)| v.as_slice())
     }
 }
 

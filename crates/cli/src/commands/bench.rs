@@ -77,11 +77,14 @@ struct Phase {
     verify: f64,
 }
 
-pub fn run(a: BenchArgs) -> anyhow::Result<()> {
-    let work = tempfile_dir()?;
-    let (identity, sealed) = Identity::create("bench").map_err(anyhow::Error::msg)?;
-    let _ = sealed;
-    let store: Arc<dyn Store> = match &a.postgres {
+/// A service on loopback in this process, on container files in `work` (or PostgreSQL): its
+/// URL, the runtime serving it (dropped, it stops) and its store.
+pub(crate) fn start_service(
+    work: &std::path::Path,
+    postgres: Option<&str>,
+) -> anyhow::Result<(String, tokio::runtime::Runtime, Arc<dyn Store>)> {
+    let (identity, _sealed) = Identity::create("bench").map_err(anyhow::Error::msg)?;
+    let store: Arc<dyn Store> = match postgres {
         Some(url) => Arc::new(mesh_service::pg::PgStore::connect(url)?),
         None => Arc::new(FileStore::open(work.join("service"))?),
     };
@@ -94,10 +97,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let (tx, rx) = std::sync::mpsc::channel();
-    let serve_host = host.clone();
     runtime.spawn(async move {
         let _ = mesh_service::http::serve(
-            serve_host,
+            host,
             "127.0.0.1:0".parse().expect("address"),
             Default::default(),
             move |addr| {
@@ -107,6 +109,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         .await;
     });
     let url = format!("http://{}", rx.recv_timeout(Duration::from_secs(10))?);
+    Ok((url, runtime, store))
+}
+
+pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+    let work = tempfile_dir()?;
+    let (url, _runtime, store) = start_service(&work, a.postgres.as_deref())?;
     eprintln!("service on {url}; setting up {} clients…", a.clients);
 
     // One account and device per client, bound to the service; and a second device of each
@@ -192,6 +200,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
                 move || -> anyhow::Result<Vec<Duration>> {
                     let device = &devices[i];
                     let account = device.account(None)?;
+                    account.keep_agreements(false);
                     let mut session = Session::open(device, &account)?;
                     if ticket {
                         session.use_ticket()?;
@@ -202,7 +211,8 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
                         n += 1;
                         let t = Instant::now();
                         if work == Work::Read {
-                            // One of the entries pushed before, decrypted with the service.
+                            // One of the entries pushed before, decrypted with the service
+                            // every time (nothing kept: this phase measures Operate).
                             let key = format!("site{}.example", n % 50 + 1);
                             if account.get(CatalogKind::Credential, &key)?.is_none() {
                                 anyhow::bail!("{key} is not in the reader's catalog");
@@ -404,7 +414,7 @@ fn abuser(
     }))
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+pub(crate) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("mesh-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)

@@ -1,0 +1,297 @@
+//! What a device holding a share of the account key has already worked out with its service.
+//!
+//! Such a device opens an entry of the account's catalogs with the agreement value of the
+//! entry's ephemeral key, made from its own share's contribution and the service's (Operate,
+//! threshold-06 §3.2). That value opens that entry and nothing else, and it does not change:
+//! kept, it spares the service the same work on every later read. It is kept here, in
+//! `agreements.dare` beside the catalogs.
+//!
+//! The values are sealed under a key the device cannot make alone, so that keeping them takes
+//! nothing from the threshold scheme: an *anchor* frame holds an ephemeral public key E₀ (its
+//! private half was used once, to make the first key, and thrown away), and the sealing key is
+//! derived from the account key's agreement with E₀, `[a]E₀` — which, after that, takes the
+//! service's contribution like any entry. A device reads what it kept only while the service
+//! still contributes for it: one Operate per session (per share) opens every kept value; a
+//! device removed from the account, whose capability is gone, reads nothing kept, and a device
+//! without its service reads nothing at all, as before. Each frame's MAC is checked; the anchor
+//! carries a check value of the key, so a wrong contribution is seen (and nothing is kept under
+//! it). A share replaced by a key rotation has its own anchor.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use mesh_crypto::{Algorithm, PrivateKey, PublicKey};
+use mesh_dare::crypt::BaseSeed;
+use mesh_dare::{Container, ContainerType, DareEnvelope, EnvelopeOptions, Mode};
+use serde::{Deserialize, Serialize};
+use sha2::{Sha256, Sha512};
+
+use crate::Result;
+
+const FILE: &str = "agreements.dare";
+const ANCHOR: &str = "AgreementAnchor";
+
+/// One kept agreement: the ephemeral key of an envelope (public-key octets) and its value.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Kept {
+    #[serde(with = "mesh_encoding::base64url")]
+    ephemeral: Vec<u8>,
+    #[serde(with = "mesh_encoding::base64url")]
+    value: Vec<u8>,
+}
+
+/// The anchor of a share's values (not secret).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Anchor {
+    /// The UDF of the account key the share is of.
+    of: String,
+    curve: String,
+    #[serde(with = "mesh_encoding::base64url")]
+    ephemeral: Vec<u8>,
+    /// HMAC-SHA-512 of "check" under the sealing key.
+    #[serde(with = "mesh_encoding::base64url")]
+    check: Vec<u8>,
+}
+
+/// The sealing key of one share's values.
+#[derive(Clone)]
+struct Sealing {
+    seed: BaseSeed,
+    kid: String,
+}
+
+fn sealing(of: &str, agreement: &[u8]) -> (Sealing, Vec<u8>) {
+    let mut seed = [0u8; 32];
+    Hkdf::<Sha256>::new(None, agreement)
+        .expand(b"MeshAgreementCache", &mut seed)
+        .expect("32 octets is a valid HKDF-SHA-256 length");
+    let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(&seed).expect("HMAC takes any key");
+    mac.update(b"check");
+    (
+        Sealing {
+            seed: BaseSeed(seed),
+            kid: format!("AgreementCache:{of}"),
+        },
+        mac.finalize().into_bytes().to_vec(),
+    )
+}
+
+/// The state of one share's kept values.
+enum State {
+    /// Sealed under this key; the values read.
+    Open(Sealing, HashMap<Vec<u8>, Vec<u8>>),
+    /// No anchor yet: the first values kept make one.
+    New(PublicKey),
+    /// The key could not be made this session (the service would not contribute, or gave a
+    /// contribution that does not check): nothing is read or kept.
+    Closed,
+}
+
+/// The agreements kept for the shares a device holds.
+pub struct AgreementCache {
+    path: PathBuf,
+    /// By the UDF of the account key a share is of.
+    shares: HashMap<String, State>,
+}
+
+/// Asks for the service's contribution for one ephemeral key with the share of `of`.
+pub type Contribute<'a> = dyn FnMut(&str, &PublicKey) -> Result<Vec<u8>> + 'a;
+
+impl AgreementCache {
+    /// Read what is kept in `dir` for `shares` (the account key each share is of, and the
+    /// share). For a share with an anchor, `contribute` is asked once for the service's part of
+    /// the sealing key. Frames that do not check are passed over.
+    pub fn load(
+        dir: &Path,
+        shares: &[(&PublicKey, &PrivateKey)],
+        contribute: &mut Contribute<'_>,
+    ) -> Self {
+        let path = dir.join(FILE);
+        let container = Container::open(&path, Mode::Read).ok();
+        let frames: Vec<DareEnvelope> = container
+            .as_ref()
+            .map(|c| {
+                (1..c.frame_count())
+                    .filter_map(|i| c.read(i).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let anchors: Vec<Anchor> = frames
+            .iter()
+            .filter(|f| f.header.key_identifier.as_deref() == Some(ANCHOR))
+            .filter_map(|f| mesh_encoding::from_json(&f.payload).ok())
+            .collect();
+        let mut states = HashMap::new();
+        for (of, share) in shares {
+            let udf = of.udf();
+            let state = match anchors.iter().find(|a| a.of == udf) {
+                None => State::New((*of).clone()),
+                Some(anchor) => open_anchor(anchor, share, &udf, contribute),
+            };
+            states.insert(udf, state);
+        }
+        for frame in &frames {
+            let Some(kid) = frame.header.key_identifier.as_deref() else {
+                continue;
+            };
+            for state in states.values_mut() {
+                let State::Open(sealing, values) = state else {
+                    continue;
+                };
+                if sealing.kid != kid {
+                    continue;
+                }
+                let Ok(plain) = frame.decrypt_with_seed(&sealing.seed) else {
+                    continue;
+                };
+                let Ok(kept) = mesh_encoding::from_json::<Vec<Kept>>(&plain) else {
+                    continue;
+                };
+                for k in kept {
+                    values.insert(k.ephemeral, k.value);
+                }
+            }
+        }
+        AgreementCache {
+            path,
+            shares: states,
+        }
+    }
+
+    /// The agreement value kept for the ephemeral key `epk` of an envelope encrypted to `of`.
+    pub fn get(&self, of: &str, epk: &PublicKey) -> Option<&[u8]> {
+        match self.shares.get(of) {
+            Some(State::Open(_, values)) => values.get(epk.as_bytes()).map(Vec::as_slice),
+            _ => None,
+        }
+    }
+
+    /// How many agreements are kept and readable.
+    pub fn len(&self) -> usize {
+        self.shares
+            .values()
+            .map(|s| match s {
+                State::Open(_, v) => v.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keep new agreements (for envelopes encrypted to `of`): one frame (after the anchor, the
+    /// first time), written and synced before this returns, under a lock on the file.
+    pub fn add(&mut self, of: &str, new: Vec<(PublicKey, Vec<u8>)>) -> Result<()> {
+        let mut frames = Vec::new();
+        if let Some(State::New(account_key)) = self.shares.get(of) {
+            // The first key: the agreement of a fresh ephemeral with the account key, made
+            // here once; later sessions make it with the service.
+            let ephemeral = PrivateKey::generate(account_key.algorithm());
+            let agreement = ephemeral.agree(account_key)?;
+            let (sealing, check) = sealing(of, &agreement);
+            let anchor = Anchor {
+                of: of.to_string(),
+                curve: account_key.algorithm().curve().to_string(),
+                ephemeral: ephemeral.public_key().as_bytes().to_vec(),
+                check,
+            };
+            let mut envelope = DareEnvelope::encode(
+                mesh_encoding::to_json(&anchor)?.as_bytes(),
+                &Default::default(),
+            )?;
+            envelope.header.key_identifier = Some(ANCHOR.into());
+            frames.push(envelope);
+            self.shares
+                .insert(of.to_string(), State::Open(sealing, HashMap::new()));
+        }
+        let Some(State::Open(sealing, values)) = self.shares.get_mut(of) else {
+            return Ok(());
+        };
+        let fresh: Vec<Kept> = new
+            .into_iter()
+            .filter(|(epk, _)| !values.contains_key(epk.as_bytes()))
+            .map(|(epk, value)| Kept {
+                ephemeral: epk.as_bytes().to_vec(),
+                value,
+            })
+            .collect();
+        if fresh.is_empty() && frames.is_empty() {
+            return Ok(());
+        }
+        if !fresh.is_empty() {
+            frames.push(DareEnvelope::encode(
+                mesh_encoding::to_json(&fresh)?.as_bytes(),
+                &EnvelopeOptions {
+                    symmetric: Some((sealing.seed.clone(), sealing.kid.clone())),
+                    ..Default::default()
+                },
+            )?);
+        }
+        append(&self.path, frames)?;
+        for k in fresh {
+            values.insert(k.ephemeral, k.value);
+        }
+        Ok(())
+    }
+}
+
+/// The sealing key of a share with an anchor: its own contribution and the service's.
+fn open_anchor(
+    anchor: &Anchor,
+    share: &PrivateKey,
+    of: &str,
+    contribute: &mut Contribute<'_>,
+) -> State {
+    let opened = (|| -> Result<Option<Sealing>> {
+        let algorithm = Algorithm::from_curve(&anchor.curve)?;
+        let ephemeral = PublicKey::new(algorithm, anchor.ephemeral.clone())?;
+        let theirs = contribute(of, &ephemeral)?;
+        let mine = share.agree_partial(&ephemeral)?;
+        let agreement =
+            mesh_crypto::combine_contributions(algorithm, &[mine.as_slice(), theirs.as_slice()])?;
+        let (sealing, check) = sealing(of, &agreement);
+        Ok((check == anchor.check).then_some(sealing))
+    })();
+    match opened {
+        Ok(Some(sealing)) => State::Open(sealing, HashMap::new()),
+        _ => State::Closed,
+    }
+}
+
+/// Append `frames` to the file, under an exclusive lock on a file beside it (two processes of
+/// one device must not write at the same offset). A file that does not open as a container is
+/// set aside (`agreements.dare.damaged`) and started again: it only ever saves work.
+fn append(path: &Path, frames: Vec<DareEnvelope>) -> Result<()> {
+    let lock_path = path.with_extension("lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)?;
+    lock.lock()?;
+    let result = (|| -> Result<()> {
+        let mut container = match path.exists() {
+            true => match Container::open(path, Mode::Write) {
+                Ok(c) => c,
+                Err(mesh_dare::DareError::Io(e)) => return Err(e.into()),
+                Err(_) => {
+                    std::fs::rename(path, path.with_extension("dare.damaged"))?;
+                    Container::create(path, ContainerType::List, &[])?
+                }
+            },
+            false => Container::create(path, ContainerType::List, &[])?,
+        };
+        container.append_envelopes(frames)?;
+        Ok(())
+    })();
+    let _ = (&lock).flush();
+    let _ = lock.unlock();
+    result
+}
