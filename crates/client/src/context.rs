@@ -1453,6 +1453,22 @@ mod tests {
     use super::*;
     use mesh_schema::catalog::CatalogedCredential;
 
+    /// `count` entries ("entry 0", …) encrypted to `key`.
+    fn entries_for(key: &PublicKey, count: usize) -> Vec<DareEnvelope> {
+        (0..count)
+            .map(|i| {
+                DareEnvelope::encode(
+                    format!("entry {i}").as_bytes(),
+                    &mesh_dare::EnvelopeOptions {
+                        recipients: vec![key],
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
     /// Contributions computed here with the "service" share, counting the requests.
     struct LocalOperator {
         share: PrivateKey,
@@ -1475,18 +1491,7 @@ mod tests {
         let account_key = PrivateKey::generate(mesh_crypto::Algorithm::X448);
         let (mine, theirs) = account_key.split().unwrap();
         let public = account_key.public_key();
-        let envelopes: Vec<DareEnvelope> = (0..150)
-            .map(|i| {
-                DareEnvelope::encode(
-                    format!("entry {i}").as_bytes(),
-                    &mesh_dare::EnvelopeOptions {
-                        recipients: vec![&public],
-                        ..Default::default()
-                    },
-                )
-                .unwrap()
-            })
-            .collect();
+        let envelopes = entries_for(&public, 150);
         let operator = LocalOperator {
             share: theirs,
             requests: Default::default(),
@@ -1526,18 +1531,7 @@ mod tests {
         let (mine, theirs) = account_key.split().unwrap();
         let public = account_key.public_key();
         let count = OPERATE_BATCH + 20;
-        let envelopes: Vec<DareEnvelope> = (0..count)
-            .map(|i| {
-                DareEnvelope::encode(
-                    format!("entry {i}").as_bytes(),
-                    &mesh_dare::EnvelopeOptions {
-                        recipients: vec![&public],
-                        ..Default::default()
-                    },
-                )
-                .unwrap()
-            })
-            .collect();
+        let envelopes = entries_for(&public, count);
         let operator = LocalOperator {
             share: theirs.clone(),
             requests: Default::default(),
