@@ -83,8 +83,10 @@ fn sealing(of: &str, agreement: &[u8]) -> (Sealing, Vec<u8>) {
 
 /// The state of one share's kept values.
 enum State {
-    /// Sealed under this key; the values read.
-    Open(Sealing, HashMap<Vec<u8>, Vec<u8>>),
+    /// Sealed under this key; the values read, and the frames not read yet by the ephemeral keys
+    /// they hold (a frame names its keys in its metadata, so that one value is read without
+    /// opening every frame).
+    Open(Sealing, HashMap<Vec<u8>, Vec<u8>>, HashMap<Vec<u8>, usize>),
     /// No anchor yet: the first values kept make one.
     New(PublicKey),
     /// The key could not be made this session (the service would not contribute, or gave a
@@ -97,6 +99,36 @@ pub struct AgreementCache {
     path: PathBuf,
     /// By the UDF of the account key a share is of.
     shares: HashMap<String, State>,
+    /// The frames whose values are read only when asked for.
+    frames: Vec<DareEnvelope>,
+}
+
+/// The metadata key under which a frame lists its ephemeral keys.
+const EPHEMERAL: &str = "Ephemeral";
+
+/// The ephemeral keys a frame names in its metadata, if it does.
+fn named_ephemerals(frame: &DareEnvelope) -> Option<Vec<Vec<u8>>> {
+    let meta = frame.content_meta().ok()?;
+    let keys: Vec<Vec<u8>> = meta
+        .key_values
+        .iter()
+        .filter(|kv| kv.key == EPHEMERAL)
+        .filter_map(|kv| mesh_encoding::base64url::decode(&kv.value).ok())
+        .collect();
+    (!keys.is_empty()).then_some(keys)
+}
+
+/// Open a frame of kept values and add them to `values`.
+fn read_frame(frame: &DareEnvelope, sealing: &Sealing, values: &mut HashMap<Vec<u8>, Vec<u8>>) {
+    let Ok(plain) = frame.decrypt_with_seed(&sealing.seed) else {
+        return;
+    };
+    let Ok(kept) = mesh_encoding::from_json::<Vec<Kept>>(&plain) else {
+        return;
+    };
+    for k in kept {
+        values.insert(k.ephemeral, k.value);
+    }
 }
 
 /// Asks for the service's contribution for one ephemeral key with the share of `of`.
@@ -135,39 +167,59 @@ impl AgreementCache {
             };
             states.insert(udf, state);
         }
-        for frame in &frames {
+        for (index, frame) in frames.iter().enumerate() {
             let Some(kid) = frame.header.key_identifier.as_deref() else {
                 continue;
             };
             for state in states.values_mut() {
-                let State::Open(sealing, values) = state else {
+                let State::Open(sealing, values, pending) = state else {
                     continue;
                 };
                 if sealing.kid != kid {
                     continue;
                 }
-                let Ok(plain) = frame.decrypt_with_seed(&sealing.seed) else {
-                    continue;
-                };
-                let Ok(kept) = mesh_encoding::from_json::<Vec<Kept>>(&plain) else {
-                    continue;
-                };
-                for k in kept {
-                    values.insert(k.ephemeral, k.value);
+                // A frame that names its keys is read when one of them is asked for; one that
+                // does not is read now.
+                match named_ephemerals(frame) {
+                    Some(keys) => {
+                        for key in keys {
+                            pending.insert(key, index);
+                        }
+                    }
+                    None => read_frame(frame, sealing, values),
                 }
             }
         }
         AgreementCache {
             path,
             shares: states,
+            frames,
         }
     }
 
-    /// The agreement value kept for the ephemeral key `epk` of an envelope encrypted to `of`.
-    pub fn get(&self, of: &str, epk: &PublicKey) -> Option<&[u8]> {
+    /// The agreement value kept for the ephemeral key `epk` of an envelope encrypted to `of`
+    /// (its frame is opened the first time one of its values is asked for).
+    pub fn get(&mut self, of: &str, epk: &PublicKey) -> Option<&[u8]> {
+        let Some(State::Open(sealing, values, pending)) = self.shares.get_mut(of) else {
+            return None;
+        };
+        if !values.contains_key(epk.as_bytes()) {
+            let index = pending.get(epk.as_bytes()).copied()?;
+            let frame = self.frames.get(index)?;
+            read_frame(frame, sealing, values);
+            // Every key of that frame is read now (or, if it did not open, will not be).
+            pending.retain(|_, i| *i != index);
+        }
+        values.get(epk.as_bytes()).map(Vec::as_slice)
+    }
+
+    /// Whether a value is kept for `epk` (without opening anything).
+    pub fn holds(&self, of: &str, epk: &PublicKey) -> bool {
         match self.shares.get(of) {
-            Some(State::Open(_, values)) => values.get(epk.as_bytes()).map(Vec::as_slice),
-            _ => None,
+            Some(State::Open(_, values, pending)) => {
+                values.contains_key(epk.as_bytes()) || pending.contains_key(epk.as_bytes())
+            }
+            _ => false,
         }
     }
 
@@ -176,7 +228,9 @@ impl AgreementCache {
         self.shares
             .values()
             .map(|s| match s {
-                State::Open(_, v) => v.len(),
+                State::Open(_, values, pending) => {
+                    values.len() + pending.keys().filter(|k| !values.contains_key(*k)).count()
+                }
                 _ => 0,
             })
             .sum()
@@ -208,15 +262,19 @@ impl AgreementCache {
             )?;
             envelope.header.key_identifier = Some(ANCHOR.into());
             frames.push(envelope);
-            self.shares
-                .insert(of.to_string(), State::Open(sealing, HashMap::new()));
+            self.shares.insert(
+                of.to_string(),
+                State::Open(sealing, HashMap::new(), HashMap::new()),
+            );
         }
-        let Some(State::Open(sealing, values)) = self.shares.get_mut(of) else {
+        let Some(State::Open(sealing, values, pending)) = self.shares.get_mut(of) else {
             return Ok(());
         };
         let fresh: Vec<Kept> = new
             .into_iter()
-            .filter(|(epk, _)| !values.contains_key(epk.as_bytes()))
+            .filter(|(epk, _)| {
+                !values.contains_key(epk.as_bytes()) && !pending.contains_key(epk.as_bytes())
+            })
             .map(|(epk, value)| Kept {
                 ephemeral: epk.as_bytes().to_vec(),
                 value,
@@ -226,9 +284,22 @@ impl AgreementCache {
             return Ok(());
         }
         if !fresh.is_empty() {
+            // The frame names its ephemeral keys (public: every entry's header carries its own)
+            // so that a later read opens only the frame it needs.
+            let meta = mesh_dare::ContentMeta {
+                key_values: fresh
+                    .iter()
+                    .map(|k| mesh_dare::schema::KeyValue {
+                        key: EPHEMERAL.into(),
+                        value: mesh_encoding::base64url::encode(&k.ephemeral),
+                    })
+                    .collect(),
+                ..Default::default()
+            };
             frames.push(DareEnvelope::encode(
                 mesh_encoding::to_json(&fresh)?.as_bytes(),
                 &EnvelopeOptions {
+                    meta: Some(meta),
                     symmetric: Some((sealing.seed.clone(), sealing.kid.clone())),
                     ..Default::default()
                 },
@@ -260,7 +331,7 @@ fn open_anchor(
         Ok((check == anchor.check).then_some(sealing))
     })();
     match opened {
-        Ok(Some(sealing)) => State::Open(sealing, HashMap::new()),
+        Ok(Some(sealing)) => State::Open(sealing, HashMap::new(), HashMap::new()),
         _ => State::Closed,
     }
 }

@@ -132,7 +132,7 @@ fn share_ring(
             envelopes
                 .iter()
                 .filter_map(|e| e.ephemeral_for(&udf))
-                .filter(|epk| cache.as_deref().and_then(|c| c.get(&udf, epk)).is_none())
+                .filter(|epk| !cache.as_deref().is_some_and(|c| c.holds(&udf, epk)))
                 .count() as u64
         })
         .sum::<u64>();
@@ -167,7 +167,7 @@ fn share_ring(
         let mut ephemerals = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for epk in envelopes.iter().filter_map(|e| e.ephemeral_for(&udf)) {
-            match cache.as_deref().and_then(|c| c.get(&udf, &epk)) {
+            match cache.as_deref_mut().and_then(|c| c.get(&udf, &epk)) {
                 Some(value) if opens(&epk, value) => ring.add_agreement(&udf, &epk, value.to_vec()),
                 _ => {
                     if seen.insert(epk.as_bytes().to_vec()) {

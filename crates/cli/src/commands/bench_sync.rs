@@ -120,6 +120,8 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     let account = reader.account(None)?;
     let _session = Session::open(&reader, &account)?;
+    step("open the account on the device (a command's start)", t);
+    let t = Instant::now();
     let key = format!("site{}.example.com", a.entries / 2);
     if account.get(CatalogKind::Credential, &key)?.is_none() {
         anyhow::bail!("{key} is not on the device");
