@@ -347,3 +347,43 @@ fn a_large_account_binds() {
         150
     );
 }
+
+/// An account larger than the service's allowance of entries a minute binds: pages are no
+/// larger than the allowance (Hello says so), and a page refused for now (429, "try again in
+/// N s", nothing applied) is sent again when the service says. Before, the bind stopped there.
+#[test]
+fn an_account_over_the_minute_allowance_binds() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start_with(data.path(), None, &["--account-updates-per-minute", "60"]);
+    let hello = json(&["service", "hello", "--service", &service.url]);
+    let dir = tempfile::tempdir().unwrap();
+    ok_in(dir.path(), &["account", "create", "alice@example.com"]);
+    {
+        let device = mesh_client::MeshHome::at(dir.path())
+            .open(DEVICE_PASS)
+            .unwrap();
+        let account = device.account(None).unwrap();
+        let items: Vec<mesh_schema::MeshItem> = (0..80)
+            .map(|i| {
+                mesh_schema::catalog::CatalogedCredential {
+                    service: Some(format!("site{i}.example")),
+                    password: Some("p".into()),
+                    ..Default::default()
+                }
+                .into()
+            })
+            .collect();
+        account
+            .put_all(mesh_client::CatalogKind::Credential, &items, &mut || {})
+            .unwrap();
+    }
+    let started = std::time::Instant::now();
+    ok_in(dir.path(), &["account", "bind", "--service", &service.url]);
+    assert_eq!(
+        container_status(dir.path(), "MMM_Credential")["Service"],
+        80,
+        "{hello}"
+    );
+    // The allowance was waited for, not ignored: 80 entries at 60 a minute take some seconds.
+    assert!(started.elapsed() >= std::time::Duration::from_secs(10));
+}

@@ -110,6 +110,9 @@ impl AccountShare {
     }
 }
 
+/// How many entries [`Account::put_all`] writes with one fsync.
+const PUT_BATCH: usize = 500;
+
 /// Told (done, total) as the service's contributions arrive for a read of many entries.
 pub type Progress = dyn Fn(u64, u64) + Send + Sync;
 
@@ -1242,35 +1245,59 @@ impl Account {
         progress: &mut dyn FnMut(),
     ) -> Result<Vec<String>> {
         let mut catalog = self.catalog(kind)?;
-        items
-            .into_iter()
-            .map(|item| {
-                let key = self.put_in(&mut catalog, kind, item)?;
-                progress();
-                Ok(key)
-            })
-            .collect()
+        let mut keys = Vec::new();
+        let mut batch = Vec::with_capacity(PUT_BATCH);
+        let mut flush = |catalog: &mut Catalog, batch: &mut Vec<DareEnvelope>| -> Result<()> {
+            let n = batch.len();
+            catalog.apply_envelopes(std::mem::take(batch))?;
+            (0..n).for_each(|_| progress());
+            Ok(())
+        };
+        for item in items {
+            let (key, entry) = self.put_entry(&catalog, kind, item)?;
+            keys.push(key);
+            batch.push(entry);
+            if batch.len() == PUT_BATCH {
+                flush(&mut catalog, &mut batch)?;
+            }
+        }
+        if !batch.is_empty() {
+            flush(&mut catalog, &mut batch)?;
+        }
+        Ok(keys)
     }
 
-    fn put_in(&self, catalog: &mut Catalog, kind: CatalogKind, item: &MeshItem) -> Result<String> {
+    /// The key of `item` and the catalog entry that puts it.
+    fn put_entry(
+        &self,
+        catalog: &Catalog,
+        kind: CatalogKind,
+        item: &MeshItem,
+    ) -> Result<(String, DareEnvelope)> {
         kind.check(item)?;
         let key = CatalogKind::key_of(item).ok_or_else(|| {
             ClientError::Invalid(format!("a {} without its key", item.type_name()))
         })?;
         let id = self.unique_id(kind, &key)?;
         let payload = item.to_json()?;
-        if kind.administered() {
+        let entry = if kind.administered() {
             let admin = self.administrator_key()?;
-            catalog.put_authorized(
+            catalog.put_authorized_entry(
                 kind.name(),
                 &id,
                 Some(item.type_name()),
                 payload.as_bytes(),
                 &admin,
-            )?;
+            )?
         } else {
-            catalog.put(&id, Some(item.type_name()), payload.as_bytes(), &[])?;
-        }
+            catalog.put_entry(&id, Some(item.type_name()), payload.as_bytes(), &[])?
+        };
+        Ok((key, entry))
+    }
+
+    fn put_in(&self, catalog: &mut Catalog, kind: CatalogKind, item: &MeshItem) -> Result<String> {
+        let (key, entry) = self.put_entry(catalog, kind, item)?;
+        catalog.apply_envelope(entry)?;
         Ok(key)
     }
 
@@ -1617,6 +1644,57 @@ mod tests {
         let ring = share_ring(&shares, &operator, &envelopes, None, Some(&mut damaged)).unwrap();
         read_all(&ring);
         assert_eq!(load(dir.path(), &operator).len(), count);
+    }
+
+    /// Many entries put at once (batches of PUT_BATCH, one fsync each) read back as put one by
+    /// one would: every key, the later of two puts of one key, and all of it after reopening.
+    #[test]
+    fn put_all_writes_in_batches_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut device = MeshHome::at(dir.path()).open_or_create("pass").unwrap();
+        let account = device.create_account("alice@example.com").unwrap();
+        let n = PUT_BATCH * 2 + 7;
+        let mut items: Vec<MeshItem> = (0..n)
+            .map(|i| {
+                CatalogedCredential {
+                    service: Some(format!("site{i}.example")),
+                    password: Some(format!("first {i}")),
+                    ..Default::default()
+                }
+                .into()
+            })
+            .collect();
+        // The same key again, later in the run: its second value wins.
+        items.push(
+            CatalogedCredential {
+                service: Some("site3.example".into()),
+                password: Some("second".into()),
+                ..Default::default()
+            }
+            .into(),
+        );
+        let mut told = 0;
+        let keys = account
+            .put_all(CatalogKind::Credential, &items, &mut || told += 1)
+            .unwrap();
+        assert_eq!(keys.len(), n + 1);
+        assert_eq!(told, n + 1);
+        drop(account);
+        let account = MeshHome::at(dir.path())
+            .open("pass")
+            .unwrap()
+            .account(None)
+            .unwrap();
+        let listed = account.list(CatalogKind::Credential).unwrap();
+        assert_eq!(listed.len(), n);
+        let MeshItem::CatalogedCredential(c) = account
+            .get(CatalogKind::Credential, "site3.example")
+            .unwrap()
+            .unwrap()
+        else {
+            panic!("not a credential")
+        };
+        assert_eq!(c.password.as_deref(), Some("second"));
     }
 
     /// A device connected before threshold decryption holds the account key itself in its

@@ -215,6 +215,39 @@ fn call_in(
 const RETRIES: u32 = 4;
 const FIRST_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// How often a request over the service's rate allowance (429 with "try again in N s") is sent
+/// again, while a [`Patience`] is held.
+const RATE_RETRIES: u32 = 12;
+
+thread_local! {
+    static PATIENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// While held, a request over the service's allowance for the account is sent again when the
+/// service says (a sync or a bind: the upload of what an account holds, which may be more than a
+/// minute's allowance). Otherwise a 429 is an error at once, so that a single change made past
+/// the allowance is told so rather than kept waiting.
+struct Patience(bool);
+
+impl Patience {
+    fn begin() -> Self {
+        Patience(PATIENT.with(|p| p.replace(true)))
+    }
+}
+
+impl Drop for Patience {
+    fn drop(&mut self) {
+        PATIENT.with(|p| p.set(self.0));
+    }
+}
+
+/// The wait a refusal over an allowance names ("… try again in 12 s").
+fn retry_after(text: &str) -> Option<u64> {
+    let rest = &text[text.find("try again in ")? + "try again in ".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 /// POST a sealed request and open the answer, which must answer this very request; refusals
 /// are errors (but a stale Transact's 409, which the caller handles). A 503 says the service
 /// applied nothing: the request is sealed again (a new nonce) and sent again after a growing
@@ -256,6 +289,17 @@ fn exchange(
             (503, _) if attempt <= RETRIES => {
                 std::thread::sleep(wait);
                 wait *= 2;
+            }
+            // Over the service's allowance for the account (a large upload, say): nothing was
+            // applied, and the service says when it will take more. Wait that long (a minute
+            // at most each time) and send again, a bounded number of times.
+            (429, Some(text)) if attempt <= RATE_RETRIES && PATIENT.with(|p| p.get()) => {
+                match retry_after(text) {
+                    Some(seconds) if seconds <= 60 => {
+                        std::thread::sleep(std::time::Duration::from_secs(seconds.max(1)));
+                    }
+                    _ => return Err(ClientError::Service(429, text.to_string())),
+                }
             }
             (code, text) => {
                 return Err(ClientError::Service(
@@ -892,6 +936,7 @@ impl<'a> Session<'a> {
 
     /// Bring every container up to date in both directions.
     pub fn sync(&mut self, progress: &mut dyn FnMut(&str, u64, u64)) -> Result<SyncReport> {
+        let _patience = Patience::begin();
         if self.ticket().is_none() && self.cosigner.is_none() {
             self.use_ticket()?;
         }

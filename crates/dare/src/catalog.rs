@@ -155,9 +155,52 @@ impl Catalog {
         plaintext: &[u8],
         signers: &[&PrivateKey],
     ) -> Result<u64> {
-        let meta = self.put_meta(unique_id, message_type);
-        let env = self.container.make_entry_with(plaintext, meta, signers)?;
+        let env = self.put_entry(unique_id, message_type, plaintext, signers)?;
         self.apply_envelope(env)
+    }
+
+    /// The entry [`Self::put`] would append, made but not appended (to append many with
+    /// [`Self::apply_envelopes`]).
+    pub fn put_entry(
+        &self,
+        unique_id: &str,
+        message_type: Option<&str>,
+        plaintext: &[u8],
+        signers: &[&PrivateKey],
+    ) -> Result<DareEnvelope> {
+        let meta = self.put_meta(unique_id, message_type);
+        self.container.make_entry_with(plaintext, meta, signers)
+    }
+
+    /// The entry [`Self::put_authorized`] would append, made but not appended.
+    pub fn put_authorized_entry(
+        &self,
+        catalog: &str,
+        unique_id: &str,
+        message_type: Option<&str>,
+        plaintext: &[u8],
+        authority: &PrivateKey,
+    ) -> Result<DareEnvelope> {
+        let meta = self.put_meta(unique_id, message_type);
+        self.authorized_entry(catalog, plaintext, meta, authority)
+    }
+
+    /// Append entries made elsewhere, with one write and one fsync, and update the state from
+    /// their metadata (in order: a later one replaces an earlier one of the same UniqueId).
+    pub fn apply_envelopes(&mut self, envs: Vec<DareEnvelope>) -> Result<Vec<u64>> {
+        for env in &envs {
+            if env.content_meta()?.unique_id.is_none() {
+                return Err(DareError::Malformed(
+                    "a catalog entry needs a UniqueId in its ContentMetaData".into(),
+                ));
+            }
+        }
+        let headers: Vec<_> = envs.iter().map(|e| e.header.clone()).collect();
+        let indexes = self.container.append_envelopes(envs)?;
+        for (index, header) in indexes.iter().zip(&headers) {
+            apply(&mut self.current, *index, header);
+        }
+        Ok(indexes)
     }
 
     /// Remove the entry `unique_id`; false if there was none.

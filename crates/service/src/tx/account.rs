@@ -26,7 +26,8 @@ pub fn hello(ctx: &Ctx) -> Outcome {
             }],
         }),
         constraints_update: Some(ConstraintsData {
-            max_entries: Some(MAX_UPDATE_ENTRIES),
+            // No more than the account's allowance a minute either, or a page could never pass.
+            max_entries: Some(MAX_UPDATE_ENTRIES.min(host.limiter.per_minute())),
             bytes_max: Some(host.max_request as u64),
             ..Default::default()
         }),
