@@ -316,6 +316,27 @@ fn tls_certificate_is_pinned() {
     assert!(fails(&["service", "hello", "--service", &plain]).starts_with("error:"));
 }
 
+/// alice@example.com made in `dir` holding `n` credentials (site0.example, …) with `password`.
+fn alice_with_passwords(dir: &std::path::Path, n: usize, password: &str) {
+    ok_in(dir, &["account", "create", "alice@example.com"]);
+    let device = mesh_client::MeshHome::at(dir).open(DEVICE_PASS).unwrap();
+    let account = device.account(None).unwrap();
+    let items: Vec<mesh_schema::MeshItem> = (0..n)
+        .map(|i| {
+            mesh_schema::catalog::CatalogedCredential {
+                service: Some(format!("site{i}.example")),
+                username: Some("alice".into()),
+                password: Some(password.into()),
+                ..Default::default()
+            }
+            .into()
+        })
+        .collect();
+    account
+        .put_all(mesh_client::CatalogKind::Credential, &items, &mut || {})
+        .unwrap();
+}
+
 /// An account larger than one request (150 entries, about 80 KB of them) binds: its entries go
 /// up in as many transactions as they need, each against the state the one before left.
 #[test]
@@ -323,24 +344,7 @@ fn a_large_account_binds() {
     let data = tempfile::tempdir().unwrap();
     let service = Service::start(data.path(), None);
     let dir = tempfile::tempdir().unwrap();
-    ok_in(dir.path(), &["account", "create", "alice@example.com"]);
-    {
-        let device = mesh_client::MeshHome::at(dir.path())
-            .open(DEVICE_PASS)
-            .unwrap();
-        let account = device.account(None).unwrap();
-        for i in 0..150 {
-            let entry = mesh_schema::catalog::CatalogedCredential {
-                service: Some(format!("site{i}.example")),
-                username: Some("alice".into()),
-                password: Some("p".repeat(200)),
-                ..Default::default()
-            };
-            account
-                .put(mesh_client::CatalogKind::Credential, &entry.into())
-                .unwrap();
-        }
-    }
+    alice_with_passwords(dir.path(), 150, &"p".repeat(200));
     ok_in(dir.path(), &["account", "bind", "--service", &service.url]);
     assert_eq!(
         container_status(dir.path(), "MMM_Credential")["Service"],
@@ -357,26 +361,7 @@ fn an_account_over_the_minute_allowance_binds() {
     let service = Service::start_with(data.path(), None, &["--account-updates-per-minute", "60"]);
     let hello = json(&["service", "hello", "--service", &service.url]);
     let dir = tempfile::tempdir().unwrap();
-    ok_in(dir.path(), &["account", "create", "alice@example.com"]);
-    {
-        let device = mesh_client::MeshHome::at(dir.path())
-            .open(DEVICE_PASS)
-            .unwrap();
-        let account = device.account(None).unwrap();
-        let items: Vec<mesh_schema::MeshItem> = (0..80)
-            .map(|i| {
-                mesh_schema::catalog::CatalogedCredential {
-                    service: Some(format!("site{i}.example")),
-                    password: Some("p".into()),
-                    ..Default::default()
-                }
-                .into()
-            })
-            .collect();
-        account
-            .put_all(mesh_client::CatalogKind::Credential, &items, &mut || {})
-            .unwrap();
-    }
+    alice_with_passwords(dir.path(), 80, "p");
     let started = std::time::Instant::now();
     ok_in(dir.path(), &["account", "bind", "--service", &service.url]);
     assert_eq!(
