@@ -213,16 +213,6 @@ impl AgreementCache {
         values.get(epk.as_bytes()).map(Vec::as_slice)
     }
 
-    /// Whether a value is kept for `epk` (without opening anything).
-    pub fn holds(&self, of: &str, epk: &PublicKey) -> bool {
-        match self.shares.get(of) {
-            Some(State::Open(_, values, pending)) => {
-                values.contains_key(epk.as_bytes()) || pending.contains_key(epk.as_bytes())
-            }
-            _ => false,
-        }
-    }
-
     /// How many agreements are kept and readable.
     pub fn len(&self) -> usize {
         self.shares

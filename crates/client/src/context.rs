@@ -116,6 +116,17 @@ const PUT_BATCH: usize = 500;
 /// Told (done, total) as the service's contributions arrive for a read of many entries.
 pub type Progress = dyn Fn(u64, u64) + Send + Sync;
 
+/// Does `value` open the recipient entry of the ephemeral key `epk` (AES key wrap's check)?
+fn opens(
+    entries: &HashMap<Vec<u8>, &mesh_dare::schema::DareRecipient>,
+    epk: &PublicKey,
+    value: &[u8],
+) -> bool {
+    entries
+        .get(epk.as_bytes())
+        .is_some_and(|entry| mesh_dare::crypt::seed_from_agreement(entry, value).is_ok())
+}
+
 /// Agreement values for every envelope encrypted to `account_key`, from the device's share and
 /// the service's contributions (one Operate per [`OPERATE_BATCH`] ephemeral keys). Values kept
 /// in `cache` are taken from there; new ones that open their envelope are kept there.
@@ -127,19 +138,8 @@ fn share_ring(
     mut cache: Option<&mut AgreementCache>,
 ) -> Result<KeyRing> {
     let mut ring = KeyRing::new();
-    // How many agreements the service is asked for in all, for the progress shown.
-    let total = shares
-        .iter()
-        .map(|share| {
-            let udf = share.of.udf();
-            envelopes
-                .iter()
-                .filter_map(|e| e.ephemeral_for(&udf))
-                .filter(|epk| !cache.as_deref().is_some_and(|c| c.holds(&udf, epk)))
-                .count() as u64
-        })
-        .sum::<u64>();
-    let mut done = 0;
+    // First what is kept (checked to open its entry), then, per share, what to ask for.
+    let mut wanted = Vec::new();
     for share in shares {
         let udf = share.of.udf();
         // The recipient entry of each ephemeral key, to check a value opens it before using a
@@ -162,16 +162,13 @@ fn share_ring(
                 ))
             })
             .collect();
-        let opens = |epk: &PublicKey, value: &[u8]| {
-            entries
-                .get(epk.as_bytes())
-                .is_some_and(|entry| mesh_dare::crypt::seed_from_agreement(entry, value).is_ok())
-        };
         let mut ephemerals = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for epk in envelopes.iter().filter_map(|e| e.ephemeral_for(&udf)) {
             match cache.as_deref_mut().and_then(|c| c.get(&udf, &epk)) {
-                Some(value) if opens(&epk, value) => ring.add_agreement(&udf, &epk, value.to_vec()),
+                Some(value) if opens(&entries, &epk, value) => {
+                    ring.add_agreement(&udf, &epk, value.to_vec())
+                }
                 _ => {
                     if seen.insert(epk.as_bytes().to_vec()) {
                         ephemerals.push(epk);
@@ -179,22 +176,27 @@ fn share_ring(
                 }
             }
         }
+        wanted.push((share, udf, entries, ephemerals));
+    }
+    let total = wanted.iter().map(|w| w.3.len() as u64).sum::<u64>();
+    let mut done = 0;
+    for (share, udf, entries, ephemerals) in &wanted {
         let mut keep = |made: Vec<(PublicKey, Vec<u8>)>| {
             let Some(cache) = cache.as_deref_mut() else {
                 return;
             };
             let sound: Vec<_> = made
                 .into_iter()
-                .filter(|(epk, value)| opens(epk, value))
+                .filter(|(epk, value)| opens(entries, epk, value))
                 .collect();
             // Keeping is a saving, not a duty: a read does not fail because the cache could not
             // be written (a full disk, say); the next read asks the service again.
-            let _ = cache.add(&udf, sound);
+            let _ = cache.add(udf, sound);
         };
         share_agreements(
             share,
-            &udf,
-            &ephemerals,
+            udf,
+            ephemerals,
             operator,
             &mut ring,
             &mut keep,
