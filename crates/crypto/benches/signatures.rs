@@ -36,6 +36,11 @@ fn signatures(c: &mut Criterion) {
     c.bench_function("X448_threshold_combine", |b| {
         b.iter(|| mesh_crypto::combine_contributions(Algorithm::X448, &[&part, &part]).unwrap())
     });
+    // Reading an X448 public key in the Mesh's form (u, parity of v): finds v, a square root.
+    let public = peer.as_bytes().to_vec();
+    c.bench_function("X448_public_from_bytes", |b| {
+        b.iter(|| mesh_crypto::PublicKey::new(Algorithm::X448, public.clone()).unwrap())
+    });
     let bytes = share.to_bytes();
     c.bench_function("X448_share_from_bytes", |b| {
         b.iter(|| PrivateKey::from_bytes(Algorithm::X448, &bytes).unwrap())

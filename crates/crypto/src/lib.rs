@@ -19,6 +19,7 @@ pub mod ed448;
 mod error;
 pub mod fingerprint;
 mod keys;
+pub mod p448;
 pub mod shamir;
 pub mod x25519;
 pub mod x448;

@@ -74,14 +74,9 @@ impl X448Private {
     pub fn public(&self) -> [u8; PUBLIC_LEN] {
         *self.public.get_or_init(|| {
             // x([k]B) and x([k+1]B) by the constant-time ladder; v by Okeya–Sakurai.
-            let base_u = MontgomeryPoint::generator();
-            let k = BigUint::from_bytes_le(&self.scalar);
-            let xq = BigUint::from_bytes_le(&(&base_u * &Scalar::from_bytes(self.ladder_scalar)).0);
-            let next = ladder_form(&(k + 1u32));
-            let xr = BigUint::from_bytes_le(&(&base_u * &Scalar::from_bytes(next)).0);
             MontPoint::base()
-                .recover(&xq, &xr)
-                .expect("the base point's v is not zero")
+                .mul(&self.ladder_scalar)
+                .expect("a scalar that is no multiple of the order")
                 .to_mesh_bytes()
         })
     }
@@ -143,22 +138,9 @@ impl X448Private {
     /// contributions can be added by [`combine_contributions`].
     pub fn agree_partial(&self, peer_public: &[u8]) -> Result<[u8; PUBLIC_LEN], CryptoError> {
         let peer = decode(peer_public)?;
-        let mut u = [0u8; 56];
-        let le = peer.u.to_bytes_le();
-        u[..le.len()].copy_from_slice(&le);
-        let point = MontgomeryPoint(u);
-        let k = BigUint::from_bytes_le(&self.scalar);
-        let xq = &point * &Scalar::from_bytes(self.ladder_scalar);
-        let xr = &point * &Scalar::from_bytes(ladder_form(&(k + 1u32)));
-        if xq.0.iter().all(|b| *b == 0) {
-            return Err(CryptoError::LowOrderPoint);
-        }
-        peer.recover(
-            &BigUint::from_bytes_le(&xq.0),
-            &BigUint::from_bytes_le(&xr.0),
-        )
-        .map(|p| p.to_mesh_bytes())
-        .ok_or(CryptoError::LowOrderPoint)
+        peer.mul(&self.ladder_scalar)
+            .map(|p| p.to_mesh_bytes())
+            .ok_or(CryptoError::LowOrderPoint)
     }
 }
 
@@ -173,7 +155,7 @@ pub fn combine_contributions(parts: &[&[u8]]) -> Result<[u8; 56], CryptoError> {
     for point in points {
         sum = sum.add(&point?).ok_or(CryptoError::LowOrderPoint)?;
     }
-    Ok(scalar_bytes(&sum.u))
+    Ok(sum.u.to_bytes())
 }
 
 /// An integer below 2^448 as 56 little-endian octets.
@@ -214,6 +196,7 @@ pub fn combine_public(a: &[u8], b: &[u8]) -> Result<[u8; PUBLIC_LEN], CryptoErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::p448::Fe;
 
     // RFC 7748 §6.2.
     #[test]
@@ -258,6 +241,10 @@ mod tests {
 
     fn decimal(digits: &str) -> BigUint {
         BigUint::parse_bytes(digits.as_bytes(), 10).unwrap()
+    }
+
+    fn field(n: &BigUint) -> Fe {
+        Fe::from_canonical_bytes(&scalar_bytes(n)).unwrap()
     }
 
     // threshold-06 §6.2.3–6.2.4 (X448 key splitting and decryption). The data departs from the
@@ -305,8 +292,8 @@ mod tests {
         let c2 = printed_share_2.agree_partial(&ephemeral.public()).unwrap();
         let printed = |u: &str, v: &str| {
             MontPoint {
-                u: decimal(u),
-                v: decimal(v),
+                u: field(&decimal(u)),
+                v: field(&decimal(v)),
             }
             .to_mesh_bytes()
         };
@@ -320,8 +307,7 @@ mod tests {
         ));
         // With the printed Scalar_2 the agreement value is the difference of the contributions
         // (−c1 negates v), not the sum the draft prints (654406…119 is neither).
-        let mut minus_c1 = MontPoint::from_mesh_bytes(&c1).unwrap();
-        minus_c1.v = (BigUint::from(1u8) << 448) - (BigUint::from(1u8) << 224) - 1u32 - &minus_c1.v;
+        let minus_c1 = MontPoint::from_mesh_bytes(&c1).unwrap().neg();
         assert_eq!(
             combine_contributions(&[&minus_c1.to_mesh_bytes(), &c2]).unwrap(),
             whole
@@ -364,7 +350,7 @@ mod tests {
             let mut scalar = [0u8; 56];
             scalar[..4].copy_from_slice(&odd.to_le_bytes());
             let key = X448Private::from_scalar(scalar).unwrap();
-            let slow = point.mul(&BigUint::from(odd)).unwrap().to_mesh_bytes();
+            let slow = point.mul(&scalar).unwrap().to_mesh_bytes();
             assert_eq!(key.agree(&peer.public()).unwrap()[..], slow[..56]);
         }
     }
