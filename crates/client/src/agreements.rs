@@ -199,18 +199,18 @@ impl AgreementCache {
 
     /// The agreement value kept for the ephemeral key `epk` of an envelope encrypted to `of`
     /// (its frame is opened the first time one of its values is asked for).
-    pub fn get(&mut self, of: &str, epk: &PublicKey) -> Option<&[u8]> {
+    pub fn get(&mut self, of: &str, epk: &[u8]) -> Option<&[u8]> {
         let Some(State::Open(sealing, values, pending)) = self.shares.get_mut(of) else {
             return None;
         };
-        if !values.contains_key(epk.as_bytes()) {
-            let index = pending.get(epk.as_bytes()).copied()?;
+        if !values.contains_key(epk) {
+            let index = pending.get(epk).copied()?;
             let frame = self.frames.get(index)?;
             read_frame(frame, sealing, values);
             // Every key of that frame is read now (or, if it did not open, will not be).
             pending.retain(|_, i| *i != index);
         }
-        values.get(epk.as_bytes()).map(Vec::as_slice)
+        values.get(epk).map(Vec::as_slice)
     }
 
     /// How many agreements are kept and readable.

@@ -118,14 +118,17 @@ pub type Progress = dyn Fn(u64, u64) + Send + Sync;
 
 /// Does `value` open the recipient entry of the ephemeral key `epk` (AES key wrap's check)?
 fn opens(
-    entries: &HashMap<Vec<u8>, &mesh_dare::schema::DareRecipient>,
-    epk: &PublicKey,
+    entries: &HashMap<&[u8], &mesh_dare::schema::DareRecipient>,
+    epk: &[u8],
     value: &[u8],
 ) -> bool {
     entries
-        .get(epk.as_bytes())
+        .get(epk)
         .is_some_and(|entry| mesh_dare::crypt::seed_from_agreement(entry, value).is_ok())
 }
+
+/// Reads of up to this many entries ask the service rather than open the kept agreements.
+const FEW_ENVELOPES: usize = 16;
 
 /// Agreement values for every envelope encrypted to `account_key`, from the device's share and
 /// the service's contributions (one Operate per [`OPERATE_BATCH`] ephemeral keys). Values kept
@@ -143,35 +146,23 @@ fn share_ring(
     for share in shares {
         let udf = share.of.udf();
         // The recipient entry of each ephemeral key, to check a value opens it before using a
-        // kept one or keeping a new one (a wrong value would spoil every later read).
-        let entries: HashMap<Vec<u8>, &mesh_dare::schema::DareRecipient> = envelopes
+        // kept one or keeping a new one (a wrong value would spoil every later read). A kept
+        // value is looked up by the key as written: only a key to ask the service about is read
+        // as a point (a square root each, the bulk of a second read's work before).
+        let entries: HashMap<&[u8], &mesh_dare::schema::DareRecipient> = envelopes
             .iter()
-            .flat_map(|e| e.header.recipients.iter())
-            .filter(|r| {
-                r.key_identifier
-                    .as_deref()
-                    .is_some_and(|kid| mesh_dare::keys::kid_matches(kid, &udf))
-            })
-            .filter_map(|r| {
-                Some((
-                    mesh_dare::crypt::recipient_ephemeral(r)
-                        .ok()?
-                        .as_bytes()
-                        .to_vec(),
-                    r,
-                ))
-            })
+            .filter_map(|e| e.recipient_for(&udf))
+            .filter_map(|r| Some((mesh_dare::crypt::recipient_ephemeral_bytes(r)?, r)))
             .collect();
         let mut ephemerals = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for epk in envelopes.iter().filter_map(|e| e.ephemeral_for(&udf)) {
-            match cache.as_deref_mut().and_then(|c| c.get(&udf, &epk)) {
-                Some(value) if opens(&entries, &epk, value) => {
-                    ring.add_agreement(&udf, &epk, value.to_vec())
+        for (&epk, entry) in &entries {
+            match cache.as_deref_mut().and_then(|c| c.get(&udf, epk)) {
+                Some(value) if opens(&entries, epk, value) => {
+                    ring.add_agreement(&udf, epk, value.to_vec())
                 }
                 _ => {
-                    if seen.insert(epk.as_bytes().to_vec()) {
-                        ephemerals.push(epk);
+                    if let Ok(key) = mesh_dare::crypt::recipient_ephemeral(entry) {
+                        ephemerals.push(key);
                     }
                 }
             }
@@ -187,7 +178,7 @@ fn share_ring(
             };
             let sound: Vec<_> = made
                 .into_iter()
-                .filter(|(epk, value)| opens(entries, epk, value))
+                .filter(|(epk, value)| opens(entries, epk.as_bytes(), value))
                 .collect();
             // Keeping is a saving, not a duty: a read does not fail because the cache could not
             // be written (a full disk, say); the next read asks the service again.
@@ -244,7 +235,7 @@ fn share_agreements(
                 epk.algorithm(),
                 &[mine.as_slice(), their.as_slice()],
             )?;
-            ring.add_agreement(udf, epk, value.clone());
+            ring.add_agreement(udf, epk.as_bytes(), value.clone());
             made.push((epk.clone(), value));
         }
         keep(made);
@@ -1073,6 +1064,11 @@ impl Account {
             return share_ring(&self.shares, operator.as_ref(), envelopes, progress, None);
         }
         let mut cache = self.agreements.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.is_none() && envelopes.len() <= FEW_ENVELOPES {
+            // A read of a few entries asks the service for them: opening what is kept takes an
+            // Operate as well, and reading the kept file grows with the account.
+            return share_ring(&self.shares, operator.as_ref(), envelopes, progress, None);
+        }
         let cache = cache.get_or_insert_with(|| {
             let shares: Vec<_> = self.shares.iter().map(|s| (&s.of, &s.key)).collect();
             // The key the kept values are sealed under takes the service's contribution, as an

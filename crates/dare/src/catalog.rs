@@ -10,6 +10,7 @@ use std::path::Path;
 
 use mesh_crypto::{PrivateKey, PublicKey};
 
+use crate::catalog_index::CatalogIndex;
 use crate::container::{Container, ContainerType, Mode};
 use crate::envelope::DareEnvelope;
 use crate::keys::KeyRing;
@@ -19,6 +20,9 @@ use crate::{DareError, Result};
 pub const EVENT_NEW: &str = "New";
 pub const EVENT_UPDATE: &str = "Update";
 pub const EVENT_DELETE: &str = "Delete";
+
+/// Catalogs of this many frames or more are read through an index.
+pub const INDEXED_FRAMES: u64 = 256;
 
 /// A catalog and its current state.
 pub struct Catalog {
@@ -87,9 +91,32 @@ impl Catalog {
         })
     }
 
+    /// Open a catalog. Opened for reading, a catalog of [`INDEXED_FRAMES`] frames or more is
+    /// opened from its index ([`crate::catalog_index`]), walking only the frames appended
+    /// since the index was written (and writing it again when there were any).
     pub fn open(path: impl AsRef<Path>, mode: Mode) -> Result<Self> {
+        let path = path.as_ref();
+        if mode == Mode::Read {
+            if let Some(index) = CatalogIndex::load(path) {
+                let (resume, mut current) = index.resume();
+                let known = resume.frames.len() as u64;
+                let opened =
+                    Container::open_resuming(path, resume, |i, h| apply(&mut current, i, h));
+                // An index that does not lead to a container is passed over: the catalog is
+                // walked as it would be without one.
+                if let Ok(container) = opened {
+                    if container.frame_count() > known {
+                        CatalogIndex::store(path, container.frames(), &current);
+                    }
+                    return Ok(Catalog { container, current });
+                }
+            }
+        }
         let mut current = BTreeMap::new();
         let container = Container::open_with(path, mode, |i, h| apply(&mut current, i, h))?;
+        if mode == Mode::Read && container.frame_count() >= INDEXED_FRAMES {
+            CatalogIndex::store(path, container.frames(), &current);
+        }
         Ok(Catalog { container, current })
     }
 

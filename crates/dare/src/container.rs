@@ -18,6 +18,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use mesh_crypto::{PrivateKey, PublicKey};
 
@@ -97,10 +98,25 @@ pub struct Container {
     policy: DarePolicy,
     encrypt_to: Vec<PublicKey>,
     frames: Vec<FrameEntry>,
-    chain: [u8; 64],
-    tree: MerkleTree,
+    /// The Merkle tree over the entries' payload digests and the last chain digest: made as the
+    /// frames are walked, or — for a container opened from a catalog's index, whose frames are
+    /// not walked — the first time they are asked for.
+    digests: OnceLock<Digests>,
     end: u64,
     dropped: u64,
+}
+
+/// What the integrity structure holds after the last frame.
+struct Digests {
+    tree: MerkleTree,
+    chain: [u8; 64],
+}
+
+/// Where an open starts when what a catalog's index knows is taken as it is: the frames
+/// before `end` (the index checked that they are the file's).
+pub(crate) struct Resume {
+    pub frames: Vec<FrameEntry>,
+    pub end: u64,
 }
 
 fn container_err(path: &Path, reason: impl Into<String>) -> DareError {
@@ -224,8 +240,10 @@ impl Container {
                 size: bytes.len() as u64,
                 is_meta: true,
             }],
-            chain: [0; 64],
-            tree: MerkleTree::new(),
+            digests: OnceLock::from(Digests {
+                tree: MerkleTree::new(),
+                chain: [0; 64],
+            }),
             end: bytes.len() as u64,
             dropped: 0,
         })
@@ -240,9 +258,27 @@ impl Container {
     pub fn open_with(
         path: impl AsRef<Path>,
         mode: Mode,
+        visit: impl FnMut(u64, &DareHeader),
+    ) -> Result<Self> {
+        Self::open_inner(path.as_ref().to_path_buf(), mode, None, visit)
+    }
+
+    /// Open for reading, taking the frames before `resume.end` as they are and walking only
+    /// those after it (`visit` sees only those). The digests are made when first asked for.
+    pub(crate) fn open_resuming(
+        path: &Path,
+        resume: Resume,
+        visit: impl FnMut(u64, &DareHeader),
+    ) -> Result<Self> {
+        Self::open_inner(path.to_path_buf(), Mode::Read, Some(resume), visit)
+    }
+
+    fn open_inner(
+        path: PathBuf,
+        mode: Mode,
+        resume: Option<Resume>,
         mut visit: impl FnMut(u64, &DareHeader),
     ) -> Result<Self> {
-        let path = path.as_ref().to_path_buf();
         let file = OpenOptions::new()
             .read(true)
             .write(mode == Mode::Write)
@@ -257,6 +293,26 @@ impl Container {
         let mut chain = [0u8; 64];
         let mut tree = MerkleTree::new();
         let mut complete_end = 0u64;
+        let resumed = resume.is_some();
+        if let Some(resume) = resume {
+            let first = resume
+                .frames
+                .first()
+                .filter(|f| f.position == 0 && resume.end <= file_len)
+                .ok_or_else(|| container_err(&path, "an index that does not fit the file"))?;
+            let mut bytes = vec![0u8; first.size as usize];
+            reader.read_exact(&mut bytes)?;
+            let (items, _) = frame::decode(&bytes)?;
+            let header: DareHeader = parse_json(items[0], "frame header")?;
+            let info = header.sequence_info.clone().unwrap_or_default();
+            container_type =
+                ContainerType::parse(info.container_type.as_deref().unwrap_or("List"))?;
+            policy = header.policy.clone().unwrap_or_default();
+            frames = resume.frames;
+            at = resume.end;
+            complete_end = at;
+            reader.seek(SeekFrom::Start(at))?;
+        }
         let mut marker = [0u8; 9];
         while at < file_len {
             // The forward marker.
@@ -327,7 +383,7 @@ impl Container {
                         ),
                     ));
                 }
-                if container_type.digests() {
+                if container_type.digests() && !resumed {
                     let trailer: DareTrailer = parse_json(&trailer_bytes, "frame trailer")?;
                     let digest = trailer.payload_digest.ok_or_else(|| {
                         container_err(&path, format!("frame {index} has no PayloadDigest"))
@@ -366,6 +422,10 @@ impl Container {
         for key in &policy.encrypt_keys {
             encrypt_to.push(key.public_key()?);
         }
+        let digests = OnceLock::new();
+        if !resumed {
+            let _ = digests.set(Digests { tree, chain });
+        }
         Ok(Container {
             path,
             file,
@@ -374,11 +434,39 @@ impl Container {
             policy,
             encrypt_to,
             frames,
-            chain,
-            tree,
+            digests,
             end: complete_end,
             dropped,
         })
+    }
+
+    /// The tree and chain over every entry: made when the container was walked, or now from
+    /// every entry's trailer (a container opened from an index).
+    fn digests(&self) -> Result<&Digests> {
+        if let Some(d) = self.digests.get() {
+            return Ok(d);
+        }
+        let mut tree = MerkleTree::new();
+        let mut chain = [0u8; 64];
+        if self.container_type.digests() {
+            for index in 1..self.frame_count() {
+                let digest = self
+                    .read(index)?
+                    .trailer
+                    .and_then(|t| t.payload_digest)
+                    .ok_or_else(|| {
+                        container_err(&self.path, format!("frame {index} has no PayloadDigest"))
+                    })?;
+                match self.container_type {
+                    ContainerType::Chain => chain = sha512(&[&chain[..], &digest].concat()),
+                    _ => {
+                        tree.push(merkle::leaf(&digest));
+                    }
+                }
+            }
+        }
+        let _ = self.digests.set(Digests { tree, chain });
+        Ok(self.digests.get().expect("set just now"))
     }
 
     pub fn path(&self) -> &Path {
@@ -415,6 +503,11 @@ impl Container {
         self.frames.len() as u64
     }
 
+    /// Where every frame is.
+    pub fn frames(&self) -> &[FrameEntry] {
+        &self.frames
+    }
+
     pub fn frame_entry(&self, index: u64) -> Option<FrameEntry> {
         self.frames.get(index as usize).copied()
     }
@@ -430,17 +523,17 @@ impl Container {
 
     /// The Merkle root over frames 1…n (Merkle containers).
     pub fn tree_digest(&self) -> Option<[u8; 64]> {
-        self.tree.root()
+        self.digests().ok()?.tree.root()
     }
 
     /// The Merkle root over frames 1…n (n ≥ 1), as it was when frame n was the last.
     pub fn tree_digest_at(&self, n: u64) -> Option<[u8; 64]> {
-        self.tree.root_at(n)
+        self.digests().ok()?.tree.root_at(n)
     }
 
     /// The last chain digest (Chain containers).
-    pub fn chain_digest(&self) -> [u8; 64] {
-        self.chain
+    pub fn chain_digest(&self) -> Result<[u8; 64]> {
+        Ok(self.digests()?.chain)
     }
 
     /// Number, digest and write `frames` (envelope, is-meta) with one write and one fsync.
@@ -448,12 +541,16 @@ impl Container {
         if self.mode != Mode::Write {
             return Err(container_err(&self.path, "opened read-only"));
         }
+        self.digests()?;
+        let Some(Digests { tree, chain }) = self.digests.get_mut() else {
+            return Err(container_err(&self.path, "no digests"));
+        };
         let mut buf = Vec::new();
         let mut new_entries: Vec<FrameEntry> = Vec::new();
         let mut indexes = Vec::new();
         let mut position = self.end;
-        let start_tree = self.tree.len();
-        let start_chain = self.chain;
+        let start_tree = tree.len();
+        let start_chain = *chain;
         for (mut env, is_meta) in frames {
             if env.detached {
                 return Err(DareError::Malformed(
@@ -499,10 +596,10 @@ impl Container {
                 let trailer = env.trailer.get_or_insert_with(DareTrailer::default);
                 trailer.payload_digest = Some(digest.to_vec());
                 if self.container_type == ContainerType::Merkle {
-                    trailer.tree_digest = Some(self.tree.push_root(merkle::leaf(&digest)).to_vec());
+                    trailer.tree_digest = Some(tree.push_root(merkle::leaf(&digest)).to_vec());
                 } else {
-                    self.chain = sha512(&[&self.chain[..], &digest].concat());
-                    trailer.chain_digest = Some(self.chain.to_vec());
+                    *chain = sha512(&[&chain[..], &digest].concat());
+                    trailer.chain_digest = Some(chain.to_vec());
                 }
             }
             let bytes = frame_bytes(&env)?;
@@ -523,8 +620,8 @@ impl Container {
         if let Err(e) = written {
             // Leave the file as it was: nothing from this call is acknowledged.
             let _ = self.file.set_len(self.end);
-            self.tree.truncate(start_tree);
-            self.chain = start_chain;
+            tree.truncate(start_tree);
+            *chain = start_chain;
             return Err(e.into());
         }
         self.frames.extend(new_entries);
@@ -650,8 +747,8 @@ impl Container {
                 count: self.frame_count(),
             });
         }
-        self.tree
-            .proof(index - 1, self.tree.len())
+        let tree = &self.digests()?.tree;
+        tree.proof(index - 1, tree.len())
             .ok_or(DareError::NoSuchFrame {
                 index,
                 count: self.frame_count(),

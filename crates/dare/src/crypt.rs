@@ -133,6 +133,16 @@ pub fn recipient_ephemeral(entry: &DareRecipient) -> Result<PublicKey> {
         .public_key()
 }
 
+/// The ephemeral public key of a recipient entry as it is written, not checked to be a point:
+/// what a kept agreement value is looked up by (the value was made from the key when it was
+/// checked, and opening the entry checks the value).
+pub fn recipient_ephemeral_bytes(entry: &DareRecipient) -> Option<&[u8]> {
+    match entry.ephemeral.as_ref()? {
+        crate::schema::KeyParameters::Public { public, .. } => Some(public),
+        _ => None,
+    }
+}
+
 /// Recover the base seed from a recipient entry with the recipient's private key.
 pub fn seed_from_recipient(entry: &DareRecipient, key: &PrivateKey) -> Result<BaseSeed> {
     let agreement = key.agree(&recipient_ephemeral(entry)?)?;

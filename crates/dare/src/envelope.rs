@@ -475,8 +475,8 @@ impl DareEnvelope {
                 if let Some(key) = keys.private_key(kid) {
                     return crypt::seed_from_recipient(entry, key);
                 }
-                if let Ok(epk) = crypt::recipient_ephemeral(entry) {
-                    if let Some(value) = keys.agreement(kid, &epk) {
+                if let Some(epk) = crypt::recipient_ephemeral_bytes(entry) {
+                    if let Some(value) = keys.agreement(kid, epk) {
                         return crypt::seed_from_agreement(entry, value);
                     }
                 }
@@ -497,18 +497,13 @@ impl DareEnvelope {
         Err(DareError::NoDecryptionKey(kids.join(", ")))
     }
 
-    /// The ephemeral key of the recipient entry for the key `udf`, if the envelope has one:
-    /// what a holder of a share of that key needs contributions for.
-    pub fn ephemeral_for(&self, udf: &str) -> Option<PublicKey> {
-        self.header
-            .recipients
-            .iter()
-            .find(|r| {
-                r.key_identifier
-                    .as_deref()
-                    .is_some_and(|kid| crate::keys::kid_matches(kid, udf))
-            })
-            .and_then(|r| crypt::recipient_ephemeral(r).ok())
+    /// The recipient entry for the key `udf`, if the envelope has one.
+    pub fn recipient_for(&self, udf: &str) -> Option<&crate::schema::DareRecipient> {
+        self.header.recipients.iter().find(|r| {
+            r.key_identifier
+                .as_deref()
+                .is_some_and(|kid| crate::keys::kid_matches(kid, udf))
+        })
     }
 
     /// Decrypt the payload with a known base seed; the payload MAC must be there and verify.

@@ -121,16 +121,16 @@ impl KeyRing {
 
     /// Add the agreement value of the key `udf` with the ephemeral key `epk`, so that an
     /// envelope encrypted to `udf` with that ephemeral can be opened without the private key.
-    pub fn add_agreement(&mut self, udf: &str, epk: &PublicKey, value: Vec<u8>) {
+    pub fn add_agreement(&mut self, udf: &str, epk: &[u8], value: Vec<u8>) {
         self.agreements
-            .entry(epk.as_bytes().to_vec())
+            .entry(epk.to_vec())
             .or_default()
             .push((udf.to_string(), value));
     }
 
-    pub fn agreement(&self, kid: &str, epk: &PublicKey) -> Option<&[u8]> {
+    pub fn agreement(&self, kid: &str, epk: &[u8]) -> Option<&[u8]> {
         self.agreements
-            .get(epk.as_bytes())?
+            .get(epk)?
             .iter()
             .find(|(u, _)| kid_matches(kid, u))
             .map(|(_, v)| v.as_slice())

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod catalog_index;
 pub mod container;
 pub mod crypt;
 pub mod envelope;
