@@ -1039,7 +1039,39 @@ impl Account {
             .iter()
             .map(|i| Ok(catalog.container().read(*i)?))
             .collect::<Result<Vec<_>>>()?;
-        let ring = self.ring_for_envelopes(&envelopes)?;
+        self.items_of(&envelopes)
+    }
+
+    /// The current entries `ids` (all of them if `None`) of the catalog at `path`, each checked
+    /// to be the frame it should be ([`Catalog::read_current`]). A catalog whose index turns
+    /// out wrong is read again by walking it.
+    fn read_current(&self, path: &Path, ids: Option<&[String]>) -> Result<Vec<MeshItem>> {
+        let read = |catalog: &Catalog| -> Result<Vec<DareEnvelope>> {
+            let all: Vec<String>;
+            let ids = match ids {
+                Some(ids) => ids,
+                None => {
+                    all = catalog.ids().map(str::to_string).collect();
+                    &all
+                }
+            };
+            let mut envelopes = Vec::with_capacity(ids.len());
+            for id in ids {
+                envelopes.extend(catalog.read_current(id)?);
+            }
+            Ok(envelopes)
+        };
+        let catalog = Catalog::open(path, Mode::Read)?;
+        let envelopes = match read(&catalog) {
+            Err(_) if catalog.index_rejected() => read(&Catalog::open(path, Mode::Read)?)?,
+            other => other?,
+        };
+        self.items_of(&envelopes)
+    }
+
+    /// The entries `envelopes` hold, decrypted.
+    fn items_of(&self, envelopes: &[DareEnvelope]) -> Result<Vec<MeshItem>> {
+        let ring = self.ring_for_envelopes(envelopes)?;
         envelopes
             .iter()
             .map(|e| Ok(MeshItem::from_bytes(&e.plaintext(&ring)?)?))
@@ -1304,12 +1336,8 @@ impl Account {
         if !path.exists() {
             return Ok(None);
         }
-        let catalog = Catalog::open(path, Mode::Read)?;
         let id = self.unique_id(kind, key)?;
-        let Some(index) = catalog.frame_of(&id) else {
-            return Ok(None);
-        };
-        Ok(self.read_entries(&catalog, &[index])?.pop())
+        Ok(self.read_current(&path, Some(&[id]))?.pop())
     }
 
     pub fn delete(&self, kind: CatalogKind, key: &str) -> Result<bool> {
@@ -1350,7 +1378,8 @@ impl Account {
                 continue;
             }
             let (signed, keep, gone) = {
-                let catalog = Catalog::open(&path, Mode::Read)?;
+                // Walked, not read through an index: what is kept here is signed again.
+                let catalog = Catalog::open_walking(&path, Mode::Read)?;
                 let container = catalog.container();
                 let signed = (1..container.frame_count()).all(|i| {
                     container.read(i).is_ok_and(|e| {
@@ -1460,13 +1489,8 @@ impl Account {
         if !path.exists() {
             return Ok(Vec::new());
         }
-        let catalog = Catalog::open(path, Mode::Read)?;
-        let indexes: Vec<u64> = catalog
-            .ids()
-            .filter_map(|id| catalog.frame_of(id))
-            .collect();
         Ok(self
-            .read_entries(&catalog, &indexes)?
+            .read_current(&path, None)?
             .into_iter()
             .map(|item| (CatalogKind::key_of(&item).unwrap_or_default(), item))
             .collect())

@@ -108,11 +108,15 @@ impl MontPoint {
         }
     }
 
-    /// [k]P for an integer k below 2^448 whose multiple (and the next) is not the identity.
+    /// [k]P for an integer k below 2^448; `None` when it is the identity.
     pub fn mul(&self, k: &[u8; 56]) -> Option<MontPoint> {
         let ((x2, z2), (x3, z3)) = ladder(&self.u, k);
-        if z2.is_zero() || z3.is_zero() {
+        if z2.is_zero() {
             return None;
+        }
+        if z3.is_zero() {
+            // [k+1]P is the identity, so [k]P = −P (k ≡ −1 modulo P's order).
+            return Some(self.neg());
         }
         self.recover(&x2.mul(&z2.invert()), &x3.mul(&z3.invert()))
     }

@@ -60,7 +60,7 @@ impl Fe {
     }
 
     pub fn is_zero(&self) -> bool {
-        self.to_bytes().iter().all(|b| *b == 0)
+        self.ct_eq(&Fe::ZERO)
     }
 
     /// Whether the canonical value is odd.

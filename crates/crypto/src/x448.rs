@@ -138,7 +138,10 @@ impl X448Private {
     /// contributions can be added by [`combine_contributions`].
     pub fn agree_partial(&self, peer_public: &[u8]) -> Result<[u8; PUBLIC_LEN], CryptoError> {
         let peer = decode(peer_public)?;
+        // A result of u = 0 is the point of order two: only a peer outside the prime-order
+        // subgroup gives it, and it is no contribution.
         peer.mul(&self.ladder_scalar)
+            .filter(|p| !p.u.is_zero())
             .map(|p| p.to_mesh_bytes())
             .ok_or(CryptoError::LowOrderPoint)
     }
@@ -322,6 +325,30 @@ mod tests {
                 .unwrap();
         let c2 = share_2.agree_partial(&ephemeral.public()).unwrap();
         assert_eq!(combine_contributions(&[&c1, &c2]).unwrap(), whole);
+    }
+
+    /// The edges of the ladder: a scalar of −1 modulo the order has a public key (−B), and a
+    /// peer of low order gives no contribution (the order-4 point, u = p − 1, whose double is
+    /// (0, 0)).
+    #[test]
+    fn ladder_edges() {
+        let minus_one = X448Private::from_scalar(scalar_bytes(&(order() - 1u32))).unwrap();
+        let base = MontPoint::base();
+        assert_eq!(minus_one.public(), base.neg().to_mesh_bytes());
+        let mut p_minus_one = [0xffu8; 57];
+        p_minus_one[0] = 0xfe;
+        p_minus_one[28] = 0xfe;
+        p_minus_one[56] = 0;
+        let key = X448Private::from_scalar(scalar_bytes(&BigUint::from(2u8))).unwrap();
+        assert!(MontPoint::from_mesh_bytes(&p_minus_one).is_some());
+        assert!(key.agree_partial(&p_minus_one).is_err());
+        for low in [[0u8; 57], {
+            let mut one = [0u8; 57];
+            one[0] = 1;
+            one
+        }] {
+            assert!(key.agree_partial(&low).is_err());
+        }
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub struct Catalog {
     container: Container,
     /// UniqueId → index of the frame holding the current value.
     current: BTreeMap<String, u64>,
+    /// Opened from its index, and (once a frame read through it was not what the index said)
+    /// whether the index was found wrong and removed.
+    indexed: bool,
+    index_rejected: std::sync::atomic::AtomicBool,
 }
 
 /// What a frame does to a catalog: the UniqueId it sets, and whether it deletes it. `None`
@@ -88,6 +92,8 @@ impl Catalog {
         Ok(Catalog {
             container: Container::create(path, ContainerType::Merkle, encrypt_to)?,
             current: BTreeMap::new(),
+            indexed: false,
+            index_rejected: Default::default(),
         })
     }
 
@@ -97,27 +103,48 @@ impl Catalog {
     pub fn open(path: impl AsRef<Path>, mode: Mode) -> Result<Self> {
         let path = path.as_ref();
         if mode == Mode::Read {
-            if let Some(index) = CatalogIndex::load(path) {
+            let file = std::fs::File::open(path);
+            if let Some((file, index)) = file
+                .ok()
+                .and_then(|f| CatalogIndex::load(path, &f).map(|i| (f, i)))
+            {
                 let (resume, mut current) = index.resume();
                 let known = resume.frames.len() as u64;
                 let opened =
-                    Container::open_resuming(path, resume, |i, h| apply(&mut current, i, h));
+                    Container::open_resuming(path, file, resume, |i, h| apply(&mut current, i, h));
                 // An index that does not lead to a container is passed over: the catalog is
                 // walked as it would be without one.
                 if let Ok(container) = opened {
                     if container.frame_count() > known {
-                        CatalogIndex::store(path, container.frames(), &current);
+                        CatalogIndex::store(&container, &current);
                     }
-                    return Ok(Catalog { container, current });
+                    return Ok(Catalog {
+                        container,
+                        current,
+                        indexed: true,
+                        index_rejected: Default::default(),
+                    });
                 }
             }
         }
+        let catalog = Self::open_walking(path, mode)?;
+        if mode == Mode::Read && catalog.container.frame_count() >= INDEXED_FRAMES {
+            CatalogIndex::store(&catalog.container, &catalog.current);
+        }
+        Ok(catalog)
+    }
+
+    /// Open a catalog by walking every frame, whatever index it has (for what must not take an
+    /// index's word: deciding what an administrator signs again, say).
+    pub fn open_walking(path: impl AsRef<Path>, mode: Mode) -> Result<Self> {
         let mut current = BTreeMap::new();
         let container = Container::open_with(path, mode, |i, h| apply(&mut current, i, h))?;
-        if mode == Mode::Read && container.frame_count() >= INDEXED_FRAMES {
-            CatalogIndex::store(path, container.frames(), &current);
-        }
-        Ok(Catalog { container, current })
+        Ok(Catalog {
+            container,
+            current,
+            indexed: false,
+            index_rejected: Default::default(),
+        })
     }
 
     /// Open the catalog, creating it if it does not exist. An encrypted catalog's new entries
@@ -306,19 +333,60 @@ impl Catalog {
         Ok(index)
     }
 
+    /// The frame holding the current value of `unique_id`, checked to be that frame (its
+    /// SequenceInfo index) and to set that UniqueId. A catalog opened from its index takes the
+    /// index's word for which frame that is, so the check is what stands between a wrong index
+    /// (left from another file, say) and a wrong answer: on a mismatch the index is removed and
+    /// [`Self::index_rejected`] says so; reopened, the catalog is walked.
+    pub fn read_current(&self, unique_id: &str) -> Result<Option<DareEnvelope>> {
+        let Some(&index) = self.current.get(unique_id) else {
+            return Ok(None);
+        };
+        let env = self.container.read(index)?;
+        let numbered = env.header.sequence_info.as_ref().and_then(|i| i.index) == Some(index);
+        if numbered && change_of(&env.header) == Some((unique_id.to_string(), false)) {
+            return Ok(Some(env));
+        }
+        let path = self.container.path().display().to_string();
+        if self.indexed {
+            let _ = std::fs::remove_file(crate::catalog_index::index_path(self.container.path()));
+            self.index_rejected
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(DareError::Container {
+                path,
+                reason: "its index did not match it and was removed; read it again".into(),
+            });
+        }
+        Err(DareError::Container {
+            path,
+            reason: format!("frame {index} is not the current value of {unique_id}"),
+        })
+    }
+
+    /// Whether a read found the index this catalog was opened from wrong (and removed it).
+    pub fn index_rejected(&self) -> bool {
+        self.index_rejected
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The current value of `unique_id`, decrypted with `keys` if the catalog is encrypted.
     pub fn get(&self, unique_id: &str, keys: &KeyRing) -> Result<Option<Vec<u8>>> {
-        match self.current.get(unique_id) {
-            None => Ok(None),
-            Some(index) => Ok(Some(self.container.read_plaintext(*index, keys)?)),
-        }
+        self.read_current(unique_id)?
+            .map(|env| env.plaintext(keys))
+            .transpose()
     }
 
     /// Every current entry as (UniqueId, plaintext).
     pub fn entries(&self, keys: &KeyRing) -> Result<Vec<(String, Vec<u8>)>> {
         self.current
-            .iter()
-            .map(|(id, index)| Ok((id.clone(), self.container.read_plaintext(*index, keys)?)))
+            .keys()
+            .map(|id| {
+                let env = self.read_current(id)?.ok_or(DareError::NoSuchFrame {
+                    index: 0,
+                    count: self.container.frame_count(),
+                })?;
+                Ok((id.clone(), env.plaintext(keys)?))
+            })
             .collect()
     }
 }

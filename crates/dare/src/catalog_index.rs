@@ -14,20 +14,24 @@
 //! (u16 length, octets) and frame (u64); SHA-256 of all that.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::container::{FrameEntry, Resume};
+use crate::container::{Container, FrameEntry, Resume};
+
+/// An index larger than this is not read (one of 100,000 entries takes about 8 MB).
+const MAX_INDEX_OCTETS: u64 = 1 << 30;
 
 const MAGIC: &[u8; 8] = b"MESHCIX1";
 
 /// What an index holds.
-pub(crate) struct CatalogIndex {
-    pub frames: Vec<FrameEntry>,
-    pub end: u64,
-    pub current: BTreeMap<String, u64>,
+pub struct CatalogIndex {
+    frames: Vec<FrameEntry>,
+    end: u64,
+    current: BTreeMap<String, u64>,
 }
 
 /// The index file of the catalog at `path`.
@@ -37,13 +41,16 @@ pub fn index_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// SHA-256 of the catalog's octets from `from` to `to` (its last frame).
-fn digest_of(path: &Path, from: u64, to: u64) -> Option<[u8; 32]> {
-    let mut file = std::fs::File::open(path).ok()?;
+/// SHA-256 of the octets of `file` from `from` to `to` (the catalog's last frame), read in
+/// pieces; `None` if the file does not reach `to`.
+fn digest_of(mut file: &File, from: u64, to: u64) -> Option<[u8; 32]> {
+    if to < from || file.metadata().ok()?.len() < to {
+        return None;
+    }
     file.seek(SeekFrom::Start(from)).ok()?;
-    let mut bytes = vec![0u8; usize::try_from(to.checked_sub(from)?).ok()?];
-    file.read_exact(&mut bytes).ok()?;
-    Some(Sha256::digest(&bytes).into())
+    let mut hash = Sha256::new();
+    let copied = std::io::copy(&mut file.take(to - from), &mut hash).ok()?;
+    (copied == to - from).then(|| hash.finalize().into())
 }
 
 /// Reads the index's octets in order; `None` at the first that is missing.
@@ -71,10 +78,16 @@ impl<'a> Reader<'a> {
 }
 
 impl CatalogIndex {
-    /// The index of the catalog at `path`, if there is one that matches the catalog as it is
-    /// now (up to the length it covers: frames appended since are the caller's to walk).
-    pub fn load(path: &Path) -> Option<CatalogIndex> {
-        let bytes = std::fs::read(index_path(path)).ok()?;
+    /// The index of the catalog at `path`, if there is one that matches the catalog `file` (that
+    /// file, opened once: what is checked is what is read) up to the length it covers; frames
+    /// appended since are the caller's to walk.
+    pub fn load(path: &Path, file: &File) -> Option<CatalogIndex> {
+        let mut index = File::open(index_path(path)).ok()?;
+        if index.metadata().ok()?.len() > MAX_INDEX_OCTETS {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        index.read_to_end(&mut bytes).ok()?;
         let (body, sum) = bytes.split_at(bytes.len().checked_sub(32)?);
         if Sha256::digest(body).as_slice() != sum {
             return None;
@@ -123,7 +136,7 @@ impl CatalogIndex {
             return None;
         }
         let last = frames.last()?;
-        if digest_of(path, last.position, end)? != last_digest {
+        if digest_of(file, last.position, end)? != last_digest {
             return None;
         }
         Some(CatalogIndex {
@@ -134,7 +147,7 @@ impl CatalogIndex {
     }
 
     /// Where an open starts from this index.
-    pub fn resume(self) -> (Resume, BTreeMap<String, u64>) {
+    pub(crate) fn resume(self) -> (Resume, BTreeMap<String, u64>) {
         (
             Resume {
                 frames: self.frames,
@@ -144,15 +157,18 @@ impl CatalogIndex {
         )
     }
 
-    /// Write the index of the catalog at `path` whose frames and state are these. A cache: no
-    /// fsync (a torn index does not match its digest and is not used), and a failure to write
-    /// it is no failure of the read that made it.
-    pub fn store(path: &Path, frames: &[FrameEntry], current: &BTreeMap<String, u64>) {
+    /// Write the index of `container` (a catalog) whose state is `current`. What is hashed is
+    /// read through the container's own file, the one its frames were learned from, never the
+    /// path again (which a rename may have pointed at another file since). A cache: no fsync
+    /// (a torn index does not match its digest and is not used), and a failure to write it is
+    /// no failure of the read that made it.
+    pub fn store(container: &Container, current: &BTreeMap<String, u64>) {
+        let frames = container.frames();
         let Some(last) = frames.last() else {
             return;
         };
         let end = last.position + last.size;
-        let Some(last_digest) = digest_of(path, last.position, end) else {
+        let Some(last_digest) = digest_of(container.file(), last.position, end) else {
             return;
         };
         let mut out = Vec::with_capacity(64 + frames.len() * 9 + current.len() * 60);
@@ -175,7 +191,7 @@ impl CatalogIndex {
         }
         let sum = Sha256::digest(&out);
         out.extend_from_slice(&sum);
-        let target = index_path(path);
+        let target = index_path(container.path());
         let mut tmp = target.clone().into_os_string();
         // Readers in other processes may write it at the same time: each its own file.
         tmp.push(format!(

@@ -265,25 +265,34 @@ impl Container {
 
     /// Open for reading, taking the frames before `resume.end` as they are and walking only
     /// those after it (`visit` sees only those). The digests are made when first asked for.
+    /// `file` is the container at `path`, opened for reading (the file the index was checked
+    /// against).
     pub(crate) fn open_resuming(
         path: &Path,
+        file: File,
         resume: Resume,
         visit: impl FnMut(u64, &DareHeader),
     ) -> Result<Self> {
-        Self::open_inner(path.to_path_buf(), Mode::Read, Some(resume), visit)
+        Self::open_inner(path.to_path_buf(), Mode::Read, Some((file, resume)), visit)
     }
 
     fn open_inner(
         path: PathBuf,
         mode: Mode,
-        resume: Option<Resume>,
+        resume: Option<(File, Resume)>,
         mut visit: impl FnMut(u64, &DareHeader),
     ) -> Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(mode == Mode::Write)
-            .open(&path)
-            .map_err(|e| container_err(&path, format!("cannot open: {e}")))?;
+        let (file, resume) = match resume {
+            Some((file, resume)) => (file, Some(resume)),
+            None => (
+                OpenOptions::new()
+                    .read(true)
+                    .write(mode == Mode::Write)
+                    .open(&path)
+                    .map_err(|e| container_err(&path, format!("cannot open: {e}")))?,
+                None,
+            ),
+        };
         let file_len = file.metadata()?.len();
         let mut reader = BufReader::with_capacity(1 << 16, &file);
         let mut frames = Vec::new();
@@ -300,9 +309,13 @@ impl Container {
                 .first()
                 .filter(|f| f.position == 0 && resume.end <= file_len)
                 .ok_or_else(|| container_err(&path, "an index that does not fit the file"))?;
-            let mut bytes = vec![0u8; first.size as usize];
+            let mut bytes = vec![0u8; usize::try_from(first.size.min(file_len)).unwrap_or(0)];
+            reader.seek(SeekFrom::Start(0))?;
             reader.read_exact(&mut bytes)?;
-            let (items, _) = frame::decode(&bytes)?;
+            let (items, size) = frame::decode(&bytes)?;
+            if size != first.size {
+                return Err(container_err(&path, "an index that does not fit the file"));
+            }
             let header: DareHeader = parse_json(items[0], "frame header")?;
             let info = header.sequence_info.clone().unwrap_or_default();
             container_type =
@@ -503,6 +516,11 @@ impl Container {
         self.frames.len() as u64
     }
 
+    /// The open file.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Where every frame is.
     pub fn frames(&self) -> &[FrameEntry] {
         &self.frames
@@ -551,66 +569,76 @@ impl Container {
         let mut position = self.end;
         let start_tree = tree.len();
         let start_chain = *chain;
-        for (mut env, is_meta) in frames {
-            if env.detached {
-                return Err(DareError::Malformed(
-                    "a container entry cannot have a detached payload".into(),
-                ));
-            }
-            let index = self.frames.len() + new_entries.len();
-            let mut info = SequenceInfo {
-                index: Some(index as u64),
-                ..Default::default()
-            };
-            if is_meta {
-                info.is_meta = Some(true);
-            }
-            if matches!(
-                self.container_type,
-                ContainerType::Tree | ContainerType::Merkle
-            ) {
-                let previous = frame::previous_frame(index as u64) as usize;
-                let entry = self
-                    .frames
-                    .get(previous)
-                    .or_else(|| new_entries.get(previous - self.frames.len()));
-                info.tree_position = entry.map(|e| e.position);
-            }
-            env.header.sequence_info = Some(info);
-            // A PayloadDigest the writer put in the header (as the reference may) must be the
-            // payload's; chain and tree digests are the container's to compute, in the trailer,
-            // so any a writer put in the header are not kept.
-            if env
-                .header
-                .payload_digest
-                .as_ref()
-                .is_some_and(|claimed| claimed.as_slice() != sha512(&env.payload))
-            {
-                return Err(DareError::DigestMismatch);
-            }
-            env.header.chain_digest = None;
-            env.header.tree_digest = None;
-            if self.container_type.digests() {
-                let digest = sha512(&env.payload);
-                env.header.digest_algorithm = Some(DIGEST_S512.into());
-                let trailer = env.trailer.get_or_insert_with(DareTrailer::default);
-                trailer.payload_digest = Some(digest.to_vec());
-                if self.container_type == ContainerType::Merkle {
-                    trailer.tree_digest = Some(tree.push_root(merkle::leaf(&digest)).to_vec());
-                } else {
-                    *chain = sha512(&[&chain[..], &digest].concat());
-                    trailer.chain_digest = Some(chain.to_vec());
+        // Every frame is made before anything is written; if one cannot be, the tree and chain
+        // go back to where they were (nothing of this call was written).
+        let made = (|| -> Result<()> {
+            for (mut env, is_meta) in frames {
+                if env.detached {
+                    return Err(DareError::Malformed(
+                        "a container entry cannot have a detached payload".into(),
+                    ));
                 }
+                let index = self.frames.len() + new_entries.len();
+                let mut info = SequenceInfo {
+                    index: Some(index as u64),
+                    ..Default::default()
+                };
+                if is_meta {
+                    info.is_meta = Some(true);
+                }
+                if matches!(
+                    self.container_type,
+                    ContainerType::Tree | ContainerType::Merkle
+                ) {
+                    let previous = frame::previous_frame(index as u64) as usize;
+                    let entry = self
+                        .frames
+                        .get(previous)
+                        .or_else(|| new_entries.get(previous - self.frames.len()));
+                    info.tree_position = entry.map(|e| e.position);
+                }
+                env.header.sequence_info = Some(info);
+                // A PayloadDigest the writer put in the header (as the reference may) must be the
+                // payload's; chain and tree digests are the container's to compute, in the trailer,
+                // so any a writer put in the header are not kept.
+                if env
+                    .header
+                    .payload_digest
+                    .as_ref()
+                    .is_some_and(|claimed| claimed.as_slice() != sha512(&env.payload))
+                {
+                    return Err(DareError::DigestMismatch);
+                }
+                env.header.chain_digest = None;
+                env.header.tree_digest = None;
+                if self.container_type.digests() {
+                    let digest = sha512(&env.payload);
+                    env.header.digest_algorithm = Some(DIGEST_S512.into());
+                    let trailer = env.trailer.get_or_insert_with(DareTrailer::default);
+                    trailer.payload_digest = Some(digest.to_vec());
+                    if self.container_type == ContainerType::Merkle {
+                        trailer.tree_digest = Some(tree.push_root(merkle::leaf(&digest)).to_vec());
+                    } else {
+                        *chain = sha512(&[&chain[..], &digest].concat());
+                        trailer.chain_digest = Some(chain.to_vec());
+                    }
+                }
+                let bytes = frame_bytes(&env)?;
+                indexes.push(index as u64);
+                new_entries.push(FrameEntry {
+                    position,
+                    size: bytes.len() as u64,
+                    is_meta,
+                });
+                position += bytes.len() as u64;
+                buf.extend_from_slice(&bytes);
             }
-            let bytes = frame_bytes(&env)?;
-            indexes.push(index as u64);
-            new_entries.push(FrameEntry {
-                position,
-                size: bytes.len() as u64,
-                is_meta,
-            });
-            position += bytes.len() as u64;
-            buf.extend_from_slice(&bytes);
+            Ok(())
+        })();
+        if let Err(e) = made {
+            tree.truncate(start_tree);
+            *chain = start_chain;
+            return Err(e);
         }
         let written = (|| -> std::io::Result<()> {
             self.file.seek(SeekFrom::Start(self.end))?;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use mesh_dare::catalog::{Catalog, INDEXED_FRAMES};
-use mesh_dare::catalog_index::index_path;
+use mesh_dare::catalog_index::{index_path, CatalogIndex};
 use mesh_dare::{Container, KeyRing, Mode};
 use proptest::prelude::*;
 
@@ -98,7 +98,11 @@ fn reads_through_the_index_follow_appends_and_deletions() {
     bytes[at + 1] = b'X';
     std::fs::write(&path, &bytes).unwrap();
     assert!(Container::open(&path, Mode::Read).is_err());
-    assert_eq!(read(&path).len(), state.len());
+    let opened = Catalog::open(&path, Mode::Read).unwrap();
+    assert_eq!(opened.len(), state.len());
+    // Reading that frame finds it is not what the index says it is.
+    assert!(opened.entries(&KeyRing::new()).is_err());
+    assert!(opened.index_rejected());
 
     // Small catalogs are walked and get no index.
     let small = dir.path().join("small.dare");
@@ -156,6 +160,69 @@ fn an_index_that_does_not_match_is_not_used() {
     assert_eq!(read(&path), walked(&path));
     assert!(read(&path).contains_key("id6000"));
     assert!(!read(&path).contains_key("id5000"));
+}
+
+/// An index made from one file and written where another now is — a rename between the walk
+/// and the write (a sync rebuilding the catalog, say) — is not taken for the other file's.
+#[test]
+fn an_index_of_a_file_renamed_away_is_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cat.dare");
+    // The old file: K entries and one of mine; the new one: the same K, the service's, mine.
+    fill(&path, 0, INDEXED_FRAMES);
+    let rebuilt = dir.path().join("rebuilt.dare");
+    std::fs::copy(&path, &rebuilt).unwrap();
+    Catalog::open(&path, Mode::Write)
+        .unwrap()
+        .put("mine", None, b"0123", &[])
+        .unwrap();
+    {
+        let mut c = Catalog::open(&rebuilt, Mode::Write).unwrap();
+        c.put("theirs", None, b"4567", &[]).unwrap();
+        c.put("mine", None, b"0123", &[]).unwrap();
+    }
+    let old = Catalog::open_walking(&path, Mode::Read).unwrap();
+    let old_current: BTreeMap<String, u64> = old
+        .ids()
+        .map(|id| (id.to_string(), old.frame_of(id).unwrap()))
+        .collect();
+    std::fs::rename(&rebuilt, &path).unwrap();
+    CatalogIndex::store(old.container(), &old_current);
+    drop(old);
+    let state = read(&path);
+    assert_eq!(state, walked(&path));
+    assert_eq!(state["theirs"], b"4567");
+}
+
+/// An index that names the wrong frame for an entry (its own digest made right, as anyone
+/// who can write the directory could): the read refuses rather than answer with another
+/// entry, removes the index, and the next read walks the catalog.
+#[test]
+fn an_index_naming_the_wrong_frame_is_refused_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cat.dare");
+    fill(&path, 0, INDEXED_FRAMES + 1);
+    {
+        let mut c = Catalog::open(&path, Mode::Write).unwrap();
+        c.delete("id5").unwrap();
+    }
+    let truth = read(&path);
+    let catalog = Catalog::open_walking(&path, Mode::Read).unwrap();
+    let mut lying: BTreeMap<String, u64> = catalog
+        .ids()
+        .map(|id| (id.to_string(), catalog.frame_of(id).unwrap()))
+        .collect();
+    // id1 pointed at id2's frame; the deleted id5 brought back from its old frame.
+    lying.insert("id1".into(), catalog.frame_of("id2").unwrap());
+    lying.insert("id5".into(), 6);
+    CatalogIndex::store(catalog.container(), &lying);
+    drop(catalog);
+    let opened = Catalog::open(&path, Mode::Read).unwrap();
+    assert!(opened.get("id1", &KeyRing::new()).is_err());
+    assert!(opened.index_rejected());
+    assert!(!index_path(&path).exists());
+    assert_eq!(read(&path), truth);
+    assert!(!truth.contains_key("id5"));
 }
 
 proptest! {

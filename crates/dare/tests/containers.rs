@@ -285,3 +285,22 @@ fn spool_states_from_completions() {
         MessageState::Initial
     );
 }
+
+/// A batch with one entry that cannot be written (a detached payload) writes nothing and leaves
+/// the tree as it was: the next append's TreeDigest is still the tree over what is written.
+#[test]
+fn a_refused_batch_leaves_the_tree_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.dare");
+    let mut c = Container::create(&path, ContainerType::Merkle, &[]).unwrap();
+    c.append(b"first", &AppendOptions::default()).unwrap();
+    let good = c.make_entry(b"second", &AppendOptions::default()).unwrap();
+    let mut bad = c.make_entry(b"third", &AppendOptions::default()).unwrap();
+    bad.detached = true;
+    assert!(c.append_envelopes(vec![good, bad]).is_err());
+    assert_eq!(c.frame_count(), 2);
+    c.append(b"fourth", &AppendOptions::default()).unwrap();
+    drop(c);
+    let c = Container::open(&path, Mode::Read).unwrap();
+    assert_eq!(c.verify().unwrap(), 3);
+}
