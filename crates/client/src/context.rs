@@ -115,6 +115,8 @@ const PUT_BATCH: usize = 500;
 
 /// Told (done, total) as the service's contributions arrive for a read of many entries.
 pub type Progress = dyn Fn(u64, u64) + Send + Sync;
+/// A [`Progress`] borrowed for one read (which may wrap the account's own).
+type ProgressRef<'a> = &'a (dyn Fn(u64, u64) + Send + Sync + 'a);
 
 /// Does `value` open the recipient entry of the ephemeral key `epk` (AES key wrap's check)?
 fn opens(
@@ -137,7 +139,7 @@ fn share_ring(
     shares: &[AccountShare],
     operator: &dyn ThresholdOperator,
     envelopes: &[DareEnvelope],
-    progress: Option<&Progress>,
+    progress: Option<ProgressRef<'_>>,
     mut cache: Option<&mut AgreementCache>,
 ) -> Result<KeyRing> {
     let mut ring = KeyRing::new();
@@ -1046,7 +1048,11 @@ impl Account {
     /// to be the frame it should be ([`Catalog::read_current`]). A catalog whose index turns
     /// out wrong is read again by walking it.
     fn read_current(&self, path: &Path, ids: Option<&[String]>) -> Result<Vec<MeshItem>> {
-        let read = |catalog: &Catalog| -> Result<Vec<DareEnvelope>> {
+        // A few thousand at a time: what is in memory at once is the entries read, not every
+        // envelope of the catalog (their headers take several times the entries' size).
+        const CHUNK: usize = 4096;
+        let progress = self.progress.get().map(|p| p.as_ref());
+        let read = |catalog: &Catalog| -> Result<Vec<MeshItem>> {
             let all: Vec<String>;
             let ids = match ids {
                 Some(ids) => ids,
@@ -1055,23 +1061,48 @@ impl Account {
                     &all
                 }
             };
-            let mut envelopes = Vec::with_capacity(ids.len());
-            for id in ids {
-                envelopes.extend(catalog.read_current(id)?);
+            let total = ids.len() as u64;
+            let mut items = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(CHUNK) {
+                let mut envelopes = Vec::with_capacity(chunk.len());
+                for id in chunk {
+                    envelopes.extend(catalog.read_current(id)?);
+                }
+                // Progress over the whole read: within a chunk, as far as its Operates got.
+                let base = items.len() as u64;
+                let within = move |done: u64, _: u64| {
+                    if let Some(p) = progress {
+                        p(base + done, total)
+                    }
+                };
+                let chunked = ids.len() > CHUNK;
+                items.extend(
+                    self.items_of_with(&envelopes, if chunked { Some(&within) } else { progress })?,
+                );
+                if let Some(p) = progress.filter(|_| chunked) {
+                    p(items.len() as u64, total);
+                }
             }
-            Ok(envelopes)
+            Ok(items)
         };
         let catalog = Catalog::open(path, Mode::Read)?;
-        let envelopes = match read(&catalog) {
-            Err(_) if catalog.index_rejected() => read(&Catalog::open(path, Mode::Read)?)?,
-            other => other?,
-        };
-        self.items_of(&envelopes)
+        match read(&catalog) {
+            Err(_) if catalog.index_rejected() => read(&Catalog::open(path, Mode::Read)?),
+            other => other,
+        }
     }
 
     /// The entries `envelopes` hold, decrypted.
     fn items_of(&self, envelopes: &[DareEnvelope]) -> Result<Vec<MeshItem>> {
-        let ring = self.ring_for_envelopes(envelopes)?;
+        self.items_of_with(envelopes, self.progress.get().map(|p| p.as_ref()))
+    }
+
+    fn items_of_with(
+        &self,
+        envelopes: &[DareEnvelope],
+        progress: Option<ProgressRef<'_>>,
+    ) -> Result<Vec<MeshItem>> {
+        let ring = self.ring_with(envelopes, progress)?;
         envelopes
             .iter()
             .map(|e| Ok(MeshItem::from_bytes(&e.plaintext(&ring)?)?))
@@ -1081,6 +1112,14 @@ impl Account {
     /// Keys to read `envelopes` (those encrypted to the account): the account key itself, or
     /// agreement values made from this device's share and the service's contributions.
     pub fn ring_for_envelopes(&self, envelopes: &[DareEnvelope]) -> Result<KeyRing> {
+        self.ring_with(envelopes, self.progress.get().map(|p| p.as_ref()))
+    }
+
+    fn ring_with(
+        &self,
+        envelopes: &[DareEnvelope],
+        progress: Option<ProgressRef<'_>>,
+    ) -> Result<KeyRing> {
         if self.shares.is_empty() {
             return Ok(self.keys.clone());
         }
@@ -1091,7 +1130,6 @@ impl Account {
                 self.address
             ))
         })?;
-        let progress = self.progress.get().map(|p| p.as_ref());
         if !self.keep.load(std::sync::atomic::Ordering::Relaxed) {
             return share_ring(&self.shares, operator.as_ref(), envelopes, progress, None);
         }

@@ -123,23 +123,28 @@ const UPLOAD_BYTES: usize = binding::DEFAULT_MAX_REQUEST / 2;
 /// Entries one upload transaction carries at most (the service takes 1,000).
 const UPLOAD_ENTRIES: usize = 500;
 
-/// `envelopes` in runs that each fit one upload transaction (an entry larger than that alone).
-fn upload_chunks(envelopes: Vec<DareEnvelope>) -> Result<Vec<Vec<DareEnvelope>>> {
-    let mut chunks: Vec<Vec<DareEnvelope>> = Vec::new();
+/// `envelopes`, read one at a time, handed to `send` in runs that each fit one upload
+/// transaction (an entry larger than that alone): no more than one run is in memory at once.
+fn upload_chunks(
+    envelopes: impl Iterator<Item = Result<DareEnvelope>>,
+    send: &mut dyn FnMut(Vec<DareEnvelope>) -> Result<()>,
+) -> Result<()> {
+    let mut chunk: Vec<DareEnvelope> = Vec::new();
     let mut size = 0;
     for env in envelopes {
+        let env = env?;
         let len = env.to_json()?.len();
-        let full = chunks
-            .last()
-            .is_none_or(|c| c.len() >= UPLOAD_ENTRIES || size + len > UPLOAD_BYTES);
-        if full {
-            chunks.push(Vec::new());
+        if !chunk.is_empty() && (chunk.len() >= UPLOAD_ENTRIES || size + len > UPLOAD_BYTES) {
+            send(std::mem::take(&mut chunk))?;
             size = 0;
         }
         size += len;
-        chunks.last_mut().expect("just pushed").push(env);
+        chunk.push(env);
     }
-    Ok(chunks)
+    if !chunk.is_empty() {
+        send(chunk)?;
+    }
+    Ok(())
 }
 
 /// A Revocation of `device_udf` from `address`, sealed by the administrator key.
@@ -915,23 +920,20 @@ impl<'a> Session<'a> {
         if last <= synced || name == INBOUND {
             return Ok(0);
         }
-        let envelopes = (synced + 1..=last)
-            .map(|i| local.read(i))
-            .collect::<mesh_dare::Result<Vec<_>>>()?;
-        let count = envelopes.len() as u64;
         // In transactions the service takes: a share of its request size limit each (the
         // request around them is encrypted and, in JSON, base64), and each made against the
         // state the one before left.
         let (mut at, mut digest) = (synced, digest);
-        for chunk in upload_chunks(envelopes)? {
+        let envelopes = (synced + 1..=last).map(|i| Ok(local.read(i)?));
+        upload_chunks(envelopes, &mut |chunk| {
             let n = chunk.len() as u64;
-            self.transact_one(name, at, digest, chunk)?;
+            self.transact_one(name, at, digest.take(), chunk)?;
             at += n;
             digest = local.tree_digest_at(at).map(|d| d.to_vec());
             self.binding.synced.insert(name.to_string(), at);
-            self.save()?;
-        }
-        Ok(count)
+            self.save()
+        })?;
+        Ok(last - synced)
     }
 
     /// Bring every container up to date in both directions.

@@ -10,6 +10,7 @@ use ed448_goldilocks::Scalar;
 use sha3::digest::{ExtendableOutput, Update, XofReader};
 use sha3::Shake256;
 
+use crate::edwards448::EdwardsPoint;
 use crate::CryptoError;
 
 pub const PUBLIC_LEN: usize = 57;
@@ -211,19 +212,46 @@ pub fn verify(public: &[u8], message: &[u8], signature: &[u8]) -> Result<(), Cry
             got: signature.len(),
         });
     }
-    let a = decode_point(public, "public key")?;
-    let r = decode_point(&signature[..57], "signature R").map_err(|_| CryptoError::BadSignature)?;
+    let bad_key = || CryptoError::BadPublicKey {
+        algorithm: ALG,
+        reason: "public key is not a point on the curve".into(),
+    };
+    let encoded: [u8; 57] = public.try_into().map_err(|_| CryptoError::BadPublicKey {
+        algorithm: ALG,
+        reason: format!("public key must be 57 octets, got {}", public.len()),
+    })?;
+    let a = EdwardsPoint::decompress(&encoded).ok_or_else(bad_key)?;
     let mut s = [0u8; 57];
     s.copy_from_slice(&signature[57..]);
     let s = Scalar::from_canonical_bytes(s).ok_or(CryptoError::BadSignature)?;
     let k = scalar_from_le(&shake256_114(&[DOM4, &signature[..57], public, message]));
-    let lhs = base_mul(&s);
-    let rhs = r.add(&a.scalar_mul(&k));
-    if lhs == rhs {
+    // [S]B − [k]A must be R: compared as encodings (ours is canonical, so an R that is not a
+    // canonical encoding of a point never matches).
+    let r = crate::edwards448::base_minus_point(&s.to_bytes(), &k.to_bytes(), &a);
+    if r.compress()[..] == signature[..57] {
         Ok(())
     } else {
         Err(CryptoError::BadSignature)
     }
+}
+
+/// RFC 8032's verification as it was written before [`verify`] (goldilocks's points): what the
+/// new one is checked against.
+#[cfg(test)]
+fn verify_reference(public: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    let (Ok(a), Ok(r)) = (
+        decode_point(public, "public key"),
+        decode_point(&signature[..57], "signature R"),
+    ) else {
+        return false;
+    };
+    let mut s = [0u8; 57];
+    s.copy_from_slice(&signature[57..]);
+    let Some(s) = Scalar::from_canonical_bytes(s) else {
+        return false;
+    };
+    let k = scalar_from_le(&shake256_114(&[DOM4, &signature[..57], public, message]));
+    base_mul(&s) == r.add(&a.scalar_mul(&k))
 }
 
 /// Add two public keys (the public side of [`Ed448Private::combine`]).
@@ -237,6 +265,39 @@ pub fn combine_public(a: &[u8], b: &[u8]) -> Result<[u8; PUBLIC_LEN], CryptoErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        // The verification of one pass over [S]B − [k]A says what the former one (goldilocks's
+        // points, R decoded) says: for good signatures, and for each one with a bit changed
+        // anywhere in R, S, the message or the key.
+        #[test]
+        fn verification_agrees_with_the_former_one(
+            secret in proptest::collection::vec(any::<u8>(), 56),
+            message in proptest::collection::vec(any::<u8>(), 0..64),
+            flip in 0usize..(114 + 64 + 57) * 8,
+        ) {
+            let key = Ed448Private::from_secret(&secret);
+            let public = key.public();
+            let signature = key.sign(&message);
+            prop_assert!(verify(&public, &message, &signature).is_ok());
+            prop_assert!(verify_reference(&public, &message, &signature));
+            let (mut sig, mut msg, mut pk) = (signature, message.clone(), public);
+            let (byte, bit) = (flip / 8, 1u8 << (flip % 8));
+            if byte < 114 {
+                sig[byte] ^= bit;
+            } else if byte < 114 + msg.len() {
+                msg[byte - 114] ^= bit;
+            } else {
+                pk[(byte - 114 - msg.len()) % 57] ^= bit;
+            }
+            prop_assert_eq!(
+                verify(&pk, &msg, &sig).is_ok(),
+                verify_reference(&pk, &msg, &sig)
+            );
+        }
+    }
 
     #[test]
     fn the_base_table_multiplies_as_the_generic_multiplication_does() {

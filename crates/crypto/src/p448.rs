@@ -135,6 +135,12 @@ impl Fe {
             .mul(self)
     }
 
+    /// self^((p−3)/4): in binary 223 ones, a zero, 222 ones (RFC 8032 §5.2.3 decoding).
+    pub fn pow_p3_4(&self) -> Fe {
+        let (x222, x223) = self.powers_222_223();
+        x223.square_times(1 + 222).mul(&x222)
+    }
+
     /// A square root of self if there is one (p ≡ 3 mod 4, so it is self^((p+1)/4), and
     /// (p+1)/4 = (2^224 − 1)·2^222): which of the two roots is not specified.
     pub fn sqrt(&self) -> Option<Fe> {
@@ -223,6 +229,7 @@ mod tests {
             prop_assert_eq!(big(&fx.mul(&fy)), (&x * &y) % p());
             prop_assert_eq!(big(&fx.square()), (&x * &x) % p());
             prop_assert_eq!(big(&fx.invert()), x.modpow(&(p() - 2u32), &p()));
+            prop_assert_eq!(big(&fx.pow_p3_4()), x.modpow(&((p() - 3u32) >> 2), &p()));
             let square = fx.square();
             let root = square.sqrt().expect("a square has a root");
             prop_assert_eq!(root.square(), square);

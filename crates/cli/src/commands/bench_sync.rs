@@ -52,11 +52,17 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
     }
     let work = super::bench::tempfile_dir()?;
     let (url, _runtime, _store) = super::bench::start_service(&work, None)?;
-    let mut steps: Vec<(&str, f64)> = Vec::new();
+    // Each step's time and the process's peak memory when it ended (the peak is a high-water
+    // mark: the step where it rises is the one that took the memory).
+    let mut steps: Vec<(&str, f64, u64)> = Vec::new();
     let mut step = |name: &'static str, started: Instant| {
         let s = started.elapsed().as_secs_f64();
-        eprintln!("{name}: {s:.2} s");
-        steps.push((name, s));
+        let peak = peak_rss();
+        eprintln!(
+            "{name}: {s:.2} s (peak memory so far {:.1} MB)",
+            peak as f64 / 1e6
+        );
+        steps.push((name, s, peak));
     };
 
     let mut admin = MeshHome::at(work.join("admin")).open_or_create("bench")?;
@@ -126,7 +132,7 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
     if account.get(CatalogKind::Credential, &key)?.is_none() {
         anyhow::bail!("{key} is not on the device");
     }
-    step("get one entry on the device (agreements kept)", t);
+    step("get one entry on the device", t);
 
     let peak = peak_rss();
     let _ = std::fs::remove_dir_all(&work);
@@ -134,7 +140,7 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
         "Entries": a.entries,
         "AccountBytesOnDisk": account_size,
         "PeakRssBytes": peak,
-        "Steps": steps.iter().map(|(n, s)| serde_json::json!({"Step": n, "Seconds": s})).collect::<Vec<_>>(),
+        "Steps": steps.iter().map(|(n, s, m)| serde_json::json!({"Step": n, "Seconds": s, "PeakRssBytes": m})).collect::<Vec<_>>(),
     });
     crate::output::emit(a.json, &out, |o| {
         println!(
@@ -145,9 +151,10 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
         );
         for s in o["Steps"].as_array().into_iter().flatten() {
             println!(
-                "  {:<56} {:>9.3} s",
+                "  {:<56} {:>9.3} s  {:>7.1} MB",
                 s["Step"].as_str().unwrap_or_default(),
-                s["Seconds"].as_f64().unwrap_or(0.0)
+                s["Seconds"].as_f64().unwrap_or(0.0),
+                s["PeakRssBytes"].as_f64().unwrap_or(0.0) / 1e6
             );
         }
     })
