@@ -108,6 +108,10 @@ enum BenchCommand {
     Service(commands::bench::BenchArgs),
     /// An account of N entries end to end: bind, connect a device, list, get, peak memory.
     Sync(commands::bench_sync::SyncBenchArgs),
+    /// The service `bench service --service-process` runs: prints its URL, then its CPU time and
+    /// public-key operation counts once per line read.
+    #[command(hide = true)]
+    ServiceHost(commands::bench_pricing::HostArgs),
 }
 
 fn main() {
@@ -129,6 +133,7 @@ fn main() {
         Command::Service(c) => commands::service::run(c),
         Command::Bench(BenchCommand::Service(a)) => commands::bench::run(a),
         Command::Bench(BenchCommand::Sync(a)) => commands::bench_sync::run(a),
+        Command::Bench(BenchCommand::ServiceHost(a)) => commands::bench_pricing::host(a),
         Command::Conformance(a) => commands::conformance::run(a),
         Command::Password { cmd, common } => catalog::password(cmd, &common, &cli.data),
         Command::Contact { cmd, common } => catalog::contact(cmd, &common, &cli.data),

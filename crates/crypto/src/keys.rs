@@ -1,5 +1,6 @@
 //! Private and public keys of every Mesh algorithm behind one interface.
 
+use crate::counters::{count, Operation};
 use std::fmt;
 
 use crate::{ed25519, ed448, fingerprint, x25519, x448, Algorithm, CryptoError};
@@ -86,8 +87,14 @@ impl PrivateKey {
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
         match self {
             // Ed25519ctx with an empty context, as the reference signs (RFC 8032 §5.1).
-            PrivateKey::Ed25519(k) => Ok(k.sign_ctx(&[], message)?.to_vec()),
-            PrivateKey::Ed448(k) => Ok(k.sign(message).to_vec()),
+            PrivateKey::Ed25519(k) => {
+                count(Operation::Ed25519Sign);
+                Ok(k.sign_ctx(&[], message)?.to_vec())
+            }
+            PrivateKey::Ed448(k) => {
+                count(Operation::Ed448Sign);
+                Ok(k.sign(message).to_vec())
+            }
             _ => Err(CryptoError::Unsupported(format!(
                 "signing with {}",
                 self.algorithm().curve()
@@ -104,8 +111,14 @@ impl PrivateKey {
             ));
         }
         match self {
-            PrivateKey::X25519(k) => Ok(k.agree(&peer.bytes)?.to_vec()),
-            PrivateKey::X448(k) => Ok(k.agree(&peer.bytes)?.to_vec()),
+            PrivateKey::X25519(k) => {
+                count(Operation::X25519Agree);
+                Ok(k.agree(&peer.bytes)?.to_vec())
+            }
+            PrivateKey::X448(k) => {
+                count(Operation::X448Agree);
+                Ok(k.agree(&peer.bytes)?.to_vec())
+            }
             _ => Err(CryptoError::Unsupported(format!(
                 "key agreement with {}",
                 self.algorithm().curve()
@@ -133,7 +146,10 @@ impl PrivateKey {
     /// in the public-key encoding), for [`combine_contributions`].
     pub fn agree_partial(&self, peer: &PublicKey) -> Result<Vec<u8>, CryptoError> {
         match (self, peer.algorithm) {
-            (PrivateKey::X448(k), Algorithm::X448) => Ok(k.agree_partial(&peer.bytes)?.to_vec()),
+            (PrivateKey::X448(k), Algorithm::X448) => {
+                count(Operation::X448Contribution);
+                Ok(k.agree_partial(&peer.bytes)?.to_vec())
+            }
             _ => Err(CryptoError::Unsupported(format!(
                 "threshold key agreement with {} and {}",
                 self.algorithm().curve(),
@@ -199,11 +215,14 @@ pub struct PublicKey {
 impl PublicKey {
     /// Build a public key, checking its length and that it is a point of the curve.
     pub fn new(algorithm: Algorithm, bytes: Vec<u8>) -> Result<Self, CryptoError> {
-        match algorithm {
-            Algorithm::Ed25519 => ed25519::check_public(&bytes)?,
-            Algorithm::Ed448 => ed448::check_public(&bytes)?,
-            Algorithm::X25519 => x25519::check_public(&bytes)?,
-            Algorithm::X448 => x448::check_public(&bytes)?,
+        if !checked::contains(algorithm, &bytes) {
+            match algorithm {
+                Algorithm::Ed25519 => ed25519::check_public(&bytes)?,
+                Algorithm::Ed448 => ed448::check_public(&bytes)?,
+                Algorithm::X25519 => x25519::check_public(&bytes)?,
+                Algorithm::X448 => x448::check_public(&bytes)?,
+            }
+            checked::insert(algorithm, &bytes);
         }
         Ok(PublicKey { algorithm, bytes })
     }
@@ -226,9 +245,15 @@ impl PublicKey {
         match self.algorithm {
             // Ed25519ctx (empty context) as the reference and this build sign; plain Ed25519
             // as builds before it signed, so that their data stays readable.
-            Algorithm::Ed25519 => ed25519::verify_ctx(&[], &self.bytes, message, signature)
-                .or_else(|_| ed25519::verify(&self.bytes, message, signature)),
-            Algorithm::Ed448 => ed448::verify(&self.bytes, message, signature),
+            Algorithm::Ed25519 => {
+                count(Operation::Ed25519Verify);
+                ed25519::verify_ctx(&[], &self.bytes, message, signature)
+                    .or_else(|_| ed25519::verify(&self.bytes, message, signature))
+            }
+            Algorithm::Ed448 => {
+                count(Operation::Ed448Verify);
+                ed448::verify(&self.bytes, message, signature)
+            }
             other => Err(CryptoError::Unsupported(format!(
                 "verifying with {}",
                 other.curve()
@@ -264,5 +289,36 @@ impl PublicKey {
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PublicKey({}, {})", self.algorithm.curve(), self.udf())
+    }
+}
+
+/// Public-key encodings this process has already found to be points: the same keys (an
+/// account's profile, a device's) are read on every request a service answers, and checking a
+/// 448-bit one is a square root. Bounded: when full it starts again.
+mod checked {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    use crate::Algorithm;
+
+    const MAX: usize = 4096;
+
+    type Seen = HashSet<(Algorithm, Vec<u8>)>;
+
+    static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
+
+    pub(super) fn contains(algorithm: Algorithm, bytes: &[u8]) -> bool {
+        let seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        seen.as_ref()
+            .is_some_and(|s| s.contains(&(algorithm, bytes.to_vec())))
+    }
+
+    pub(super) fn insert(algorithm: Algorithm, bytes: &[u8]) {
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        let set = seen.get_or_insert_with(HashSet::new);
+        if set.len() >= MAX {
+            set.clear();
+        }
+        set.insert((algorithm, bytes.to_vec()));
     }
 }

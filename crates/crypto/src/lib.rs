@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod algorithm;
+pub mod counters;
 pub mod curve448;
 pub mod derive;
 pub mod ed25519;

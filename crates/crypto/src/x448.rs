@@ -73,6 +73,7 @@ impl X448Private {
 
     pub fn public(&self) -> [u8; PUBLIC_LEN] {
         *self.public.get_or_init(|| {
+            crate::counters::count(crate::counters::Operation::X448KeyGen);
             // x([k]B) and x([k+1]B) by the constant-time ladder; v by Okeya–Sakurai.
             MontPoint::base()
                 .mul(&self.ladder_scalar)

@@ -37,11 +37,16 @@ pub struct BenchArgs {
     /// accounts as fast as it can.
     #[arg(long)]
     abuse_messages: bool,
+    /// Run the service in a process of its own, and print beside each phase its CPU per request
+    /// and the public-key operations it did, priced at `openssl speed`'s figures from the same
+    /// run (container files only; no abuse phases).
+    #[arg(long)]
+    service_process: bool,
     #[arg(long)]
     json: bool,
 }
 
-fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     // utime + stime of this process, in clock ticks (100 per second on Linux).
     std::fs::read_to_string("/proc/self/stat")
         .ok()
@@ -75,6 +80,9 @@ struct Phase {
     elapsed: Duration,
     cpu: f64,
     verify: f64,
+    /// With the service in its own process: its CPU seconds and the public-key work it did,
+    /// priced at OpenSSL's speed (seconds).
+    service: Option<(f64, Option<f64>)>,
 }
 
 /// A service on loopback in this process, on container files in `work` (or PostgreSQL): its
@@ -114,7 +122,36 @@ pub(crate) fn start_service(
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let work = tempfile_dir()?;
-    let (url, _runtime, store) = start_service(&work, a.postgres.as_deref())?;
+    let mut process = None;
+    let mut in_process = None;
+    if a.service_process {
+        if a.postgres.is_some()
+            || a.abuse_spool.is_some()
+            || a.abuse_connections.is_some()
+            || a.abuse_messages
+        {
+            anyhow::bail!("--service-process runs on container files, without abuse phases");
+        }
+        process = Some(super::bench_pricing::ServiceProcess::start(
+            &work.join("service"),
+        )?);
+    } else {
+        in_process = Some(start_service(&work, a.postgres.as_deref())?);
+    }
+    let url = match (&process, &in_process) {
+        (Some(p), _) => p.url.clone(),
+        (_, Some((url, _, _))) => url.clone(),
+        _ => unreachable!("one of the two was started"),
+    };
+    let prices = if a.service_process {
+        let prices = super::bench_pricing::openssl_prices();
+        if prices.is_none() {
+            eprintln!("openssl speed gave no figures: the service's public-key work is not priced");
+        }
+        prices
+    } else {
+        None
+    };
     eprintln!("service on {url}; setting up {} clients…", a.clients);
 
     // One account and device per client, bound to the service; and a second device of each
@@ -148,6 +185,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     ];
     if let Some(entries) = a.abuse_spool {
         eprintln!("filling the abusive account's local spool with {entries} entries…");
+        let (_, _, store) = in_process.as_ref().expect("abuse runs in process");
         fill_spool(store.as_ref(), ABUSER, entries)?;
         plan.push((
             "status, beside spool lookups",
@@ -184,6 +222,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let verify_before =
             mesh_dare::envelope::VERIFY_NANOS.load(std::sync::atomic::Ordering::Relaxed);
         let cpu_before = cpu_seconds();
+        let service_before = process.as_mut().map(|p| p.report()).transpose()?;
         let started = Instant::now();
         let deadline = started + Duration::from_secs(a.seconds);
         if let Some(kind) = abused {
@@ -259,12 +298,24 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let verify = (mesh_dare::envelope::VERIFY_NANOS.load(std::sync::atomic::Ordering::Relaxed)
             - verify_before) as f64
             / 1e9;
+        let elapsed = started.elapsed();
+        let service = match (process.as_mut(), service_before) {
+            (Some(p), Some(before)) => {
+                let after = p.report()?;
+                let priced = prices
+                    .as_ref()
+                    .map(|prices| super::bench_pricing::priced(&before, &after, prices));
+                Some((after.cpu - before.cpu, priced))
+            }
+            _ => None,
+        };
         phases.push(Phase {
             name,
             latencies,
-            elapsed: started.elapsed(),
+            elapsed,
             cpu: cpu_seconds() - cpu_before,
             verify,
+            service,
         });
     }
     let rows: Vec<serde_json::Value> = phases
@@ -278,26 +329,46 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
                 "P99Ms": percentile(&p.latencies, 0.99),
                 "CpuSeconds": p.cpu,
                 "VerifyShare": if p.cpu > 0.0 { p.verify / p.cpu } else { 0.0 },
+                "ServiceCpuMsPerRequest": p.service.map(|(cpu, _)| cpu * 1e3 / p.latencies.len().max(1) as f64),
+                "PublicKeyMsPerRequestAtOpenSsl": p.service.and_then(|(_, priced)| priced).map(|s| s * 1e3 / p.latencies.len().max(1) as f64),
             })
         })
         .collect();
-    let out = serde_json::json!({"Clients": a.clients, "Backend": if a.postgres.is_some() { "PostgreSQL" } else { "container files" }, "Phases": rows});
+    let out = serde_json::json!({"Clients": a.clients, "Backend": if a.postgres.is_some() { "PostgreSQL" } else { "container files" }, "ServiceProcess": a.service_process, "Phases": rows});
     let _ = std::fs::remove_dir_all(&work);
     crate::output::emit(a.json, &out, |o| {
         println!(
-            "{} clients, {} backend (clients and service in one process)",
+            "{} clients, {} backend ({})",
             o["Clients"],
-            o["Backend"].as_str().unwrap_or_default()
+            o["Backend"].as_str().unwrap_or_default(),
+            if o["ServiceProcess"].as_bool() == Some(true) {
+                "the service in a process of its own"
+            } else {
+                "clients and service in one process"
+            }
         );
         for r in o["Phases"].as_array().into_iter().flatten() {
+            let service = match (
+                r["ServiceCpuMsPerRequest"].as_f64(),
+                r["PublicKeyMsPerRequestAtOpenSsl"].as_f64(),
+            ) {
+                (Some(cpu), Some(pk)) if pk > 0.0 => format!(
+                    "  service CPU {cpu:.3} ms/request, its public-key work at OpenSSL's speed {pk:.3} ms ({:.2}×)",
+                    cpu / pk
+                ),
+                (Some(cpu), _) => format!("  service CPU {cpu:.3} ms/request"),
+                _ => format!(
+                    "  signature checks {:>4.1}% of CPU",
+                    r["VerifyShare"].as_f64().unwrap_or(0.0) * 100.0
+                ),
+            };
             println!(
-                "  {:<34} {:>6} requests  {:>8.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  signature checks {:>4.1}% of CPU",
+                "  {:<34} {:>6} requests  {:>8.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms{service}",
                 r["Phase"].as_str().unwrap_or_default(),
                 r["Requests"],
                 r["PerSecond"].as_f64().unwrap_or(0.0),
                 r["P50Ms"].as_f64().unwrap_or(0.0),
                 r["P99Ms"].as_f64().unwrap_or(0.0),
-                r["VerifyShare"].as_f64().unwrap_or(0.0) * 100.0
             );
         }
     })

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod bench;
+pub mod bench_pricing;
 pub mod bench_sync;
 pub mod catalog;
 pub mod conformance;

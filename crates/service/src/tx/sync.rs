@@ -48,10 +48,13 @@ pub fn download(ctx: &Ctx, caller: &DeviceCaller, r: &DownloadRequest) -> Outcom
         };
         let state = host.store.state(&caller.account.address, name)?;
         let from = select.index_min.unwrap_or(1).max(1);
-        let mut envelopes = host.store.read(&caller.account.address, name, from, max)?;
-        if let Some(to) = select.index_max {
-            envelopes.truncate(to.saturating_sub(from).saturating_add(1) as usize);
-        }
+        // No more read than asked for: a request for one entry reads one, not a page of them.
+        let wanted = select
+            .index_max
+            .map_or(max, |to| to.saturating_sub(from).saturating_add(1).min(max));
+        let envelopes = host
+            .store
+            .read(&caller.account.address, name, from, wanted)?;
         // Keep responses proportionate: stop adding entries past the byte budget.
         let mut kept = Vec::new();
         for env in envelopes {
