@@ -244,10 +244,18 @@ fn pin_connections() {
     let pin = json_in(a, &["account", "pin", "--expire", "10m"]);
     let uri = pin["Uri"].as_str().unwrap().to_string();
     assert!(uri.starts_with("mcu://alice@example.com/A"));
+    // The service is not at example.com: the PIN's output says where it is, and the command
+    // it prints works as printed.
+    assert!(pin["Service"].as_str().unwrap().contains("127.0.0.1"));
     // The human form shows the QR code.
-    assert!(ok_in(a, &["account", "pin"]).contains('█'));
+    let human = ok_in(a, &["account", "pin"]);
+    assert!(human.contains('█'));
+    assert!(human.contains("--service"), "{human}");
 
-    ok_in(b, &["device", "request", &uri, "--service", &service.url]);
+    // A PIN request asks the new device to compare nothing.
+    let requested = ok_in(b, &["device", "request", &uri, "--service", &service.url]);
+    assert!(!requested.contains("Witness"), "{requested}");
+    assert!(requested.contains("PIN vouches"), "{requested}");
     assert!(ok_in(a, &["account", "sync"]).contains("its PIN verified"));
     assert_eq!(
         json_in(b, &["device", "complete"])["Account"],

@@ -1068,9 +1068,12 @@ impl Account {
                 for id in chunk {
                     envelopes.extend(catalog.read_current(id)?);
                 }
-                // Progress over the whole read: within a chunk, as far as its Operates got.
+                // Progress over the whole read: within a chunk, as far as its Operates got; a
+                // read that needs no Operate (all kept) shows none.
                 let base = items.len() as u64;
-                let within = move |done: u64, _: u64| {
+                let operated = std::sync::atomic::AtomicBool::new(false);
+                let within = |done: u64, _: u64| {
+                    operated.store(true, std::sync::atomic::Ordering::Relaxed);
                     if let Some(p) = progress {
                         p(base + done, total)
                     }
@@ -1079,7 +1082,9 @@ impl Account {
                 items.extend(
                     self.items_of_with(&envelopes, if chunked { Some(&within) } else { progress })?,
                 );
-                if let Some(p) = progress.filter(|_| chunked) {
+                if let Some(p) = progress
+                    .filter(|_| chunked && operated.load(std::sync::atomic::Ordering::Relaxed))
+                {
                     p(items.len() as u64, total);
                 }
             }

@@ -200,8 +200,19 @@ fn decode_point(bytes: &[u8], what: &str) -> Result<ExtendedPoint, CryptoError> 
 }
 
 /// Check that a public key decodes to a curve point.
+/// Check that a public key is the canonical encoding of a curve point (RFC 8032 §5.2.3, as
+/// [`verify`] decodes it: a key accepted here is one signatures can be checked under).
 pub fn check_public(public: &[u8]) -> Result<(), CryptoError> {
-    decode_point(public, "public key").map(|_| ())
+    let encoded: [u8; 57] = public.try_into().map_err(|_| CryptoError::BadPublicKey {
+        algorithm: ALG,
+        reason: format!("public key must be 57 octets, got {}", public.len()),
+    })?;
+    EdwardsPoint::decompress(&encoded)
+        .map(|_| ())
+        .ok_or(CryptoError::BadPublicKey {
+            algorithm: ALG,
+            reason: "public key is not the encoding of a point on the curve".into(),
+        })
 }
 
 /// Verify an Ed448 signature (RFC 8032 §5.2.7).
@@ -266,6 +277,22 @@ pub fn combine_public(a: &[u8], b: &[u8]) -> Result<[u8; PUBLIC_LEN], CryptoErro
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Encodings goldilocks decodes but RFC 8032 does not: refused as keys, so no key is taken
+    /// that no signature could be checked under.
+    #[test]
+    fn non_canonical_public_keys_are_refused() {
+        let public = Ed448Private::from_secret(&[5u8; 56]).public();
+        assert!(check_public(&public).is_ok());
+        let mut low_bits = public;
+        low_bits[56] |= 1;
+        assert!(check_public(&low_bits).is_err());
+        let mut identity_negative = [0u8; 57];
+        identity_negative[0] = 1;
+        assert!(check_public(&identity_negative).is_ok());
+        identity_negative[56] = 0x80;
+        assert!(check_public(&identity_negative).is_err());
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]

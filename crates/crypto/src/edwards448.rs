@@ -110,6 +110,7 @@ impl EdwardsPoint {
     }
 
     /// Whether two points are the same (X₁Z₂ = X₂Z₁ and Y₁Z₂ = Y₂Z₁).
+    #[cfg(test)]
     pub fn equals(&self, other: &EdwardsPoint) -> bool {
         self.x.mul(&other.z) == other.x.mul(&self.z) && self.y.mul(&other.z) == other.y.mul(&self.z)
     }

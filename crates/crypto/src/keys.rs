@@ -294,31 +294,61 @@ impl fmt::Debug for PublicKey {
 
 /// Public-key encodings this process has already found to be points: the same keys (an
 /// account's profile, a device's) are read on every request a service answers, and checking a
-/// 448-bit one is a square root. Bounded: when full it starts again.
+/// 448-bit one is a square root. Bounded, in two generations: when the newer fills, the older
+/// is dropped and the newer becomes it, and a key found in the older is moved to the newer, so
+/// keys read on every request stay however many one-off keys (ephemeral keys) pass through.
+/// X25519 keys are not kept: checking one is only its length.
 mod checked {
     use std::collections::HashSet;
     use std::sync::Mutex;
 
     use crate::Algorithm;
 
-    const MAX: usize = 4096;
+    const GENERATION: usize = 2048;
 
-    type Seen = HashSet<(Algorithm, Vec<u8>)>;
+    #[derive(Default)]
+    struct Seen {
+        newer: HashSet<(Algorithm, Vec<u8>)>,
+        older: HashSet<(Algorithm, Vec<u8>)>,
+    }
+
+    impl Seen {
+        fn insert(&mut self, key: (Algorithm, Vec<u8>)) {
+            if self.newer.len() >= GENERATION {
+                self.older = std::mem::take(&mut self.newer);
+            }
+            self.newer.insert(key);
+        }
+    }
 
     static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
 
+    fn kept(algorithm: Algorithm) -> bool {
+        algorithm != Algorithm::X25519
+    }
+
     pub(super) fn contains(algorithm: Algorithm, bytes: &[u8]) -> bool {
-        let seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-        seen.as_ref()
-            .is_some_and(|s| s.contains(&(algorithm, bytes.to_vec())))
+        if !kept(algorithm) {
+            return false;
+        }
+        let key = (algorithm, bytes.to_vec());
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = seen.get_or_insert_with(Seen::default);
+        if seen.newer.contains(&key) {
+            return true;
+        }
+        if seen.older.remove(&key) {
+            seen.insert(key);
+            return true;
+        }
+        false
     }
 
     pub(super) fn insert(algorithm: Algorithm, bytes: &[u8]) {
-        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-        let set = seen.get_or_insert_with(HashSet::new);
-        if set.len() >= MAX {
-            set.clear();
+        if kept(algorithm) {
+            let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+            seen.get_or_insert_with(Seen::default)
+                .insert((algorithm, bytes.to_vec()));
         }
-        set.insert((algorithm, bytes.to_vec()));
     }
 }

@@ -17,7 +17,7 @@ pub mod curve448;
 pub mod derive;
 pub mod ed25519;
 pub mod ed448;
-pub mod edwards448;
+pub(crate) mod edwards448;
 mod error;
 pub mod fingerprint;
 mod keys;

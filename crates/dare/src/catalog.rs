@@ -335,9 +335,11 @@ impl Catalog {
 
     /// The frame holding the current value of `unique_id`, checked to be that frame (its
     /// SequenceInfo index) and to set that UniqueId. A catalog opened from its index takes the
-    /// index's word for which frame that is, so the check is what stands between a wrong index
-    /// (left from another file, say) and a wrong answer: on a mismatch the index is removed and
-    /// [`Self::index_rejected`] says so; reopened, the catalog is walked.
+    /// index's word for which frame that is; this check catches an index that names a frame of
+    /// another entry, another file's frame, or a marker: the index is removed and
+    /// [`Self::index_rejected`] says so; reopened, the catalog is walked. It cannot tell an
+    /// earlier value of the same entry from its current one: that rests on the index's checks
+    /// (the catalog's length and last frame) and on the directory being the device's own.
     pub fn read_current(&self, unique_id: &str) -> Result<Option<DareEnvelope>> {
         let Some(&index) = self.current.get(unique_id) else {
             return Ok(None);

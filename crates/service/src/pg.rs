@@ -263,7 +263,7 @@ impl Store for PgStore {
         let rows = c
             .query(
                 "SELECT envelope FROM mesh_entries WHERE address = $1 AND name = $2 AND idx >= $3 ORDER BY idx LIMIT $4",
-                &[&address, &container, &(from.max(1) as i64), &(max.min(i64::MAX as u64) as i64)],
+                &[&address, &container, &(from.clamp(1, i64::MAX as u64) as i64), &(max.min(i64::MAX as u64) as i64)],
             )
             .map_err(db)?;
         rows.iter()

@@ -369,14 +369,34 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
             let device = session::open(data)?;
             let account = device.account(a.account.as_deref())?;
             let (pin, uri) = mesh_client::connect::register_pin(&device, &account, valid)?;
-            let out = serde_json::json!({"Pin": pin, "Uri": uri, "Expire": a.expire});
+            // The URI names the account, and so its domain: a new device finds the service
+            // there. When this account's service is elsewhere, the device must be told where.
+            let service = online::load_binding(&account).map(|b| b.url);
+            let domain = account.address.rsplit('@').next().unwrap_or_default();
+            let elsewhere = service.as_deref().filter(|url| {
+                *url != mesh_protocol::client::service_url(
+                    domain,
+                    Some(&format!("https://{domain}")),
+                )
+            });
+            let out =
+                serde_json::json!({"Pin": pin, "Uri": uri, "Expire": a.expire, "Service": service});
             emit(a.json, &out, |_| {
                 crate::output::print_qr(&uri);
                 println!("{uri}");
+                let command = match elsewhere {
+                    Some(url) => format!("mesh device request {uri} --service '{url}'"),
+                    None => format!("mesh device request {uri}"),
+                };
                 println!(
-                    "PIN {pin}, valid for {}: on the new device run `mesh device request {uri}`",
+                    "PIN {pin}, valid for {}: on the new device run `{command}`",
                     a.expire
                 );
+                if elsewhere.is_some() {
+                    println!(
+                        "(this account's service is not at {domain}: the new device needs --service as shown)"
+                    );
+                }
             })
         }
         AccountCommand::Hello(a) => crate::commands::online::hello(a, data),

@@ -38,13 +38,15 @@ fn report_now() -> serde_json::Value {
 /// the end of its input.
 pub fn host(a: HostArgs) -> anyhow::Result<()> {
     let (url, _runtime, _store) = super::bench::start_service(&a.data, None)?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{url}")?;
-    out.flush()?;
+    let say = |line: String| -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")?;
+        out.flush()
+    };
+    say(url)?;
     for line in std::io::stdin().lock().lines() {
         line?;
-        writeln!(out, "{}", report_now())?;
-        out.flush()?;
+        say(report_now().to_string())?;
     }
     Ok(())
 }

@@ -764,8 +764,14 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
                         pending.address,
                         device.udf()
                     );
-                    println!("Witness: {}", pending.witness);
-                    println!("Check that the administrator device shows the same witness, then run `mesh device complete`.");
+                    if pin.is_some() {
+                        // The PIN authenticates the request: the administrator device accepts
+                        // it when it next syncs, with nothing for anyone to compare.
+                        println!("The PIN vouches for this request: once the administrator device has synced, run `mesh device complete`.");
+                    } else {
+                        println!("Witness: {}", pending.witness);
+                        println!("Check that the administrator device shows the same witness, then run `mesh device complete`.");
+                    }
                 }
                 Ok(())
             })
