@@ -380,3 +380,57 @@ fn an_account_over_the_minute_allowance_binds() {
     // The allowance was waited for, not ignored: 80 entries at 60 a minute take some seconds.
     assert!(started.elapsed() >= std::time::Duration::from_secs(10));
 }
+
+/// A device that asks twice (the first request's witness already read out to the
+/// administrator, say) completes whichever request the administrator accepts — here the first,
+/// which a device keeping only its latest request never saw answered.
+#[test]
+fn a_request_made_twice_completes_with_either_acceptance() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), None);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (a.path(), b.path());
+    ok_in(a, &["account", "create", "alice@example.com"]);
+    ok_in(a, &["account", "bind", "--service", &service.url]);
+    let ask = || {
+        json_in(
+            b,
+            &[
+                "device",
+                "request",
+                "alice@example.com",
+                "--service",
+                &service.url,
+            ],
+        )["Witness"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = ask();
+    let second = ask();
+    assert_ne!(first, second);
+    let human = ok_in(
+        b,
+        &[
+            "device",
+            "request",
+            "alice@example.com",
+            "--service",
+            &service.url,
+        ],
+    );
+    assert!(human.contains("still waiting"), "{human}");
+    assert_eq!(
+        json_in(a, &["device", "pending"]).as_array().unwrap().len(),
+        3
+    );
+    ok_in(a, &["device", "accept", &first]);
+    assert_eq!(
+        json_in(b, &["device", "complete"])["Account"],
+        "alice@example.com"
+    );
+    assert_eq!(json_in(a, &["device", "list"]).as_array().unwrap().len(), 2);
+    // Nothing is left waiting on the device.
+    assert!(err_in(b, &["device", "complete"]).contains("no connection request is pending"));
+}

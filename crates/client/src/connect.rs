@@ -161,13 +161,41 @@ pub fn request(
         witness,
         enveloped_profile_account: profile_env,
     };
-    let mut list: Vec<PendingConnection> = load_pending(device)
-        .into_iter()
-        .filter(|p| p.address != address)
-        .collect();
+    // An earlier request to the same account stays beside this one (the administrator may
+    // accept either: `complete` asks about each), up to a few.
+    let mut list = load_pending(device);
     list.push(pending.clone());
+    let same: Vec<usize> = (0..list.len())
+        .filter(|&i| list[i].address == address)
+        .collect();
+    if same.len() > MAX_PENDING_PER_ACCOUNT {
+        let drop: std::collections::HashSet<usize> = same[..same.len() - MAX_PENDING_PER_ACCOUNT]
+            .iter()
+            .copied()
+            .collect();
+        list = list
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !drop.contains(i))
+            .map(|(_, p)| p)
+            .collect();
+    }
     save_pending(device, &list)?;
     Ok(pending)
+}
+
+/// Requests to one account a device keeps waiting at once (a request made again keeps the
+/// earlier ones, so that whichever the administrator accepts completes).
+const MAX_PENDING_PER_ACCOUNT: usize = 4;
+
+/// The requests this device has waiting for `address` (all of them), newest first.
+pub fn pending_requests(device: &Device, address: &str) -> Vec<PendingConnection> {
+    let mut list: Vec<_> = load_pending(device)
+        .into_iter()
+        .filter(|p| p.address.eq_ignore_ascii_case(address))
+        .collect();
+    list.reverse();
+    list
 }
 
 /// A connection request waiting for the administrator.
@@ -330,16 +358,32 @@ fn answer(
 /// New device: collect the answer to a pending request. `Ok(None)` while it is still pending.
 pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Account>> {
     let list = load_pending(device);
-    let pending = match address {
+    let address = match address {
         Some(a) => list.iter().find(|p| p.address.eq_ignore_ascii_case(a)),
         None => list.last(),
     }
-    .cloned()
+    .map(|p| p.address.clone())
     .ok_or_else(|| {
         ClientError::Invalid(
             "no connection request is pending on this device (mesh device request ADDRESS)".into(),
         )
     })?;
+    // Every request waiting for that account, newest first: the first one answered is the
+    // one the administrator chose.
+    for pending in pending_requests(device, &address) {
+        if let Some(done) = complete_one(device, &list, &pending)? {
+            return Ok(Some(done));
+        }
+    }
+    Ok(None)
+}
+
+/// Ask the service for the answer to one request; `None` if there is none yet.
+fn complete_one(
+    device: &mut Device,
+    list: &[PendingConnection],
+    pending: &PendingConnection,
+) -> Result<Option<Account>> {
     let response_id = ids::response_id_of_witness(&pending.witness)?;
     let service_signer = pending.service_signature.public_key()?;
     let mut keys = KeyRing::new();
@@ -372,8 +416,9 @@ pub fn complete(device: &mut Device, address: Option<&str>) -> Result<Option<Acc
         ));
     }
     let remaining: Vec<PendingConnection> = list
-        .into_iter()
+        .iter()
         .filter(|p| p.address != pending.address)
+        .cloned()
         .collect();
     if answer.result.as_deref() != Some("Accept") {
         save_pending(device, &remaining)?;

@@ -764,6 +764,13 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
                         pending.address,
                         device.udf()
                     );
+                    let earlier = connect::pending_requests(device, &pending.address).len() - 1;
+                    if earlier > 0 {
+                        println!(
+                            "{earlier} earlier request(s) to {} are still waiting: whichever the administrator accepts completes.",
+                            pending.address
+                        );
+                    }
                     if pin.is_some() {
                         // The PIN authenticates the request: the administrator device accepts
                         // it when it next syncs, with nothing for anyone to compare.
