@@ -123,15 +123,20 @@ impl CatalogIndex {
         if entries.checked_mul(10)? > r.bytes.len() as u64 {
             return None;
         }
-        let mut current = BTreeMap::new();
+        // Written in order: checked to be strictly increasing (so no UniqueId twice), then
+        // built into the map in one pass rather than inserted one by one.
+        let mut sorted: Vec<(String, u64)> = Vec::with_capacity(entries as usize);
         for _ in 0..entries {
             let len = r.u16()? as usize;
-            let id = std::str::from_utf8(r.take(len)?).ok()?.to_string();
+            let id = std::str::from_utf8(r.take(len)?).ok()?;
             let frame = r.u64()?;
-            if frame == 0 || frame >= count || current.insert(id, frame).is_some() {
+            if frame == 0 || frame >= count || sorted.last().is_some_and(|(last, _)| **last >= *id)
+            {
                 return None;
             }
+            sorted.push((id.to_string(), frame));
         }
+        let current: BTreeMap<String, u64> = sorted.into_iter().collect();
         if !r.bytes.is_empty() {
             return None;
         }
