@@ -199,20 +199,23 @@ fn decode_point(bytes: &[u8], what: &str) -> Result<ExtendedPoint, CryptoError> 
         })
 }
 
-/// Check that a public key decodes to a curve point.
-/// Check that a public key is the canonical encoding of a curve point (RFC 8032 §5.2.3, as
-/// [`verify`] decodes it: a key accepted here is one signatures can be checked under).
-pub fn check_public(public: &[u8]) -> Result<(), CryptoError> {
+/// A public key as [`verify`] reads it: the canonical encoding of a curve point (RFC 8032
+/// §5.2.3).
+fn decode_public(public: &[u8]) -> Result<EdwardsPoint, CryptoError> {
     let encoded: [u8; 57] = public.try_into().map_err(|_| CryptoError::BadPublicKey {
         algorithm: ALG,
         reason: format!("public key must be 57 octets, got {}", public.len()),
     })?;
-    EdwardsPoint::decompress(&encoded)
-        .map(|_| ())
-        .ok_or(CryptoError::BadPublicKey {
-            algorithm: ALG,
-            reason: "public key is not the encoding of a point on the curve".into(),
-        })
+    EdwardsPoint::decompress(&encoded).ok_or(CryptoError::BadPublicKey {
+        algorithm: ALG,
+        reason: "public key is not the encoding of a point on the curve".into(),
+    })
+}
+
+/// Check that a public key is one [`verify`] reads: a key accepted here is one signatures can
+/// be checked under.
+pub fn check_public(public: &[u8]) -> Result<(), CryptoError> {
+    decode_public(public).map(|_| ())
 }
 
 /// Verify an Ed448 signature (RFC 8032 §5.2.7).
@@ -223,15 +226,7 @@ pub fn verify(public: &[u8], message: &[u8], signature: &[u8]) -> Result<(), Cry
             got: signature.len(),
         });
     }
-    let bad_key = || CryptoError::BadPublicKey {
-        algorithm: ALG,
-        reason: "public key is not a point on the curve".into(),
-    };
-    let encoded: [u8; 57] = public.try_into().map_err(|_| CryptoError::BadPublicKey {
-        algorithm: ALG,
-        reason: format!("public key must be 57 octets, got {}", public.len()),
-    })?;
-    let a = EdwardsPoint::decompress(&encoded).ok_or_else(bad_key)?;
+    let a = decode_public(public)?;
     let mut s = [0u8; 57];
     s.copy_from_slice(&signature[57..]);
     let s = Scalar::from_canonical_bytes(s).ok_or(CryptoError::BadSignature)?;

@@ -89,12 +89,17 @@ fn apply(current: &mut BTreeMap<String, u64>, index: u64, header: &DareHeader) {
 impl Catalog {
     /// Create a catalog file (a Merkle container), encrypted to `encrypt_to` if any are given.
     pub fn create(path: impl AsRef<Path>, encrypt_to: &[PublicKey]) -> Result<Self> {
-        Ok(Catalog {
-            container: Container::create(path, ContainerType::Merkle, encrypt_to)?,
-            current: BTreeMap::new(),
-            indexed: false,
+        let container = Container::create(path, ContainerType::Merkle, encrypt_to)?;
+        Ok(Self::with_state(container, BTreeMap::new(), false))
+    }
+
+    fn with_state(container: Container, current: BTreeMap<String, u64>, indexed: bool) -> Self {
+        Catalog {
+            container,
+            current,
+            indexed,
             index_rejected: Default::default(),
-        })
+        }
     }
 
     /// Open a catalog. Opened for reading, a catalog of [`INDEXED_FRAMES`] frames or more is
@@ -118,12 +123,7 @@ impl Catalog {
                     if container.frame_count() > known {
                         CatalogIndex::store(&container, &current);
                     }
-                    return Ok(Catalog {
-                        container,
-                        current,
-                        indexed: true,
-                        index_rejected: Default::default(),
-                    });
+                    return Ok(Self::with_state(container, current, true));
                 }
             }
         }
@@ -139,12 +139,7 @@ impl Catalog {
     pub fn open_walking(path: impl AsRef<Path>, mode: Mode) -> Result<Self> {
         let mut current = BTreeMap::new();
         let container = Container::open_with(path, mode, |i, h| apply(&mut current, i, h))?;
-        Ok(Catalog {
-            container,
-            current,
-            indexed: false,
-            index_rejected: Default::default(),
-        })
+        Ok(Self::with_state(container, current, false))
     }
 
     /// Open the catalog, creating it if it does not exist. An encrypted catalog's new entries
