@@ -67,7 +67,7 @@ fn changes_made_offline_are_saved_and_uploaded_later() {
     );
     assert_eq!(
         other["Rights"],
-        serde_json::json!(["threshold"]),
+        serde_json::json!(["message", "threshold"]),
         "{devices}"
     );
     assert_eq!(

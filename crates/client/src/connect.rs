@@ -23,11 +23,12 @@ use mesh_schema::assertion::{ActivationAccount, ActivationDevice};
 use mesh_schema::catalog::{
     CapabilityDecryptServiced, CatalogedAccess, CatalogedDevice, CryptographicCapability,
 };
-use mesh_schema::key::required;
+use mesh_schema::key::{required, KeyData};
 use mesh_schema::message::{
     AcknowledgeConnection, MessagePin, RequestConnection, RespondConnection,
 };
 use mesh_schema::profile::ProfileDevice;
+use mesh_schema::rights::Rights;
 use mesh_schema::{expect_item, ids, signed, MeshItem};
 use serde::{Deserialize, Serialize};
 
@@ -299,8 +300,15 @@ fn normalize(witness: &str) -> String {
         .to_ascii_uppercase()
 }
 
-/// Administrator: accept or reject the request showing `witness`. Returns the device's UDF.
-pub fn respond(device: &Device, account: &Account, witness: &str, accept: bool) -> Result<String> {
+/// Administrator: accept (granting `rights`) or reject the request showing `witness`. Returns
+/// the device's UDF.
+pub fn respond(
+    device: &Device,
+    account: &Account,
+    witness: &str,
+    accept: bool,
+    rights: Rights,
+) -> Result<String> {
     let wanted = normalize(witness);
     let request = pending(device, account)?
         .into_iter()
@@ -308,18 +316,20 @@ pub fn respond(device: &Device, account: &Account, witness: &str, accept: bool) 
         .ok_or_else(|| {
             ClientError::Invalid(format!("no pending request with witness {witness}"))
         })?;
-    answer(device, account, &request, accept, None)?;
+    answer(device, account, &request, accept.then_some(rights), None)?;
     Ok(request.device_udf)
 }
 
-/// Answer one request: accept (make and catalog the device's records) or reject.
+/// Answer one request: accept with the rights given (make and catalog the device's records),
+/// or reject (`None`).
 fn answer(
     device: &Device,
     account: &Account,
     request: &PendingRequest,
-    accept: bool,
+    rights: Option<Rights>,
     error_code: Option<&str>,
 ) -> Result<()> {
+    let accept = rights.is_some();
     let admin = account.administrator_key()?;
     let device_key: PublicKey = required(&request.device.encryption, "Encryption")?;
     let mut result = RespondConnection {
@@ -329,12 +339,13 @@ fn answer(
         ..Default::default()
     };
     let mut session = Session::open(device, account)?;
-    if accept {
+    if let Some(rights) = rights {
         let cataloged = grant_device(
             &mut session,
             account,
             &request.device,
             request.request.authenticated_data.clone(),
+            rights,
         )?;
         account.put(CatalogKind::Device, &MeshItem::from(cataloged.clone()))?;
         session.push(CatalogKind::Device.name())?;
@@ -518,54 +529,64 @@ pub(crate) fn new_device(
     Ok((seed, profile, udf, envelope))
 }
 
-/// The records that connect `profile` to the account (schema-08 §3.2.1): the activation, the
-/// connection signed by the administrator key, and the account activation encrypted to the
-/// device, gathered in the CatalogedDevice; and the access-catalog entry that lets the device
-/// decrypt. The account encryption key is split (threshold-06 §3.2): the device's share goes
-/// in its account activation, the other share, encrypted to the service (`service_encryption`),
-/// in a CapabilityDecryptServiced bound to the device. Neither share decrypts by itself.
+/// The records that connect `profile` to the account with `rights` (schema-08 §3.2.1): the
+/// activation, the connection signed by the administrator key (its `Roles` the rights), and the
+/// account activation encrypted to the device, gathered in the CatalogedDevice; and, for the
+/// `threshold` right, the access-catalog entry that lets the device decrypt. The account
+/// encryption key is then split (threshold-06 §3.2): the device's share goes in its account
+/// activation, the other share, encrypted to the service (`service_encryption`), in a
+/// CapabilityDecryptServiced bound to the device. Neither share decrypts by itself. The `web`
+/// right puts the account encryption key itself in the activation instead (read offline, and
+/// kept after a removal); with neither, the device is given no key to the catalogs.
 pub(crate) fn device_records(
     account: &Account,
     profile: &ProfileDevice,
     profile_envelope: Option<DareEnvelope>,
     service_encryption: &PublicKey,
-) -> Result<(CatalogedDevice, CatalogedAccess)> {
-    let (mut cataloged, device_key) = connected_record(account, profile, profile_envelope)?;
+    rights: Rights,
+) -> Result<(CatalogedDevice, Option<CatalogedAccess>)> {
+    let (mut cataloged, device_key) = connected_record(account, profile, profile_envelope, rights)?;
     let device_udf = profile.check()?;
     let admin = account.administrator_key()?;
     let not_admin = || ClientError::NotAdministrator(account.address.clone());
     let account_key = account.encryption_private_key().ok_or_else(not_admin)?;
     let id_key = account.id_key().ok_or_else(not_admin)?;
-    let (device_share, service_share) = account_key.split()?;
-    let capability_id = mesh_udf::random::nonce(128).to_string();
-    let enveloped_share = DareEnvelope::encode(
-        &service_share.to_bytes(),
-        &mesh_dare::EnvelopeOptions {
-            recipients: vec![service_encryption],
-            ..Default::default()
-        },
-    )?;
-    let access = CatalogedAccess {
-        key: Some(capability_id.clone()),
-        capability: Some(CryptographicCapability::CapabilityDecryptServiced(
-            CapabilityDecryptServiced {
-                id: Some(capability_id.clone()),
-                key_data: account.profile.account_encryption.clone(),
-                enveloped_key_shares: vec![enveloped_share],
-                subject_id: Some(device_udf),
-                subject_address: Some(account.address.clone()),
-                ..Default::default()
-            },
-        )),
-        ..Default::default()
-    };
-    let activation_account = ActivationAccount {
+    let mut activation_account = ActivationAccount {
         account_encryption: account.profile.account_encryption.clone(),
-        account_encryption_share: Some(base64url::encode(&device_share.to_bytes())),
-        account_encryption_capability: Some(capability_id),
         catalog_id_key: Some(base64url::encode(&id_key)),
         ..Default::default()
     };
+    let mut access = None;
+    if rights.web {
+        activation_account.account_encryption = Some(KeyData::from_private(account_key)?);
+    } else if rights.threshold {
+        let (device_share, service_share) = account_key.split()?;
+        let capability_id = mesh_udf::random::nonce(128).to_string();
+        let enveloped_share = DareEnvelope::encode(
+            &service_share.to_bytes(),
+            &mesh_dare::EnvelopeOptions {
+                recipients: vec![service_encryption],
+                ..Default::default()
+            },
+        )?;
+        access = Some(CatalogedAccess {
+            key: Some(capability_id.clone()),
+            capability: Some(CryptographicCapability::CapabilityDecryptServiced(
+                CapabilityDecryptServiced {
+                    id: Some(capability_id.clone()),
+                    key_data: account.profile.account_encryption.clone(),
+                    enveloped_key_shares: vec![enveloped_share],
+                    subject_id: Some(device_udf),
+                    subject_address: Some(account.address.clone()),
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        });
+        activation_account.account_encryption_share =
+            Some(base64url::encode(&device_share.to_bytes()));
+        activation_account.account_encryption_capability = Some(capability_id);
+    }
     cataloged.enveloped_activation_account = Some(signed::seal(
         &activation_account.into(),
         &admin,
@@ -577,17 +598,18 @@ pub(crate) fn device_records(
 
 /// What every device of the account has in its CatalogedDevice (schema-08 §3.2.1): its
 /// connection signed by the administrator key, and its activation, also signed, encrypted to
-/// the device. Also the device's encryption key, for what the caller adds.
+/// the device, granting `rights`. Also the device's encryption key, for what the caller adds.
 pub(crate) fn connected_record(
     account: &Account,
     profile: &ProfileDevice,
     profile_envelope: Option<DareEnvelope>,
+    rights: Rights,
 ) -> Result<(CatalogedDevice, PublicKey)> {
     let admin = account.administrator_key()?;
     let device_udf = profile.check()?;
     let device_key: PublicKey = required(&profile.encryption, "Encryption")?;
     let (activation, connection) =
-        ActivationDevice::create(profile, &account.udf, &account.address)?;
+        ActivationDevice::create(profile, &account.udf, &account.address, rights)?;
     let cataloged = CatalogedDevice {
         udf: Some(device_udf.clone()),
         device_udf: Some(device_udf),
@@ -614,12 +636,20 @@ pub(crate) fn grant_device(
     account: &Account,
     profile: &ProfileDevice,
     profile_envelope: Option<DareEnvelope>,
+    rights: Rights,
 ) -> Result<CatalogedDevice> {
     let (_, _, service_encryption) = session.service_keys();
-    let (cataloged, access) =
-        device_records(account, profile, profile_envelope, &service_encryption)?;
-    account.put(CatalogKind::Access, &MeshItem::from(access))?;
-    session.push(CatalogKind::Access.name())?;
+    let (cataloged, access) = device_records(
+        account,
+        profile,
+        profile_envelope,
+        &service_encryption,
+        rights,
+    )?;
+    if let Some(access) = access {
+        account.put(CatalogKind::Access, &MeshItem::from(access))?;
+        session.push(CatalogKind::Access.name())?;
+    }
     Ok(cataloged)
 }
 
@@ -669,18 +699,37 @@ pub(crate) fn check_records(
     let field = |v: Option<String>, name: &str| {
         v.ok_or_else(|| ClientError::Invalid(format!("the account activation has no {name}")))
     };
+    // The `threshold` right: a share and the capability the service holds the other under;
+    // the `web` right: the account key itself (PrivateParameters of AccountEncryption).
+    let (share, capability) = match (
+        activation.account_encryption_share,
+        activation.account_encryption_capability,
+    ) {
+        (Some(share), Some(capability)) => (Some(share), Some(capability)),
+        (None, None) => (None, None),
+        _ => {
+            return Err(ClientError::Invalid(
+                "the account activation has a share without its capability, or the reverse".into(),
+            ))
+        }
+    };
+    let account_key = match activation
+        .account_encryption
+        .as_ref()
+        .filter(|k| k.private_parameters.is_some())
+    {
+        Some(k) => Some(base64url::encode(
+            &k.private_key("AccountEncryption")?.to_bytes(),
+        )),
+        None => None,
+    };
     Ok((
         credentials,
         AccountGrant {
-            share: field(
-                activation.account_encryption_share,
-                "AccountEncryptionShare",
-            )?,
-            capability: field(
-                activation.account_encryption_capability,
-                "AccountEncryptionCapability",
-            )?,
             id_key: field(activation.catalog_id_key, "CatalogIdKey")?,
+            account_key,
+            share,
+            capability,
             key: None,
         },
     ))
@@ -706,11 +755,13 @@ fn pin_used_marker(pin_id: &str) -> Result<DareEnvelope> {
 }
 
 /// Administrator: register a new PIN for connecting a device (protocol-09 §8.1) that expires
-/// after `valid`; returns the PIN and its `mcu://ADDRESS/PIN` URI.
+/// after `valid`, for a device to be given `rights` (the PIN's `Roles`); returns the PIN and its
+/// `mcu://ADDRESS/PIN` URI.
 pub fn register_pin(
     device: &Device,
     account: &Account,
     valid: std::time::Duration,
+    rights: Rights,
 ) -> Result<(String, String)> {
     let pin = mesh_udf::Udf::new(mesh_udf::UdfType::AuthenticatorHmacSha2, random(16)).present(110);
     let salted = ids::salted_pin(&pin, PIN_ACTION)?;
@@ -730,6 +781,7 @@ pub fn register_pin(
         automatic: Some(true),
         salted_pin: Some(salted),
         action: Some(PIN_ACTION.into()),
+        roles: rights.roles(),
         ..Default::default()
     };
     let admin = account.administrator_key()?;
@@ -767,12 +819,14 @@ fn local_entry(account: &Account, unique_id: &str) -> Result<Option<DareEnvelope
     Ok(None)
 }
 
-fn check_pin(account: &Account, request: &PendingRequest) -> Result<&'static str> {
+/// Does the request's PIN verify? "Accept" with the rights the PIN grants, or the reason not.
+fn check_pin(account: &Account, request: &PendingRequest) -> Result<(&'static str, Rights)> {
+    let refused = |why| Ok((why, Rights::DEFAULT));
     let Some(pin_id) = &request.request.pin_id else {
-        return Ok("PinInvalid");
+        return refused("PinInvalid");
     };
     let Some(envelope) = local_entry(account, pin_id)? else {
-        return Ok("PinInvalid");
+        return refused("PinInvalid");
     };
     let admin = required(
         &account.profile.administrator_signature,
@@ -783,13 +837,13 @@ fn check_pin(account: &Account, request: &PendingRequest) -> Result<&'static str
         keys.add_private(k.clone());
     }
     let Ok(item) = signed::verify_signed_by(&envelope, &admin, "PIN", &keys) else {
-        return Ok("PinInvalid");
+        return refused("PinInvalid");
     };
     let Ok(pin) = expect_item!(item.into_inner(), MessagePin) else {
-        return Ok("PinInvalid");
+        return refused("PinInvalid");
     };
     if local_entry(account, &format!("PinUsed:{pin_id}"))?.is_some() {
-        return Ok("PinUsed");
+        return refused("PinUsed");
     }
     let expired = pin
         .expires
@@ -797,7 +851,7 @@ fn check_pin(account: &Account, request: &PendingRequest) -> Result<&'static str
         .and_then(|e| mesh_encoding::datetime::parse(e).ok())
         .is_none_or(|e| e < time::OffsetDateTime::now_utc());
     if expired {
-        return Ok("PinExpired");
+        return refused("PinExpired");
     }
     let salted = pin.salted_pin.unwrap_or_default();
     let digest = request
@@ -809,9 +863,9 @@ fn check_pin(account: &Account, request: &PendingRequest) -> Result<&'static str
     let nonce = request.request.client_nonce.clone().unwrap_or_default();
     let expected = ids::pin_witness(&salted, &account.address, &nonce, &digest)?;
     if request.request.pin_witness.as_deref() != Some(expected.as_slice()) {
-        return Ok("PinInvalid");
+        return refused("PinInvalid");
     }
-    Ok("Accept")
+    Ok(("Accept", Rights::of_roles(&pin.roles)))
 }
 
 /// Administrator: answer every PIN-authenticated request: accept those whose PIN verifies,
@@ -825,13 +879,13 @@ pub fn process_pins(device: &Device, account: &Account) -> Result<Vec<PinOutcome
         .into_iter()
         .filter(|r| r.request.pin_id.is_some())
     {
-        let result = check_pin(account, &request)?;
+        let (result, rights) = check_pin(account, &request)?;
         let accept = result == "Accept";
         answer(
             device,
             account,
             &request,
-            accept,
+            accept.then_some(rights),
             (!accept).then_some(result),
         )?;
         outcomes.push(PinOutcome {

@@ -23,6 +23,7 @@ use mesh_dare::{DareEnvelope, KeyParameters, KeyRing, Mode};
 use mesh_schema::assertion::ActivationDevice;
 use mesh_schema::catalog::CatalogedDevice;
 use mesh_schema::profile::{ProfileDevice, ProfileUser};
+use mesh_schema::rights::Rights;
 use mesh_schema::{expect_item, signed, MeshItem};
 use mesh_udf::{random, KeySpecifier};
 use serde::{Deserialize, Serialize};
@@ -65,19 +66,62 @@ struct AccountSecrets {
 }
 
 /// What a device connected to an account without administrator rights is given to read the
-/// account's catalogs: its share of the account encryption key (the service holds the other,
-/// under the access-catalog capability `Capability`), and the key of catalog UniqueIds.
+/// account's catalogs (its rights, [`Rights`]): with the `threshold` right its share of the
+/// account encryption key (the service holds the other, under the access-catalog capability
+/// `Capability`); with the `web` right the account encryption key itself; and the key of
+/// catalog UniqueIds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AccountGrant {
     /// The device's share (base64url of the scalar).
-    pub share: String,
-    pub capability: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capability: Option<String>,
+    /// The account encryption key itself (base64url of the scalar): the `web` right.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_key: Option<String>,
     /// base64url of the 32-octet UniqueId key.
     pub id_key: String,
-    /// The account encryption key the share is of (the profile's current one if absent).
+    /// The account encryption key the share (or key) is of (the profile's current one if
+    /// absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<KeyParameters>,
+}
+
+impl AccountGrant {
+    /// The account key this grant is of.
+    fn of(&self, current: &PublicKey) -> Result<PublicKey> {
+        Ok(match &self.key {
+            Some(k) => k.public_key()?,
+            None => current.clone(),
+        })
+    }
+
+    /// Add what this grant holds to `keys` (the account key) or `shares` (a share), checked to
+    /// be of the account key it names.
+    fn apply(
+        &self,
+        current: &PublicKey,
+        keys: &mut KeyRing,
+        shares: &mut Vec<AccountShare>,
+    ) -> Result<()> {
+        if let Some(secret) = &self.account_key {
+            let of = self.of(current)?;
+            let key =
+                PrivateKey::from_bytes(of.algorithm(), &mesh_encoding::base64url::decode(secret)?)?;
+            if key.public_key() != of {
+                return Err(ClientError::Invalid(
+                    "the account key this device was given is not the account's".into(),
+                ));
+            }
+            keys.add_private(key);
+        }
+        if self.share.is_some() {
+            shares.push(AccountShare::from_grant(self, current)?);
+        }
+        Ok(())
+    }
 }
 
 /// Asks the service holding the other share of the account encryption key for its
@@ -97,15 +141,18 @@ struct AccountShare {
 
 impl AccountShare {
     fn from_grant(grant: &AccountGrant, account_key: &PublicKey) -> Result<Self> {
-        let of = match &grant.key {
-            Some(k) => k.public_key()?,
-            None => account_key.clone(),
-        };
-        let bytes = mesh_encoding::base64url::decode(&grant.share)?;
+        let of = grant.of(account_key)?;
+        let missing = |what: &str| ClientError::Invalid(format!("the account grant has no {what}"));
+        let bytes = mesh_encoding::base64url::decode(
+            grant.share.as_deref().ok_or_else(|| missing("share"))?,
+        )?;
         Ok(AccountShare {
             key: PrivateKey::from_bytes(of.algorithm(), &bytes)?,
             of,
-            capability: grant.capability.clone(),
+            capability: grant
+                .capability
+                .clone()
+                .ok_or_else(|| missing("capability"))?,
         })
     }
 }
@@ -221,7 +268,8 @@ fn share_agreements(
                 ClientError::Unreachable(why) => ClientError::Unreachable(format!(
                     "{why}; this device reads the account's entries with its service's help (it \
                      holds a share of the account key, the service the other), so it reads only \
-                     when the service can be reached"
+                     when the service can be reached (a device connected with the web right reads \
+                     offline)"
                 )),
                 other => other,
             })?;
@@ -578,7 +626,7 @@ impl Device {
             .map(|k| k.public_key("Encryption"))
             .transpose()?;
         let (activation, connection) =
-            ActivationDevice::create(&self.profile, &account_udf, address)?;
+            ActivationDevice::create(&self.profile, &account_udf, address, Rights::ALL)?;
         let enveloped_activation = signed::seal(
             &activation.into(),
             &admin,
@@ -878,6 +926,19 @@ fn decode_id_key(text: &str) -> Result<[u8; 32]> {
         .map_err(|_| ClientError::Invalid("a UniqueId key of the wrong size".into()))
 }
 
+/// The rights a device record's connection grants (its `Roles`; see [`Rights::of_roles`]). The
+/// record comes from the account's device catalog, whose entries the administrator signed.
+pub fn record_rights(record: &CatalogedDevice) -> Rights {
+    let roles = record
+        .enveloped_connection_device
+        .as_ref()
+        .and_then(|e| signed::read(e, &KeyRing::new()).ok())
+        .and_then(|i| expect_item!(i, ConnectionDevice).ok())
+        .map(|c| c.roles)
+        .unwrap_or_default();
+    Rights::of_roles(&roles)
+}
+
 /// The UniqueId key of an account, from its encryption private key.
 pub(crate) fn id_key_of(key: &PrivateKey) -> [u8; 32] {
     let digest = Sha512::new()
@@ -925,9 +986,8 @@ impl Account {
             id_key = Some(id_key_of(&key));
             keys.add_private(key);
         } else if let Some(grant) = &secrets.grant {
-            shares.push(AccountShare::from_grant(grant, &encrypt_to)?);
-            for earlier in &secrets.earlier_grants {
-                shares.push(AccountShare::from_grant(earlier, &encrypt_to)?);
+            for g in std::iter::once(grant).chain(&secrets.earlier_grants) {
+                g.apply(&encrypt_to, &mut keys, &mut shares)?;
             }
             id_key = Some(decode_id_key(&grant.id_key)?);
         }
@@ -1021,6 +1081,32 @@ impl Account {
     /// Does reading the catalogs need the service (a device holding a share)?
     pub fn needs_operator(&self) -> bool {
         self.holds_share() && self.operator.get().is_none()
+    }
+
+    /// What this device may do in the account: every right on an administrator device, else
+    /// the `Roles` of its connection (the administrator signed them; a connection made before
+    /// rights were written has the default ones).
+    pub fn rights(&self) -> Rights {
+        if self.is_administrator() {
+            return Rights::ALL;
+        }
+        match self.own_device_record().ok().flatten() {
+            Some(record) => record_rights(&record),
+            None => Rights::DEFAULT,
+        }
+    }
+
+    /// Refused unless this device holds the `message` right.
+    pub fn require_message_right(&self) -> Result<()> {
+        if self.rights().message {
+            Ok(())
+        } else {
+            Err(ClientError::NoRight {
+                account: self.address.clone(),
+                right: mesh_schema::rights::MESSAGE,
+                what: "read or send the account's messages",
+            })
+        }
     }
 
     /// This device's own CatalogedDevice as kept beside the catalogs, if it is.
@@ -1126,6 +1212,14 @@ impl Account {
         progress: Option<ProgressRef<'_>>,
     ) -> Result<KeyRing> {
         if self.shares.is_empty() {
+            if !self.keys.has_private() && !envelopes.is_empty() && self.admin.is_none() {
+                // Connected with neither the web nor the threshold right: given no key.
+                return Err(ClientError::NoRight {
+                    account: self.address.clone(),
+                    right: "web or threshold",
+                    what: "read the account's catalogs",
+                });
+            }
             return Ok(self.keys.clone());
         }
         let operator = self.operator.get().ok_or_else(|| {

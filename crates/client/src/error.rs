@@ -20,6 +20,12 @@ pub enum ClientError {
     BadAddress(String),
     #[error("this device holds no administrator key for {0}")]
     NotAdministrator(String),
+    #[error("this device was connected to {account} without the {right} right, so it may not {what}: an administrator device grants it (mesh device accept … --rights {right}, when connecting the device)")]
+    NoRight {
+        account: String,
+        right: &'static str,
+        what: &'static str,
+    },
     #[error("this device does not hold the root of {0}: give a quorum of its escrow shares (--share), or run this on the device that keeps the root")]
     NotRootHolder(String),
     #[error("{0}")]

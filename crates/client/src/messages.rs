@@ -149,6 +149,7 @@ fn kept_profile(account: &Account, address: &str) -> Result<Option<String>> {
 /// read (encrypted to a key this account cannot use), and service reports not signed by this
 /// account's service, are left out.
 pub fn received(account: &Account) -> Result<Vec<Received>> {
+    account.require_message_right()?;
     let path = account.dir().join("MMM_Inbound.dare");
     if !path.exists() {
         return Ok(vec![]);
@@ -217,6 +218,9 @@ pub fn received(account: &Account) -> Result<Vec<Received>> {
 /// The newest profile of `address` among the contact messages received from it whose sender
 /// was verified.
 pub fn profile_from_messages(account: &Account, address: &str) -> Result<Option<DareEnvelope>> {
+    if !account.rights().message {
+        return Ok(None);
+    }
     Ok(received(account)?.into_iter().rev().find_map(|r| match r {
         Received::Contact {
             sender: Sender::Verified(v),
@@ -288,6 +292,7 @@ pub fn contact_key(account: &Account, address: &str) -> Result<Option<PublicKey>
 /// profile); encrypted to `to` when its key is known. Returns the message id and whether it
 /// was encrypted.
 pub fn send(device: &Device, account: &Account, to: &str, text: &str) -> Result<(String, bool)> {
+    account.require_message_right()?;
     let to = to.to_ascii_lowercase();
     let message_id = mesh_udf::random::nonce(128).to_string();
     let message = MessageContact {

@@ -747,11 +747,19 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    fn containers() -> Vec<String> {
+    /// The containers this device syncs: every catalog and spool, but the inbound spool only
+    /// with the `message` right (the service refuses it to a device without).
+    fn containers(&self) -> Vec<String> {
+        let messages = self.account.rights().message;
         CatalogKind::ALL
             .iter()
             .map(|k| k.name().to_string())
-            .chain(SPOOLS.iter().map(|s| s.to_string()))
+            .chain(
+                SPOOLS
+                    .iter()
+                    .filter(|s| messages || **s != INBOUND)
+                    .map(|s| s.to_string()),
+            )
             .collect()
     }
 
@@ -775,7 +783,7 @@ impl<'a> Session<'a> {
 
     /// The service's state of every container.
     pub fn status(&self) -> Result<ServiceStatus> {
-        self.status_of(Self::containers())
+        self.status_of(self.containers())
     }
 
     /// The service's state of the named containers only.
@@ -944,7 +952,7 @@ impl<'a> Session<'a> {
         }
         let status = self.status()?;
         let mut report = Vec::new();
-        for name in Self::containers() {
+        for name in self.containers() {
             let (server_index, server_digest) = status.get(&name).cloned().unwrap_or((0, None));
             let synced = self.binding.synced.get(&name).copied().unwrap_or(0);
             if server_index < synced {

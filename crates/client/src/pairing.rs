@@ -23,6 +23,7 @@ use mesh_encoding::base64url;
 use mesh_schema::catalog::CatalogedDevice;
 use mesh_schema::key::required;
 use mesh_schema::profile::ProfileDevice;
+use mesh_schema::rights::Rights;
 use mesh_schema::{expect_item, MeshItem};
 use serde::{Deserialize, Serialize};
 use spake2::{Ed25519Group, Identity, Password, Spake2};
@@ -236,6 +237,7 @@ fn spake_finish(state: spake2::Spake2<Ed25519Group>, msg: Option<&str>) -> Resul
 pub fn add_device(
     device: &Device,
     account: &Account,
+    rights: Rights,
     total: Duration,
     show: &mut dyn FnMut(&str),
 ) -> Result<String> {
@@ -273,7 +275,7 @@ pub fn add_device(
         let key = spake_finish(state, ehlo.spake_msg.as_deref())?;
         // The new device's secret and the records that connect it.
         let (seed, profile, udf, profile_env) = crate::connect::new_device("paired device")?;
-        let cataloged = grant_device(&mut session, account, &profile, Some(profile_env))?;
+        let cataloged = grant_device(&mut session, account, &profile, Some(profile_env), rights)?;
         let prepared =
             account.prepare_entry(CatalogKind::Device, &MeshItem::from(cataloged.clone()))?;
         let prepared_copy = prepared.clone();

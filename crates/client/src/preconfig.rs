@@ -32,6 +32,7 @@ use crate::context::{Account, Device, MeshHome};
 use crate::online::{self, call_anonymous, load_binding, ServiceBinding, Session};
 use crate::store::write_atomic;
 use crate::{ClientError, Result};
+use mesh_schema::rights::Rights;
 
 /// The container of a maker's publications on its service.
 pub const PUBLISHED: &str = "MMM_Published";
@@ -177,6 +178,7 @@ pub fn install(
 pub fn claim(
     device: &Device,
     account: &Account,
+    rights: Rights,
     uri: &str,
     publisher_service: Option<&str>,
 ) -> Result<String> {
@@ -218,7 +220,7 @@ pub fn claim(
     let profile_env = DareEnvelope::parse(&plain)?;
     let (profile, udf) = signed::verify_profile_device(&profile_env)?;
     let mut session = Session::open(device, account)?;
-    let cataloged = grant_device(&mut session, account, &profile, Some(profile_env))?;
+    let cataloged = grant_device(&mut session, account, &profile, Some(profile_env), rights)?;
     account.put(CatalogKind::Device, &MeshItem::from(cataloged.clone()))?;
     session.push(CatalogKind::Device.name())?;
     let response_id = ids::response_id(&locator)?;

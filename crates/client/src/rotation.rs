@@ -36,6 +36,7 @@ use mesh_schema::catalog::{
 };
 use mesh_schema::key::required;
 use mesh_schema::profile::{ProfileDevice, ProfileUser};
+use mesh_schema::rights::Rights;
 use mesh_schema::{expect_item, signed, MeshItem};
 
 use crate::authority::{self, AdminKeys};
@@ -112,7 +113,7 @@ fn administrator_record(
     seed: &SecretSeed,
 ) -> Result<CatalogedDevice> {
     let (mut record, device_key) =
-        crate::connect::connected_record(view, profile, profile_envelope)?;
+        crate::connect::connected_record(view, profile, profile_envelope, Rights::ALL)?;
     let id_key = view
         .id_key()
         .ok_or_else(|| ClientError::NotAdministrator(view.address.clone()))?;
@@ -238,14 +239,17 @@ pub fn rotate(
             )));
         }
         if record.enveloped_activation_account.is_some() {
+            // The same rights as before: a web device gets the new key, a threshold device a
+            // share of it.
             let (cataloged, access) = crate::connect::device_records(
                 &view,
                 &profile,
                 Some(envelope),
                 &service_encryption,
+                crate::context::record_rights(record),
             )?;
             records.push(cataloged);
-            grants.push(access);
+            grants.extend(access);
         } else {
             administrators.push(udf.clone());
             records.push(administrator_record(
@@ -580,7 +584,7 @@ pub fn recover(
         // A connection the root signs, for as long as the recovery takes.
         let root_key = authority::root_key(&root)?;
         let (activation, connection) =
-            ActivationDevice::create(device.profile(), &account.udf, &address)?;
+            ActivationDevice::create(device.profile(), &account.udf, &address, Rights::ALL)?;
         let device_key: PublicKey = required(&device.profile().encryption, "Encryption")?;
         let record = CatalogedDevice {
             enveloped_connection_device: Some(signed::seal(

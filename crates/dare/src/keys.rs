@@ -88,6 +88,11 @@ impl KeyRing {
         Self::default()
     }
 
+    /// Does the ring hold any private key?
+    pub fn has_private(&self) -> bool {
+        !self.private.is_empty()
+    }
+
     pub fn add_public(&mut self, key: PublicKey) {
         let udf = key.udf();
         if !self.public.iter().any(|(u, _)| *u == udf) {

@@ -188,11 +188,12 @@ fn base_public(profile: &ProfileDevice, role: &str) -> Result<PublicKey> {
 
 impl ActivationDevice {
     /// Administrator side: a new activation of `device` for the account `account_udf` /
-    /// `address`, and the connection it yields.
+    /// `address`, and the connection it yields, granting `rights` (its `Roles`).
     pub fn create(
         device: &ProfileDevice,
         account_udf: &str,
         address: &str,
+        rights: crate::rights::Rights,
     ) -> Result<(ActivationDevice, ConnectionDevice)> {
         let device_udf = device.check()?;
         let seed = SecretSeed::from_udf(random::secret_seed(KeySpecifier::new(0, 257)?, 256))?;
@@ -215,6 +216,7 @@ impl ActivationDevice {
             signature: Some(combined[0].clone()),
             encryption: Some(combined[1].clone()),
             authentication: Some(combined[2].clone()),
+            roles: rights.roles(),
             ..Default::default()
         };
         Ok((activation, connection))

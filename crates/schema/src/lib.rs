@@ -158,6 +158,7 @@ pub mod key;
 pub mod message;
 pub mod preconfig;
 pub mod profile;
+pub mod rights;
 pub mod sender;
 pub mod signed;
 

@@ -53,6 +53,7 @@ fn samples() -> Vec<MeshItem> {
         &dev,
         "MC44-IZC3-IWZT-VCVZ-L2AG-HI4E-LOV2",
         "alice@example.com",
+        mesh_schema::rights::Rights::DEFAULT,
     )
     .unwrap();
     vec![
@@ -265,8 +266,13 @@ fn activation_keys_act_for_the_connection() {
     let (s, dev) = device();
     let (account_seed, user) = account();
     let account_udf = user.check().unwrap();
-    let (activation, connection) =
-        ActivationDevice::create(&dev, &account_udf, "alice@example.com").unwrap();
+    let (activation, connection) = ActivationDevice::create(
+        &dev,
+        &account_udf,
+        "alice@example.com",
+        mesh_schema::rights::Rights::DEFAULT,
+    )
+    .unwrap();
     let keys = activation.device_keys(&s, &connection).unwrap();
     // A signature by the combined private key verifies under the published connection key.
     let published = connection

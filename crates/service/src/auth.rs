@@ -20,6 +20,7 @@ use mesh_schema::assertion::ConnectionDevice;
 use mesh_schema::key::required;
 use mesh_schema::message::RequestConnection;
 use mesh_schema::profile::{ProfileDevice, ProfileUser};
+use mesh_schema::rights::Rights;
 use mesh_schema::{expect_item, sender, signed};
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +40,8 @@ pub struct DeviceCaller {
     /// The request is also signed by the account's administrator key (or its root key): the
     /// caller holds it.
     pub administrator: bool,
+    /// The rights the administrator granted the device (its connection's `Roles`).
+    pub rights: Rights,
     /// A key rotation: `account.profile` is the new profile the request presents (already
     /// checked against the stored one), which the transaction stores in place of this one, the
     /// profile held when the request was checked.
@@ -46,6 +49,23 @@ pub struct DeviceCaller {
 }
 
 impl DeviceCaller {
+    /// Refused unless the device was granted `right` (an administrator holds every right).
+    pub fn require_right(&self, right: &str, what: &str) -> Result<(), Refusal> {
+        let held = match right {
+            mesh_schema::rights::MESSAGE => self.rights.message,
+            mesh_schema::rights::THRESHOLD => self.rights.threshold,
+            mesh_schema::rights::WEB => self.rights.web,
+            _ => false,
+        };
+        if held || self.administrator {
+            Ok(())
+        } else {
+            Err(Refusal::Forbidden(format!(
+                "this device was connected without the {right} right: it may not {what}"
+            )))
+        }
+    }
+
     /// Refused unless the caller proved it holds the administrator key.
     pub fn require_administrator(&self, what: &str) -> Result<(), Refusal> {
         if self.administrator {
@@ -118,6 +138,10 @@ pub struct Ticket {
     /// The account's administrator key when the ticket was issued: a rotation ends it.
     #[serde(default)]
     pub admin_udf: String,
+    /// The device's rights when the ticket was issued (absent from tickets issued before
+    /// rights: the default ones).
+    #[serde(default)]
+    pub rights: Option<Vec<String>>,
 }
 
 pub fn authenticate(host: &ServiceHost, opened: &OpenedRequest) -> Result<Caller, Refusal> {
@@ -327,6 +351,7 @@ fn connected_caller(
     Ok(DeviceCaller {
         encryption: key(&device.encryption, "Encryption")?,
         signature: key(&device.signature, "Signature")?,
+        rights: Rights::of_roles(&device.roles),
         device_udf: device.subject_udf.unwrap_or_default(),
         account: record,
         administrator,
@@ -403,6 +428,10 @@ fn check_ticket(
     Ok(DeviceCaller {
         encryption: ticket.encryption.public_key().map_err(|_| unknown())?,
         signature: ticket.signature.public_key().map_err(|_| unknown())?,
+        rights: ticket
+            .rights
+            .as_deref()
+            .map_or(Rights::DEFAULT, Rights::of_names),
         device_udf: ticket.device_udf,
         account: record,
         administrator: ticket.administrator,

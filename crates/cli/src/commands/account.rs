@@ -67,6 +67,8 @@ pub struct ConnectArgs {
     /// The maker's service URL (default: the maker's domain).
     #[arg(long)]
     service: Option<String>,
+    #[command(flatten)]
+    rights: super::RightsArg,
     #[arg(long)]
     account: Option<String>,
     #[arg(long)]
@@ -78,6 +80,8 @@ pub struct PinArgs {
     /// How long the PIN is valid: 90s, 30m, 2h, 1d.
     #[arg(long, default_value = "1h")]
     expire: String,
+    #[command(flatten)]
+    rights: super::RightsArg,
     #[arg(long)]
     account: Option<String>,
     #[arg(long)]
@@ -210,8 +214,11 @@ struct AccountOut {
     administrator: bool,
     /// This device holds the account's root.
     root_holder: bool,
-    /// "AccountKey", or "Threshold" for a device holding a share.
+    /// "AccountKey", "Threshold" for a device holding a share, or "None" for a device given
+    /// no key to the catalogs.
     decryption: &'static str,
+    /// What this device may do ([`mesh_schema::rights::Rights`]).
+    rights: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     keys: Vec<KeyOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -256,6 +263,7 @@ fn summary(
     } else {
         vec![]
     };
+    let rights = account.rights();
     Ok(AccountOut {
         address: account.address.clone(),
         udf: account.udf.clone(),
@@ -264,11 +272,18 @@ fn summary(
         root_holder: account.root().is_some(),
         decryption: if account.holds_share() {
             "Threshold"
-        } else {
+        } else if rights.reads_catalogs() {
             "AccountKey"
+        } else {
+            "None"
+        },
+        rights: if account.is_administrator() {
+            vec!["administrator"]
+        } else {
+            rights.names()
         },
         keys,
-        devices: if detail {
+        devices: if detail && rights.reads_catalogs() {
             Some(account.list(CatalogKind::Device)?.len())
         } else {
             None
@@ -292,6 +307,7 @@ fn print_account(o: &AccountOut) {
             ""
         }
     );
+    println!("Rights:   {}", o.rights.join(", "));
     for k in &o.keys {
         println!("  {:<24}{}", k.key_use, k.udf);
     }
@@ -352,11 +368,17 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
             })
         }
         AccountCommand::Connect(a) => {
+            let rights = a.rights.rights()?;
             let device = session::open(data)?;
             let account = device.account(a.account.as_deref())?;
-            let udf =
-                mesh_client::preconfig::claim(&device, &account, &a.uri, a.service.as_deref())?;
-            let out = serde_json::json!({"Claimed": udf, "Account": account.address});
+            let udf = mesh_client::preconfig::claim(
+                &device,
+                &account,
+                rights,
+                &a.uri,
+                a.service.as_deref(),
+            )?;
+            let out = serde_json::json!({"Claimed": udf, "Account": account.address, "Rights": rights.names()});
             emit(a.json, &out, |_| {
                 println!(
                     "Claimed device {udf} for {}; it joins when it runs `mesh device complete`.",
@@ -366,9 +388,10 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
         }
         AccountCommand::Pin(a) => {
             let valid = parse_duration(&a.expire)?;
+            let rights = a.rights.rights()?;
             let device = session::open(data)?;
             let account = device.account(a.account.as_deref())?;
-            let (pin, uri) = mesh_client::connect::register_pin(&device, &account, valid)?;
+            let (pin, uri) = mesh_client::connect::register_pin(&device, &account, valid, rights)?;
             // The URI names the account, and so its domain: a new device finds the service
             // there. When this account's service is elsewhere, the device must be told where.
             let service = online::load_binding(&account).map(|b| b.url);
@@ -379,8 +402,7 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
                     Some(&format!("https://{domain}")),
                 )
             });
-            let out =
-                serde_json::json!({"Pin": pin, "Uri": uri, "Expire": a.expire, "Service": service});
+            let out = serde_json::json!({"Pin": pin, "Uri": uri, "Expire": a.expire, "Service": service, "Rights": rights.names()});
             emit(a.json, &out, |_| {
                 crate::output::print_qr(&uri);
                 println!("{uri}");

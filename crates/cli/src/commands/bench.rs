@@ -166,7 +166,13 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         Session::bind(&device, &account, &info)?;
         let mut reader = MeshHome::at(work.join(format!("reader{i}"))).open_or_create("bench")?;
         let pending = connect::request(&reader, &account.address, Some(&url), None)?;
-        connect::respond(&device, &account, &pending.witness, true)?;
+        connect::respond(
+            &device,
+            &account,
+            &pending.witness,
+            true,
+            Default::default(),
+        )?;
         connect::complete(&mut reader, None)?;
         drop(account);
         devices.push(device);

@@ -93,7 +93,7 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     let mut reader = MeshHome::at(work.join("reader")).open_or_create("bench")?;
     let pending = connect::request(&reader, &account.address, Some(&url), None)?;
-    connect::respond(&admin, &account, &pending.witness, true)?;
+    connect::respond(&admin, &account, &pending.witness, true, Default::default())?;
     connect::complete(&mut reader, None)?;
     step(
         "connect a device without administrator rights, and sync it",

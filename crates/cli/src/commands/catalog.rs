@@ -145,7 +145,11 @@ pub enum DeviceCommand {
     /// On an administrator device: connection requests waiting for an answer.
     Pending,
     /// On an administrator device: accept the request showing WITNESS.
-    Accept { witness: String },
+    Accept {
+        witness: String,
+        #[command(flatten)]
+        rights: super::RightsArg,
+    },
     /// On an administrator device: reject the request showing WITNESS.
     Reject { witness: String },
     /// On the new device: collect the answer and join the account.
@@ -158,6 +162,8 @@ pub enum DeviceCommand {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        #[command(flatten)]
+        rights: super::RightsArg,
     },
     /// On a new device: pair with the code an administrator device shows.
     Join {
@@ -205,12 +211,12 @@ fn device_row(d: &mesh_schema::catalog::CatalogedDevice, this: &str) -> serde_js
         .as_ref()
         .and_then(|e| e.content_meta().ok())
         .and_then(|m| m.created);
-    // A device given an account activation holds a share of the account key; one without
+    // A device given an account activation has the rights its connection names; one without
     // holds the administration keys.
-    let rights = if d.enveloped_activation_account.is_some() {
-        "threshold"
+    let rights: Vec<&str> = if d.enveloped_activation_account.is_some() {
+        mesh_client::context::record_rights(d).names()
     } else {
-        "administrator"
+        vec!["administrator"]
     };
     let udf = d
         .device_udf
@@ -220,7 +226,7 @@ fn device_row(d: &mesh_schema::catalog::CatalogedDevice, this: &str) -> serde_js
     serde_json::json!({
         "Udf": udf,
         "Description": description,
-        "Rights": [rights],
+        "Rights": rights,
         "Added": added,
         "ThisDevice": udf == this,
     })
@@ -721,10 +727,17 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
             } else {
                 for r in &rows {
                     println!(
-                        "{}  {:<20} {:<14} added {}{}",
+                        "{}  {:<20} {:<24} added {}{}",
                         r["Udf"].as_str().unwrap_or_default(),
                         r["Description"].as_str().unwrap_or("-"),
-                        r["Rights"][0].as_str().unwrap_or_default(),
+                        r["Rights"]
+                            .as_array()
+                            .map(|a| a
+                                .iter()
+                                .filter_map(|v| v.as_str())
+                                .collect::<Vec<_>>()
+                                .join(","))
+                            .unwrap_or_default(),
                         r["Added"].as_str().unwrap_or("?"),
                         if r["ThisDevice"] == true {
                             "  (this device)"
@@ -806,14 +819,22 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
             }
             Ok(())
         }
-        DeviceCommand::Accept { witness } => respond(data, common, &witness, true),
-        DeviceCommand::Reject { witness } => respond(data, common, &witness, false),
-        DeviceCommand::Add { code: _, timeout } => {
+        DeviceCommand::Accept { witness, rights } => {
+            respond(data, common, &witness, Some(rights.rights()?))
+        }
+        DeviceCommand::Reject { witness } => respond(data, common, &witness, None),
+        DeviceCommand::Add {
+            code: _,
+            timeout,
+            rights,
+        } => {
+            let rights = rights.rights()?;
             let device = session::open(data)?;
             let acc = device.account(common.account.as_deref())?;
             let udf = mesh_client::pairing::add_device(
                 &device,
                 &acc,
+                rights,
                 std::time::Duration::from_secs(timeout),
                 &mut |code| {
                     use std::io::Write;
@@ -892,10 +913,24 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
                 return Ok(());
             }
             mesh_client::online::Session::open(&device, &acc)?.revoke(&udf, &admin)?;
+            // A device given the web right holds the account's decryption key: the service
+            // refuses it from now on, but only new keys stop it decrypting what it holds.
+            let web = matches!(&entry, mesh_schema::MeshItem::CatalogedDevice(d)
+                if mesh_client::context::record_rights(d).web);
             if json {
-                println!("{}", serde_json::json!({"Deleted": udf}));
+                println!(
+                    "{}",
+                    serde_json::json!({"Deleted": udf, "HoldsAccountKey": web})
+                );
             } else {
                 println!("Removed device {udf} from {address}", address = acc.address);
+                if web {
+                    println!(
+                        "It was connected with the web right and keeps the account's decryption \
+                         key: to stop it reading what it holds and what is written from now on, \
+                         rotate the keys (mesh account rekey)."
+                    );
+                }
             }
             Ok(())
         }
@@ -956,16 +991,30 @@ fn respond(
     data: &Option<PathBuf>,
     common: &Common,
     witness: &str,
-    accept: bool,
+    accept: Option<mesh_schema::rights::Rights>,
 ) -> anyhow::Result<()> {
     let device = session::open(data)?;
     let acc = device.account(common.account.as_deref())?;
-    let udf = mesh_client::connect::respond(&device, &acc, witness, accept)?;
-    let verb = if accept { "Accepted" } else { "Rejected" };
-    if common.json {
-        println!("{}", serde_json::json!({"Result": verb, "DeviceUdf": udf}));
-    } else {
-        println!("{verb} device {udf}");
+    let udf = mesh_client::connect::respond(
+        &device,
+        &acc,
+        witness,
+        accept.is_some(),
+        accept.unwrap_or_default(),
+    )?;
+    match accept {
+        Some(rights) if common.json => println!(
+            "{}",
+            serde_json::json!({"Result": "Accepted", "DeviceUdf": udf, "Rights": rights.names()})
+        ),
+        Some(rights) => println!("Accepted device {udf} (rights: {rights})"),
+        None if common.json => {
+            println!(
+                "{}",
+                serde_json::json!({"Result": "Rejected", "DeviceUdf": udf})
+            )
+        }
+        None => println!("Rejected device {udf}"),
     }
     Ok(())
 }

@@ -12,3 +12,27 @@ pub mod key;
 pub mod message;
 pub mod online;
 pub mod service;
+
+use mesh_schema::rights::Rights;
+
+/// The rights a device is connected with: `--rights message,web,threshold` (or the flag given
+/// once per right).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct RightsArg {
+    /// The new device's rights: `message` (read and send the account's messages), `web` (given
+    /// the account's decryption key: reads offline, and keeps what it read after it is
+    /// removed), `threshold` (given a share of that key: reads only through the service, and
+    /// nothing once removed). Default: message,threshold.
+    #[arg(long = "rights", value_name = "RIGHTS")]
+    rights: Vec<String>,
+}
+
+impl RightsArg {
+    pub fn rights(&self) -> anyhow::Result<Rights> {
+        if self.rights.is_empty() {
+            Ok(Rights::DEFAULT)
+        } else {
+            Ok(Rights::parse(&self.rights)?)
+        }
+    }
+}

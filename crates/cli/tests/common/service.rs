@@ -238,6 +238,11 @@ pub fn alice_with_a_password(service: &Service, dir: &Path) {
 
 /// Connect the device at `dir` to alice@example.com by witness, accepted on `admin`.
 pub fn connect_by_witness(service: &Service, admin: &Path, dir: &Path) {
+    connect_with_rights(service, admin, dir, &[]);
+}
+
+/// As [`connect_by_witness`], accepted with `extra` arguments (`--rights …`).
+pub fn connect_with_rights(service: &Service, admin: &Path, dir: &Path, extra: &[&str]) {
     let request = super::json_in(
         dir,
         &[
@@ -248,10 +253,9 @@ pub fn connect_by_witness(service: &Service, admin: &Path, dir: &Path) {
             &service.url,
         ],
     );
-    super::ok_in(
-        admin,
-        &["device", "accept", request["Witness"].as_str().unwrap()],
-    );
+    let mut accept = vec!["device", "accept", request["Witness"].as_str().unwrap()];
+    accept.extend_from_slice(extra);
+    super::ok_in(admin, &accept);
     super::ok_in(dir, &["device", "complete"]);
 }
 

@@ -110,6 +110,14 @@ pub fn ticket(ctx: &Ctx, caller: &DeviceCaller) -> Outcome {
         signature: mesh_dare::KeyParameters::from_public(&caller.signature),
         key: key.to_vec(),
         administrator: caller.administrator,
+        rights: Some(
+            caller
+                .rights
+                .names()
+                .iter()
+                .map(|n| n.to_string())
+                .collect(),
+        ),
         admin_udf: crate::host::ServiceHost::admin_key(&caller.account)?.udf(),
     };
     let bytes = serde_json::to_vec(&ticket).map_err(|e| {

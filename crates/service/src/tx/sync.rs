@@ -46,6 +46,9 @@ pub fn download(ctx: &Ctx, caller: &DeviceCaller, r: &DownloadRequest) -> Outcom
         let Some(name) = &select.container else {
             continue;
         };
+        if is_spool_of_messages(name) {
+            caller.require_right(mesh_schema::rights::MESSAGE, &format!("read {name}"))?;
+        }
         let state = host.store.state(&caller.account.address, name)?;
         let from = select.index_min.unwrap_or(1).max(1);
         // No more read than asked for: a request for one entry reads one, not a page of them.
@@ -226,6 +229,12 @@ fn check_administered(
     Ok(())
 }
 
+/// The spools that hold the account's messages, which only a device with the `message` right
+/// reads or writes (compared without case, as the file store's names may be).
+fn is_spool_of_messages(name: &str) -> bool {
+    name.eq_ignore_ascii_case(INBOUND) || name.eq_ignore_ascii_case(OUTBOUND)
+}
+
 pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcome {
     let host = ctx.host;
     let address = &caller.account.address;
@@ -245,6 +254,13 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
         return Err(Refusal::Forbidden(
             "only the service writes an account's inbound spool".into(),
         ));
+    }
+    let writes_messages = !r.outbound.is_empty()
+        || r.updates
+            .iter()
+            .any(|u| u.container.as_deref().is_some_and(is_spool_of_messages));
+    if writes_messages {
+        caller.require_right(mesh_schema::rights::MESSAGE, "send messages")?;
     }
     // An entry may state its PayloadDigest in the header (as the reference's do); stated there,
     // it must be its payload's, or the entry would read as sound to one reader and damaged to
@@ -439,6 +455,10 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
 }
 
 pub fn operate(ctx: &Ctx, caller: &DeviceCaller, r: &OperateRequest) -> Outcome {
+    caller.require_right(
+        mesh_schema::rights::THRESHOLD,
+        "decrypt with the service's share of the account key",
+    )?;
     let host = ctx.host;
     let admin = ServiceHost::admin_key(&caller.account)?;
     Ok(crate::operate::operate(

@@ -1,0 +1,213 @@
+//! Device rights (the `Roles` of the connection the administrator signs): chosen when a device
+//! joins (`device accept --rights`, `account pin --rights`), shown by `device list`, and
+//! enforced by the service (a device without the message right cannot read the inbound spool
+//! or send, one without the threshold right gets no contribution) and by the devices (a web
+//! device reads offline; a device with neither web nor threshold is given no key).
+
+mod common;
+use common::service::{alice_with_a_password, Service};
+use common::*;
+
+use std::path::Path;
+
+use mesh_client::context::ThresholdOperator;
+use mesh_client::online::Session;
+use mesh_client::MeshHome;
+use mesh_crypto::{Algorithm, PrivateKey};
+use mesh_schema::catalog::CatalogedDevice;
+use mesh_schema::MeshItem;
+
+/// Connect the device at `dir`, accepted on `admin` with the rights named.
+fn connect_with(service: &Service, admin: &Path, dir: &Path, rights: &str) {
+    common::service::connect_with_rights(service, admin, dir, &["--rights", rights]);
+}
+
+fn password(dir: &Path) -> String {
+    json_in(dir, &["password", "get", "bank.example"])["CatalogedCredential"]["Password"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn rights_listed(admin: &Path, dir: &Path) -> serde_json::Value {
+    let udf = json_in(dir, &["account", "info"])["DeviceUdf"].clone();
+    json_in(admin, &["device", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["Udf"] == udf)
+        .unwrap()["Rights"]
+        .clone()
+}
+
+#[test]
+fn rights_chosen_at_connection_are_enforced() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = Service::start(data.path(), None);
+    let dirs: Vec<_> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [a, web, threshold, message, pinned] = [0, 1, 2, 3, 4].map(|i| dirs[i].path());
+    alice_with_a_password(&service, a);
+
+    // Names the administrator may give, and nothing else.
+    let refused = fails_in(
+        a,
+        DEVICE_PASS,
+        &["device", "accept", "AAAA", "--rights", "admin"],
+    );
+    assert!(refused.contains("unknown right"), "{refused}");
+
+    connect_with(&service, a, web, "web");
+    connect_with(&service, a, threshold, "threshold");
+    connect_with(&service, a, message, "message");
+    assert_eq!(rights_listed(a, web), serde_json::json!(["web"]));
+    assert_eq!(
+        rights_listed(a, threshold),
+        serde_json::json!(["threshold"])
+    );
+    assert_eq!(rights_listed(a, message), serde_json::json!(["message"]));
+
+    // Web and threshold devices read the catalogs; the message-only device was given no key,
+    // and says so.
+    assert_eq!(password(web), "pw1");
+    assert_eq!(password(threshold), "pw1");
+    let refused = fails_in(message, DEVICE_PASS, &["password", "get", "bank.example"]);
+    assert!(
+        refused.contains("without the web or threshold right"),
+        "{refused}"
+    );
+    // The message device reads and sends messages; the others are told they may not.
+    ok_in(message, &["message", "list"]);
+    for dir in [web, threshold] {
+        let refused = fails_in(dir, DEVICE_PASS, &["message", "list"]);
+        assert!(refused.contains("without the message right"), "{refused}");
+        let refused = fails_in(
+            dir,
+            DEVICE_PASS,
+            &["message", "send", "bob@example.com", "hi"],
+        );
+        assert!(refused.contains("without the message right"), "{refused}");
+    }
+
+    // As an attacker on the threshold device, past its own client's checks: the service
+    // refuses it the inbound spool and sending.
+    let device = MeshHome::at(threshold).open(DEVICE_PASS).unwrap();
+    let account = device.account(None).unwrap();
+    let session = Session::open(&device, &account).unwrap();
+    let refused = session
+        .download("MMM_Inbound", 1, 1, &mut |_, _, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("403") || refused.contains("without the message right"),
+        "{refused}"
+    );
+    let note = mesh_dare::DareEnvelope::encode(b"{}", &Default::default()).unwrap();
+    let refused = session
+        .send(&["bob@example.com".to_string()], note)
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("without the message right"), "{refused}");
+    // The message device gets no contribution from the service's share, whatever it names.
+    let device_m = MeshHome::at(message).open(DEVICE_PASS).unwrap();
+    let account_m = device_m.account(None).unwrap();
+    let session_m = Session::open(&device_m, &account_m).unwrap();
+    let epk = PrivateKey::generate(Algorithm::X448).public_key();
+    let refused = session_m
+        .operator()
+        .contributions("NAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA", &[epk])
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("without the threshold right"), "{refused}");
+
+    // Roles are the administrator's to sign: the threshold device writes `message` into its
+    // own connection, makes its digest match (the signature kept) and is refused as
+    // unauthenticated by the service.
+    let record_path = threshold
+        .join("accounts")
+        .join("alice@example.com")
+        .join("device.json");
+    let mut record: CatalogedDevice =
+        match MeshItem::from_bytes(&std::fs::read(&record_path).unwrap()).unwrap() {
+            MeshItem::CatalogedDevice(d) => *d,
+            other => panic!("{other:?}"),
+        };
+    let connection = record.enveloped_connection_device.as_mut().unwrap();
+    let text = String::from_utf8(connection.payload.clone()).unwrap();
+    assert!(text.contains("\"threshold\""), "{text}");
+    connection.payload = text
+        .replace("\"threshold\"", "\"threshold\",\"message\"")
+        .into_bytes();
+    let digest = mesh_dare::envelope::sha512(&connection.payload).to_vec();
+    if connection.header.payload_digest.is_some() {
+        connection.header.payload_digest = Some(digest.clone());
+    }
+    if let Some(trailer) = connection.trailer.as_mut() {
+        trailer.payload_digest = Some(digest);
+    }
+    std::fs::write(
+        &record_path,
+        MeshItem::from(record).to_json().unwrap().as_bytes(),
+    )
+    .unwrap();
+    let refused = fails_in(threshold, DEVICE_PASS, &["message", "list"]);
+    assert!(
+        refused.contains("(401)") && refused.contains("not valid"),
+        "{refused}"
+    );
+
+    // The web device holds the account key: it reads with the service down (the threshold
+    // device cannot, and says why).
+    service.kill();
+    assert_eq!(password(web), "pw1");
+
+    // A PIN carries the rights it grants to the device that uses it.
+    service.restart();
+    common::service::repoint(a, &service.url);
+    common::service::repoint(web, &service.url);
+    let pin = json_in(a, &["account", "pin", "--rights", "web,message"]);
+    assert_eq!(pin["Rights"], serde_json::json!(["message", "web"]));
+    ok_in(
+        pinned,
+        &[
+            "device",
+            "request",
+            pin["Uri"].as_str().unwrap(),
+            "--service",
+            &service.url,
+        ],
+    );
+    ok_in(a, &["account", "sync"]);
+    ok_in(pinned, &["device", "complete"]);
+    assert_eq!(
+        rights_listed(a, pinned),
+        serde_json::json!(["message", "web"])
+    );
+    assert_eq!(password(pinned), "pw1");
+    ok_in(pinned, &["message", "list"]);
+
+    // A key rotation gives each device new records with the rights it had: the web device
+    // gets the new key (and keeps reading what was written before), offline too.
+    ok_in(a, &["account", "rekey"]);
+    ok_in(a, &["password", "add", "after.example", "alice", "pw9"]);
+    ok_in(pinned, &["account", "sync"]);
+    assert_eq!(
+        rights_listed(a, pinned),
+        serde_json::json!(["message", "web"])
+    );
+    service.kill();
+    assert_eq!(
+        json_in(pinned, &["password", "get", "after.example"])["CatalogedCredential"]["Password"],
+        "pw9"
+    );
+    assert_eq!(password(pinned), "pw1");
+    service.restart();
+    common::service::repoint(a, &service.url);
+
+    // Removing a web device says what it keeps.
+    let udf = json_in(web, &["account", "info"])["DeviceUdf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = ok_in(a, &["device", "delete", &udf]);
+    assert!(out.contains("keeps the account's decryption key"), "{out}");
+}
