@@ -40,6 +40,20 @@ fn rights_listed(admin: &Path, dir: &Path) -> serde_json::Value {
         .clone()
 }
 
+/// The HTTP status the service gives a Status about `spools` asked by the device at `dir`.
+fn status_of_spools(service: &Service, dir: &Path, spools: &[&str]) -> u16 {
+    let (request, keys) = common::service::signed_status_of(dir, &service.url, &[], spools);
+    let reply = mesh_protocol::client::HttpClient::post_to(
+        &mesh_protocol::client::service_url("", Some(&service.url)),
+        &request,
+    )
+    .unwrap();
+    mesh_protocol::binding::open_response(&reply, &keys, None, None)
+        .unwrap()
+        .status()
+        .0
+}
+
 #[test]
 fn rights_chosen_at_connection_are_enforced() {
     let data = tempfile::tempdir().unwrap();
@@ -48,33 +62,37 @@ fn rights_chosen_at_connection_are_enforced() {
     let [a, web, threshold, message, pinned] = [0, 1, 2, 3, 4].map(|i| dirs[i].path());
     alice_with_a_password(&service, a);
 
-    // Names the administrator may give, and nothing else.
+    // Names the administrator may give, and nothing else; messages need a key to read them.
     let refused = fails_in(
         a,
         DEVICE_PASS,
         &["device", "accept", "AAAA", "--rights", "admin"],
     );
     assert!(refused.contains("unknown right"), "{refused}");
+    let refused = fails_in(a, DEVICE_PASS, &["account", "pin", "--rights", "message"]);
+    assert!(refused.contains("needs web or threshold"), "{refused}");
 
     connect_with(&service, a, web, "web");
     connect_with(&service, a, threshold, "threshold");
-    connect_with(&service, a, message, "message");
+    connect_with(&service, a, message, "message,threshold");
     assert_eq!(rights_listed(a, web), serde_json::json!(["web"]));
     assert_eq!(
         rights_listed(a, threshold),
         serde_json::json!(["threshold"])
     );
-    assert_eq!(rights_listed(a, message), serde_json::json!(["message"]));
+    assert_eq!(
+        rights_listed(a, message),
+        serde_json::json!(["message", "threshold"])
+    );
+    assert_eq!(
+        json_in(web, &["account", "info"])["Rights"],
+        serde_json::json!(["web"])
+    );
 
-    // Web and threshold devices read the catalogs; the message-only device was given no key,
-    // and says so.
+    // Every one of them reads the catalogs.
     assert_eq!(password(web), "pw1");
     assert_eq!(password(threshold), "pw1");
-    let refused = fails_in(message, DEVICE_PASS, &["password", "get", "bank.example"]);
-    assert!(
-        refused.contains("without the web or threshold right"),
-        "{refused}"
-    );
+    assert_eq!(password(message), "pw1");
     // The message device reads and sends messages; the others are told they may not.
     ok_in(message, &["message", "list"]);
     for dir in [web, threshold] {
@@ -89,7 +107,7 @@ fn rights_chosen_at_connection_are_enforced() {
     }
 
     // As an attacker on the threshold device, past its own client's checks: the service
-    // refuses it the inbound spool and sending.
+    // refuses it the inbound spool, how full it is, and sending.
     let device = MeshHome::at(threshold).open(DEVICE_PASS).unwrap();
     let account = device.account(None).unwrap();
     let session = Session::open(&device, &account).unwrap();
@@ -97,27 +115,85 @@ fn rights_chosen_at_connection_are_enforced() {
         .download("MMM_Inbound", 1, 1, &mut |_, _, _| {})
         .unwrap_err()
         .to_string();
-    assert!(
-        refused.contains("403") || refused.contains("without the message right"),
-        "{refused}"
-    );
+    assert!(refused.contains("without the message right"), "{refused}");
+    let refused = session
+        .download("mmm_outbound", 1, 1, &mut |_, _, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("without the message right"), "{refused}");
     let note = mesh_dare::DareEnvelope::encode(b"{}", &Default::default()).unwrap();
     let refused = session
         .send(&["bob@example.com".to_string()], note)
         .unwrap_err()
         .to_string();
     assert!(refused.contains("without the message right"), "{refused}");
-    // The message device gets no contribution from the service's share, whatever it names.
-    let device_m = MeshHome::at(message).open(DEVICE_PASS).unwrap();
-    let account_m = device_m.account(None).unwrap();
-    let session_m = Session::open(&device_m, &account_m).unwrap();
+    assert_eq!(status_of_spools(&service, threshold, &["MMM_Inbound"]), 403);
+    assert_eq!(status_of_spools(&service, message, &["MMM_Inbound"]), 200);
+    drop(session);
+    // The web device gets no contribution from the service's share, whatever it names.
+    let device_w = MeshHome::at(web).open(DEVICE_PASS).unwrap();
+    let account_w = device_w.account(None).unwrap();
+    let session_w = Session::open(&device_w, &account_w).unwrap();
     let epk = PrivateKey::generate(Algorithm::X448).public_key();
-    let refused = session_m
+    let refused = session_w
         .operator()
         .contributions("NAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA", &[epk])
         .unwrap_err()
         .to_string();
     assert!(refused.contains("without the threshold right"), "{refused}");
+    drop(session_w);
+
+    // A PIN carries the rights it grants, and only administrators can read it: a device that
+    // reads the catalogs cannot take the PIN's salted value from the Local spool to connect a
+    // device of its own with more rights than it has.
+    let pin = json_in(a, &["account", "pin", "--rights", "web,message"]);
+    assert_eq!(pin["Rights"], serde_json::json!(["message", "web"]));
+    let pin_id = mesh_schema::ids::pin_id(
+        &mesh_schema::ids::salted_pin(pin["Pin"].as_str().unwrap(), "Device").unwrap(),
+        "alice@example.com",
+    )
+    .unwrap();
+    for dir in [web, message] {
+        ok_in(dir, &["account", "sync"]);
+        let device = MeshHome::at(dir).open(DEVICE_PASS).unwrap();
+        let account = device.account(None).unwrap();
+        let _session = Session::open(&device, &account).unwrap();
+        let local = mesh_dare::Container::open(
+            dir.join("accounts/alice@example.com/MMM_Local.dare"),
+            mesh_dare::container::Mode::Read,
+        )
+        .unwrap();
+        let record = (1..local.frame_count())
+            .map(|i| local.read(i).unwrap())
+            .find(|e| e.content_meta().unwrap().unique_id.as_deref() == Some(pin_id.as_str()))
+            .expect("the PIN's record is in the Local spool");
+        let opened = account
+            .ring_for_envelopes(std::slice::from_ref(&record))
+            .map_err(|e| e.to_string())
+            .and_then(|ring| record.plaintext(&ring).map_err(|e| e.to_string()));
+        assert!(
+            opened.is_err(),
+            "a device without administration read the PIN"
+        );
+    }
+    ok_in(
+        pinned,
+        &[
+            "device",
+            "request",
+            pin["Uri"].as_str().unwrap(),
+            "--service",
+            &service.url,
+        ],
+    );
+    ok_in(a, &["account", "sync"]);
+    ok_in(pinned, &["device", "complete"]);
+    assert_eq!(
+        rights_listed(a, pinned),
+        serde_json::json!(["message", "web"])
+    );
+    assert_eq!(password(pinned), "pw1");
+    ok_in(pinned, &["message", "list"]);
 
     // Roles are the administrator's to sign: the threshold device writes `message` into its
     // own connection, makes its digest match (the signature kept) and is refused as
@@ -155,35 +231,13 @@ fn rights_chosen_at_connection_are_enforced() {
         "{refused}"
     );
 
-    // The web device holds the account key: it reads with the service down (the threshold
-    // device cannot, and says why).
+    // The web device holds the account key: it reads with the service down.
     service.kill();
     assert_eq!(password(web), "pw1");
-
-    // A PIN carries the rights it grants to the device that uses it.
     service.restart();
-    common::service::repoint(a, &service.url);
-    common::service::repoint(web, &service.url);
-    let pin = json_in(a, &["account", "pin", "--rights", "web,message"]);
-    assert_eq!(pin["Rights"], serde_json::json!(["message", "web"]));
-    ok_in(
-        pinned,
-        &[
-            "device",
-            "request",
-            pin["Uri"].as_str().unwrap(),
-            "--service",
-            &service.url,
-        ],
-    );
-    ok_in(a, &["account", "sync"]);
-    ok_in(pinned, &["device", "complete"]);
-    assert_eq!(
-        rights_listed(a, pinned),
-        serde_json::json!(["message", "web"])
-    );
-    assert_eq!(password(pinned), "pw1");
-    ok_in(pinned, &["message", "list"]);
+    for dir in [a, web, pinned] {
+        common::service::repoint(dir, &service.url);
+    }
 
     // A key rotation gives each device new records with the rights it had: the web device
     // gets the new key (and keeps reading what was written before), offline too.
@@ -202,6 +256,38 @@ fn rights_chosen_at_connection_are_enforced() {
     assert_eq!(password(pinned), "pw1");
     service.restart();
     common::service::repoint(a, &service.url);
+
+    // A device is connected once: of two requests it made, accepting the second after the
+    // first (with other rights) is refused, or its first connection would stand beside it.
+    let twice = tempfile::tempdir().unwrap();
+    let ask = || {
+        json_in(
+            twice.path(),
+            &[
+                "device",
+                "request",
+                "alice@example.com",
+                "--service",
+                &service.url,
+            ],
+        )["Witness"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (first, second) = (ask(), ask());
+    ok_in(a, &["device", "accept", &first, "--rights", "threshold"]);
+    let refused = fails_in(
+        a,
+        DEVICE_PASS,
+        &["device", "accept", &second, "--rights", "web,message"],
+    );
+    assert!(refused.contains("already connected"), "{refused}");
+    ok_in(twice.path(), &["device", "complete"]);
+    assert_eq!(
+        rights_listed(a, twice.path()),
+        serde_json::json!(["threshold"])
+    );
 
     // Removing a web device says what it keeps.
     let udf = json_in(web, &["account", "info"])["DeviceUdf"]

@@ -330,6 +330,19 @@ fn answer(
     error_code: Option<&str>,
 ) -> Result<()> {
     let accept = rights.is_some();
+    // A device is connected once: accepting it again would leave its first connection (and
+    // the rights it names) standing beside the new one.
+    if accept
+        && account
+            .get(CatalogKind::Device, &request.device_udf)?
+            .is_some()
+    {
+        return Err(ClientError::Invalid(format!(
+            "device {} is already connected to {}: to connect it with other rights, remove it \
+             (mesh device delete) and connect it as a new device",
+            request.device_udf, account.address
+        )));
+    }
     let admin = account.administrator_key()?;
     let device_key: PublicKey = required(&request.device.encryption, "Encryption")?;
     let mut result = RespondConnection {
@@ -754,6 +767,24 @@ fn pin_used_marker(pin_id: &str) -> Result<DareEnvelope> {
     )?)
 }
 
+/// The key a PIN's record is sealed to: an X448 key derived from the administrator signature
+/// key (HKDF-SHA-512, salt "MeshPinKey"), which every administrator device holds and no other
+/// device does. A device that reads the catalogs (with the account key or a share of it) must
+/// not read a PIN: with its salted value it could answer for the PIN and connect a device of
+/// its own with the rights the PIN grants, more than its own. Not a key of the drafts, which do
+/// not say how an administrator keeps a PIN.
+fn pin_key(account: &Account) -> Result<mesh_crypto::PrivateKey> {
+    let admin = account.administrator_key()?;
+    let mut okm = [0u8; 56];
+    hkdf::Hkdf::<sha2::Sha512>::new(Some(b"MeshPinKey"), &admin.to_bytes())
+        .expand(b"X448", &mut okm)
+        .map_err(|e| ClientError::Invalid(e.to_string()))?;
+    Ok(mesh_crypto::PrivateKey::from_bytes(
+        mesh_crypto::Algorithm::X448,
+        &okm,
+    )?)
+}
+
 /// Administrator: register a new PIN for connecting a device (protocol-09 §8.1) that expires
 /// after `valid`, for a device to be given `rights` (the PIN's `Roles`); returns the PIN and its
 /// `mcu://ADDRESS/PIN` URI.
@@ -789,7 +820,7 @@ pub fn register_pin(
         &message.into(),
         &admin,
         Some(&pin_id),
-        &[account.encryption_key()],
+        &[&pin_key(account)?.public_key()],
     )?;
     let mut session = Session::open(device, account)?;
     session.post_own(vec![envelope], vec![])?;
@@ -800,7 +831,7 @@ pub fn register_pin(
 /// What became of a PIN-authenticated request.
 pub struct PinOutcome {
     pub device_udf: String,
-    /// `Accept`, or the error: `PinInvalid`, `PinUsed`, `PinExpired`.
+    /// `Accept`, or the error: `PinInvalid`, `PinUsed`, `PinExpired`, `AlreadyConnected`.
     pub result: String,
 }
 
@@ -833,6 +864,8 @@ fn check_pin(account: &Account, request: &PendingRequest) -> Result<(&'static st
         "AdministratorSignature",
     )?;
     let mut keys = KeyRing::new();
+    keys.add_private(pin_key(account)?);
+    // PINs made before they were sealed to the administrators' key.
     if let Some(k) = account.encryption_private_key() {
         keys.add_private(k.clone());
     }
@@ -879,7 +912,14 @@ pub fn process_pins(device: &Device, account: &Account) -> Result<Vec<PinOutcome
         .into_iter()
         .filter(|r| r.request.pin_id.is_some())
     {
-        let (result, rights) = check_pin(account, &request)?;
+        let (mut result, rights) = check_pin(account, &request)?;
+        if result == "Accept"
+            && account
+                .get(CatalogKind::Device, &request.device_udf)?
+                .is_some()
+        {
+            result = "AlreadyConnected";
+        }
         let accept = result == "Accept";
         answer(
             device,

@@ -819,7 +819,16 @@ impl Device {
                 }
                 held.earlier_grants.insert(0, before);
             }
-            grant.key = None;
+            // The key the grant is of, stated: the secrets are saved before the new profile is
+            // written, and a grant of the account key itself is checked against the key it
+            // names when the account loads.
+            let (new, _) = signed::verify_profile_user(profile)?;
+            grant.key = new
+                .account_encryption
+                .as_ref()
+                .map(|k| k.public_key("AccountEncryption"))
+                .transpose()?
+                .map(|k| KeyParameters::from_public(&k));
             held.grant = Some(grant);
         }
         // The secrets first: with the new keys and the old profile the device still reads

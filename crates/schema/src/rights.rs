@@ -11,8 +11,10 @@
 //!   contribution (Operate), so a removed device reads nothing more
 //!   (`ArchitectureDisconnectThresholdDecrypts`).
 //!
-//! Administrator devices hold the account's keys whatever their roles say: that right is proved
-//! by the administrator key, not claimed by a role.
+//! `message` comes with `web` or `threshold` (messages are encrypted to the account's key); with
+//! both, the device is given the key (`web`). Administrator devices hold the account's keys
+//! whatever their roles say: that right is proved by the administrator key, not claimed by a
+//! role.
 
 use crate::{Result, SchemaError};
 
@@ -84,6 +86,14 @@ impl Rights {
                 "name at least one right ({MESSAGE}, {WEB}, {THRESHOLD})"
             )));
         }
+        // Messages come encrypted to the account's key, and whom to encrypt to is in the
+        // contact catalog: a device that reads no catalog could read no message.
+        if !rights.reads_catalogs() {
+            return Err(SchemaError::Invalid(format!(
+                "the {MESSAGE} right needs {WEB} or {THRESHOLD}: messages are encrypted to the \
+                 account's key"
+            )));
+        }
         Ok(rights)
     }
 
@@ -135,7 +145,8 @@ impl Rights {
         self.web || self.threshold
     }
 
-    fn is_empty(&self) -> bool {
+    /// Holds no right at all.
+    pub fn is_empty(&self) -> bool {
         !(self.message || self.web || self.threshold)
     }
 }
@@ -144,7 +155,7 @@ impl std::fmt::Display for Rights {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names = self.names();
         if names.is_empty() {
-            f.write_str("none")
+            f.write_str(NONE)
         } else {
             f.write_str(&names.join(", "))
         }
@@ -172,6 +183,7 @@ mod tests {
             Rights::DEFAULT
         );
         assert!(Rights::parse(&["admin"]).is_err());
+        assert!(Rights::parse(&["message"]).is_err());
         assert!(Rights::parse::<&str>(&[]).is_err());
         assert!(Rights::parse(&[","]).is_err());
     }

@@ -139,7 +139,7 @@ pub struct Ticket {
     #[serde(default)]
     pub admin_udf: String,
     /// The device's rights when the ticket was issued (absent from tickets issued before
-    /// rights: the default ones).
+    /// rights were kept, which are refused).
     #[serde(default)]
     pub rights: Option<Vec<String>>,
 }
@@ -414,6 +414,13 @@ fn check_ticket(
             "the ticket MAC does not verify".into(),
         ));
     }
+    // A ticket from before rights were kept could stand for more than its device was granted:
+    // the device signs instead (and is given a new one).
+    let Some(rights) = ticket.rights else {
+        return Err(Refusal::Unauthenticated(
+            "the ticket was issued before device rights were kept".into(),
+        ));
+    };
     if ticket.admin_udf != admin.udf() {
         return Err(Refusal::Unauthenticated(
             "the ticket was issued under keys since rotated".into(),
@@ -428,10 +435,7 @@ fn check_ticket(
     Ok(DeviceCaller {
         encryption: ticket.encryption.public_key().map_err(|_| unknown())?,
         signature: ticket.signature.public_key().map_err(|_| unknown())?,
-        rights: ticket
-            .rights
-            .as_deref()
-            .map_or(Rights::DEFAULT, Rights::of_names),
+        rights: Rights::of_names(&rights),
         device_udf: ticket.device_udf,
         account: record,
         administrator: ticket.administrator,

@@ -307,7 +307,11 @@ fn print_account(o: &AccountOut) {
             ""
         }
     );
-    println!("Rights:   {}", o.rights.join(", "));
+    if o.rights.is_empty() {
+        println!("Rights:   none");
+    } else {
+        println!("Rights:   {}", o.rights.join(", "));
+    }
     for k in &o.keys {
         println!("  {:<24}{}", k.key_use, k.udf);
     }

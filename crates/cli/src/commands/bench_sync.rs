@@ -5,7 +5,7 @@
 //! and get one entry. Prints each step's time, the account's size on disk and the process's
 //! peak memory (service and clients together).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use mesh_client::online::{self, Session};
@@ -55,8 +55,8 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
     // Each step's time and the process's peak memory when it ended (the peak is a high-water
     // mark: the step where it rises is the one that took the memory).
     let mut steps: Vec<(&str, f64, u64)> = Vec::new();
-    let mut step = |name: &'static str, started: Instant| {
-        let s = started.elapsed().as_secs_f64();
+    let mut step = |name: &'static str, took: Duration| {
+        let s = took.as_secs_f64();
         let peak = peak_rss();
         eprintln!(
             "{name}: {s:.2} s (peak memory so far {:.1} MB)",
@@ -82,13 +82,13 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     account.put_all(CatalogKind::Credential, &items, &mut || bar.inc(1))?;
     bar.finish_and_clear();
-    step("fill (on the administrator, offline)", t);
+    step("fill (on the administrator, offline)", t.elapsed());
     let account_size = size_of(account.dir());
 
     let t = Instant::now();
     let info = online::hello(&account.address, Some(&url))?;
     Session::bind(&admin, &account, &info)?;
-    step("bind (upload in pages)", t);
+    step("bind (upload in pages)", t.elapsed());
 
     let t = Instant::now();
     let mut reader = MeshHome::at(work.join("reader")).open_or_create("bench")?;
@@ -96,13 +96,11 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
     connect::respond(&admin, &account, &pending.witness, true, Default::default())?;
     connect::complete(&mut reader, None)?;
     step(
-        "connect a device without administrator rights, and sync it",
-        t,
-    );
+        "connect a device without administrator rights, and sync it", t.elapsed());
 
     let t = Instant::now();
     let listed = account.list(CatalogKind::Credential)?.len() as u64;
-    step("list on the administrator", t);
+    step("list on the administrator", t.elapsed());
     if listed != a.entries {
         anyhow::bail!("the administrator lists {listed} entries of {}", a.entries);
     }
@@ -118,7 +116,7 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
         let account = reader.account(None)?;
         let _session = Session::open(&reader, &account)?;
         let listed = account.list(CatalogKind::Credential)?.len() as u64;
-        step(name, t);
+        step(name, t.elapsed());
         if listed != a.entries {
             anyhow::bail!("the device lists {listed} entries of {}", a.entries);
         }
@@ -126,13 +124,50 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     let account = reader.account(None)?;
     let _session = Session::open(&reader, &account)?;
-    step("open the account on the device (a command's start)", t);
+    step("open the account on the device (a command's start)", t.elapsed());
     let t = Instant::now();
     let key = format!("site{}.example.com", a.entries / 2);
     if account.get(CatalogKind::Credential, &key)?.is_none() {
         anyhow::bail!("{key} is not on the device");
     }
-    step("get one entry on the device", t);
+    step("get one entry on the device", t.elapsed());
+    drop(account);
+
+    // The same, as the user types it: `mesh password get` run as a command (process start,
+    // passphrase, opening the account and the catalog's index, and on the device the service's
+    // contribution), on each device; the median of five runs.
+    let exe = std::env::current_exe()?;
+    let expected = format!("password {}", a.entries / 2);
+    for (name, dir) in [
+        (
+            "`mesh password get` as a command, on the device (median of 5)",
+            work.join("reader"),
+        ),
+        (
+            "`mesh password get` as a command, on the administrator (median of 5)",
+            work.join("admin"),
+        ),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let out = std::process::Command::new(&exe)
+                .args(["password", "get", &key, "--json"])
+                .env(mesh_client::context::DATA_ENV, &dir)
+                .env(crate::session::PASSPHRASE_ENV, "bench")
+                .stdin(std::process::Stdio::null())
+                .output()?;
+            times.push(t.elapsed());
+            if !out.status.success() || !String::from_utf8_lossy(&out.stdout).contains(&expected) {
+                anyhow::bail!(
+                    "`mesh password get {key}` failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+        times.sort();
+        step(name, times[times.len() / 2]);
+    }
 
     let peak = peak_rss();
     let _ = std::fs::remove_dir_all(&work);

@@ -737,7 +737,8 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
                                 .filter_map(|v| v.as_str())
                                 .collect::<Vec<_>>()
                                 .join(","))
-                            .unwrap_or_default(),
+                            .filter(|s| !s.is_empty())
+                            .unwrap_or_else(|| "none".into()),
                         r["Added"].as_str().unwrap_or("?"),
                         if r["ThisDevice"] == true {
                             "  (this device)"

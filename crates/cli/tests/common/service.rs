@@ -276,6 +276,17 @@ pub fn container_status(dir: &Path, name: &str) -> serde_json::Value {
 /// they are, and the device's key that opens the answers.
 #[allow(dead_code)]
 pub fn signed_status(dir: &Path, url: &str) -> (Vec<u8>, mesh_dare::KeyRing) {
+    signed_status_of(dir, url, &["MMM_Credential"], &[])
+}
+
+/// As [`signed_status`], asking about the catalogs and spools named.
+#[allow(dead_code)]
+pub fn signed_status_of(
+    dir: &Path,
+    url: &str,
+    catalogs: &[&str],
+    spools: &[&str],
+) -> (Vec<u8>, mesh_dare::KeyRing) {
     let device = mesh_client::MeshHome::at(dir)
         .open(super::DEVICE_PASS)
         .unwrap();
@@ -288,8 +299,8 @@ pub fn signed_status(dir: &Path, url: &str) -> (Vec<u8>, mesh_dare::KeyRing) {
     let request = mesh_protocol::Request::StatusRequest(mesh_protocol::messages::StatusRequest {
         account: Some("alice@example.com".into()),
         enveloped_connection_device: Some(connection),
-        catalogs: vec!["MMM_Credential".into()],
-        spools: vec![],
+        catalogs: catalogs.iter().map(|c| c.to_string()).collect(),
+        spools: spools.iter().map(|c| c.to_string()).collect(),
         ..Default::default()
     });
     let sealed = mesh_protocol::binding::seal_request(

@@ -84,6 +84,10 @@ pub fn unbind(ctx: &Ctx, caller: &DeviceCaller) -> Outcome {
 pub fn status(ctx: &Ctx, caller: &DeviceCaller, r: &StatusRequest) -> Outcome {
     let mut container_status = Vec::new();
     for name in r.catalogs.iter().chain(&r.spools) {
+        // How many messages arrive, and when, is the message right's to see.
+        if super::sync::is_spool_of_messages(name) {
+            caller.require_right(mesh_schema::rights::MESSAGE, &format!("read {name}"))?;
+        }
         let state = ctx.host.store.state(&caller.account.address, name)?;
         container_status.push(ContainerStatus {
             container: Some(name.clone()),

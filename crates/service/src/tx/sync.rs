@@ -231,7 +231,7 @@ fn check_administered(
 
 /// The spools that hold the account's messages, which only a device with the `message` right
 /// reads or writes (compared without case, as the file store's names may be).
-fn is_spool_of_messages(name: &str) -> bool {
+pub(crate) fn is_spool_of_messages(name: &str) -> bool {
     name.eq_ignore_ascii_case(INBOUND) || name.eq_ignore_ascii_case(OUTBOUND)
 }
 
