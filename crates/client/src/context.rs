@@ -807,28 +807,16 @@ impl Device {
         if let Some(mut grant) = grant {
             if let Some(mut before) = held.grant.take() {
                 if before.key.is_none() {
-                    let (old, _) = signed::verify_profile_user(&DareEnvelope::parse(
-                        &std::fs::read(dir.join("profile.dare"))?,
-                    )?)?;
-                    before.key = old
-                        .account_encryption
-                        .as_ref()
-                        .map(|k| k.public_key("AccountEncryption"))
-                        .transpose()?
-                        .map(|k| KeyParameters::from_public(&k));
+                    before.key = account_key_of(&DareEnvelope::parse(&std::fs::read(
+                        dir.join("profile.dare"),
+                    )?)?)?;
                 }
                 held.earlier_grants.insert(0, before);
             }
             // The key the grant is of, stated: the secrets are saved before the new profile is
             // written, and a grant of the account key itself is checked against the key it
             // names when the account loads.
-            let (new, _) = signed::verify_profile_user(profile)?;
-            grant.key = new
-                .account_encryption
-                .as_ref()
-                .map(|k| k.public_key("AccountEncryption"))
-                .transpose()?
-                .map(|k| KeyParameters::from_public(&k));
+            grant.key = account_key_of(profile)?;
             held.grant = Some(grant);
         }
         // The secrets first: with the new keys and the old profile the device still reads
@@ -933,6 +921,17 @@ fn decode_id_key(text: &str) -> Result<[u8; 32]> {
     mesh_encoding::base64url::decode(text)?
         .try_into()
         .map_err(|_| ClientError::Invalid("a UniqueId key of the wrong size".into()))
+}
+
+/// The account encryption key of the account profile `profile` (verified).
+fn account_key_of(profile: &DareEnvelope) -> Result<Option<KeyParameters>> {
+    let (profile, _) = signed::verify_profile_user(profile)?;
+    Ok(profile
+        .account_encryption
+        .as_ref()
+        .map(|k| k.public_key("AccountEncryption"))
+        .transpose()?
+        .map(|k| KeyParameters::from_public(&k)))
 }
 
 /// The rights a device record's connection grants (its `Roles`; see [`Rights::of_roles`]). The
