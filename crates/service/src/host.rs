@@ -310,10 +310,17 @@ impl ServiceHost {
             v4 => v4.to_string(),
         });
         let source = source.as_deref();
+        // An address whose failed requests have spent its allowance is answered at once, with
+        // no public-key work at all (not even the signature of a sealed answer): past the
+        // allowance, what it sends costs the service nothing more than reading it.
+        if let Some(refused) = self.failures_spent(source) {
+            return refused;
+        }
         let mut encoding = binding::Encoding::Json;
         let mut answered = None;
         let opened = self.open(body).inspect_err(|_| {
             let _ = self.charge_source(source);
+            self.charge_failure(source);
         });
         let (response, recipient) = match opened {
             Err(refusal) => (refusal.response(), None),
@@ -396,6 +403,31 @@ impl ServiceHost {
         }
     }
 
+    /// Charge a request that failed to open or authenticate to `source`'s allowance of failed
+    /// requests (kept beside its allowance of unmetered ones, in the same limiter).
+    fn charge_failure(&self, source: Option<&str>) {
+        if let (Some(limiter), Some(ip)) = (&self.anonymous, source) {
+            let _ = limiter.take(&format!("failed {ip}"), 1);
+        }
+    }
+
+    /// A plain 429 (not a sealed answer) for an address whose failed requests have spent its
+    /// allowance.
+    fn failures_spent(&self, source: Option<&str>) -> Option<Reply> {
+        let (Some(limiter), Some(ip)) = (&self.anonymous, source) else {
+            return None;
+        };
+        limiter.exhausted(&format!("failed {ip}")).then(|| Reply {
+            status: 429,
+            body: format!(
+                "too many requests that failed to open or authenticate from {ip}: this service \
+                 takes {} a minute from one address",
+                limiter.per_minute()
+            )
+            .into_bytes(),
+        })
+    }
+
     fn over_anonymous(&self, source: Option<&str>) -> Refusal {
         let limit = self.anonymous.as_ref().map_or(0, |l| l.per_minute());
         Refusal::TooMany(format!(
@@ -413,6 +445,7 @@ impl ServiceHost {
     ) -> Result<Ran, Refusal> {
         let caller = crate::auth::authenticate(self, opened).inspect_err(|_| {
             let _ = self.charge_source(source);
+            self.charge_failure(source);
         })?;
         // Callers no account's allowance meters: anyone may be one (a Bind presents its own
         // profile).

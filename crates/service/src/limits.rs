@@ -40,6 +40,16 @@ impl UpdateLimiter {
         self.per_minute
     }
 
+    /// Is `account`'s allowance spent (less than one left, as of now)? Takes nothing.
+    pub fn exhausted(&self, account: &str) -> bool {
+        let capacity = self.per_minute as f64;
+        let rate = capacity / 60.0;
+        let buckets = self.buckets.lock().expect("limiter");
+        buckets.get(account).is_some_and(|(tokens, at)| {
+            *tokens + Instant::now().duration_since(*at).as_secs_f64() * rate < 1.0
+        })
+    }
+
     /// Take `n` entries' worth for `account`, or say in how many seconds there will be enough
     /// (`None` if never: more than a minute's worth at once).
     pub fn take(&self, account: &str, n: u64) -> Result<(), Option<u64>> {
@@ -81,7 +91,9 @@ mod tests {
         }
         // Empty now: one more entry takes about a second to come back.
         assert_eq!(limiter.take("a@x.example", 1), Err(Some(1)));
+        assert!(limiter.exhausted("a@x.example"));
         // Other accounts have their own.
+        assert!(!limiter.exhausted("b@x.example"));
         limiter.take("b@x.example", 60).unwrap();
         // More than a minute's worth at once is never allowed.
         assert_eq!(limiter.take("c@x.example", 61), Err(None));
