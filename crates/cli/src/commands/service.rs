@@ -82,6 +82,9 @@ pub struct StartArgs {
     /// proxy, where every request comes from one address).
     #[arg(long, default_value_t = mesh_service::limits::DEFAULT_ANONYMOUS_PER_MINUTE)]
     anonymous_per_minute: u64,
+    /// Say where the service listens as one JSON line (Service, Url, Backend, ServiceUdf).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -234,12 +237,25 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
     } else {
         "container files"
     };
+    let json = a.json;
     let announce = move |addr: std::net::SocketAddr, scheme: &str, pin: Option<String>| {
         let service = match pin {
             Some(pin) => format!("{scheme}://{addr}#pin={pin}"),
             None => format!("{scheme}://{addr}"),
         };
-        println!("Mesh Service {udf} listening on {scheme}://{addr}/.well-known/mmm/ ({backend}); clients: --service {service}");
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "ServiceUdf": udf,
+                    "Url": format!("{scheme}://{addr}/.well-known/mmm/"),
+                    "Service": service,
+                    "Backend": backend,
+                })
+            );
+        } else {
+            println!("Mesh Service {udf} listening on {scheme}://{addr}/.well-known/mmm/ ({backend}); clients: --service {service}");
+        }
         use std::io::Write;
         let _ = std::io::stdout().flush();
     };

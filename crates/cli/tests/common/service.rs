@@ -28,7 +28,14 @@ impl Service {
     /// As [`Service::start`], with more arguments (`--plain-http`, say).
     pub fn start_with(data: &Path, postgres: Option<&str>, extra: &[&str]) -> Service {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mesh"));
-        cmd.args(["service", "start", "--data", data.to_str().unwrap()]);
+        // Where it listens, as the JSON line `--json` prints.
+        cmd.args([
+            "service",
+            "start",
+            "--json",
+            "--data",
+            data.to_str().unwrap(),
+        ]);
         if !extra.contains(&"--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }
@@ -50,10 +57,9 @@ impl Service {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let url = line
-            .split("--service ")
-            .nth(1)
-            .map(|u| u.trim().to_string())
+        let url = serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .and_then(|v| v["Service"].as_str().map(str::to_string))
             .unwrap_or_else(|| panic!("service said: {line}"));
         Service {
             child,
