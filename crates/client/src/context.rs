@@ -1192,6 +1192,11 @@ impl Account {
     }
 
     /// The entries `envelopes` hold, decrypted.
+    /// The entries `envelopes` hold (encrypted to the account), decrypted.
+    pub fn read_envelopes(&self, envelopes: &[DareEnvelope]) -> Result<Vec<MeshItem>> {
+        self.items_of(envelopes)
+    }
+
     fn items_of(&self, envelopes: &[DareEnvelope]) -> Result<Vec<MeshItem>> {
         self.items_of_with(envelopes, self.progress.get().map(|p| p.as_ref()))
     }
@@ -1477,25 +1482,35 @@ impl Account {
     }
 
     pub fn get(&self, kind: CatalogKind, key: &str) -> Result<Option<MeshItem>> {
+        let id = self.unique_id(kind, key)?;
+        self.get_by_id(kind, &id)
+    }
+
+    /// The current entry of `kind` whose UniqueId is `id`.
+    pub fn get_by_id(&self, kind: CatalogKind, id: &str) -> Result<Option<MeshItem>> {
         let path = self.dir.join(format!("{}.dare", kind.name()));
         if !path.exists() {
             return Ok(None);
         }
-        let id = self.unique_id(kind, key)?;
-        Ok(self.read_current(&path, Some(&[id]))?.pop())
+        Ok(self.read_current(&path, Some(&[id.to_string()]))?.pop())
     }
 
     pub fn delete(&self, kind: CatalogKind, key: &str) -> Result<bool> {
         let id = self.unique_id(kind, key)?;
+        self.delete_by_id(kind, &id)
+    }
+
+    /// Delete the entry of `kind` whose UniqueId is `id`.
+    pub fn delete_by_id(&self, kind: CatalogKind, id: &str) -> Result<bool> {
         if kind.administered() {
             // The service takes only changes it can check came from the administrator: the
             // administrator's signature covers the marker's UniqueId and Event.
             let admin = self.administrator_key()?;
             return Ok(self
                 .catalog(kind)?
-                .delete_authorized(kind.name(), &id, b"", &admin)?);
+                .delete_authorized(kind.name(), id, b"", &admin)?);
         }
-        Ok(self.catalog(kind)?.delete(&id)?)
+        Ok(self.catalog(kind)?.delete(id)?)
     }
 
     /// Re-make the catalogs only the administrator changes (devices, access) when an earlier

@@ -379,6 +379,9 @@ pub struct Session<'a> {
     /// A key that signs every request too (the account's root, for a device whose connection
     /// the root signed: one recovering the account).
     cosigner: Option<PrivateKey>,
+    /// Entries whose change here conflicted with another device's in this session's syncs
+    /// (kept aside: [`crate::conflicts`]).
+    new_conflicts: Vec<String>,
 }
 
 /// The device's working keys and connection for an account, from its CatalogedDevice entry.
@@ -466,6 +469,7 @@ impl<'a> Session<'a> {
         let session = Session {
             ticket: std::sync::Mutex::new(None),
             cosigner: None,
+            new_conflicts: Vec::new(),
             account,
             service_signer,
             service_encryption,
@@ -972,6 +976,7 @@ impl<'a> Session<'a> {
                         .collect::<mesh_dare::Result<Vec<_>>>()?;
                     drop(local);
                     let mut fresh = self.start_rebuild(&name, synced)?;
+                    let mut theirs = crate::conflicts::Downloaded::default();
                     let d = self.download_pages(
                         &name,
                         synced + 1,
@@ -979,13 +984,21 @@ impl<'a> Session<'a> {
                         progress,
                         &mut |page| {
                             downloaded += page.len() as u64;
+                            theirs.note(&page);
                             fresh.append_envelopes(page)?;
                             Ok(())
                         },
                     )?;
+                    // An entry another device changed too is not overwritten: this device's
+                    // version is kept aside for the user to choose (recorded before the copy
+                    // is put in place, so a crash between the two loses nothing).
+                    let (mine, conflicts) = crate::conflicts::split(&name, mine, &theirs);
                     for chunk in mine.chunks(500) {
                         fresh.append_envelopes(chunk.to_vec())?;
                     }
+                    self.new_conflicts
+                        .extend(conflicts.iter().map(|c| c.unique_id.clone()));
+                    crate::conflicts::record(self.account.dir(), conflicts)?;
                     self.finish_rebuild(&name, fresh)?;
                     d
                 } else {
@@ -1027,6 +1040,12 @@ impl<'a> Session<'a> {
             report.push((name, downloaded, uploaded));
         }
         Ok(report)
+    }
+
+    /// The entries (UniqueIds) that this session's syncs found changed both here and on another
+    /// device: this device's versions were kept aside ([`crate::conflicts`]).
+    pub fn new_conflicts(&self) -> &[String] {
+        &self.new_conflicts
     }
 
     /// Upload local changes of one container, refusing (Conflict) if the service moved on.

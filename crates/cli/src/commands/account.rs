@@ -50,6 +50,22 @@ pub enum AccountCommand {
     /// Switch to another service that holds this very account (its profile and a copy of
     /// every container as far as this device synced it); nothing changes if it does not.
     Move(crate::commands::online::ServiceArgs),
+    /// Entries changed on this device and on another since they last synced: the catalog has
+    /// the version the service took first; this device's was kept aside.
+    Conflicts(crate::commands::catalog::Common),
+    /// Settle a conflict: keep this device's version (written again, on top) or the other's.
+    Resolve(ResolveArgs),
+}
+
+#[derive(Args)]
+pub struct ResolveArgs {
+    /// The entry's UniqueId, as `mesh account conflicts` shows it.
+    unique_id: String,
+    /// Whose version stays: `mine` (this device's) or `theirs` (the one in the catalog).
+    #[arg(long, value_parser = ["mine", "theirs"])]
+    keep: String,
+    #[command(flatten)]
+    common: crate::commands::catalog::Common,
 }
 
 #[derive(Args)]
@@ -431,6 +447,10 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
         AccountCommand::Status(a) => crate::commands::online::status(a, data),
         AccountCommand::Sync(a) => crate::commands::online::sync(a, data),
         AccountCommand::Move(a) => crate::commands::online::move_account(a, data),
+        AccountCommand::Conflicts(common) => crate::commands::catalog::conflicts(&common, data),
+        AccountCommand::Resolve(a) => {
+            crate::commands::catalog::resolve(&a.common, data, &a.unique_id, a.keep == "mine")
+        }
         AccountCommand::Escrow(a) => {
             let mut device = session::open(data)?;
             let account = device.account(a.account.as_deref())?;

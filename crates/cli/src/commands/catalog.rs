@@ -365,6 +365,93 @@ fn delete(account: &Opened, kind: CatalogKind, key: &str, json: bool) -> anyhow:
     Ok(())
 }
 
+/// `mesh account conflicts`: each entry changed here and on another device, both versions.
+pub fn conflicts(common: &Common, data: &Option<PathBuf>) -> anyhow::Result<()> {
+    let acc = account(data, common)?;
+    let shown = mesh_client::conflicts::list(&acc)?;
+    let value = |item: &Option<MeshItem>| match item {
+        Some(item) => serde_json::from_str(&item.to_json().unwrap_or_default())
+            .unwrap_or(serde_json::Value::Null),
+        None => serde_json::Value::Null,
+    };
+    let rows: Vec<serde_json::Value> = shown
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "Catalog": s.conflict.catalog,
+                "UniqueId": s.conflict.unique_id,
+                "Detected": s.conflict.detected,
+                "Mine": value(&s.mine),
+                "Theirs": value(&s.theirs),
+            })
+        })
+        .collect();
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if shown.is_empty() {
+        println!("No conflicts.");
+        return Ok(());
+    }
+    let line = |item: &Option<MeshItem>| match item {
+        Some(item) => describe(item),
+        None => "(deleted)".to_string(),
+    };
+    for s in &shown {
+        println!("{}  {}", s.conflict.unique_id, s.conflict.catalog);
+        println!("  mine:   {}", line(&s.mine));
+        println!("  theirs: {}", line(&s.theirs));
+    }
+    println!(
+        "Keep one with: mesh account resolve UNIQUEID --keep mine|theirs (the catalog has theirs \
+         until then)"
+    );
+    Ok(())
+}
+
+/// `mesh account resolve UNIQUEID --keep mine|theirs`.
+pub fn resolve(
+    common: &Common,
+    data: &Option<PathBuf>,
+    unique_id: &str,
+    keep_mine: bool,
+) -> anyhow::Result<()> {
+    let acc = account(data, common)?;
+    let kind = mesh_client::conflicts::resolve(&acc, unique_id, keep_mine)?;
+    let pushed = if keep_mine {
+        push(&acc, kind)?
+    } else {
+        Pushed::Uploaded
+    };
+    let kept = if keep_mine { "mine" } else { "theirs" };
+    report(
+        "Resolved",
+        unique_id,
+        &pushed,
+        common.json,
+        serde_json::json!({"Kept": kept, "Catalog": kind.name()}),
+    );
+    Ok(())
+}
+
+/// Tell the user (on standard error) of conflicts a sync just found.
+pub(crate) fn warn_conflicts(found: &[String]) {
+    if !found.is_empty() {
+        eprintln!(
+            "warning: {} entr{} changed here and on another device since the last sync; the \
+             other device's version is in the catalog and this device's was kept aside: see \
+             `mesh account conflicts`",
+            found.len(),
+            if found.len() == 1 {
+                "y was"
+            } else {
+                "ies were"
+            }
+        );
+    }
+}
+
 /// What became of a change on the service.
 enum Pushed {
     /// The account is bound to no service: the change is this device's.
@@ -388,6 +475,7 @@ fn push(acc: &Opened, kind: CatalogKind) -> anyhow::Result<Pushed> {
         other => other.map(|_| ()),
     }
     .and_then(|_| session.push_pending().map(|_| ()));
+    warn_conflicts(session.new_conflicts());
     match pushed {
         Ok(()) => Ok(Pushed::Uploaded),
         Err(mesh_client::ClientError::Unreachable(why)) => Ok(Pushed::Saved(why)),

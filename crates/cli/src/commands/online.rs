@@ -157,6 +157,7 @@ fn sync_once(
     });
     bar.finish_and_clear();
     let report = report?;
+    crate::commands::catalog::warn_conflicts(session.new_conflicts());
     // Only new messages can bring newer profiles: reading the inbound spool (through the
     // service, on a device holding a share) is not done on every sync.
     let new_messages = report

@@ -1,0 +1,280 @@
+//! Edits of one entry on two devices (issue: no silent lost update). A device that changed an
+//! entry while another device changed the same entry (both since they last synced) finds, when
+//! it syncs, the other device's version already on the service. Its own version is then not put
+//! on top of the other (which would silently undo it): the catalog keeps the version the service
+//! took first, and this device's is kept aside, in `conflicts.json` beside the catalogs, until
+//! the user chooses ([`resolve`]).
+//!
+//! What is kept aside is the entry's envelope as the device wrote it (encrypted to the account,
+//! like the catalog), so keeping it discloses nothing the catalog file does not.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use mesh_dare::DareEnvelope;
+use mesh_schema::MeshItem;
+use serde::{Deserialize, Serialize};
+
+use crate::catalogs::CatalogKind;
+use crate::context::Account;
+use crate::{store, ClientError, Result};
+
+/// The file, beside the catalogs.
+const FILE: &str = "conflicts.json";
+
+/// One entry changed here and on another device: this device's version, kept aside.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Conflict {
+    /// The catalog's container name (`MMM_Credential`, …).
+    pub catalog: String,
+    pub unique_id: String,
+    /// When it was found (RFC 3339).
+    pub detected: String,
+    /// This device's version: the envelope it wrote (a `Delete` marker for a deletion).
+    pub envelope: String,
+}
+
+impl Conflict {
+    fn envelope(&self) -> Result<DareEnvelope> {
+        Ok(DareEnvelope::parse(self.envelope.as_bytes())?)
+    }
+
+    /// Was this device's version a deletion?
+    pub fn deleted(&self) -> bool {
+        self.envelope()
+            .ok()
+            .and_then(|e| e.content_meta().ok())
+            .and_then(|m| m.event)
+            .is_some_and(|e| e == "Delete")
+    }
+}
+
+fn unique_id(envelope: &DareEnvelope) -> Option<String> {
+    envelope.content_meta().ok().and_then(|m| m.unique_id)
+}
+
+/// What the other devices' entries of one sync say: the UniqueIds they changed and the
+/// envelopes they are (by payload digest; an entry of this device's that the service already
+/// holds, an upload cut short before it was recorded, comes back among them).
+#[derive(Default)]
+pub(crate) struct Downloaded {
+    ids: HashMap<String, Vec<[u8; 64]>>,
+    digests: HashSet<[u8; 64]>,
+}
+
+impl Downloaded {
+    pub(crate) fn note(&mut self, page: &[DareEnvelope]) {
+        for envelope in page {
+            let digest = mesh_dare::envelope::sha512(&envelope.payload);
+            self.digests.insert(digest);
+            if let Some(id) = unique_id(envelope) {
+                self.ids.entry(id).or_default().push(digest);
+            }
+        }
+    }
+}
+
+/// Split this device's entries made since the last sync of `catalog` (`mine`, oldest first)
+/// into those to put on top of what was downloaded, and those that conflict: a change to an
+/// entry another device changed too. Of several changes of one entry, the last is kept aside.
+/// Entries the service already holds are dropped. Only the catalogs people edit are checked
+/// (not the spools, nor the devices' and access catalogs the administrator alone writes).
+pub(crate) fn split(
+    catalog: &str,
+    mine: Vec<DareEnvelope>,
+    downloaded: &Downloaded,
+) -> (Vec<DareEnvelope>, Vec<Conflict>) {
+    let mine_digests: HashSet<[u8; 64]> = mine
+        .iter()
+        .map(|e| mesh_dare::envelope::sha512(&e.payload))
+        .collect();
+    let checked = CatalogKind::parse(catalog).is_ok_and(|k| !k.administered());
+    // Changed by another device: an entry downloaded that is not one of this device's own.
+    let theirs = |id: &str| {
+        downloaded
+            .ids
+            .get(id)
+            .is_some_and(|digests| digests.iter().any(|d| !mine_digests.contains(d)))
+    };
+    let detected = mesh_encoding::datetime::format(time::OffsetDateTime::now_utc());
+    let mut keep = Vec::new();
+    let mut aside: Vec<Conflict> = Vec::new();
+    for envelope in mine {
+        if downloaded
+            .digests
+            .contains(&mesh_dare::envelope::sha512(&envelope.payload))
+        {
+            continue;
+        }
+        match unique_id(&envelope).filter(|id| checked && theirs(id)) {
+            Some(id) => {
+                let Ok(json) = envelope.to_json() else {
+                    keep.push(envelope);
+                    continue;
+                };
+                aside.retain(|c| c.unique_id != id);
+                aside.push(Conflict {
+                    catalog: catalog.to_string(),
+                    unique_id: id,
+                    detected: detected.clone(),
+                    envelope: json,
+                });
+            }
+            None => keep.push(envelope),
+        }
+    }
+    (keep, aside)
+}
+
+/// The conflicts kept for the account whose catalogs are in `dir`.
+pub fn load(dir: &Path) -> Vec<Conflict> {
+    std::fs::read(dir.join(FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn save(dir: &Path, list: &[Conflict]) -> Result<()> {
+    if list.is_empty() {
+        match std::fs::remove_file(dir.join(FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => return Ok(()),
+        }
+    }
+    store::write_atomic(
+        &dir.join(FILE),
+        &serde_json::to_vec_pretty(list).map_err(|e| ClientError::Invalid(e.to_string()))?,
+    )
+}
+
+/// Keep `new` conflicts (each replacing one kept earlier for the same entry).
+pub(crate) fn record(dir: &Path, new: Vec<Conflict>) -> Result<()> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    let mut list = load(dir);
+    list.retain(|c| {
+        !new.iter()
+            .any(|n| n.catalog == c.catalog && n.unique_id == c.unique_id)
+    });
+    list.extend(new);
+    save(dir, &list)
+}
+
+/// A conflict as the user sees it: this device's version and the one in the catalog (`None`
+/// for a deletion, or an entry since deleted).
+pub struct Shown {
+    pub conflict: Conflict,
+    pub mine: Option<MeshItem>,
+    pub theirs: Option<MeshItem>,
+}
+
+/// Every conflict kept for `account`, with both versions read.
+pub fn list(account: &Account) -> Result<Vec<Shown>> {
+    load(account.dir())
+        .into_iter()
+        .map(|conflict| {
+            let kind = CatalogKind::parse(&conflict.catalog)?;
+            let mine = if conflict.deleted() {
+                None
+            } else {
+                account.read_envelopes(&[conflict.envelope()?])?.pop()
+            };
+            let theirs = account.get_by_id(kind, &conflict.unique_id)?;
+            Ok(Shown {
+                conflict,
+                mine,
+                theirs,
+            })
+        })
+        .collect()
+}
+
+/// Settle the conflict over the entry `unique_id`: keep this device's version (written again,
+/// on top of the other's, to be uploaded like any change) or the other's (this device's is
+/// dropped). Returns the catalog it was in.
+pub fn resolve(account: &Account, unique_id: &str, keep_mine: bool) -> Result<CatalogKind> {
+    let mut list = load(account.dir());
+    let at = list
+        .iter()
+        .position(|c| c.unique_id.eq_ignore_ascii_case(unique_id))
+        .ok_or_else(|| ClientError::Invalid(format!("no conflict over {unique_id}")))?;
+    let conflict = list[at].clone();
+    let kind = CatalogKind::parse(&conflict.catalog)?;
+    if keep_mine {
+        if conflict.deleted() {
+            account.delete_by_id(kind, &conflict.unique_id)?;
+        } else {
+            let item = account
+                .read_envelopes(&[conflict.envelope()?])?
+                .pop()
+                .ok_or_else(|| ClientError::Invalid("the kept version is empty".into()))?;
+            account.put(kind, &item)?;
+        }
+    }
+    list.remove(at);
+    save(account.dir(), &list)?;
+    Ok(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_dare::{ContentMeta, EnvelopeOptions};
+
+    fn entry(id: &str, text: &[u8]) -> DareEnvelope {
+        DareEnvelope::encode(
+            text,
+            &EnvelopeOptions {
+                meta: Some(ContentMeta {
+                    unique_id: Some(id.into()),
+                    event: Some("Update".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn only_entries_another_device_changed_conflict() {
+        let mine = vec![
+            entry("A", b"mine 1"),
+            entry("B", b"mine"),
+            entry("A", b"mine 2"),
+            entry("C", b"uploaded already"),
+        ];
+        let mut downloaded = Downloaded::default();
+        // Another device changed A; C comes back as this device's own (an upload whose
+        // record was lost).
+        downloaded.note(&[entry("A", b"theirs"), mine[3].clone()]);
+        let (keep, aside) = split("MMM_Credential", mine, &downloaded);
+        assert_eq!(keep.len(), 1);
+        assert_eq!(unique_id(&keep[0]).as_deref(), Some("B"));
+        assert_eq!(aside.len(), 1);
+        assert_eq!(aside[0].unique_id, "A");
+        assert!(aside[0]
+            .envelope
+            .contains(&mesh_encoding::base64url::encode(b"mine 2")));
+        // The administrator's catalogs and the spools are not checked.
+        let (keep, aside) = split("MMM_Device", vec![entry("A", b"x")], &downloaded);
+        assert_eq!((keep.len(), aside.len()), (1, 0));
+        let (keep, aside) = split("MMM_Local", vec![entry("A", b"x")], &downloaded);
+        assert_eq!((keep.len(), aside.len()), (1, 0));
+    }
+
+    #[test]
+    fn an_entry_changed_here_after_its_upload_is_not_a_conflict_with_itself() {
+        let first = entry("A", b"mine 1");
+        let mut downloaded = Downloaded::default();
+        downloaded.note(std::slice::from_ref(&first));
+        let (keep, aside) = split(
+            "MMM_Credential",
+            vec![first, entry("A", b"mine 2")],
+            &downloaded,
+        );
+        assert_eq!((keep.len(), aside.len()), (1, 0));
+    }
+}
