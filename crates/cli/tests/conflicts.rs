@@ -79,9 +79,34 @@ fn an_entry_changed_on_two_devices_keeps_both_until_the_user_chooses() {
     ok_in(b, &["account", "sync"]);
     assert_eq!(password(b, "mail.example"), "m");
 
-    // Keep A's password for the bank, and B's shop entry (A's deletion dropped).
+    // Keep A's password for the bank, and B's shop entry (A's deletion dropped). B changes
+    // the bank entry again first: keeping A's over a version nobody looked at takes --force.
     let id = |row: &serde_json::Value| row["UniqueId"].as_str().unwrap().to_string();
-    let resolved = json_in(a, &["account", "resolve", &id(bank), "--keep", "mine"]);
+    assert_eq!(bank["ChangedSince"], false);
+    ok_in(b, &["password", "add", "bank.example", "alice", "from-b2"]);
+    ok_in(a, &["account", "sync"]);
+    let again = json_in(a, &["account", "conflicts"]);
+    let bank_again = again
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["UniqueId"] == bank["UniqueId"])
+        .unwrap();
+    assert_eq!(bank_again["ChangedSince"], true, "{again}");
+    assert_eq!(
+        bank_again["Theirs"]["CatalogedCredential"]["Password"],
+        "from-b2"
+    );
+    let refused = fails_in(
+        a,
+        DEVICE_PASS,
+        &["account", "resolve", &id(bank), "--keep", "mine"],
+    );
+    assert!(refused.contains("changed since"), "{refused}");
+    let resolved = json_in(
+        a,
+        &["account", "resolve", &id(bank), "--keep", "mine", "--force"],
+    );
     assert_eq!(resolved["Kept"], "mine", "{resolved}");
     json_in(a, &["account", "resolve", &id(shop), "--keep", "theirs"]);
     assert_eq!(json_in(a, &["account", "conflicts"]), serde_json::json!([]));

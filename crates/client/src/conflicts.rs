@@ -33,6 +33,10 @@ pub struct Conflict {
     pub detected: String,
     /// This device's version: the envelope it wrote (a `Delete` marker for a deletion).
     pub envelope: String,
+    /// The digest (SHA-512 of the payload, base64url) of the other device's version, the one
+    /// the catalog then had: keeping this device's over a later one takes `--force`.
+    #[serde(default)]
+    pub theirs: Option<String>,
 }
 
 impl Conflict {
@@ -42,11 +46,7 @@ impl Conflict {
 
     /// Was this device's version a deletion?
     pub fn deleted(&self) -> bool {
-        self.envelope()
-            .ok()
-            .and_then(|e| e.content_meta().ok())
-            .and_then(|m| m.event)
-            .is_some_and(|e| e == "Delete")
+        self.envelope().is_ok_and(|e| is_deletion(&e))
     }
 }
 
@@ -54,12 +54,25 @@ fn unique_id(envelope: &DareEnvelope) -> Option<String> {
     envelope.content_meta().ok().and_then(|m| m.unique_id)
 }
 
+fn is_deletion(envelope: &DareEnvelope) -> bool {
+    envelope
+        .content_meta()
+        .ok()
+        .and_then(|m| m.event)
+        .is_some_and(|e| e == "Delete")
+}
+
+fn digest_text(envelope: &DareEnvelope) -> String {
+    mesh_encoding::base64url::encode(&mesh_dare::envelope::sha512(&envelope.payload))
+}
+
 /// What the other devices' entries of one sync say: the UniqueIds they changed and the
 /// envelopes they are (by payload digest; an entry of this device's that the service already
 /// holds, an upload cut short before it was recorded, comes back among them).
 #[derive(Default)]
 pub(crate) struct Downloaded {
-    ids: HashMap<String, Vec<[u8; 64]>>,
+    /// By UniqueId: each envelope's digest, and whether the last was a deletion.
+    ids: HashMap<String, (Vec<[u8; 64]>, bool)>,
     digests: HashSet<[u8; 64]>,
 }
 
@@ -69,7 +82,9 @@ impl Downloaded {
             let digest = mesh_dare::envelope::sha512(&envelope.payload);
             self.digests.insert(digest);
             if let Some(id) = unique_id(envelope) {
-                self.ids.entry(id).or_default().push(digest);
+                let entry = self.ids.entry(id).or_default();
+                entry.0.push(digest);
+                entry.1 = is_deletion(envelope);
             }
         }
     }
@@ -95,8 +110,10 @@ pub(crate) fn split(
         downloaded
             .ids
             .get(id)
-            .is_some_and(|digests| digests.iter().any(|d| !mine_digests.contains(d)))
+            .is_some_and(|(digests, _)| digests.iter().any(|d| !mine_digests.contains(d)))
     };
+    // Deleted there as here: nothing to choose between.
+    let deleted_there = |id: &str| downloaded.ids.get(id).is_some_and(|(_, deleted)| *deleted);
     let detected = mesh_encoding::datetime::format(time::OffsetDateTime::now_utc());
     let mut keep = Vec::new();
     let mut aside: Vec<Conflict> = Vec::new();
@@ -108,17 +125,26 @@ pub(crate) fn split(
             continue;
         }
         match unique_id(&envelope).filter(|id| checked && theirs(id)) {
+            Some(id) if is_deletion(&envelope) && deleted_there(&id) => {
+                aside.retain(|c| c.unique_id != id);
+            }
             Some(id) => {
                 let Ok(json) = envelope.to_json() else {
                     keep.push(envelope);
                     continue;
                 };
                 aside.retain(|c| c.unique_id != id);
+                let theirs = downloaded
+                    .ids
+                    .get(&id)
+                    .and_then(|(digests, _)| digests.last())
+                    .map(|d| mesh_encoding::base64url::encode(d));
                 aside.push(Conflict {
                     catalog: catalog.to_string(),
                     unique_id: id,
                     detected: detected.clone(),
                     envelope: json,
+                    theirs,
                 });
             }
             None => keep.push(envelope),
@@ -127,12 +153,17 @@ pub(crate) fn split(
     (keep, aside)
 }
 
-/// The conflicts kept for the account whose catalogs are in `dir`.
-pub fn load(dir: &Path) -> Vec<Conflict> {
-    std::fs::read(dir.join(FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+/// The conflicts kept for the account whose catalogs are in `dir` (none without the file; a
+/// file that cannot be read is an error, never taken for none, or the next conflict recorded
+/// would write over what it keeps).
+pub fn load(dir: &Path) -> Result<Vec<Conflict>> {
+    match std::fs::read(dir.join(FILE)) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            ClientError::Invalid(format!("{} cannot be read: {e}", dir.join(FILE).display()))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn save(dir: &Path, list: &[Conflict]) -> Result<()> {
@@ -153,7 +184,7 @@ pub(crate) fn record(dir: &Path, new: Vec<Conflict>) -> Result<()> {
     if new.is_empty() {
         return Ok(());
     }
-    let mut list = load(dir);
+    let mut list = load(dir)?;
     list.retain(|c| {
         !new.iter()
             .any(|n| n.catalog == c.catalog && n.unique_id == c.unique_id)
@@ -172,7 +203,7 @@ pub struct Shown {
 
 /// Every conflict kept for `account`, with both versions read.
 pub fn list(account: &Account) -> Result<Vec<Shown>> {
-    load(account.dir())
+    load(account.dir())?
         .into_iter()
         .map(|conflict| {
             let kind = CatalogKind::parse(&conflict.catalog)?;
@@ -191,17 +222,39 @@ pub fn list(account: &Account) -> Result<Vec<Shown>> {
         .collect()
 }
 
+/// Has the entry changed since the conflict was found (the catalog's version is no longer the
+/// other device's that was then found)?
+pub fn changed_since(account: &Account, conflict: &Conflict) -> Result<bool> {
+    let kind = CatalogKind::parse(&conflict.catalog)?;
+    let current = account
+        .current_envelope(kind, &conflict.unique_id)?
+        .map(|e| digest_text(&e));
+    Ok(conflict.theirs.is_some() && current != conflict.theirs)
+}
+
 /// Settle the conflict over the entry `unique_id`: keep this device's version (written again,
 /// on top of the other's, to be uploaded like any change) or the other's (this device's is
-/// dropped). Returns the catalog it was in.
-pub fn resolve(account: &Account, unique_id: &str, keep_mine: bool) -> Result<CatalogKind> {
-    let mut list = load(account.dir());
+/// dropped). Keeping this device's over an entry changed since the conflict was found takes
+/// `force`. Returns the catalog it was in.
+pub fn resolve(
+    account: &Account,
+    unique_id: &str,
+    keep_mine: bool,
+    force: bool,
+) -> Result<CatalogKind> {
+    let mut list = load(account.dir())?;
     let at = list
         .iter()
         .position(|c| c.unique_id.eq_ignore_ascii_case(unique_id))
         .ok_or_else(|| ClientError::Invalid(format!("no conflict over {unique_id}")))?;
     let conflict = list[at].clone();
     let kind = CatalogKind::parse(&conflict.catalog)?;
+    if keep_mine && !force && changed_since(account, &conflict)? {
+        return Err(ClientError::Invalid(format!(
+            "{unique_id} has changed since the conflict was found: look at it again (mesh \
+             account conflicts), and give --force to keep this device's version anyway"
+        )));
+    }
     if keep_mine {
         if conflict.deleted() {
             account.delete_by_id(kind, &conflict.unique_id)?;
@@ -258,11 +311,34 @@ mod tests {
         assert!(aside[0]
             .envelope
             .contains(&mesh_encoding::base64url::encode(b"mine 2")));
+        assert_eq!(aside[0].theirs, Some(digest_text(&entry("A", b"theirs"))));
         // The administrator's catalogs and the spools are not checked.
         let (keep, aside) = split("MMM_Device", vec![entry("A", b"x")], &downloaded);
         assert_eq!((keep.len(), aside.len()), (1, 0));
         let (keep, aside) = split("MMM_Local", vec![entry("A", b"x")], &downloaded);
         assert_eq!((keep.len(), aside.len()), (1, 0));
+    }
+
+    #[test]
+    fn deleted_on_both_is_no_conflict() {
+        let deletion = |id: &str| {
+            DareEnvelope::encode(
+                b"",
+                &EnvelopeOptions {
+                    meta: Some(ContentMeta {
+                        unique_id: Some(id.into()),
+                        event: Some("Delete".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        };
+        let mut downloaded = Downloaded::default();
+        downloaded.note(&[entry("A", b"theirs"), deletion("A")]);
+        let (keep, aside) = split("MMM_Credential", vec![deletion("A")], &downloaded);
+        assert_eq!((keep.len(), aside.len()), (0, 0));
     }
 
     #[test]

@@ -1191,12 +1191,22 @@ impl Account {
         }
     }
 
-    /// The entries `envelopes` hold, decrypted.
+    /// The envelope holding the current value of the entry of `kind` whose UniqueId is `id`
+    /// (not decrypted).
+    pub fn current_envelope(&self, kind: CatalogKind, id: &str) -> Result<Option<DareEnvelope>> {
+        let path = self.dir.join(format!("{}.dare", kind.name()));
+        if !path.exists() {
+            return Ok(None);
+        }
+        Ok(Catalog::open(&path, Mode::Read)?.read_current(id)?)
+    }
+
     /// The entries `envelopes` hold (encrypted to the account), decrypted.
     pub fn read_envelopes(&self, envelopes: &[DareEnvelope]) -> Result<Vec<MeshItem>> {
         self.items_of(envelopes)
     }
 
+    /// The entries `envelopes` hold, decrypted.
     fn items_of(&self, envelopes: &[DareEnvelope]) -> Result<Vec<MeshItem>> {
         self.items_of_with(envelopes, self.progress.get().map(|p| p.as_ref()))
     }

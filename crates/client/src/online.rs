@@ -319,6 +319,11 @@ fn exchange(
 fn proto(e: mesh_protocol::ProtocolError) -> ClientError {
     match e {
         mesh_protocol::ProtocolError::Transport(why) => ClientError::Unreachable(why),
+        // Turned away before the request was read, for now: as good as unreachable (a change
+        // is kept, and uploaded later).
+        mesh_protocol::ProtocolError::Refused(code @ (429 | 503), why) => ClientError::Unreachable(
+            format!("the service turned the request away ({code}): {why}"),
+        ),
         other => ClientError::Invalid(other.to_string()),
     }
 }

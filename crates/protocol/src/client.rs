@@ -142,11 +142,18 @@ impl HttpClient {
         {
             Ok(r) => r,
             Err(ureq::Error::Status(code, r)) => {
+                // Refused before the request was read (a service shedding an address's load, a
+                // proxy): plain text, not a sealed answer.
+                let plain = r.content_type().starts_with("text/plain");
                 let mut buf = Vec::new();
                 std::io::Read::read_to_end(&mut r.into_reader(), &mut buf)
                     .map_err(|e| ProtocolError::Transport(e.to_string()))?;
                 if buf.is_empty() {
                     return Err(ProtocolError::Refused(code, "no response body".into()));
+                }
+                if plain {
+                    let text = String::from_utf8_lossy(&buf[..buf.len().min(512)]).into_owned();
+                    return Err(ProtocolError::Refused(code, text));
                 }
                 return Ok(buf);
             }

@@ -149,10 +149,12 @@ impl Identity {
     }
 }
 
-/// A request's outcome: the HTTP status and the sealed response.
+/// A request's outcome: the HTTP status and the sealed response (or, for a request refused
+/// before it was read, plain text: `plain`).
 pub struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
+    pub plain: bool,
 }
 
 /// Answers up to this size are kept with their request's nonce (see [`ServiceHost::handle_by`]).
@@ -301,8 +303,10 @@ impl ServiceHost {
         deadline: Instant,
         source: Option<std::net::IpAddr>,
     ) -> Reply {
-        // An IPv6 address is metered by its /64: one host commonly has the whole prefix.
-        let source = source.map(|ip| match ip {
+        // An IPv6 address is metered by its /64: one host commonly has the whole prefix. An
+        // IPv4 client of a dual-stack listener arrives as an IPv4-mapped IPv6 address: metered
+        // as the IPv4 address it is (all of them share one /64).
+        let source = source.map(|ip| match ip.to_canonical() {
             std::net::IpAddr::V6(v6) => {
                 let s = v6.segments();
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
@@ -312,8 +316,10 @@ impl ServiceHost {
         let source = source.as_deref();
         // An address whose failed requests have spent its allowance is answered at once, with
         // no public-key work at all (not even the signature of a sealed answer): past the
-        // allowance, what it sends costs the service nothing more than reading it.
-        if let Some(refused) = self.failures_spent(source) {
+        // allowance, what it sends costs the service nothing more than reading it. A request
+        // naming a ticket this service issued and still holds is read as ever: a device that
+        // shares the address (a NAT) goes on working on its tickets.
+        if let Some(refused) = self.failures_spent(source, body) {
             return refused;
         }
         let mut encoding = binding::Encoding::Json;
@@ -352,7 +358,11 @@ impl ServiceHost {
             answered.as_ref().map(|(nonce, _, _)| nonce.as_str()),
         )
         .unwrap_or_default();
-        let reply = Reply { status, body };
+        let reply = Reply {
+            status,
+            body,
+            plain: false,
+        };
         if let Some((nonce, digest, true)) = &answered {
             self.keep_reply(nonce, digest, &reply);
         }
@@ -412,20 +422,44 @@ impl ServiceHost {
     }
 
     /// A plain 429 (not a sealed answer) for an address whose failed requests have spent its
-    /// allowance.
-    fn failures_spent(&self, source: Option<&str>) -> Option<Reply> {
+    /// allowance, unless `body` names a live ticket.
+    fn failures_spent(&self, source: Option<&str>, body: &[u8]) -> Option<Reply> {
         let (Some(limiter), Some(ip)) = (&self.anonymous, source) else {
             return None;
         };
-        limiter.exhausted(&format!("failed {ip}")).then(|| Reply {
+        if !limiter.exhausted(&format!("failed {ip}")) || self.names_live_ticket(body) {
+            return None;
+        }
+        Some(Reply {
             status: 429,
             body: format!(
                 "too many requests that failed to open or authenticate from {ip}: this service \
-                 takes {} a minute from one address",
+                 takes {} a minute from one address; try again in a minute",
                 limiter.per_minute()
             )
             .into_bytes(),
+            plain: true,
         })
+    }
+
+    /// Does the request (not yet opened) name a ticket this service holds, unexpired? Its
+    /// MAC is checked as ever once it is opened; naming one takes knowing its 128-bit id.
+    fn names_live_ticket(&self, body: &[u8]) -> bool {
+        let Ok(envelope) = mesh_dare::DareEnvelope::parse(body) else {
+            return false;
+        };
+        let Some(id) = envelope.content_meta().ok().and_then(|meta| {
+            meta.key_values
+                .into_iter()
+                .find(|kv| kv.key == binding::TICKET)
+                .map(|kv| kv.value)
+        }) else {
+            return false;
+        };
+        matches!(
+            self.store.get_ephemeral("ticket", &id),
+            Ok(Some((_, expires))) if expires > unix_now()
+        )
     }
 
     fn over_anonymous(&self, source: Option<&str>) -> Refusal {
@@ -550,6 +584,7 @@ impl ServiceHost {
         Ok(Seen::Same(Some(Reply {
             status: u16::from_be_bytes([value[64], value[65]]),
             body: value[66..].to_vec(),
+            plain: false,
         })))
     }
 

@@ -34,6 +34,18 @@ async fn handle(
     match tokio::task::spawn_blocking(move || worker.handle_from(&body, deadline, source)).await {
         Ok(reply) => {
             let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+            if reply.plain {
+                // Refused before it was read: plain text, and when to come back.
+                return (
+                    status,
+                    [
+                        (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                        (header::RETRY_AFTER, "60"),
+                    ],
+                    reply.body,
+                )
+                    .into_response();
+            }
             (
                 status,
                 [(header::CONTENT_TYPE, mesh_protocol::binding::CONTENT_TYPE)],

@@ -64,6 +64,9 @@ pub struct ResolveArgs {
     /// Whose version stays: `mine` (this device's) or `theirs` (the one in the catalog).
     #[arg(long, value_parser = ["mine", "theirs"])]
     keep: String,
+    /// Keep this device's version even though the entry changed since the conflict was found.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     common: crate::commands::catalog::Common,
 }
@@ -448,9 +451,13 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
         AccountCommand::Sync(a) => crate::commands::online::sync(a, data),
         AccountCommand::Move(a) => crate::commands::online::move_account(a, data),
         AccountCommand::Conflicts(common) => crate::commands::catalog::conflicts(&common, data),
-        AccountCommand::Resolve(a) => {
-            crate::commands::catalog::resolve(&a.common, data, &a.unique_id, a.keep == "mine")
-        }
+        AccountCommand::Resolve(a) => crate::commands::catalog::resolve(
+            &a.common,
+            data,
+            &a.unique_id,
+            a.keep == "mine",
+            a.force,
+        ),
         AccountCommand::Escrow(a) => {
             let mut device = session::open(data)?;
             let account = device.account(a.account.as_deref())?;

@@ -383,6 +383,8 @@ pub fn conflicts(common: &Common, data: &Option<PathBuf>) -> anyhow::Result<()> 
                 "Detected": s.conflict.detected,
                 "Mine": value(&s.mine),
                 "Theirs": value(&s.theirs),
+                "ChangedSince": mesh_client::conflicts::changed_since(&acc, &s.conflict)
+                    .unwrap_or(false),
             })
         })
         .collect();
@@ -398,8 +400,13 @@ pub fn conflicts(common: &Common, data: &Option<PathBuf>) -> anyhow::Result<()> 
         Some(item) => describe(item),
         None => "(deleted)".to_string(),
     };
-    for s in &shown {
-        println!("{}  {}", s.conflict.unique_id, s.conflict.catalog);
+    for (s, row) in shown.iter().zip(&rows) {
+        let since = if row["ChangedSince"] == true {
+            "  (changed again since)"
+        } else {
+            ""
+        };
+        println!("{}  {}{since}", s.conflict.unique_id, s.conflict.catalog);
         println!("  mine:   {}", line(&s.mine));
         println!("  theirs: {}", line(&s.theirs));
     }
@@ -416,9 +423,10 @@ pub fn resolve(
     data: &Option<PathBuf>,
     unique_id: &str,
     keep_mine: bool,
+    force: bool,
 ) -> anyhow::Result<()> {
     let acc = account(data, common)?;
-    let kind = mesh_client::conflicts::resolve(&acc, unique_id, keep_mine)?;
+    let kind = mesh_client::conflicts::resolve(&acc, unique_id, keep_mine, force)?;
     let pushed = if keep_mine {
         push(&acc, kind)?
     } else {

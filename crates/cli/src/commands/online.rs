@@ -121,8 +121,8 @@ pub fn status(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
         .iter()
         .map(|(name, (index, _))| serde_json::json!({"Container": name, "Service": index, "Synced": binding.synced.get(name).copied().unwrap_or(0)}))
         .collect();
-    let out =
-        serde_json::json!({"Account": account.address, "Url": session.url(), "Containers": rows});
+    let conflicts = mesh_client::conflicts::load(account.dir())?.len();
+    let out = serde_json::json!({"Account": account.address, "Url": session.url(), "Containers": rows, "Conflicts": conflicts});
     emit(a.json, &out, |o| {
         println!(
             "{} at {}",
@@ -135,6 +135,12 @@ pub fn status(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
                 r["Container"].as_str().unwrap_or_default(),
                 r["Service"],
                 r["Synced"]
+            );
+        }
+        if conflicts > 0 {
+            println!(
+                "{conflicts} entr{} changed here and on another device: see `mesh account conflicts`",
+                if conflicts == 1 { "y" } else { "ies" }
             );
         }
     })
