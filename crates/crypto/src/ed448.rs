@@ -107,7 +107,9 @@ fn base_table() -> &'static BaseTable {
 pub struct Ed448Private {
     scalar: Scalar,
     prefix: [u8; 57],
-    public: [u8; PUBLIC_LEN],
+    /// Computed when first asked for (or signed with): a command derives many keys it never
+    /// signs with, and a fixed-base multiplication is most of a key's cost.
+    public: std::sync::OnceLock<[u8; PUBLIC_LEN]>,
 }
 
 impl Ed448Private {
@@ -126,11 +128,10 @@ impl Ed448Private {
 
     /// Build from a scalar and nonce prefix (as stored, or as produced by combination).
     pub fn from_scalar(scalar: Scalar, prefix: [u8; 57]) -> Self {
-        let public = base_mul(&scalar).compress().0;
         Ed448Private {
             scalar,
             prefix,
-            public,
+            public: std::sync::OnceLock::new(),
         }
     }
 
@@ -161,14 +162,16 @@ impl Ed448Private {
     }
 
     pub fn public(&self) -> [u8; PUBLIC_LEN] {
-        self.public
+        *self
+            .public
+            .get_or_init(|| base_mul(&self.scalar).compress().0)
     }
 
     /// Sign `message` (RFC 8032 §5.2.6).
     pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
         let r = scalar_from_le(&shake256_114(&[DOM4, &self.prefix, message]));
         let big_r = base_mul(&r).compress().0;
-        let k = scalar_from_le(&shake256_114(&[DOM4, &big_r, &self.public, message]));
+        let k = scalar_from_le(&shake256_114(&[DOM4, &big_r, &self.public(), message]));
         let s = r + k * self.scalar;
         let mut sig = [0u8; SIGNATURE_LEN];
         sig[..57].copy_from_slice(&big_r);
