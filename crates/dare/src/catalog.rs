@@ -5,7 +5,7 @@
 //! the current state is computed from the headers alone when the catalog is opened — payloads,
 //! which may be encrypted, are read only when asked for — and is kept up to date on every append.
 
-use std::collections::BTreeMap;
+use crate::catalog_state::Current;
 use std::path::Path;
 
 use mesh_crypto::{PrivateKey, PublicKey};
@@ -28,7 +28,7 @@ pub const INDEXED_FRAMES: u64 = 256;
 pub struct Catalog {
     container: Container,
     /// UniqueId → index of the frame holding the current value.
-    current: BTreeMap<String, u64>,
+    current: Current,
     /// Opened from its index, and (once a frame read through it was not what the index said)
     /// whether the index was found wrong and removed.
     indexed: bool,
@@ -74,13 +74,13 @@ pub fn entry_signed_by(
 }
 
 /// Apply one frame's metadata to a catalog state.
-fn apply(current: &mut BTreeMap<String, u64>, index: u64, header: &DareHeader) {
+fn apply(current: &mut Current, index: u64, header: &DareHeader) {
     match change_of(header) {
         Some((id, true)) => {
-            current.remove(&id);
+            current.map_mut().remove(&id);
         }
         Some((id, false)) => {
-            current.insert(id, index);
+            current.map_mut().insert(id, index);
         }
         None => {}
     }
@@ -90,10 +90,10 @@ impl Catalog {
     /// Create a catalog file (a Merkle container), encrypted to `encrypt_to` if any are given.
     pub fn create(path: impl AsRef<Path>, encrypt_to: &[PublicKey]) -> Result<Self> {
         let container = Container::create(path, ContainerType::Merkle, encrypt_to)?;
-        Ok(Self::with_state(container, BTreeMap::new(), false))
+        Ok(Self::with_state(container, Current::default(), false))
     }
 
-    fn with_state(container: Container, current: BTreeMap<String, u64>, indexed: bool) -> Self {
+    fn with_state(container: Container, current: Current, indexed: bool) -> Self {
         Catalog {
             container,
             current,
@@ -137,7 +137,7 @@ impl Catalog {
     /// Open a catalog by walking every frame, whatever index it has (for what must not take an
     /// index's word: deciding what an administrator signs again, say).
     pub fn open_walking(path: impl AsRef<Path>, mode: Mode) -> Result<Self> {
-        let mut current = BTreeMap::new();
+        let mut current = Current::default();
         let container = Container::open_with(path, mode, |i, h| apply(&mut current, i, h))?;
         Ok(Self::with_state(container, current, false))
     }
@@ -168,17 +168,17 @@ impl Catalog {
     }
 
     pub fn contains(&self, unique_id: &str) -> bool {
-        self.current.contains_key(unique_id)
+        self.current.get(unique_id).is_some()
     }
 
     /// The UniqueIds of the current entries, in order.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.current.keys().map(String::as_str)
+        self.current.iter().map(|(id, _)| id)
     }
 
     /// The frame index holding the current value of an entry.
     pub fn frame_of(&self, unique_id: &str) -> Option<u64> {
-        self.current.get(unique_id).copied()
+        self.current.get(unique_id)
     }
 
     /// The metadata of an entry that adds or replaces `unique_id`.
@@ -336,7 +336,7 @@ impl Catalog {
     /// earlier value of the same entry from its current one: that rests on the index's checks
     /// (the catalog's length and last frame) and on the directory being the device's own.
     pub fn read_current(&self, unique_id: &str) -> Result<Option<DareEnvelope>> {
-        let Some(&index) = self.current.get(unique_id) else {
+        let Some(index) = self.current.get(unique_id) else {
             return Ok(None);
         };
         let env = self.container.read(index)?;
@@ -375,14 +375,13 @@ impl Catalog {
 
     /// Every current entry as (UniqueId, plaintext).
     pub fn entries(&self, keys: &KeyRing) -> Result<Vec<(String, Vec<u8>)>> {
-        self.current
-            .keys()
+        self.ids()
             .map(|id| {
                 let env = self.read_current(id)?.ok_or(DareError::NoSuchFrame {
                     index: 0,
                     count: self.container.frame_count(),
                 })?;
-                Ok((id.clone(), env.plaintext(keys)?))
+                Ok((id.to_string(), env.plaintext(keys)?))
             })
             .collect()
     }

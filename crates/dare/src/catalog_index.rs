@@ -13,13 +13,13 @@
 //! positions following from the sizes; the entry count (u64) and each entry's UniqueId
 //! (u16 length, octets) and frame (u64); SHA-256 of all that.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::catalog_state::Current;
 use crate::container::{Container, FrameEntry, Resume};
 
 /// An index larger than this is not read (one of 100,000 entries takes about 8 MB).
@@ -31,7 +31,7 @@ const MAGIC: &[u8; 8] = b"MESHCIX1";
 pub struct CatalogIndex {
     frames: Vec<FrameEntry>,
     end: u64,
-    current: BTreeMap<String, u64>,
+    current: Current,
 }
 
 /// The index file of the catalog at `path`.
@@ -123,20 +123,23 @@ impl CatalogIndex {
         if entries.checked_mul(10)? > r.bytes.len() as u64 {
             return None;
         }
-        // Written in order: checked to be strictly increasing (so no UniqueId twice), then
-        // built into the map in one pass rather than inserted one by one.
-        let mut sorted: Vec<(String, u64)> = Vec::with_capacity(entries as usize);
+        // Written in order, and kept so: the UniqueIds in one buffer, checked to be strictly
+        // increasing (so no UniqueId twice), looked up by binary search; nothing is made per
+        // entry unless the catalog is changed.
+        let mut ids = String::with_capacity(r.bytes.len());
+        let mut list = Vec::with_capacity(entries as usize);
         for _ in 0..entries {
             let len = r.u16()? as usize;
             let id = std::str::from_utf8(r.take(len)?).ok()?;
             let frame = r.u64()?;
-            if frame == 0 || frame >= count || sorted.last().is_some_and(|(last, _)| **last >= *id)
-            {
+            if frame == 0 || frame >= count {
                 return None;
             }
-            sorted.push((id.to_string(), frame));
+            let start = u32::try_from(ids.len()).ok()?;
+            ids.push_str(id);
+            list.push((start, u32::try_from(ids.len()).ok()?, frame));
         }
-        let current: BTreeMap<String, u64> = sorted.into_iter().collect();
+        let current = Current::sorted(ids, list)?;
         if !r.bytes.is_empty() {
             return None;
         }
@@ -152,7 +155,7 @@ impl CatalogIndex {
     }
 
     /// Where an open starts from this index.
-    pub(crate) fn resume(self) -> (Resume, BTreeMap<String, u64>) {
+    pub(crate) fn resume(self) -> (Resume, Current) {
         (
             Resume {
                 frames: self.frames,
@@ -167,7 +170,7 @@ impl CatalogIndex {
     /// path again (which a rename may have pointed at another file since). A cache: no fsync
     /// (a torn index does not match its digest and is not used), and a failure to write it is
     /// no failure of the read that made it.
-    pub fn store(container: &Container, current: &BTreeMap<String, u64>) {
+    pub fn store(container: &Container, current: &Current) {
         let frames = container.frames();
         let Some(last) = frames.last() else {
             return;
@@ -186,7 +189,7 @@ impl CatalogIndex {
             out.push(u8::from(f.is_meta));
         }
         out.extend_from_slice(&(current.len() as u64).to_le_bytes());
-        for (id, frame) in current {
+        for (id, frame) in current.iter() {
             let Ok(len) = u16::try_from(id.len()) else {
                 return; // a UniqueId no index holds: the catalog is walked
             };

@@ -14,6 +14,7 @@
 
 pub mod catalog;
 pub mod catalog_index;
+pub mod catalog_state;
 pub mod container;
 pub mod crypt;
 pub mod envelope;

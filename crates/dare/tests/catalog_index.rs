@@ -187,7 +187,10 @@ fn an_index_of_a_file_renamed_away_is_not_used() {
         .map(|id| (id.to_string(), old.frame_of(id).unwrap()))
         .collect();
     std::fs::rename(&rebuilt, &path).unwrap();
-    CatalogIndex::store(old.container(), &old_current);
+    CatalogIndex::store(
+        old.container(),
+        &mesh_dare::catalog_state::Current::Map(old_current),
+    );
     drop(old);
     let state = read(&path);
     assert_eq!(state, walked(&path));
@@ -215,7 +218,10 @@ fn an_index_naming_the_wrong_frame_is_refused_and_removed() {
     // id1 pointed at id2's frame; the deleted id5 brought back from its old frame.
     lying.insert("id1".into(), catalog.frame_of("id2").unwrap());
     lying.insert("id5".into(), 6);
-    CatalogIndex::store(catalog.container(), &lying);
+    CatalogIndex::store(
+        catalog.container(),
+        &mesh_dare::catalog_state::Current::Map(lying),
+    );
     drop(catalog);
     let opened = Catalog::open(&path, Mode::Read).unwrap();
     assert!(opened.get("id1", &KeyRing::new()).is_err());
