@@ -17,6 +17,10 @@ pub struct SyncBenchArgs {
     /// Credentials in the account.
     #[arg(long, default_value_t = 1000)]
     entries: u64,
+    /// Leave the devices' directories in DIR (admin/, reader/; passphrase "bench") to try
+    /// commands on by hand; the administrator's work offline, the reader's need a service.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<std::path::PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -50,7 +54,16 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
     if a.entries == 0 {
         anyhow::bail!("--entries must be at least 1");
     }
-    let work = super::bench::tempfile_dir()?;
+    let work = match &a.keep {
+        Some(dir) => {
+            if dir.exists() {
+                anyhow::bail!("{} exists already", dir.display());
+            }
+            std::fs::create_dir_all(dir)?;
+            dir.clone()
+        }
+        None => super::bench::tempfile_dir()?,
+    };
     let (url, _runtime, _store) = super::bench::start_service(&work, None)?;
     // Each step's time and the process's peak memory when it ended (the peak is a high-water
     // mark: the step where it rises is the one that took the memory).
@@ -96,7 +109,9 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
     connect::respond(&admin, &account, &pending.witness, true, Default::default())?;
     connect::complete(&mut reader, None)?;
     step(
-        "connect a device without administrator rights, and sync it", t.elapsed());
+        "connect a device without administrator rights, and sync it",
+        t.elapsed(),
+    );
 
     let t = Instant::now();
     let listed = account.list(CatalogKind::Credential)?.len() as u64;
@@ -124,7 +139,10 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     let account = reader.account(None)?;
     let _session = Session::open(&reader, &account)?;
-    step("open the account on the device (a command's start)", t.elapsed());
+    step(
+        "open the account on the device (a command's start)",
+        t.elapsed(),
+    );
     let t = Instant::now();
     let key = format!("site{}.example.com", a.entries / 2);
     if account.get(CatalogKind::Credential, &key)?.is_none() {
@@ -170,7 +188,9 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
     }
 
     let peak = peak_rss();
-    let _ = std::fs::remove_dir_all(&work);
+    if a.keep.is_none() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
     let out = serde_json::json!({
         "Entries": a.entries,
         "AccountBytesOnDisk": account_size,
@@ -186,7 +206,7 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
         );
         for s in o["Steps"].as_array().into_iter().flatten() {
             println!(
-                "  {:<56} {:>9.3} s  {:>7.1} MB",
+                "  {:<70} {:>9.3} s  {:>7.1} MB",
                 s["Step"].as_str().unwrap_or_default(),
                 s["Seconds"].as_f64().unwrap_or(0.0),
                 s["PeakRssBytes"].as_f64().unwrap_or(0.0) / 1e6
