@@ -43,6 +43,14 @@ pub const MAX_DOWNLOAD_ENTRIES: u64 = 500;
 struct ServiceSecrets {
     service_secret: String,
     host_secret: String,
+    /// The TLS certificate and key (DER, base64url): sealed with the rest, and so, with
+    /// PostgreSQL, the same for every process of the service (a device pinned to one is
+    /// served by any). Absent from secrets made before; such a service keeps the files it
+    /// made in its data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tls_cert: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tls_key: Option<String>,
 }
 
 /// The service's keys and signed profiles.
@@ -52,6 +60,8 @@ pub struct Identity {
     pub service_udf: String,
     pub(crate) sign: PrivateKey,
     encrypt: PrivateKey,
+    /// The TLS certificate and key kept with the secrets (none in secrets made before).
+    pub tls: Option<crate::tls::TlsIdentity>,
 }
 
 fn role(seed: &SecretSeed, role: &str) -> PrivateKey {
@@ -97,13 +107,35 @@ impl Identity {
         let new = || {
             random::secret_seed(KeySpecifier::new(0, 260).expect("service type"), 256).to_string()
         };
+        let tls = crate::tls::TlsIdentity::generate().map_err(|e| e.to_string())?;
         let secrets = ServiceSecrets {
             service_secret: new(),
             host_secret: new(),
+            tls_cert: Some(mesh_encoding::base64url::encode(&tls.cert)),
+            tls_key: Some(mesh_encoding::base64url::encode(tls.key())),
         };
         let plain = serde_json::to_vec(&secrets).map_err(|e| e.to_string())?;
         let sealed = mesh_dare::passphrase::seal(&plain, passphrase).map_err(|e| e.to_string())?;
         Ok((Self::from_secrets(&secrets)?, sealed))
+    }
+
+    /// `sealed` (secrets made before they kept a TLS identity) sealed again with a new one;
+    /// `None` if they have one already.
+    pub fn with_tls(sealed: &[u8], passphrase: &str) -> Result<Option<Vec<u8>>, String> {
+        let plain = mesh_dare::passphrase::open(sealed, passphrase)
+            .map_err(|_| "wrong service passphrase (or damaged service secrets)".to_string())?;
+        let mut secrets =
+            serde_json::from_slice::<ServiceSecrets>(&plain).map_err(|e| e.to_string())?;
+        if secrets.tls_cert.is_some() && secrets.tls_key.is_some() {
+            return Ok(None);
+        }
+        let tls = crate::tls::TlsIdentity::generate().map_err(|e| e.to_string())?;
+        secrets.tls_cert = Some(mesh_encoding::base64url::encode(&tls.cert));
+        secrets.tls_key = Some(mesh_encoding::base64url::encode(tls.key()));
+        let plain = serde_json::to_vec(&secrets).map_err(|e| e.to_string())?;
+        Ok(Some(
+            mesh_dare::passphrase::seal(&plain, passphrase).map_err(|e| e.to_string())?,
+        ))
     }
 
     /// The identity from its sealed secrets.
@@ -133,6 +165,13 @@ impl Identity {
             authentication: kd(&host, "Authentication"),
             ..Default::default()
         };
+        let tls = match (&secrets.tls_cert, &secrets.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::TlsIdentity::from_parts(
+                mesh_encoding::base64url::decode(cert).map_err(|e| e.to_string())?,
+                mesh_encoding::base64url::decode(key).map_err(|e| e.to_string())?,
+            )),
+            _ => None,
+        };
         let service_udf = profile.check().map_err(|e| e.to_string())?;
         let host_udf = host_profile.check().map_err(|e| e.to_string())?;
         let seal = |item: MeshItem, seed: &SecretSeed, udf: &str| {
@@ -145,6 +184,7 @@ impl Identity {
             service_udf,
             sign: role(&service, "Signature"),
             encrypt: role(&service, "Encryption"),
+            tls,
         })
     }
 }

@@ -121,6 +121,19 @@ impl PgStore {
         Ok(row.get(0))
     }
 
+    /// Replace the service's sealed secrets `old` by `new`, unless another process changed
+    /// them first (then false: read them again).
+    pub fn replace_service_secrets(&self, old: &[u8], new: &[u8]) -> StoreResult<bool> {
+        let changed = self
+            .client()?
+            .execute(
+                "UPDATE mesh_service SET secrets = $2 WHERE id = 1 AND secrets = $1",
+                &[&old, &new],
+            )
+            .map_err(db)?;
+        Ok(changed == 1)
+    }
+
     fn client(&self) -> StoreResult<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
         self.pool
             .get()

@@ -28,16 +28,7 @@ impl TlsIdentity {
                 key: std::fs::read(key_path)?,
             });
         }
-        let names = vec![
-            "localhost".to_string(),
-            "127.0.0.1".to_string(),
-            "::1".to_string(),
-        ];
-        let made = rcgen::generate_simple_self_signed(names).map_err(std::io::Error::other)?;
-        let identity = TlsIdentity {
-            cert: made.cert.der().to_vec(),
-            key: made.key_pair.serialize_der(),
-        };
+        let identity = Self::generate()?;
         std::fs::create_dir_all(dir)?;
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -52,6 +43,30 @@ impl TlsIdentity {
         key_file.sync_all()?;
         std::fs::write(&cert_path, &identity.cert)?;
         Ok(identity)
+    }
+
+    /// A new self-signed certificate for `localhost` and the loopback addresses, and its key.
+    pub fn generate() -> std::io::Result<Self> {
+        let names = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ];
+        let made = rcgen::generate_simple_self_signed(names).map_err(std::io::Error::other)?;
+        Ok(TlsIdentity {
+            cert: made.cert.der().to_vec(),
+            key: made.key_pair.serialize_der(),
+        })
+    }
+
+    /// From a certificate and its PKCS#8 key, both DER (as kept in the service's secrets).
+    pub fn from_parts(cert: Vec<u8>, key: Vec<u8>) -> Self {
+        TlsIdentity { cert, key }
+    }
+
+    /// The PKCS#8 key, DER.
+    pub(crate) fn key(&self) -> &[u8] {
+        &self.key
     }
 
     /// The SHA-256 fingerprint clients pin, in hex.

@@ -165,15 +165,26 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&a.data)?;
     // With PostgreSQL the identity lives in the database, so every process sharing it is the
     // same service; otherwise in the data directory.
-    let (identity, store): (Identity, Arc<dyn Store>) = match &a.postgres {
+    let (mut identity, store): (Identity, Arc<dyn Store>) = match &a.postgres {
         Some(url) => {
             let pg = mesh_service::pg::PgStore::connect(url)
                 .with_context(|| "connecting to PostgreSQL")?;
-            let sealed = pg.service_secrets(|| {
+            let mut sealed = pg.service_secrets(|| {
                 Identity::create(&passphrase)
                     .map(|(_, s)| s)
                     .unwrap_or_default()
             })?;
+            // Secrets from before they kept the TLS identity get one, once, for every process
+            // (whichever process writes it first, the others take it).
+            while let Some(with_tls) =
+                Identity::with_tls(&sealed, &passphrase).map_err(anyhow::Error::msg)?
+            {
+                if pg.replace_service_secrets(&sealed, &with_tls)? {
+                    sealed = with_tls;
+                } else {
+                    sealed = pg.service_secrets(Vec::new)?;
+                }
+            }
             (
                 Identity::from_sealed(&sealed, &passphrase).map_err(anyhow::Error::msg)?,
                 Arc::new(pg),
@@ -185,6 +196,7 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
         ),
     };
     let udf = identity.service_udf.clone();
+    let tls = identity.tls.take();
     let mut host = ServiceHost::new(store, identity);
     host.domains = if a.any_domain {
         None
@@ -269,7 +281,11 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
             announce(addr, "http", None)
         }))?;
     } else {
-        let tls = mesh_service::tls::TlsIdentity::load_or_create(&a.data)?;
+        // Kept with the sealed secrets (by a file service made before, in its directory).
+        let tls = match tls {
+            Some(tls) => tls,
+            None => mesh_service::tls::TlsIdentity::load_or_create(&a.data)?,
+        };
         let pin = tls.fingerprint();
         runtime.block_on(mesh_service::tls::serve(
             host,
