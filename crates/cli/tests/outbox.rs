@@ -162,3 +162,63 @@ fn one_delivery_per_recipient_service() {
     );
     assert_eq!(queued(&service.data), 1);
 }
+
+/// On PostgreSQL the outbox is the database's: a message queued by a process that dies before
+/// it could deliver it is delivered by another process of the same service.
+#[test]
+fn a_message_queued_by_a_process_that_died_is_delivered_by_another() {
+    let pg = common::service::Postgres::start();
+    let (d_net, d_com1, d_com2) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let net_listen = format!("127.0.0.1:{}", free_port());
+    // bob's service checks who posts by asking example.com's service: the second process.
+    let com2_listen = format!("127.0.0.1:{}", free_port());
+    let mut net = Service::start_with(
+        d_net.path(),
+        None,
+        &[
+            "--plain-http",
+            "--listen",
+            &net_listen,
+            "--peer",
+            &format!("example.com=http://{com2_listen}"),
+        ],
+    );
+    let peer = format!("example.net=http://{net_listen}");
+    let com_args = ["--plain-http", "--peer", &peer, "--outbox-claim", "2"];
+    let mut com1 = Service::start_with(d_com1.path(), Some(&pg.url), &com_args);
+    let (alice, bob) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    ok_in(alice.path(), &["account", "create", "alice@example.com"]);
+    ok_in(alice.path(), &["account", "bind", "--service", &com1.url]);
+    ok_in(bob.path(), &["account", "create", "bob@example.net"]);
+    ok_in(bob.path(), &["account", "bind", "--service", &net.url]);
+
+    // bob's service is away: the message waits in the outbox; then the process that took it
+    // dies.
+    net.kill();
+    ok_in(
+        alice.path(),
+        &["message", "send", "bob@example.net", "kept in the database"],
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    com1.kill();
+    assert!(
+        !d_com1.path().join("outbox").exists() || queued(d_com1.path()) == 0,
+        "the message is not kept in the dead process's directory"
+    );
+
+    // Another process of the service, and bob's service back: bob gets the message.
+    let mut com2_args = com_args.to_vec();
+    com2_args.extend(["--listen", &com2_listen]);
+    let com2 = Service::start_with(d_com2.path(), Some(&pg.url), &com2_args);
+    net.restart();
+    eventually(30, "the other process did not deliver the message", || {
+        json_in(bob.path(), &["message", "list"])
+            .to_string()
+            .contains("kept in the database")
+    });
+    drop(com2);
+}

@@ -1,10 +1,12 @@
 //! Delivery of messages to accounts of other services (protocol-09 §10.13: service to service
 //! Post), queued durably and retried.
 //!
-//! Messages for accounts this service does not hold are written (fsynced) to the outbox
-//! directory before the Transact that carried them is acknowledged: one item per recipient
+//! Messages for accounts this service does not hold are written (fsynced, or committed) to the
+//! outbox before the Transact that carried them is acknowledged: one item per recipient
 //! service, naming all its recipients, so that a message to many accounts of one service is one
-//! delivery. Worker threads deliver the items with a PostRequest, signed by this service, to
+//! delivery. The queue is a directory ([`DirQueue`]), or with PostgreSQL a table every process
+//! of the service shares ([`crate::pg::PgQueue`]): an item is claimed by the process delivering
+//! it, for a while, so that no two deliver it at once and one that dies leaves it to the others. Worker threads deliver the items with a PostRequest, signed by this service, to
 //! the recipient's service (found and authenticated by [`crate::peers`]), at most
 //! [`CONCURRENT`] at once and never two for one service, so a slow or unreachable service holds
 //! back only its own messages; an item is removed once the other service has accepted it.
@@ -72,22 +74,99 @@ enum Outcome {
     Refused(String),
 }
 
+/// How long a process holds an item it is delivering before another may take it (longer than
+/// an attempt and the wait before the next may last).
+pub const DEFAULT_CLAIM: Duration = Duration::from_secs(180);
+
+/// Where the outbox's items are kept, by name. Every write is durable when it returns.
+pub trait Queue: Send + Sync {
+    /// Keep `item` under `name`, replacing any item of that name.
+    fn put(&self, name: &str, item: &[u8]) -> std::io::Result<()>;
+    /// The names of the items waiting.
+    fn names(&self) -> Vec<String>;
+    /// Take `name` for delivery for `seconds` (or hold it that much longer): its octets, unless
+    /// it is gone or another process holds it.
+    fn claim(&self, name: &str, seconds: u64) -> Option<Vec<u8>>;
+    /// Let go of `name` without delivering it (it stays, to be tried again).
+    fn release(&self, name: &str);
+    fn remove(&self, name: &str) -> std::io::Result<()>;
+}
+
+/// An outbox directory of the service's own (the data directory is locked by one process).
+pub struct DirQueue {
+    dir: PathBuf,
+}
+
+impl DirQueue {
+    pub fn new(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        Ok(DirQueue {
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+impl Queue for DirQueue {
+    fn put(&self, name: &str, item: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let tmp = self.dir.join(format!(".{name}"));
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(item)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, self.dir.join(name))?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        Ok(())
+    }
+
+    fn names(&self) -> Vec<String> {
+        std::fs::read_dir(&self.dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn claim(&self, name: &str, _: u64) -> Option<Vec<u8>> {
+        std::fs::read(self.dir.join(name)).ok()
+    }
+
+    fn release(&self, _: &str) {}
+
+    fn remove(&self, name: &str) -> std::io::Result<()> {
+        match std::fs::remove_file(self.dir.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Where to reach other services, and the queue of what is waiting for them.
 pub struct Outbox {
-    dir: PathBuf,
+    queue: Box<dyn Queue>,
     peers: Arc<Peers>,
     /// How long an item is retried.
     pub lifetime: Duration,
+    /// How long a process holds an item it is delivering ([`DEFAULT_CLAIM`]).
+    pub claim: Duration,
 }
 
 impl Outbox {
+    /// An outbox kept in the directory `dir`.
     pub fn new(dir: &Path, peers: Arc<Peers>) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        Ok(Outbox {
-            dir: dir.to_path_buf(),
+        Ok(Self::with_queue(Box::new(DirQueue::new(dir)?), peers))
+    }
+
+    /// An outbox kept in `queue`.
+    pub fn with_queue(queue: Box<dyn Queue>, peers: Arc<Peers>) -> Self {
+        Outbox {
+            queue,
             peers,
             lifetime: DEFAULT_LIFETIME,
-        })
+            claim: DEFAULT_CLAIM,
+        }
     }
 
     /// Queue messages from `sender` for `accounts` (all of one other service), durably.
@@ -112,14 +191,10 @@ impl Outbox {
 
     /// Write `item` under `name` (replacing an item of that name).
     fn write_as(&self, name: &str, item: &Item) -> std::io::Result<()> {
-        use std::io::Write;
-        let tmp = self.dir.join(format!(".{name}"));
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&serde_json::to_vec(item).map_err(std::io::Error::other)?)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, self.dir.join(name))?;
-        std::fs::File::open(&self.dir)?.sync_all()?;
-        Ok(())
+        self.queue.put(
+            name,
+            &serde_json::to_vec(item).map_err(std::io::Error::other)?,
+        )
     }
 
     /// Try to deliver one item; an error means: keep it and try again later.
@@ -174,7 +249,7 @@ impl Outbox {
     /// or split into items of its own).
     fn settle(
         &self,
-        path: &Path,
+        name: &str,
         store: &dyn Store,
         item: &Item,
         outcome: Result<Outcome, String>,
@@ -186,10 +261,7 @@ impl Outbox {
                 // Which of them is unknown: each is tried on its own. The new items' names come
                 // from this one's, so that splitting it again (after a crash before it was
                 // removed) replaces them instead of adding copies; it is removed at once.
-                let stem = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+                let stem = name.strip_suffix(".json").unwrap_or(name);
                 for (n, account) in item.recipients().into_iter().enumerate() {
                     let single = Item {
                         account: String::new(),
@@ -201,7 +273,7 @@ impl Outbox {
                     self.write_as(&format!("{stem}-{n}.json"), &single)
                         .map_err(|e| e.to_string())?;
                 }
-                std::fs::remove_file(path).map_err(|e| e.to_string())?;
+                self.queue.remove(name).map_err(|e| e.to_string())?;
                 tracing::info!("{why}; trying each recipient on its own");
                 Ok(true)
             }
@@ -231,52 +303,45 @@ impl Outbox {
 
     /// Deliver what is queued, forever: run on a thread of its own.
     pub fn run(self: Arc<Self>, signer: mesh_crypto::PrivateKey, store: Arc<dyn Store>) {
-        let mut wait: HashMap<PathBuf, (Instant, Duration)> = HashMap::new();
-        let mut in_flight: HashSet<PathBuf> = HashSet::new();
+        let mut wait: HashMap<String, (Instant, Duration)> = HashMap::new();
+        let mut in_flight: HashSet<String> = HashSet::new();
         let mut busy_domains: HashSet<String> = HashSet::new();
-        let (done_tx, done_rx) = mpsc::channel::<(PathBuf, String, Result<bool, String>)>();
+        let (done_tx, done_rx) = mpsc::channel::<(String, String, Result<bool, String>)>();
         loop {
             // Results of the attempts that finished.
-            while let Ok((path, domain, settled)) = done_rx.try_recv() {
-                in_flight.remove(&path);
+            while let Ok((name, domain, settled)) = done_rx.try_recv() {
+                in_flight.remove(&name);
                 busy_domains.remove(&domain);
                 match settled {
                     Ok(true) => {
-                        wait.remove(&path);
+                        wait.remove(&name);
                     }
                     Ok(false) => {}
                     Err(e) => {
                         let delay = wait
-                            .get(&path)
+                            .get(&name)
                             .map_or(Duration::from_millis(500), |(_, d)| {
                                 (*d * 2).min(Duration::from_secs(60))
                             });
                         tracing::info!("delivery to {domain} deferred ({e}); retry in {delay:?}");
-                        wait.insert(path, (Instant::now() + delay, delay));
+                        wait.insert(name, (Instant::now() + delay, delay));
                     }
                 }
             }
-            let entries: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-                .map(|d| {
-                    d.filter_map(|e| e.ok())
-                        .map(|e| e.path())
-                        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                        .collect()
-                })
-                .unwrap_or_default();
-            for path in entries {
+            for name in self.queue.names() {
                 if in_flight.len() >= CONCURRENT {
                     break;
                 }
-                if in_flight.contains(&path)
-                    || wait.get(&path).is_some_and(|(at, _)| Instant::now() < *at)
+                if in_flight.contains(&name)
+                    || wait.get(&name).is_some_and(|(at, _)| Instant::now() < *at)
                 {
                     continue;
                 }
-                let Ok(mut item) = std::fs::read(&path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| serde_json::from_slice::<Item>(&b).map_err(|e| e.to_string()))
-                else {
+                let Some(bytes) = self.queue.claim(&name, self.claim.as_secs()) else {
+                    continue;
+                };
+                let Ok(mut item) = serde_json::from_slice::<Item>(&bytes) else {
+                    self.queue.release(&name);
                     continue;
                 };
                 if item.queued == 0 {
@@ -285,9 +350,10 @@ impl Outbox {
                 let domain = item.domain();
                 // One attempt at a time per service: a slow one holds back only its own.
                 if !busy_domains.insert(domain.clone()) {
+                    self.queue.release(&name);
                     continue;
                 }
-                in_flight.insert(path.clone());
+                in_flight.insert(name.clone());
                 let (outbox, store, signer, done) =
                     (self.clone(), store.clone(), signer.clone(), done_tx.clone());
                 std::thread::spawn(move || {
@@ -295,14 +361,16 @@ impl Outbox {
                     // leave the service marked busy for good.
                     let settled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         let outcome = Self::deliver(&outbox.peers, &item, &signer);
-                        outbox.settle(&path, store.as_ref(), &item, outcome, &signer)
+                        outbox.settle(&name, store.as_ref(), &item, outcome, &signer)
                     }))
                     .unwrap_or_else(|_| Err("the delivery attempt failed".into()));
-                    // Done with at once: a restart must not find it and deliver it again.
+                    // Done with at once: a restart must not find it and deliver it again. One to
+                    // try again stays claimed by this process (which retries it after its
+                    // delay) until the claim runs out: others take it only if this one died.
                     if matches!(settled, Ok(true)) {
-                        let _ = std::fs::remove_file(&path);
+                        let _ = outbox.queue.remove(&name);
                     }
-                    let _ = done.send((path, domain, settled));
+                    let _ = done.send((name, domain, settled));
                 });
             }
             std::thread::sleep(Duration::from_millis(200));

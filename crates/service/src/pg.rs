@@ -42,6 +42,9 @@ const MIGRATIONS: &[&str] = &[
     // The peaks of each container's Merkle tree, so that a Transact extends the tree without
     // reading every leaf (NULL for rows written before: rebuilt from the leaves once).
     "ALTER TABLE mesh_containers ADD COLUMN peaks BYTEA;",
+    // The outbox, shared by every process: an item is claimed by the process delivering it
+    // until `claimed_until` (seconds since the epoch).
+    "CREATE TABLE mesh_outbox (name TEXT PRIMARY KEY, item BYTEA NOT NULL, claimed_by TEXT, claimed_until BIGINT NOT NULL DEFAULT 0);",
 ];
 
 /// Connections one service process keeps open to the database (requests are handled on
@@ -132,6 +135,14 @@ impl PgStore {
             )
             .map_err(db)?;
         Ok(changed == 1)
+    }
+
+    /// The outbox queue kept in this database, for this process.
+    pub fn outbox_queue(&self) -> PgQueue {
+        PgQueue {
+            pool: self.pool.clone(),
+            owner: mesh_udf::random::nonce(128).to_string(),
+        }
     }
 
     fn client(&self) -> StoreResult<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
@@ -426,5 +437,82 @@ impl Store for PgStore {
             }
             _ => Ok(None),
         }
+    }
+}
+
+/// The outbox in the database ([`crate::outbox::Queue`]): every process of the service sees
+/// every item; `owner` names this process in its claims.
+pub struct PgQueue {
+    pool: Pool,
+    owner: String,
+}
+
+impl PgQueue {
+    fn client(&self) -> std::io::Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
+        self.pool.get().map_err(std::io::Error::other)
+    }
+}
+
+fn io(e: postgres::Error) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+impl crate::outbox::Queue for PgQueue {
+    fn put(&self, name: &str, item: &[u8]) -> std::io::Result<()> {
+        self.client()?
+            .execute(
+                "INSERT INTO mesh_outbox (name, item) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET item = EXCLUDED.item",
+                &[&name, &item],
+            )
+            .map_err(io)?;
+        Ok(())
+    }
+
+    fn names(&self) -> Vec<String> {
+        let now = unix_now() as i64;
+        self.client()
+            .ok()
+            .and_then(|mut c| {
+                c.query(
+                    "SELECT name FROM mesh_outbox WHERE claimed_until < $1 OR claimed_by = $2
+                     ORDER BY name LIMIT 1000",
+                    &[&now, &self.owner],
+                )
+                .ok()
+            })
+            .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+            .unwrap_or_default()
+    }
+
+    fn claim(&self, name: &str, seconds: u64) -> Option<Vec<u8>> {
+        let now = unix_now() as i64;
+        let until = now + seconds as i64;
+        self.client()
+            .ok()?
+            .query_opt(
+                "UPDATE mesh_outbox SET claimed_by = $2, claimed_until = $3
+                 WHERE name = $1 AND (claimed_until < $4 OR claimed_by = $2) RETURNING item",
+                &[&name, &self.owner, &until, &now],
+            )
+            .ok()
+            .flatten()
+            .map(|row| row.get(0))
+    }
+
+    fn release(&self, name: &str) {
+        if let Ok(mut c) = self.client() {
+            let _ = c.execute(
+                "UPDATE mesh_outbox SET claimed_until = 0 WHERE name = $1 AND claimed_by = $2",
+                &[&name, &self.owner],
+            );
+        }
+    }
+
+    fn remove(&self, name: &str) -> std::io::Result<()> {
+        self.client()?
+            .execute("DELETE FROM mesh_outbox WHERE name = $1", &[&name])
+            .map_err(io)?;
+        Ok(())
     }
 }

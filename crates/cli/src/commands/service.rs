@@ -73,6 +73,10 @@ pub struct StartArgs {
     /// not be delivered (default: 2 days).
     #[arg(long, default_value_t = mesh_service::outbox::DEFAULT_LIFETIME.as_secs())]
     outbox_lifetime: u64,
+    /// With --postgres: seconds a process holds a message it is delivering before another
+    /// process of the service may take it over (should it have died).
+    #[arg(long, default_value_t = mesh_service::outbox::DEFAULT_CLAIM.as_secs())]
+    outbox_claim: u64,
     /// Deliver to services that discovery finds at private, loopback or link-local addresses
     /// too (by default only `--peer` services may be there).
     #[arg(long)]
@@ -165,6 +169,7 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&a.data)?;
     // With PostgreSQL the identity lives in the database, so every process sharing it is the
     // same service; otherwise in the data directory.
+    let mut pg_queue = None;
     let (mut identity, store): (Identity, Arc<dyn Store>) = match &a.postgres {
         Some(url) => {
             let pg = mesh_service::pg::PgStore::connect(url)
@@ -185,6 +190,7 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
                     sealed = pg.service_secrets(Vec::new)?;
                 }
             }
+            pg_queue = Some(pg.outbox_queue());
             (
                 Identity::from_sealed(&sealed, &passphrase).map_err(anyhow::Error::msg)?,
                 Arc::new(pg),
@@ -234,8 +240,17 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
     peers.allow_private = a.allow_private_peers;
     let peers = Arc::new(peers);
     host.peers = peers.clone();
-    let mut outbox = mesh_service::outbox::Outbox::new(&a.data.join("outbox"), peers)?;
+    // With PostgreSQL the outbox is in the database too: what one process queued, any
+    // delivers (and a process that dies leaves it to the others).
+    let mut outbox = match &pg_queue {
+        Some(_) => mesh_service::outbox::Outbox::with_queue(
+            Box::new(pg_queue.take().expect("a queue")),
+            peers,
+        ),
+        None => mesh_service::outbox::Outbox::new(&a.data.join("outbox"), peers)?,
+    };
     outbox.lifetime = std::time::Duration::from_secs(a.outbox_lifetime);
+    outbox.claim = std::time::Duration::from_secs(a.outbox_claim.max(1));
     let outbox = Arc::new(outbox);
     host.outbox = Some(outbox.clone());
     let (signer, worker_store) = (host.signer(), host.store());
