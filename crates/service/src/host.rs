@@ -119,9 +119,14 @@ impl Identity {
         Ok((Self::from_secrets(&secrets)?, sealed))
     }
 
-    /// `sealed` (secrets made before they kept a TLS identity) sealed again with a new one;
-    /// `None` if they have one already.
-    pub fn with_tls(sealed: &[u8], passphrase: &str) -> Result<Option<Vec<u8>>, String> {
+    /// `sealed` (secrets made before they kept a TLS identity) sealed again with one: `own` (a
+    /// certificate served before, whose pins then still hold), else a new one; `None` if they
+    /// have one already.
+    pub fn with_tls(
+        sealed: &[u8],
+        passphrase: &str,
+        own: Option<&crate::tls::TlsIdentity>,
+    ) -> Result<Option<Vec<u8>>, String> {
         let plain = mesh_dare::passphrase::open(sealed, passphrase)
             .map_err(|_| "wrong service passphrase (or damaged service secrets)".to_string())?;
         let mut secrets =
@@ -129,7 +134,14 @@ impl Identity {
         if secrets.tls_cert.is_some() && secrets.tls_key.is_some() {
             return Ok(None);
         }
-        let tls = crate::tls::TlsIdentity::generate().map_err(|e| e.to_string())?;
+        let made;
+        let tls = match own {
+            Some(own) => own,
+            None => {
+                made = crate::tls::TlsIdentity::generate().map_err(|e| e.to_string())?;
+                &made
+            }
+        };
         secrets.tls_cert = Some(mesh_encoding::base64url::encode(&tls.cert));
         secrets.tls_key = Some(mesh_encoding::base64url::encode(tls.key()));
         let plain = serde_json::to_vec(&secrets).map_err(|e| e.to_string())?;

@@ -74,9 +74,12 @@ enum Outcome {
     Refused(String),
 }
 
-/// How long a process holds an item it is delivering before another may take it (longer than
-/// an attempt and the wait before the next may last).
-pub const DEFAULT_CLAIM: Duration = Duration::from_secs(180);
+/// How long a process holds an item it is delivering before another may take it; renewed
+/// every [`RENEW`] while the attempt lasts, and ended with it: a process that dies leaves its
+/// items to the others this long after.
+pub const CLAIM: Duration = Duration::from_secs(30);
+/// How often the claims of the attempts in flight are renewed.
+pub const RENEW: Duration = Duration::from_secs(10);
 
 /// Where the outbox's items are kept, by name. Every write is durable when it returns.
 pub trait Queue: Send + Sync {
@@ -87,9 +90,15 @@ pub trait Queue: Send + Sync {
     /// Take `name` for delivery for `seconds` (or hold it that much longer): its octets, unless
     /// it is gone or another process holds it.
     fn claim(&self, name: &str, seconds: u64) -> Option<Vec<u8>>;
-    /// Let go of `name` without delivering it (it stays, to be tried again).
-    fn release(&self, name: &str);
+    /// Let go of `name` without delivering it: it stays, to be tried again (by any process)
+    /// no sooner than `retry` from now.
+    fn release(&self, name: &str, retry: Duration);
+    /// Hold `names` (claimed by this process) for `seconds` more.
+    fn renew(&self, names: &[String], seconds: u64);
     fn remove(&self, name: &str) -> std::io::Result<()>;
+    /// Put `children` (name, item) in place of `parent`, all at once: nothing if `parent` is
+    /// gone (split before), or another process holds it. Whether it was done.
+    fn split(&self, parent: &str, children: &[(String, Vec<u8>)]) -> std::io::Result<bool>;
 }
 
 /// An outbox directory of the service's own (the data directory is locked by one process).
@@ -133,7 +142,9 @@ impl Queue for DirQueue {
         std::fs::read(self.dir.join(name)).ok()
     }
 
-    fn release(&self, _: &str) {}
+    fn release(&self, _: &str, _: Duration) {}
+
+    fn renew(&self, _: &[String], _: u64) {}
 
     fn remove(&self, name: &str) -> std::io::Result<()> {
         match std::fs::remove_file(self.dir.join(name)) {
@@ -141,6 +152,37 @@ impl Queue for DirQueue {
             _ => Ok(()),
         }
     }
+
+    /// The children are named from the parent, so that splitting again after a crash before
+    /// the parent was removed replaces them instead of adding copies.
+    fn split(&self, parent: &str, children: &[(String, Vec<u8>)]) -> std::io::Result<bool> {
+        if !self.dir.join(parent).exists() {
+            return Ok(false);
+        }
+        for (name, item) in children {
+            self.put(name, item)?;
+        }
+        self.remove(parent)?;
+        Ok(true)
+    }
+}
+
+/// Move the items of an outbox directory `dir` (one an earlier build kept) into `queue`; how
+/// many. Each is in the queue before it leaves the directory.
+pub fn move_into(dir: &Path, queue: &dyn Queue) -> std::io::Result<usize> {
+    if !dir.exists() {
+        return Ok(0);
+    }
+    let old = DirQueue::new(dir)?;
+    let mut moved = 0;
+    for name in old.names() {
+        if let Some(item) = old.claim(&name, 0) {
+            queue.put(&name, &item)?;
+            old.remove(&name)?;
+            moved += 1;
+        }
+    }
+    Ok(moved)
 }
 
 /// Where to reach other services, and the queue of what is waiting for them.
@@ -149,8 +191,6 @@ pub struct Outbox {
     peers: Arc<Peers>,
     /// How long an item is retried.
     pub lifetime: Duration,
-    /// How long a process holds an item it is delivering ([`DEFAULT_CLAIM`]).
-    pub claim: Duration,
 }
 
 impl Outbox {
@@ -165,7 +205,6 @@ impl Outbox {
             queue,
             peers,
             lifetime: DEFAULT_LIFETIME,
-            claim: DEFAULT_CLAIM,
         }
     }
 
@@ -258,10 +297,9 @@ impl Outbox {
         match outcome {
             Ok(Outcome::Delivered) => Ok(true),
             Ok(Outcome::Refused(why)) if item.recipients().len() > 1 => {
-                // Which of them is unknown: each is tried on its own. The new items' names come
-                // from this one's, so that splitting it again (after a crash before it was
-                // removed) replaces them instead of adding copies; it is removed at once.
+                // Which of them is unknown: each is tried on its own, in its place.
                 let stem = name.strip_suffix(".json").unwrap_or(name);
+                let mut children = Vec::new();
                 for (n, account) in item.recipients().into_iter().enumerate() {
                     let single = Item {
                         account: String::new(),
@@ -270,10 +308,14 @@ impl Outbox {
                         sender: item.sender.clone(),
                         queued: item.queued,
                     };
-                    self.write_as(&format!("{stem}-{n}.json"), &single)
-                        .map_err(|e| e.to_string())?;
+                    children.push((
+                        format!("{stem}-{n}.json"),
+                        serde_json::to_vec(&single).map_err(|e| e.to_string())?,
+                    ));
                 }
-                self.queue.remove(name).map_err(|e| e.to_string())?;
+                self.queue
+                    .split(name, &children)
+                    .map_err(|e| e.to_string())?;
                 tracing::info!("{why}; trying each recipient on its own");
                 Ok(true)
             }
@@ -306,8 +348,17 @@ impl Outbox {
         let mut wait: HashMap<String, (Instant, Duration)> = HashMap::new();
         let mut in_flight: HashSet<String> = HashSet::new();
         let mut busy_domains: HashSet<String> = HashSet::new();
+        // Done with, but not removed yet (the queue could not be written): never sent again.
+        let mut unremoved: HashSet<String> = HashSet::new();
         let (done_tx, done_rx) = mpsc::channel::<(String, String, Result<bool, String>)>();
+        let mut renewed = Instant::now();
         loop {
+            unremoved.retain(|name| self.queue.remove(name).is_err());
+            if renewed.elapsed() >= RENEW && !in_flight.is_empty() {
+                let names: Vec<String> = in_flight.iter().cloned().collect();
+                self.queue.renew(&names, CLAIM.as_secs());
+                renewed = Instant::now();
+            }
             // Results of the attempts that finished.
             while let Ok((name, domain, settled)) = done_rx.try_recv() {
                 in_flight.remove(&name);
@@ -315,6 +366,9 @@ impl Outbox {
                 match settled {
                     Ok(true) => {
                         wait.remove(&name);
+                        if self.queue.remove(&name).is_err() {
+                            unremoved.insert(name);
+                        }
                     }
                     Ok(false) => {}
                     Err(e) => {
@@ -324,6 +378,7 @@ impl Outbox {
                                 (*d * 2).min(Duration::from_secs(60))
                             });
                         tracing::info!("delivery to {domain} deferred ({e}); retry in {delay:?}");
+                        self.queue.release(&name, delay);
                         wait.insert(name, (Instant::now() + delay, delay));
                     }
                 }
@@ -333,15 +388,21 @@ impl Outbox {
                     break;
                 }
                 if in_flight.contains(&name)
+                    || unremoved.contains(&name)
                     || wait.get(&name).is_some_and(|(at, _)| Instant::now() < *at)
                 {
                     continue;
                 }
-                let Some(bytes) = self.queue.claim(&name, self.claim.as_secs()) else {
+                let Some(bytes) = self.queue.claim(&name, CLAIM.as_secs()) else {
                     continue;
                 };
                 let Ok(mut item) = serde_json::from_slice::<Item>(&bytes) else {
-                    self.queue.release(&name);
+                    // Nothing can come of it: it would be taken and put back for ever.
+                    tracing::error!(
+                        "outbox item {name} cannot be read ({} octets): removed",
+                        bytes.len()
+                    );
+                    let _ = self.queue.remove(&name);
                     continue;
                 };
                 if item.queued == 0 {
@@ -350,7 +411,7 @@ impl Outbox {
                 let domain = item.domain();
                 // One attempt at a time per service: a slow one holds back only its own.
                 if !busy_domains.insert(domain.clone()) {
-                    self.queue.release(&name);
+                    self.queue.release(&name, Duration::ZERO);
                     continue;
                 }
                 in_flight.insert(name.clone());
@@ -364,9 +425,8 @@ impl Outbox {
                         outbox.settle(&name, store.as_ref(), &item, outcome, &signer)
                     }))
                     .unwrap_or_else(|_| Err("the delivery attempt failed".into()));
-                    // Done with at once: a restart must not find it and deliver it again. One to
-                    // try again stays claimed by this process (which retries it after its
-                    // delay) until the claim runs out: others take it only if this one died.
+                    // Done with at once: a restart must not find it and deliver it again (if it
+                    // cannot be removed now, the loop keeps trying, and never sends it again).
                     if matches!(settled, Ok(true)) {
                         let _ = outbox.queue.remove(&name);
                     }

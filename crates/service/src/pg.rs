@@ -45,6 +45,8 @@ const MIGRATIONS: &[&str] = &[
     // The outbox, shared by every process: an item is claimed by the process delivering it
     // until `claimed_until` (seconds since the epoch).
     "CREATE TABLE mesh_outbox (name TEXT PRIMARY KEY, item BYTEA NOT NULL, claimed_by TEXT, claimed_until BIGINT NOT NULL DEFAULT 0);",
+    // When an item may be tried again (seconds since the epoch, by the database's clock).
+    "ALTER TABLE mesh_outbox ADD COLUMN next_try BIGINT NOT NULL DEFAULT 0;",
 ];
 
 /// Connections one service process keeps open to the database (requests are handled on
@@ -457,6 +459,9 @@ fn io(e: postgres::Error) -> std::io::Error {
     std::io::Error::other(e)
 }
 
+/// Now, by the database's clock (every process's claims are judged by the same one).
+const NOW: &str = "EXTRACT(EPOCH FROM clock_timestamp())::BIGINT";
+
 impl crate::outbox::Queue for PgQueue {
     fn put(&self, name: &str, item: &[u8]) -> std::io::Result<()> {
         self.client()?
@@ -469,16 +474,21 @@ impl crate::outbox::Queue for PgQueue {
         Ok(())
     }
 
+    /// Those no other process holds and not waiting to be tried again, the longest waiting
+    /// first (an unreachable service's items, put off, do not hide the others).
     fn names(&self) -> Vec<String> {
-        let now = unix_now() as i64;
         self.client()
             .ok()
             .and_then(|mut c| {
                 c.query(
-                    "SELECT name FROM mesh_outbox WHERE claimed_until < $1 OR claimed_by = $2
-                     ORDER BY name LIMIT 1000",
-                    &[&now, &self.owner],
+                    &format!(
+                        "SELECT name FROM mesh_outbox
+                         WHERE (claimed_until < {NOW} OR claimed_by = $1) AND next_try <= {NOW}
+                         ORDER BY next_try, name LIMIT 1000"
+                    ),
+                    &[&self.owner],
                 )
+                .inspect_err(|e| tracing::warn!("the outbox cannot be read: {e}"))
                 .ok()
             })
             .map(|rows| rows.iter().map(|r| r.get(0)).collect())
@@ -486,26 +496,46 @@ impl crate::outbox::Queue for PgQueue {
     }
 
     fn claim(&self, name: &str, seconds: u64) -> Option<Vec<u8>> {
-        let now = unix_now() as i64;
-        let until = now + seconds as i64;
         self.client()
             .ok()?
             .query_opt(
-                "UPDATE mesh_outbox SET claimed_by = $2, claimed_until = $3
-                 WHERE name = $1 AND (claimed_until < $4 OR claimed_by = $2) RETURNING item",
-                &[&name, &self.owner, &until, &now],
+                &format!(
+                    "UPDATE mesh_outbox SET claimed_by = $2, claimed_until = {NOW} + $3
+                     WHERE name = $1 AND (claimed_until < {NOW} OR claimed_by = $2)
+                     RETURNING item"
+                ),
+                &[&name, &self.owner, &(seconds as i64)],
             )
+            .inspect_err(|e| tracing::warn!("an outbox item cannot be claimed: {e}"))
             .ok()
             .flatten()
             .map(|row| row.get(0))
     }
 
-    fn release(&self, name: &str) {
+    fn release(&self, name: &str, retry: std::time::Duration) {
         if let Ok(mut c) = self.client() {
             let _ = c.execute(
-                "UPDATE mesh_outbox SET claimed_until = 0 WHERE name = $1 AND claimed_by = $2",
-                &[&name, &self.owner],
+                &format!(
+                    "UPDATE mesh_outbox SET claimed_until = 0, next_try = {NOW} + $3
+                     WHERE name = $1 AND claimed_by = $2"
+                ),
+                &[&name, &self.owner, &(retry.as_secs() as i64)],
             );
+        }
+    }
+
+    fn renew(&self, names: &[String], seconds: u64) {
+        if let Ok(mut c) = self.client() {
+            let renewed = c.execute(
+                &format!(
+                    "UPDATE mesh_outbox SET claimed_until = {NOW} + $3
+                     WHERE name = ANY($1) AND claimed_by = $2"
+                ),
+                &[&names, &self.owner, &(seconds as i64)],
+            );
+            if let Err(e) = renewed {
+                tracing::warn!("the outbox's claims cannot be renewed: {e}");
+            }
         }
     }
 
@@ -514,5 +544,29 @@ impl crate::outbox::Queue for PgQueue {
             .execute("DELETE FROM mesh_outbox WHERE name = $1", &[&name])
             .map_err(io)?;
         Ok(())
+    }
+
+    fn split(&self, parent: &str, children: &[(String, Vec<u8>)]) -> std::io::Result<bool> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(io)?;
+        let removed = tx
+            .execute(
+                "DELETE FROM mesh_outbox WHERE name = $1 AND claimed_by = $2",
+                &[&parent, &self.owner],
+            )
+            .map_err(io)?;
+        if removed == 0 {
+            return Ok(false);
+        }
+        for (name, item) in children {
+            tx.execute(
+                "INSERT INTO mesh_outbox (name, item) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET item = EXCLUDED.item",
+                &[name, item],
+            )
+            .map_err(io)?;
+        }
+        tx.commit().map_err(io)?;
+        Ok(true)
     }
 }

@@ -1,5 +1,6 @@
-//! TLS 1.3 for the service (protocol-09 §5.2.1) with rustls: a self-signed certificate made on
-//! first start and kept in the data directory, and its SHA-256 fingerprint, which clients pin
+//! TLS 1.3 for the service (protocol-09 §5.2.1) with rustls: a self-signed certificate made
+//! with the service's secrets and sealed with them (services made by an earlier build keep the
+//! one they made in the data directory), and its SHA-256 fingerprint, which clients pin
 //! (`https://HOST:PORT#pin=HEX`).
 
 use std::net::SocketAddr;

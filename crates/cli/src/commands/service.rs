@@ -73,10 +73,7 @@ pub struct StartArgs {
     /// not be delivered (default: 2 days).
     #[arg(long, default_value_t = mesh_service::outbox::DEFAULT_LIFETIME.as_secs())]
     outbox_lifetime: u64,
-    /// With --postgres: seconds a process holds a message it is delivering before another
-    /// process of the service may take it over (should it have died).
-    #[arg(long, default_value_t = mesh_service::outbox::DEFAULT_CLAIM.as_secs())]
-    outbox_claim: u64,
+
     /// Deliver to services that discovery finds at private, loopback or link-local addresses
     /// too (by default only `--peer` services may be there).
     #[arg(long)]
@@ -174,15 +171,20 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
         Some(url) => {
             let pg = mesh_service::pg::PgStore::connect(url)
                 .with_context(|| "connecting to PostgreSQL")?;
-            let mut sealed = pg.service_secrets(|| {
-                Identity::create(&passphrase)
-                    .map(|(_, s)| s)
-                    .unwrap_or_default()
-            })?;
+            // Made before it is known whether the database holds secrets already: a failure
+            // to make them is an error here, never empty secrets stored for good.
+            let (_, fresh) = Identity::create(&passphrase).map_err(anyhow::Error::msg)?;
+            let mut sealed = pg.service_secrets(|| fresh)?;
             // Secrets from before they kept the TLS identity get one, once, for every process
-            // (whichever process writes it first, the others take it).
-            while let Some(with_tls) =
-                Identity::with_tls(&sealed, &passphrase).map_err(anyhow::Error::msg)?
+            // (whichever process writes it first, the others take it): the certificate this
+            // process served with, if it made one, so that its clients' pins still hold.
+            let own = ["tls-cert.der", "tls-key.der"]
+                .iter()
+                .all(|f| a.data.join(f).exists())
+                .then(|| mesh_service::tls::TlsIdentity::load_or_create(&a.data))
+                .transpose()?;
+            while let Some(with_tls) = Identity::with_tls(&sealed, &passphrase, own.as_ref())
+                .map_err(anyhow::Error::msg)?
             {
                 if pg.replace_service_secrets(&sealed, &with_tls)? {
                     sealed = with_tls;
@@ -242,15 +244,19 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
     host.peers = peers.clone();
     // With PostgreSQL the outbox is in the database too: what one process queued, any
     // delivers (and a process that dies leaves it to the others).
-    let mut outbox = match &pg_queue {
-        Some(_) => mesh_service::outbox::Outbox::with_queue(
-            Box::new(pg_queue.take().expect("a queue")),
-            peers,
-        ),
+    let mut outbox = match pg_queue.take() {
+        Some(queue) => {
+            // What an earlier build queued in this process's directory joins the shared queue.
+            let moved = mesh_service::outbox::move_into(&a.data.join("outbox"), &queue)?;
+            if moved > 0 {
+                tracing::info!("{moved} queued messages moved from the outbox directory");
+            }
+            mesh_service::outbox::Outbox::with_queue(Box::new(queue), peers)
+        }
         None => mesh_service::outbox::Outbox::new(&a.data.join("outbox"), peers)?,
     };
     outbox.lifetime = std::time::Duration::from_secs(a.outbox_lifetime);
-    outbox.claim = std::time::Duration::from_secs(a.outbox_claim.max(1));
+
     let outbox = Arc::new(outbox);
     host.outbox = Some(outbox.clone());
     let (signer, worker_store) = (host.signer(), host.store());
