@@ -753,8 +753,14 @@ pub const PIN_ACTION: &str = "Device";
 
 /// A Local-spool marker recording that a PIN has been used.
 fn pin_used_marker(pin_id: &str) -> Result<DareEnvelope> {
+    local_marker(&format!("PinUsed:{pin_id}"))
+}
+
+/// A Local-spool marker under `unique_id`: that something was done (a PIN used, a request
+/// answered), for every device of the account to see.
+pub(crate) fn local_marker(unique_id: &str) -> Result<DareEnvelope> {
     let meta = mesh_dare::ContentMeta {
-        unique_id: Some(format!("PinUsed:{pin_id}")),
+        unique_id: Some(unique_id.to_string()),
         message_type: Some("MessageComplete".into()),
         ..Default::default()
     };
@@ -835,7 +841,8 @@ pub struct PinOutcome {
     pub result: String,
 }
 
-fn local_entry(account: &Account, unique_id: &str) -> Result<Option<DareEnvelope>> {
+/// The entry of the local copy of the Local spool under `unique_id`, if any.
+pub(crate) fn local_entry(account: &Account, unique_id: &str) -> Result<Option<DareEnvelope>> {
     let path = account.dir().join("MMM_Local.dare");
     if !path.exists() {
         return Ok(None);

@@ -12,6 +12,7 @@
 pub mod agreements;
 pub mod authority;
 pub mod catalogs;
+pub mod confirmations;
 pub mod conflicts;
 pub mod connect;
 pub mod context;

@@ -15,7 +15,9 @@ use mesh_crypto::PublicKey;
 use mesh_dare::{Container, DareEnvelope, Mode};
 use mesh_schema::catalog::CatalogedContact;
 use mesh_schema::key::required;
-use mesh_schema::message::{MessageContact, MessageError};
+use mesh_schema::message::{
+    MessageContact, MessageError, RequestConfirmation, ResponseConfirmation,
+};
 use mesh_schema::profile::ProfileUser;
 use mesh_schema::{sender, signed, MeshItem};
 use std::collections::HashMap;
@@ -73,6 +75,35 @@ pub enum Received {
     },
     /// A message of ours that could not be delivered, as our service reported it (signed by it).
     Error(MessageError),
+    /// A request to confirm something ([`crate::confirmations`]), with the envelope it came in
+    /// (which the answer carries back).
+    ConfirmationRequest {
+        message: RequestConfirmation,
+        sender: Sender,
+        envelope: DareEnvelope,
+    },
+    /// An answer to a request of ours to confirm something.
+    ConfirmationResponse {
+        message: ResponseConfirmation,
+        sender: Sender,
+    },
+}
+
+/// The ContentMetaData member carrying the sender's self-signed account profile (the envelope's
+/// JSON text) on messages whose own members have no place for it (a MessageContact carries it
+/// as its AuthenticatedData). This implementation's, like [`sender::SENDER_CONNECTION`].
+pub const SENDER_PROFILE: &str = "SenderProfile";
+
+/// The sender profile a message carries in its ContentMetaData, if any.
+fn profile_in_meta(envelope: &DareEnvelope) -> Option<DareEnvelope> {
+    let meta = envelope.content_meta().ok()?;
+    let text = meta
+        .key_values
+        .iter()
+        .find(|kv| kv.key == SENDER_PROFILE)?
+        .value
+        .clone();
+    DareEnvelope::parse(text.as_bytes()).ok()
 }
 
 /// Check who sent `message` (carried by `envelope`) to `account`; `kept` is the profile UDF
@@ -83,22 +114,33 @@ fn check_sender(
     account: &str,
     kept: Option<&str>,
 ) -> std::result::Result<VerifiedSender, String> {
-    let address = message
-        .sender
-        .as_deref()
+    check_chain(
+        envelope,
+        message.sender.as_deref(),
+        message.recipient.as_deref(),
+        message.authenticated_data.clone(),
+        account,
+        kept,
+    )
+}
+
+/// Check who sent the message in `envelope`: it names `sender` and `recipient` (which must be
+/// `account`), and carries `profile` (the sender's self-signed profile).
+fn check_chain(
+    envelope: &DareEnvelope,
+    sender: Option<&str>,
+    recipient: Option<&str>,
+    profile: Option<DareEnvelope>,
+    account: &str,
+    kept: Option<&str>,
+) -> std::result::Result<VerifiedSender, String> {
+    let address = sender
         .ok_or("the message names no sender")?
         .to_ascii_lowercase();
-    if !message
-        .recipient
-        .as_deref()
-        .is_some_and(|r| r.eq_ignore_ascii_case(account))
-    {
+    if !recipient.is_some_and(|r| r.eq_ignore_ascii_case(account)) {
         return Err("the message is addressed to another account".into());
     }
-    let profile_env = message
-        .authenticated_data
-        .clone()
-        .ok_or("the message carries no profile of its sender")?;
+    let profile_env = profile.ok_or("the message carries no profile of its sender")?;
     let (profile, udf) = signed::verify_profile_user(&profile_env)
         .map_err(|e| format!("the sender's profile does not verify: {e}"))?;
     if !profile
@@ -131,6 +173,13 @@ fn check_sender(
         envelope: profile_env,
         udf,
     })
+}
+
+fn verified_or_not(checked: std::result::Result<VerifiedSender, String>) -> Sender {
+    match checked {
+        Ok(v) => Sender::Verified(v),
+        Err(why) => Sender::Unverified(why),
+    }
 }
 
 /// The profile UDF kept for `address` in the contact catalog, if any.
@@ -179,14 +228,50 @@ pub fn received(account: &Account) -> Result<Vec<Received>> {
                     kept.insert(from.clone(), kept_profile(account, &from)?);
                 }
                 let pinned = kept.get(&from).and_then(|k| k.as_deref());
-                let sender = match check_sender(envelope, &m, &account.address, pinned) {
-                    Ok(v) => Sender::Verified(v),
-                    Err(why) => Sender::Unverified(why),
-                };
+                let sender = verified_or_not(check_sender(envelope, &m, &account.address, pinned));
                 out.push(Received::Contact {
                     sender,
                     message: *m,
                     encrypted: envelope.is_encrypted(),
+                })
+            }
+            Ok(MeshItem::RequestConfirmation(m)) => {
+                let from = m.sender.clone().unwrap_or_default().to_ascii_lowercase();
+                if !kept.contains_key(&from) {
+                    kept.insert(from.clone(), kept_profile(account, &from)?);
+                }
+                let pinned = kept.get(&from).and_then(|k| k.as_deref());
+                let sender = verified_or_not(check_chain(
+                    envelope,
+                    m.sender.as_deref(),
+                    m.recipient.as_deref(),
+                    profile_in_meta(envelope),
+                    &account.address,
+                    pinned,
+                ));
+                out.push(Received::ConfirmationRequest {
+                    message: *m,
+                    sender,
+                    envelope: envelope.clone(),
+                })
+            }
+            Ok(MeshItem::ResponseConfirmation(m)) => {
+                let from = m.sender.clone().unwrap_or_default().to_ascii_lowercase();
+                if !kept.contains_key(&from) {
+                    kept.insert(from.clone(), kept_profile(account, &from)?);
+                }
+                let pinned = kept.get(&from).and_then(|k| k.as_deref());
+                let sender = verified_or_not(check_chain(
+                    envelope,
+                    m.sender.as_deref(),
+                    m.recipient.as_deref(),
+                    profile_in_meta(envelope),
+                    &account.address,
+                    pinned,
+                ));
+                out.push(Received::ConfirmationResponse {
+                    message: *m,
+                    sender,
                 })
             }
             Ok(MeshItem::MessageError(m)) => {
@@ -303,15 +388,37 @@ pub fn send(device: &Device, account: &Account, to: &str, text: &str) -> Result<
         authenticated_data: Some(account.profile_envelope()?),
         ..Default::default()
     };
-    let key = contact_key(account, &to)?;
-    let (signer, _, connection) = device_credentials(device, account)?;
-    let envelope = signed::seal_with(
-        &message.into(),
-        &signer,
-        Some(&mesh_schema::ids::envelope_id(&message_id)?),
-        &key.iter().collect::<Vec<_>>(),
-        vec![sender::key_value(&connection)?],
-    )?;
+    let (envelope, encrypted) = seal_message(device, account, message.into(), &message_id, &to)?;
     Session::open(device, account)?.send(&[to], envelope)?;
-    Ok((message_id, key.is_some()))
+    Ok((message_id, encrypted))
+}
+
+/// `item` (a message to `to`, with id `message_id`) sealed as this device sends messages:
+/// signed by its connection key, carrying its connection and the account's profile in the
+/// ContentMetaData, encrypted to `to` when its key is known. Also whether it was encrypted.
+pub(crate) fn seal_message(
+    device: &Device,
+    account: &Account,
+    item: MeshItem,
+    message_id: &str,
+    to: &str,
+) -> Result<(DareEnvelope, bool)> {
+    let key = contact_key(account, to)?;
+    let (signer, _, connection) = device_credentials(device, account)?;
+    let mut key_values = vec![sender::key_value(&connection)?];
+    // A MessageContact carries the profile as its AuthenticatedData.
+    if !matches!(item, MeshItem::MessageContact(_)) {
+        key_values.push(mesh_dare::schema::KeyValue {
+            key: SENDER_PROFILE.into(),
+            value: account.profile_envelope()?.to_json()?,
+        });
+    }
+    let envelope = signed::seal_with(
+        &item,
+        &signer,
+        Some(&mesh_schema::ids::envelope_id(message_id)?),
+        &key.iter().collect::<Vec<_>>(),
+        key_values,
+    )?;
+    Ok((envelope, key.is_some()))
 }

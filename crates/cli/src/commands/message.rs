@@ -1,10 +1,12 @@
 //! `mesh message send|list`: contact messages between accounts (schema-08 MessageContact),
 //! carried by the services (delivered at once on the same service, queued and retried across
-//! services).
+//! services); `confirm|pending|accept|reject|status`: confirmations
+//! ([`mesh_client::confirmations`]).
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
+use mesh_client::confirmations;
 use mesh_client::messages::{self, Received, Sender};
 use mesh_client::online::Session;
 
@@ -17,6 +19,18 @@ pub enum MessageCommand {
     Send { to: String, text: String },
     /// Messages received (after a sync).
     List,
+    /// Ask ADDRESS to confirm TEXT (a console asking a person to approve); prints the
+    /// request's MessageId and the ResponseID its answer will carry.
+    Confirm { to: String, text: String },
+    /// Requests to confirm something, not yet answered.
+    Pending,
+    /// Accept the request MESSAGEID (a signed answer goes back to who asked).
+    Accept { id: String },
+    /// Reject the request MESSAGEID.
+    Reject { id: String },
+    /// What became of a request sent from here (by its MessageId or ResponseID): Accept,
+    /// Reject or Pending.
+    Status { id: String },
 }
 
 pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyhow::Result<()> {
@@ -70,6 +84,24 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
                         "MessageId": m.message_id,
                         "Error": true,
                     }),
+                    Received::ConfirmationRequest {
+                        message, sender, ..
+                    } => serde_json::json!({
+                        "From": message.sender,
+                        "Verified": matches!(sender, Sender::Verified(_)),
+                        "Unverified": unverified(&sender),
+                        "Text": format!("asks to confirm: {}", message.text.unwrap_or_default()),
+                        "MessageId": message.message_id,
+                        "Confirmation": "Request",
+                    }),
+                    Received::ConfirmationResponse { message, sender } => serde_json::json!({
+                        "From": message.sender,
+                        "Verified": matches!(sender, Sender::Verified(_)),
+                        "Unverified": unverified(&sender),
+                        "Text": if message.accept == Some(true) { "accepted" } else { "rejected" },
+                        "MessageId": message.message_id,
+                        "Confirmation": "Response",
+                    }),
                 })
                 .collect();
             if common.json {
@@ -100,5 +132,113 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
             }
             Ok(())
         }
+        MessageCommand::Confirm { to, text } => {
+            let sent = confirmations::request(&device, &account, &to, &text)?;
+            if common.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"MessageId": sent.message_id, "ResponseId": sent.response_id, "To": sent.recipient})
+                );
+            } else {
+                println!("Message ID: {}", sent.message_id);
+                println!("Response ID: {}", sent.response_id);
+                println!(
+                    "(mesh message status {} shows the answer)",
+                    sent.response_id
+                );
+            }
+            Ok(())
+        }
+        MessageCommand::Pending => {
+            Session::open(&device, &account)?.sync(&mut |_, _, _| {})?;
+            let rows: Vec<serde_json::Value> = confirmations::pending(&account)?
+                .into_iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "MessageId": p.message.message_id,
+                        "From": p.message.sender,
+                        "Verified": matches!(p.sender, Sender::Verified(_)),
+                        "Unverified": unverified(&p.sender),
+                        "Text": p.message.text,
+                    })
+                })
+                .collect();
+            if common.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if rows.is_empty() {
+                println!("Nothing to confirm.");
+            } else {
+                for r in &rows {
+                    let from = r["From"].as_str().unwrap_or("?");
+                    match r["Unverified"].as_str() {
+                        Some(why) => println!(
+                            "{}  UNVERIFIED, claims to be from {from} ({why}): {}",
+                            r["MessageId"].as_str().unwrap_or(""),
+                            r["Text"].as_str().unwrap_or("")
+                        ),
+                        None => println!(
+                            "{}  {from} asks to confirm: {}",
+                            r["MessageId"].as_str().unwrap_or(""),
+                            r["Text"].as_str().unwrap_or("")
+                        ),
+                    }
+                }
+            }
+            Ok(())
+        }
+        MessageCommand::Accept { id } => answer(&device, &account, common, &id, true),
+        MessageCommand::Reject { id } => answer(&device, &account, common, &id, false),
+        MessageCommand::Status { id } => {
+            Session::open(&device, &account)?.sync(&mut |_, _, _| {})?;
+            let (sent, status, refused) = confirmations::status(&account, &id)?;
+            let word = match status {
+                confirmations::Status::Accepted => "Accept",
+                confirmations::Status::Rejected => "Reject",
+                confirmations::Status::Pending => "Pending",
+            };
+            if common.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"Status": word, "MessageId": sent.message_id, "ResponseId": sent.response_id, "To": sent.recipient, "Refused": refused})
+                );
+            } else {
+                println!("{word}");
+                if refused > 0 {
+                    eprintln!(
+                        "warning: {refused} answer(s) to this request were refused: not signed by \
+                         {} or not carrying the request sent",
+                        sent.recipient
+                    );
+                }
+            }
+            Ok(())
+        }
     }
+}
+
+/// Why a sender could not be checked, if it could not.
+fn unverified(sender: &Sender) -> Option<String> {
+    match sender {
+        Sender::Verified(_) => None,
+        Sender::Unverified(why) => Some(why.clone()),
+    }
+}
+
+/// `message accept|reject ID`: answer a request to confirm (after a sync).
+fn answer(
+    device: &mesh_client::Device,
+    account: &mesh_client::Account,
+    common: &Common,
+    id: &str,
+    accept: bool,
+) -> anyhow::Result<()> {
+    Session::open(device, account)?.sync(&mut |_, _, _| {})?;
+    confirmations::answer(device, account, id, accept)?;
+    let verb = if accept { "Accepted" } else { "Rejected" };
+    if common.json {
+        println!("{}", serde_json::json!({ verb: id }));
+    } else {
+        println!("{verb} {id}");
+    }
+    Ok(())
 }

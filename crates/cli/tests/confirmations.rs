@@ -1,0 +1,184 @@
+//! Confirmations end to end across two services (protocol-09 §8.5): a console asks a person to
+//! approve, the person's device sees the request and accepts or rejects it, and the console
+//! reads the answer, taking it only from the account it asked.
+
+mod common;
+use common::service::Service;
+use common::*;
+
+use std::time::{Duration, Instant};
+
+use mesh_client::online::{device_credentials, Session};
+use mesh_client::MeshHome;
+use mesh_schema::message::ResponseConfirmation;
+use mesh_schema::{sender, signed, MeshItem};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `message status ID` on `dir` until it is no longer Pending (or `seconds` pass).
+fn status(dir: &std::path::Path, id: &str, seconds: u64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let out = json_in(dir, &["message", "status", id]);
+        if out["Status"] != "Pending" || Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// `message pending` on `dir` until the request `id` is there.
+fn wait_pending(dir: &std::path::Path, id: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = json_in(dir, &["message", "pending"]);
+        if let Some(row) = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["MessageId"] == id)
+        {
+            return row.clone();
+        }
+        assert!(Instant::now() < deadline, "no request {id}: {rows}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn a_console_asks_and_only_the_account_asked_answers() {
+    let (d_com, d_net) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (com_listen, net_listen) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let com = Service::start_with(
+        d_com.path(),
+        None,
+        &[
+            "--plain-http",
+            "--listen",
+            &com_listen,
+            "--peer",
+            &format!("example.net=http://{net_listen}"),
+        ],
+    );
+    let net = Service::start_with(
+        d_net.path(),
+        None,
+        &[
+            "--plain-http",
+            "--listen",
+            &net_listen,
+            "--peer",
+            &format!("example.com=http://{com_listen}"),
+        ],
+    );
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [console, alice, mallory] = [0, 1, 2].map(|i| dirs[i].path());
+    ok_in(console, &["account", "create", "console@example.com"]);
+    ok_in(console, &["account", "bind", "--service", &com.url]);
+    ok_in(mallory, &["account", "create", "mallory@example.com"]);
+    ok_in(mallory, &["account", "bind", "--service", &com.url]);
+    ok_in(alice, &["account", "create", "alice@example.net"]);
+    ok_in(alice, &["account", "bind", "--service", &net.url]);
+
+    // Accepted.
+    let asked = json_in(
+        console,
+        &["message", "confirm", "alice@example.net", "start"],
+    );
+    let (request, response) = (
+        asked["MessageId"].as_str().unwrap().to_string(),
+        asked["ResponseId"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(
+        response,
+        mesh_schema::ids::response_id(&request).unwrap(),
+        "the answer's id follows from the request's"
+    );
+    assert_eq!(
+        json_in(console, &["message", "status", &response])["Status"],
+        "Pending"
+    );
+    let row = wait_pending(alice, &request);
+    assert_eq!(row["From"], "console@example.com");
+    assert_eq!(row["Verified"], true, "{row}");
+    assert_eq!(row["Text"], "start");
+    ok_in(alice, &["message", "accept", &request]);
+    assert_eq!(status(console, &response, 20)["Status"], "Accept");
+    // Answered once: no longer pending, and not answered again.
+    assert!(json_in(alice, &["message", "pending"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["MessageId"] != request.as_str()));
+    let refused = fails_in(alice, DEVICE_PASS, &["message", "reject", &request]);
+    assert!(refused.contains("answered already"), "{refused}");
+
+    // Rejected.
+    let asked = json_in(
+        console,
+        &["message", "confirm", "alice@example.net", "wire funds"],
+    );
+    let request = asked["MessageId"].as_str().unwrap().to_string();
+    wait_pending(alice, &request);
+    ok_in(alice, &["message", "reject", &request]);
+    let answer = status(console, &request, 20);
+    assert_eq!(answer["Status"], "Reject", "{answer}");
+
+    // Forged: mallory answers a request sent to alice, once in alice's name and once in her
+    // own, each a well-made ResponseConfirmation signed by mallory's device. Neither is taken.
+    let asked = json_in(
+        console,
+        &["message", "confirm", "alice@example.net", "open the door"],
+    );
+    let request = asked["MessageId"].as_str().unwrap().to_string();
+    let response = asked["ResponseId"].as_str().unwrap().to_string();
+    let device = MeshHome::at(mallory).open(DEVICE_PASS).unwrap();
+    let account = device.account(None).unwrap();
+    let (signer, _, connection) = device_credentials(&device, &account).unwrap();
+    for claimed in ["alice@example.net", "mallory@example.com"] {
+        let forged = ResponseConfirmation {
+            message_id: Some(response.clone()),
+            sender: Some(claimed.into()),
+            recipient: Some("console@example.com".into()),
+            request: None,
+            accept: Some(true),
+            ..Default::default()
+        };
+        let envelope = signed::seal_with(
+            &MeshItem::from(forged),
+            &signer,
+            Some(&mesh_schema::ids::envelope_id(&response).unwrap()),
+            &[],
+            vec![
+                sender::key_value(&connection).unwrap(),
+                mesh_dare::schema::KeyValue {
+                    key: mesh_client::messages::SENDER_PROFILE.into(),
+                    value: account.profile_envelope().unwrap().to_json().unwrap(),
+                },
+            ],
+        )
+        .unwrap();
+        Session::open(&device, &account)
+            .unwrap()
+            .send(&["console@example.com".to_string()], envelope)
+            .unwrap();
+    }
+    let answer = json_in(console, &["message", "status", &request]);
+    assert_eq!(answer["Status"], "Pending", "{answer}");
+    assert_eq!(answer["Refused"], 2, "{answer}");
+    // alice's own answer is still taken.
+    wait_pending(alice, &request);
+    ok_in(alice, &["message", "accept", &request]);
+    assert_eq!(status(console, &request, 20)["Status"], "Accept");
+    drop(com);
+    drop(net);
+}

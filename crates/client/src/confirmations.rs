@@ -1,0 +1,206 @@
+//! Confirmations (protocol-09 §8.5; the reference's `ProtocolConfirmation`,
+//! `ArchitectureConfirm`): one account asks another to confirm something — a console asking a
+//! person's phone to approve a login — and learns the answer, signed by the account it asked.
+//!
+//! The requester sends a RequestConfirmation `{MessageId, Sender, Recipient, Text}` and keeps it
+//! (`confirmations.json` beside the catalogs). The recipient answers with a
+//! ResponseConfirmation `{MessageId, Sender, Recipient, Request, Accept}` whose MessageId is the
+//! request's ResponseID ([`mesh_schema::ids::response_id`]) and whose `Request` is the request's
+//! envelope as it arrived. Both are messages like any other between accounts: signed by the
+//! sending device, carrying its connection and the account's profile
+//! ([`crate::messages::seal_message`]), encrypted to the other account's key when known. The
+//! requester takes an answer only if its sender checks out as the very account the request was
+//! sent to and it carries the request this device sent; anything else is counted as refused,
+//! never taken for an answer.
+
+use mesh_dare::DareEnvelope;
+use mesh_schema::message::{RequestConfirmation, ResponseConfirmation};
+use serde::{Deserialize, Serialize};
+
+use crate::context::{Account, Device};
+use crate::messages::{self, Received, Sender};
+use crate::online::Session;
+use crate::{store, ClientError, Result};
+
+const FILE: &str = "confirmations.json";
+
+/// A request this device sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Sent {
+    pub message_id: String,
+    pub response_id: String,
+    pub recipient: String,
+    pub text: String,
+    /// The request's envelope as sent (JSON).
+    envelope: String,
+}
+
+fn load(account: &Account) -> Result<Vec<Sent>> {
+    match std::fs::read(account.dir().join(FILE)) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Invalid(format!("{FILE} cannot be read: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Ask `to` to confirm `text`. Returns the request as kept (its MessageId and the ResponseID
+/// its answer will carry).
+pub fn request(device: &Device, account: &Account, to: &str, text: &str) -> Result<Sent> {
+    account.require_message_right()?;
+    let to = to.to_ascii_lowercase();
+    let message_id = mesh_udf::random::nonce(128).to_string();
+    let message = RequestConfirmation {
+        message_id: Some(message_id.clone()),
+        sender: Some(account.address.clone()),
+        recipient: Some(to.clone()),
+        text: Some(text.to_string()),
+        ..Default::default()
+    };
+    let (envelope, _) = messages::seal_message(device, account, message.into(), &message_id, &to)?;
+    let sent = Sent {
+        response_id: mesh_schema::ids::response_id(&message_id)?,
+        message_id,
+        recipient: to.clone(),
+        text: text.to_string(),
+        envelope: envelope.to_json()?,
+    };
+    // Kept before it leaves: an answer never comes to a request this device forgot.
+    let mut list = load(account)?;
+    list.push(sent.clone());
+    store::write_atomic(
+        &account.dir().join(FILE),
+        &serde_json::to_vec_pretty(&list).map_err(|e| ClientError::Invalid(e.to_string()))?,
+    )?;
+    Session::open(device, account)?.send(&[to], envelope)?;
+    Ok(sent)
+}
+
+/// A request to this account, not yet answered.
+pub struct Pending {
+    pub message: RequestConfirmation,
+    pub sender: Sender,
+}
+
+fn answered_marker(message_id: &str) -> String {
+    format!("Confirmed:{message_id}")
+}
+
+/// The requests to this account not yet answered (by any of its devices), oldest first (sync
+/// first to see new ones).
+pub fn pending(account: &Account) -> Result<Vec<Pending>> {
+    let mut out = Vec::new();
+    for r in messages::received(account)? {
+        if let Received::ConfirmationRequest {
+            message, sender, ..
+        } = r
+        {
+            let id = message.message_id.clone().unwrap_or_default();
+            if crate::connect::local_entry(account, &answered_marker(&id))?.is_none() {
+                out.push(Pending { message, sender });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Answer the request `message_id`: accept or reject it. Only a request whose sender checked
+/// out is answered: accepting what an unknown party asked in someone else's name would vouch
+/// for it.
+pub fn answer(device: &Device, account: &Account, message_id: &str, accept: bool) -> Result<()> {
+    account.require_message_right()?;
+    let found = messages::received(account)?
+        .into_iter()
+        .find_map(|r| match r {
+            Received::ConfirmationRequest {
+                message,
+                sender,
+                envelope,
+            } if message
+                .message_id
+                .as_deref()
+                .is_some_and(|id| id.eq_ignore_ascii_case(message_id)) =>
+            {
+                Some((message, sender, envelope))
+            }
+            _ => None,
+        })
+        .ok_or_else(|| ClientError::Invalid(format!("no request to confirm {message_id}")))?;
+    let (request, sender, envelope) = found;
+    let from = match sender {
+        Sender::Verified(v) => v.address().to_string(),
+        Sender::Unverified(why) => {
+            return Err(ClientError::Invalid(format!(
+                "the request {message_id} could not be checked to come from who it names \
+                 ({why}): it is not answered"
+            )))
+        }
+    };
+    let id = request.message_id.clone().unwrap_or_default();
+    if crate::connect::local_entry(account, &answered_marker(&id))?.is_some() {
+        return Err(ClientError::Invalid(format!(
+            "the request {id} was answered already"
+        )));
+    }
+    let response_id = mesh_schema::ids::response_id(&id)?;
+    let response = ResponseConfirmation {
+        message_id: Some(response_id.clone()),
+        sender: Some(account.address.clone()),
+        recipient: Some(from.clone()),
+        request: Some(envelope),
+        accept: Some(accept),
+        ..Default::default()
+    };
+    let (sealed, _) =
+        messages::seal_message(device, account, response.into(), &response_id, &from)?;
+    let session = Session::open(device, account)?;
+    session.send(&[from], sealed)?;
+    session.post_own(
+        vec![crate::connect::local_marker(&answered_marker(&id))?],
+        vec![],
+    )?;
+    Ok(())
+}
+
+/// What became of a request this device sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Accepted,
+    Rejected,
+}
+
+/// The state of the request `id` (its MessageId or ResponseID) from the answers received (sync
+/// first), and how many answers to it were refused (not signed by the account asked, or not
+/// carrying the request sent).
+pub fn status(account: &Account, id: &str) -> Result<(Sent, Status, usize)> {
+    let sent = load(account)?
+        .into_iter()
+        .find(|s| s.message_id.eq_ignore_ascii_case(id) || s.response_id.eq_ignore_ascii_case(id))
+        .ok_or_else(|| ClientError::Invalid(format!("no request {id} was sent from here")))?;
+    let request = DareEnvelope::parse(sent.envelope.as_bytes())?;
+    let mut refused = 0;
+    for r in messages::received(account)? {
+        let Received::ConfirmationResponse { message, sender } = r else {
+            continue;
+        };
+        if message.message_id.as_deref() != Some(sent.response_id.as_str()) {
+            continue;
+        }
+        let from_asked = matches!(&sender, Sender::Verified(v)
+            if v.address().eq_ignore_ascii_case(&sent.recipient));
+        // The very envelope sent: its payload (under a fresh MessageId, encrypted or not) is
+        // this request's alone.
+        let carries_ours = message
+            .request
+            .as_ref()
+            .is_some_and(|e| e.payload == request.payload);
+        match (from_asked && carries_ours, message.accept) {
+            (true, Some(true)) => return Ok((sent, Status::Accepted, refused)),
+            (true, Some(false)) => return Ok((sent, Status::Rejected, refused)),
+            _ => refused += 1,
+        }
+    }
+    Ok((sent, Status::Pending, refused))
+}
