@@ -24,10 +24,12 @@ use proptest::prelude::*;
 
 const PASS: &str = "device passphrase";
 
-/// A store that can be made to fail as a database that went away does.
+/// A store that can be made to fail as a database that went away does, and counts the
+/// entries it reads.
 struct Flaky {
     inner: FileStore,
     down: AtomicBool,
+    entries_read: std::sync::atomic::AtomicU64,
 }
 
 macro_rules! check {
@@ -61,7 +63,10 @@ impl Store for Flaky {
     }
     fn read(&self, a: &str, c: &str, from: u64, max: u64) -> StoreResult<Vec<DareEnvelope>> {
         check!(self);
-        self.inner.read(a, c, from, max)
+        let read = self.inner.read(a, c, from, max)?;
+        self.entries_read
+            .fetch_add(read.len() as u64, Ordering::SeqCst);
+        Ok(read)
     }
     fn transact_with_profile(
         &self,
@@ -108,6 +113,7 @@ fn lab() -> Lab {
     let store = Arc::new(Flaky {
         inner: FileStore::open(dir.path().join("store")).unwrap(),
         down: AtomicBool::new(false),
+        entries_read: Default::default(),
     });
     let mut host = ServiceHost::new(store.clone(), identity);
     host.domains = Some(vec!["example.com".into()]);
@@ -924,4 +930,66 @@ fn an_entry_with_a_false_header_digest_is_refused() {
         .read("alice@example.com", "MMM_Local", before + 1, 1)
         .unwrap();
     assert_eq!(stored.len(), 1);
+}
+
+/// A Download asking for one entry of a long container reads that entry, not a page of them
+/// (each of which the service would read and then throw away): what a request costs the service
+/// is what it asks for.
+#[test]
+fn a_download_of_one_entry_reads_one_entry() {
+    let lab = lab();
+    // In transactions of the size the service takes.
+    for _ in 0..15 {
+        let entries: Vec<DareEnvelope> = (0..40)
+            .map(|_| {
+                signed::seal(
+                    &mesh_schema::message::MessageComplete::default().into(),
+                    &lab.signer,
+                    None,
+                    &[],
+                )
+                .unwrap()
+            })
+            .collect();
+        let request = Request::TransactRequest(TransactRequest {
+            account: Some("alice@example.com".into()),
+            enveloped_connection_device: Some(lab.connection.clone()),
+            local: entries,
+            ..Default::default()
+        });
+        assert_eq!(lab.send(&lab.seal(&request)).0, 200);
+    }
+    assert!(lab.index("MMM_Local") >= 600);
+    let download = |min: u64, max: Option<u64>| {
+        Request::DownloadRequest(DownloadRequest {
+            account: Some("alice@example.com".into()),
+            enveloped_connection_device: Some(lab.connection.clone()),
+            select: vec![ConstraintsSelect {
+                container: Some("MMM_Local".into()),
+                index_min: Some(min),
+                index_max: max,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    };
+    let reads = || lab.store.entries_read.load(Ordering::SeqCst);
+    let before = reads();
+    let reply = lab.host.handle(&lab.seal(&download(5, Some(5))));
+    assert_eq!(reply.status, 200);
+    let Response::DownloadResponse(answer) =
+        binding::open_response(&reply.body, &lab.keys, None, None).unwrap()
+    else {
+        panic!("not a DownloadResponse");
+    };
+    assert_eq!(answer.updates[0].envelopes.len(), 1);
+    assert_eq!(reads() - before, 1, "entries read for a one-entry Download");
+    // An open-ended one reads at most a page.
+    let before = reads();
+    assert_eq!(lab.send(&lab.seal(&download(1, None))).0, 200);
+    assert!(
+        reads() - before <= mesh_service::host::MAX_DOWNLOAD_ENTRIES,
+        "{} entries read",
+        reads() - before
+    );
 }
