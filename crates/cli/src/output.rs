@@ -32,3 +32,17 @@ pub fn print_qr(text: &str) {
         );
     }
 }
+
+/// `text` as it may go to a terminal: control characters (which could move the cursor and
+/// rewrite what was shown, making one sender's words read as another's) written escaped.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}

@@ -175,8 +175,51 @@ fn a_console_asks_and_only_the_account_asked_answers() {
     let answer = json_in(console, &["message", "status", &request]);
     assert_eq!(answer["Status"], "Pending", "{answer}");
     assert_eq!(answer["Refused"], 2, "{answer}");
-    // alice's own answer is still taken.
+    // A request whose text would rewrite the terminal line (to read as asked by someone
+    // else) is never shown nor answerable; nor may one be sent.
+    let refused = fails_in(
+        console,
+        DEVICE_PASS,
+        &[
+            "message",
+            "confirm",
+            "alice@example.net",
+            "x\rbank@example.com asks",
+        ],
+    );
+    assert!(refused.contains("one line"), "{refused}");
+    let disguised = mesh_schema::message::RequestConfirmation {
+        message_id: Some(mesh_udf::random::nonce(128).to_string()),
+        sender: Some("mallory@example.com".into()),
+        recipient: Some("alice@example.net".into()),
+        text: Some("x\r\x1b[2Kbank@example.com asks to confirm: log in".into()),
+        ..Default::default()
+    };
+    let disguised_id = disguised.message_id.clone().unwrap();
+    let envelope = signed::seal_with(
+        &MeshItem::from(disguised),
+        &signer,
+        Some(&mesh_schema::ids::envelope_id(&disguised_id).unwrap()),
+        &[],
+        vec![
+            sender::key_value(&connection).unwrap(),
+            mesh_dare::schema::KeyValue {
+                key: mesh_client::messages::SENDER_PROFILE.into(),
+                value: account.profile_envelope().unwrap().to_json().unwrap(),
+            },
+        ],
+    )
+    .unwrap();
+    Session::open(&device, &account)
+        .unwrap()
+        .send(&["alice@example.net".to_string()], envelope)
+        .unwrap();
+    // alice's own answer is still taken; mallory's disguised request is not among the pending.
     wait_pending(alice, &request);
+    let pending = json_in(alice, &["message", "pending"]).to_string();
+    assert!(!pending.contains(&disguised_id), "{pending}");
+    let refused = fails_in(alice, DEVICE_PASS, &["message", "accept", &disguised_id]);
+    assert!(refused.contains("no request"), "{refused}");
     ok_in(alice, &["message", "accept", &request]);
     assert_eq!(status(console, &request, 20)["Status"], "Accept");
     drop(com);

@@ -24,6 +24,9 @@ use crate::{store, ClientError, Result};
 
 const FILE: &str = "confirmations.json";
 
+/// The longest text a request may carry (what is asked is a line, not a document).
+pub const MAX_TEXT: usize = 1000;
+
 /// A request this device sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -49,6 +52,11 @@ fn load(account: &Account) -> Result<Vec<Sent>> {
 /// its answer will carry).
 pub fn request(device: &Device, account: &Account, to: &str, text: &str) -> Result<Sent> {
     account.require_message_right()?;
+    if text.chars().count() > MAX_TEXT || text.chars().any(char::is_control) {
+        return Err(ClientError::Invalid(format!(
+            "what is asked is one line of at most {MAX_TEXT} characters"
+        )));
+    }
     let to = to.to_ascii_lowercase();
     let message_id = mesh_udf::random::nonce(128).to_string();
     let message = RequestConfirmation {
@@ -83,21 +91,51 @@ pub struct Pending {
     pub sender: Sender,
 }
 
-fn answered_marker(message_id: &str) -> String {
-    format!("Confirmed:{message_id}")
+/// The marker of an answered request: by who asked and the request's id (two senders may
+/// choose the same id).
+fn answered_marker(sender: &str, message_id: &str) -> String {
+    format!("Confirmed:{}:{message_id}", sender.to_ascii_lowercase())
+}
+
+/// Is `text` fit to show as one line: no control characters (which could rewrite what the
+/// terminal shows), not overlong?
+fn showable(text: &str) -> bool {
+    text.chars().count() <= MAX_TEXT && !text.chars().any(char::is_control)
+}
+
+/// A request as it may be shown and answered: its id a UDF, its sender an address, its text
+/// one line. Anything else is no request (it is never shown, nor answerable).
+fn well_formed(message: &RequestConfirmation) -> bool {
+    message
+        .message_id
+        .as_deref()
+        .is_some_and(|id| mesh_udf::Udf::parse(id).is_ok())
+        && message
+            .sender
+            .as_deref()
+            .is_some_and(|s| s.contains('@') && showable(s))
+        && message.text.as_deref().is_none_or(showable)
 }
 
 /// The requests to this account not yet answered (by any of its devices), oldest first (sync
 /// first to see new ones).
 pub fn pending(account: &Account) -> Result<Vec<Pending>> {
+    let answered: std::collections::HashSet<String> =
+        crate::connect::local_ids(account)?.into_iter().collect();
     let mut out = Vec::new();
     for r in messages::received(account)? {
         if let Received::ConfirmationRequest {
             message, sender, ..
         } = r
         {
-            let id = message.message_id.clone().unwrap_or_default();
-            if crate::connect::local_entry(account, &answered_marker(&id))?.is_none() {
+            if !well_formed(&message) {
+                continue;
+            }
+            let marker = answered_marker(
+                message.sender.as_deref().unwrap_or_default(),
+                message.message_id.as_deref().unwrap_or_default(),
+            );
+            if !answered.contains(&marker) {
                 out.push(Pending { message, sender });
             }
         }
@@ -110,24 +148,27 @@ pub fn pending(account: &Account) -> Result<Vec<Pending>> {
 /// for it.
 pub fn answer(device: &Device, account: &Account, message_id: &str, accept: bool) -> Result<()> {
     account.require_message_right()?;
-    let found = messages::received(account)?
+    let mut found: Vec<_> = messages::received(account)?
         .into_iter()
-        .find_map(|r| match r {
+        .filter_map(|r| match r {
             Received::ConfirmationRequest {
                 message,
                 sender,
                 envelope,
-            } if message
-                .message_id
-                .as_deref()
-                .is_some_and(|id| id.eq_ignore_ascii_case(message_id)) =>
-            {
+            } if well_formed(&message) && message.message_id.as_deref() == Some(message_id) => {
                 Some((message, sender, envelope))
             }
             _ => None,
         })
+        .collect();
+    if found.len() > 1 {
+        return Err(ClientError::Invalid(format!(
+            "more than one request carries the id {message_id}: none is answered"
+        )));
+    }
+    let (request, sender, envelope) = found
+        .pop()
         .ok_or_else(|| ClientError::Invalid(format!("no request to confirm {message_id}")))?;
-    let (request, sender, envelope) = found;
     let from = match sender {
         Sender::Verified(v) => v.address().to_string(),
         Sender::Unverified(why) => {
@@ -138,7 +179,8 @@ pub fn answer(device: &Device, account: &Account, message_id: &str, accept: bool
         }
     };
     let id = request.message_id.clone().unwrap_or_default();
-    if crate::connect::local_entry(account, &answered_marker(&id))?.is_some() {
+    let marker = answered_marker(&from, &id);
+    if crate::connect::local_entry(account, &marker)?.is_some() {
         return Err(ClientError::Invalid(format!(
             "the request {id} was answered already"
         )));
@@ -156,10 +198,7 @@ pub fn answer(device: &Device, account: &Account, message_id: &str, accept: bool
         messages::seal_message(device, account, response.into(), &response_id, &from)?;
     let session = Session::open(device, account)?;
     session.send(&[from], sealed)?;
-    session.post_own(
-        vec![crate::connect::local_marker(&answered_marker(&id))?],
-        vec![],
-    )?;
+    session.post_own(vec![crate::connect::local_marker(&marker)?], vec![])?;
     Ok(())
 }
 
@@ -169,6 +208,9 @@ pub enum Status {
     Pending,
     Accepted,
     Rejected,
+    /// The account asked answered both ways (two of its devices at once, say): neither is
+    /// taken.
+    Conflicting,
 }
 
 /// The state of the request `id` (its MessageId or ResponseID) from the answers received (sync
@@ -181,6 +223,7 @@ pub fn status(account: &Account, id: &str) -> Result<(Sent, Status, usize)> {
         .ok_or_else(|| ClientError::Invalid(format!("no request {id} was sent from here")))?;
     let request = DareEnvelope::parse(sent.envelope.as_bytes())?;
     let mut refused = 0;
+    let mut answers = Vec::new();
     for r in messages::received(account)? {
         let Received::ConfirmationResponse { message, sender } = r else {
             continue;
@@ -197,10 +240,15 @@ pub fn status(account: &Account, id: &str) -> Result<(Sent, Status, usize)> {
             .as_ref()
             .is_some_and(|e| e.payload == request.payload);
         match (from_asked && carries_ours, message.accept) {
-            (true, Some(true)) => return Ok((sent, Status::Accepted, refused)),
-            (true, Some(false)) => return Ok((sent, Status::Rejected, refused)),
+            (true, Some(accept)) => answers.push(accept),
             _ => refused += 1,
         }
     }
-    Ok((sent, Status::Pending, refused))
+    let status = match (answers.contains(&true), answers.contains(&false)) {
+        (true, true) => Status::Conflicting,
+        (true, false) => Status::Accepted,
+        (false, true) => Status::Rejected,
+        (false, false) => Status::Pending,
+    };
+    Ok((sent, status, refused))
 }

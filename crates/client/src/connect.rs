@@ -209,7 +209,7 @@ pub struct PendingRequest {
     device: ProfileDevice,
 }
 
-fn local_ids(account: &Account) -> Result<Vec<String>> {
+pub(crate) fn local_ids(account: &Account) -> Result<Vec<String>> {
     let path = account.dir().join("MMM_Local.dare");
     if !path.exists() {
         return Ok(vec![]);

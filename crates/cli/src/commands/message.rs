@@ -11,6 +11,7 @@ use mesh_client::messages::{self, Received, Sender};
 use mesh_client::online::Session;
 
 use crate::commands::catalog::Common;
+use crate::output::printable;
 use crate::session;
 
 #[derive(Subcommand)]
@@ -98,7 +99,11 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
                         "From": message.sender,
                         "Verified": matches!(sender, Sender::Verified(_)),
                         "Unverified": unverified(&sender),
-                        "Text": if message.accept == Some(true) { "accepted" } else { "rejected" },
+                        "Text": match message.accept {
+                            Some(true) => "accepted",
+                            Some(false) => "rejected",
+                            None => "answered without saying yes or no",
+                        },
                         "MessageId": message.message_id,
                         "Confirmation": "Response",
                     }),
@@ -113,20 +118,20 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
                     if let Some(why) = r["Unverified"].as_str() {
                         println!(
                             "UNVERIFIED, claims to be from {} ({why}): {}",
-                            r["From"].as_str().unwrap_or("?"),
-                            r["Text"].as_str().unwrap_or("")
+                            printable(r["From"].as_str().unwrap_or("?")),
+                            printable(r["Text"].as_str().unwrap_or(""))
                         );
                         continue;
                     }
                     println!(
                         "{}{}: {}",
-                        r["From"].as_str().unwrap_or("?"),
+                        printable(r["From"].as_str().unwrap_or("?")),
                         if r["Encrypted"] == true {
                             " (encrypted)"
                         } else {
                             ""
                         },
-                        r["Text"].as_str().unwrap_or("")
+                        printable(r["Text"].as_str().unwrap_or(""))
                     );
                 }
             }
@@ -169,17 +174,17 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
                 println!("Nothing to confirm.");
             } else {
                 for r in &rows {
-                    let from = r["From"].as_str().unwrap_or("?");
+                    let from = printable(r["From"].as_str().unwrap_or("?"));
                     match r["Unverified"].as_str() {
                         Some(why) => println!(
                             "{}  UNVERIFIED, claims to be from {from} ({why}): {}",
-                            r["MessageId"].as_str().unwrap_or(""),
-                            r["Text"].as_str().unwrap_or("")
+                            printable(r["MessageId"].as_str().unwrap_or("")),
+                            printable(r["Text"].as_str().unwrap_or(""))
                         ),
                         None => println!(
                             "{}  {from} asks to confirm: {}",
-                            r["MessageId"].as_str().unwrap_or(""),
-                            r["Text"].as_str().unwrap_or("")
+                            printable(r["MessageId"].as_str().unwrap_or("")),
+                            printable(r["Text"].as_str().unwrap_or(""))
                         ),
                     }
                 }
@@ -195,6 +200,7 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
                 confirmations::Status::Accepted => "Accept",
                 confirmations::Status::Rejected => "Reject",
                 confirmations::Status::Pending => "Pending",
+                confirmations::Status::Conflicting => "Conflicting",
             };
             if common.json {
                 println!(
