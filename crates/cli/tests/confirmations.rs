@@ -144,19 +144,13 @@ fn a_console_asks_and_only_the_account_asked_answers() {
     let device = MeshHome::at(mallory).open(DEVICE_PASS).unwrap();
     let account = device.account(None).unwrap();
     let (signer, _, connection) = device_credentials(&device, &account).unwrap();
-    for claimed in ["alice@example.net", "mallory@example.com"] {
-        let forged = ResponseConfirmation {
-            message_id: Some(response.clone()),
-            sender: Some(claimed.into()),
-            recipient: Some("console@example.com".into()),
-            request: None,
-            accept: Some(true),
-            ..Default::default()
-        };
+    // A message as mallory's device seals one (signed, its connection and profile in the
+    // metadata), with whatever it says inside, sent through her service.
+    let send_as_mallory = |item: MeshItem, id: &str, to: &str| {
         let envelope = signed::seal_with(
-            &MeshItem::from(forged),
+            &item,
             &signer,
-            Some(&mesh_schema::ids::envelope_id(&response).unwrap()),
+            Some(&mesh_schema::ids::envelope_id(id).unwrap()),
             &[],
             vec![
                 sender::key_value(&connection).unwrap(),
@@ -169,8 +163,19 @@ fn a_console_asks_and_only_the_account_asked_answers() {
         .unwrap();
         Session::open(&device, &account)
             .unwrap()
-            .send(&["console@example.com".to_string()], envelope)
+            .send(&[to.to_string()], envelope)
             .unwrap();
+    };
+    for claimed in ["alice@example.net", "mallory@example.com"] {
+        let forged = ResponseConfirmation {
+            message_id: Some(response.clone()),
+            sender: Some(claimed.into()),
+            recipient: Some("console@example.com".into()),
+            request: None,
+            accept: Some(true),
+            ..Default::default()
+        };
+        send_as_mallory(MeshItem::from(forged), &response, "console@example.com");
     }
     let answer = json_in(console, &["message", "status", &request]);
     assert_eq!(answer["Status"], "Pending", "{answer}");
@@ -196,24 +201,11 @@ fn a_console_asks_and_only_the_account_asked_answers() {
         ..Default::default()
     };
     let disguised_id = disguised.message_id.clone().unwrap();
-    let envelope = signed::seal_with(
-        &MeshItem::from(disguised),
-        &signer,
-        Some(&mesh_schema::ids::envelope_id(&disguised_id).unwrap()),
-        &[],
-        vec![
-            sender::key_value(&connection).unwrap(),
-            mesh_dare::schema::KeyValue {
-                key: mesh_client::messages::SENDER_PROFILE.into(),
-                value: account.profile_envelope().unwrap().to_json().unwrap(),
-            },
-        ],
-    )
-    .unwrap();
-    Session::open(&device, &account)
-        .unwrap()
-        .send(&["alice@example.net".to_string()], envelope)
-        .unwrap();
+    send_as_mallory(
+        MeshItem::from(disguised),
+        &disguised_id,
+        "alice@example.net",
+    );
     // alice's own answer is still taken; mallory's disguised request is not among the pending.
     wait_pending(alice, &request);
     let pending = json_in(alice, &["message", "pending"]).to_string();
