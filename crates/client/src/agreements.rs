@@ -18,7 +18,6 @@
 //! it). A share replaced by a key rotation has its own anchor.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use hkdf::Hkdf;
@@ -330,14 +329,7 @@ fn open_anchor(
 /// one device must not write at the same offset). A file that does not open as a container is
 /// set aside (`agreements.dare.damaged`) and started again: it only ever saves work.
 fn append(path: &Path, frames: Vec<DareEnvelope>) -> Result<()> {
-    let lock_path = path.with_extension("lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)?;
-    lock.lock()?;
-    let result = (|| -> Result<()> {
+    crate::store::locked(path, || {
         let mut container = match path.exists() {
             true => match Container::open(path, Mode::Write) {
                 Ok(c) => c,
@@ -351,8 +343,5 @@ fn append(path: &Path, frames: Vec<DareEnvelope>) -> Result<()> {
         };
         container.append_envelopes(frames)?;
         Ok(())
-    })();
-    let _ = (&lock).flush();
-    let _ = lock.unlock();
-    result
+    })
 }

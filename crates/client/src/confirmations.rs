@@ -75,12 +75,15 @@ pub fn request(device: &Device, account: &Account, to: &str, text: &str) -> Resu
         envelope: envelope.to_json()?,
     };
     // Kept before it leaves: an answer never comes to a request this device forgot.
-    let mut list = load(account)?;
-    list.push(sent.clone());
-    store::write_atomic(
-        &account.dir().join(FILE),
-        &serde_json::to_vec_pretty(&list).map_err(|e| ClientError::Invalid(e.to_string()))?,
-    )?;
+    let path = account.dir().join(FILE);
+    store::locked(&path, || {
+        let mut list = load(account)?;
+        list.push(sent.clone());
+        store::write_atomic(
+            &path,
+            &serde_json::to_vec_pretty(&list).map_err(|e| ClientError::Invalid(e.to_string()))?,
+        )
+    })?;
     Session::open(device, account)?.send(&[to], envelope)?;
     Ok(sent)
 }

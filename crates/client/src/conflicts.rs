@@ -184,13 +184,15 @@ pub(crate) fn record(dir: &Path, new: Vec<Conflict>) -> Result<()> {
     if new.is_empty() {
         return Ok(());
     }
-    let mut list = load(dir)?;
-    list.retain(|c| {
-        !new.iter()
-            .any(|n| n.catalog == c.catalog && n.unique_id == c.unique_id)
-    });
-    list.extend(new);
-    save(dir, &list)
+    store::locked(&dir.join(FILE), || {
+        let mut list = load(dir)?;
+        list.retain(|c| {
+            !new.iter()
+                .any(|n| n.catalog == c.catalog && n.unique_id == c.unique_id)
+        });
+        list.extend(new);
+        save(dir, &list)
+    })
 }
 
 /// A conflict as the user sees it: this device's version and the one in the catalog (`None`
@@ -237,6 +239,17 @@ pub fn changed_since(account: &Account, conflict: &Conflict) -> Result<bool> {
 /// dropped). Keeping this device's over an entry changed since the conflict was found takes
 /// `force`. Returns the catalog it was in.
 pub fn resolve(
+    account: &Account,
+    unique_id: &str,
+    keep_mine: bool,
+    force: bool,
+) -> Result<CatalogKind> {
+    store::locked(&account.dir().join(FILE), || {
+        resolve_locked(account, unique_id, keep_mine, force)
+    })
+}
+
+fn resolve_locked(
     account: &Account,
     unique_id: &str,
     keep_mine: bool,
@@ -317,6 +330,28 @@ mod tests {
         assert_eq!((keep.len(), aside.len()), (1, 0));
         let (keep, aside) = split("MMM_Local", vec![entry("A", b"x")], &downloaded);
         assert_eq!((keep.len(), aside.len()), (1, 0));
+    }
+
+    #[test]
+    fn conflicts_recorded_at_once_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|n| {
+                let dir = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    let mut downloaded = Downloaded::default();
+                    let id = format!("ID{n}");
+                    downloaded.note(&[entry(&id, b"theirs")]);
+                    let (_, aside) =
+                        split("MMM_Credential", vec![entry(&id, b"mine")], &downloaded);
+                    record(&dir, aside).unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(load(dir.path()).unwrap().len(), 8);
     }
 
     #[test]

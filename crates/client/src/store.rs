@@ -36,6 +36,21 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Run `f` holding an exclusive lock on the file `NAME.lock` beside `path` (two processes of
+/// one device changing the same file must not interleave: one's read-change-write would undo
+/// the other's).
+pub(crate) fn locked<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.with_extension("lock"))?;
+    lock.lock()?;
+    let result = f();
+    let _ = lock.unlock();
+    result
+}
+
 /// Encrypt `plaintext` under `passphrase` ([`mesh_dare::passphrase`]).
 pub fn seal(plaintext: &[u8], passphrase: &str) -> Result<Vec<u8>> {
     Ok(mesh_dare::passphrase::seal(plaintext, passphrase)?)
