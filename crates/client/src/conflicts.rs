@@ -62,9 +62,30 @@ fn is_deletion(envelope: &DareEnvelope) -> bool {
         .is_some_and(|e| e == "Delete")
 }
 
-fn digest_text(envelope: &DareEnvelope) -> String {
-    mesh_encoding::base64url::encode(&mesh_dare::envelope::sha512(&envelope.payload))
+/// What tells one catalog change from another: its UniqueId, its Event and its payload (every
+/// deletion has the same empty payload; the UniqueId and Event tell them apart).
+fn change_digest(envelope: &DareEnvelope) -> [u8; 64] {
+    use sha2::{Digest, Sha512};
+    let meta = envelope.content_meta().ok();
+    let field = |v: Option<String>| v.unwrap_or_default();
+    let mut hash = Sha512::new();
+    for part in [
+        field(meta.as_ref().and_then(|m| m.unique_id.clone())),
+        field(meta.as_ref().and_then(|m| m.event.clone())),
+    ] {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.update(mesh_dare::envelope::sha512(&envelope.payload));
+    hash.finalize().into()
 }
+
+fn digest_text(envelope: &DareEnvelope) -> String {
+    mesh_encoding::base64url::encode(&change_digest(envelope))
+}
+
+/// What [`Conflict::theirs`] holds when the other device's change was a deletion.
+const DELETED: &str = "Deleted";
 
 /// What the other devices' entries of one sync say: the UniqueIds they changed and the
 /// envelopes they are (by payload digest; an entry of this device's that the service already
@@ -79,7 +100,7 @@ pub(crate) struct Downloaded {
 impl Downloaded {
     pub(crate) fn note(&mut self, page: &[DareEnvelope]) {
         for envelope in page {
-            let digest = mesh_dare::envelope::sha512(&envelope.payload);
+            let digest = change_digest(envelope);
             self.digests.insert(digest);
             if let Some(id) = unique_id(envelope) {
                 let entry = self.ids.entry(id).or_default();
@@ -100,10 +121,7 @@ pub(crate) fn split(
     mine: Vec<DareEnvelope>,
     downloaded: &Downloaded,
 ) -> (Vec<DareEnvelope>, Vec<Conflict>) {
-    let mine_digests: HashSet<[u8; 64]> = mine
-        .iter()
-        .map(|e| mesh_dare::envelope::sha512(&e.payload))
-        .collect();
+    let mine_digests: HashSet<[u8; 64]> = mine.iter().map(change_digest).collect();
     let checked = CatalogKind::parse(catalog).is_ok_and(|k| !k.administered());
     // Changed by another device: an entry downloaded that is not one of this device's own.
     let theirs = |id: &str| {
@@ -118,10 +136,7 @@ pub(crate) fn split(
     let mut keep = Vec::new();
     let mut aside: Vec<Conflict> = Vec::new();
     for envelope in mine {
-        if downloaded
-            .digests
-            .contains(&mesh_dare::envelope::sha512(&envelope.payload))
-        {
+        if downloaded.digests.contains(&change_digest(&envelope)) {
             continue;
         }
         match unique_id(&envelope).filter(|id| checked && theirs(id)) {
@@ -134,11 +149,13 @@ pub(crate) fn split(
                     continue;
                 };
                 aside.retain(|c| c.unique_id != id);
-                let theirs = downloaded
-                    .ids
-                    .get(&id)
-                    .and_then(|(digests, _)| digests.last())
-                    .map(|d| mesh_encoding::base64url::encode(d));
+                let theirs = match downloaded.ids.get(&id) {
+                    Some((_, true)) => Some(DELETED.to_string()),
+                    Some((digests, false)) => {
+                        digests.last().map(|d| mesh_encoding::base64url::encode(d))
+                    }
+                    None => None,
+                };
                 aside.push(Conflict {
                     catalog: catalog.to_string(),
                     unique_id: id,
@@ -231,7 +248,12 @@ pub fn changed_since(account: &Account, conflict: &Conflict) -> Result<bool> {
     let current = account
         .current_envelope(kind, &conflict.unique_id)?
         .map(|e| digest_text(&e));
-    Ok(conflict.theirs.is_some() && current != conflict.theirs)
+    Ok(match (&conflict.theirs, current) {
+        (None, _) => false,
+        // Deleted there, and still absent here.
+        (Some(theirs), None) => theirs != DELETED,
+        (Some(theirs), Some(current)) => *theirs != current,
+    })
 }
 
 /// Settle the conflict over the entry `unique_id`: keep this device's version (written again,
@@ -354,22 +376,49 @@ mod tests {
         assert_eq!(load(dir.path()).unwrap().len(), 8);
     }
 
+    fn deletion(id: &str) -> DareEnvelope {
+        DareEnvelope::encode(
+            b"",
+            &EnvelopeOptions {
+                meta: Some(ContentMeta {
+                    unique_id: Some(id.into()),
+                    event: Some("Delete".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// Every deletion has the same empty payload: another device's deletion of one entry is
+    /// not this device's deletion of another, nor makes this device's edit its own.
+    #[test]
+    fn deletions_of_different_entries_are_told_apart() {
+        let mut downloaded = Downloaded::default();
+        downloaded.note(&[deletion("X")]);
+        let (keep, aside) = split("MMM_Credential", vec![deletion("Y")], &downloaded);
+        assert_eq!(
+            (keep.len(), aside.len()),
+            (1, 0),
+            "this device's deletion of Y kept"
+        );
+        let (keep, aside) = split(
+            "MMM_Credential",
+            vec![deletion("Y"), entry("X", b"mine")],
+            &downloaded,
+        );
+        assert_eq!(keep.len(), 1);
+        assert_eq!(
+            aside.len(),
+            1,
+            "an edit of what the other deleted is a conflict"
+        );
+        assert_eq!(aside[0].theirs.as_deref(), Some(DELETED));
+    }
+
     #[test]
     fn deleted_on_both_is_no_conflict() {
-        let deletion = |id: &str| {
-            DareEnvelope::encode(
-                b"",
-                &EnvelopeOptions {
-                    meta: Some(ContentMeta {
-                        unique_id: Some(id.into()),
-                        event: Some("Delete".into()),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                },
-            )
-            .unwrap()
-        };
         let mut downloaded = Downloaded::default();
         downloaded.note(&[entry("A", b"theirs"), deletion("A")]);
         let (keep, aside) = split("MMM_Credential", vec![deletion("A")], &downloaded);

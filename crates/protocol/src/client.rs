@@ -144,7 +144,10 @@ impl HttpClient {
             Err(ureq::Error::Status(code, r)) => {
                 // Refused before the request was read (a service shedding an address's load, a
                 // proxy): plain text, not a sealed answer.
-                let plain = r.content_type().starts_with("text/plain");
+                // (Asked of the header itself: ureq takes a missing one for text/plain.)
+                let plain = r
+                    .header("content-type")
+                    .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/plain"));
                 let mut buf = Vec::new();
                 std::io::Read::read_to_end(&mut r.into_reader(), &mut buf)
                     .map_err(|e| ProtocolError::Transport(e.to_string()))?;

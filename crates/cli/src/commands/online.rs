@@ -162,8 +162,9 @@ fn sync_once(
         bar.set_message(name.to_string());
     });
     bar.finish_and_clear();
-    let report = report?;
+    // Conflicts a sync set aside are told even if it then failed.
     crate::commands::catalog::warn_conflicts(session.new_conflicts());
+    let report = report?;
     // Only new messages can bring newer profiles: reading the inbound spool (through the
     // service, on a device holding a share) is not done on every sync.
     let new_messages = report
