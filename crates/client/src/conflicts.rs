@@ -311,19 +311,24 @@ mod tests {
     use super::*;
     use mesh_dare::{ContentMeta, EnvelopeOptions};
 
-    fn entry(id: &str, text: &[u8]) -> DareEnvelope {
+    /// A catalog change of `id` (`event`: Update, Delete) with `payload`.
+    fn change(id: &str, event: &str, payload: &[u8]) -> DareEnvelope {
         DareEnvelope::encode(
-            text,
+            payload,
             &EnvelopeOptions {
                 meta: Some(ContentMeta {
                     unique_id: Some(id.into()),
-                    event: Some("Update".into()),
+                    event: Some(event.into()),
                     ..Default::default()
                 }),
                 ..Default::default()
             },
         )
         .unwrap()
+    }
+
+    fn entry(id: &str, text: &[u8]) -> DareEnvelope {
+        change(id, "Update", text)
     }
 
     #[test]
@@ -377,18 +382,7 @@ mod tests {
     }
 
     fn deletion(id: &str) -> DareEnvelope {
-        DareEnvelope::encode(
-            b"",
-            &EnvelopeOptions {
-                meta: Some(ContentMeta {
-                    unique_id: Some(id.into()),
-                    event: Some("Delete".into()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        )
-        .unwrap()
+        change(id, "Delete", b"")
     }
 
     /// Every deletion has the same empty payload: another device's deletion of one entry is
