@@ -456,6 +456,50 @@ fn unauthenticated_requests_are_metered_per_address() {
     ok_in(alice.path(), &["account", "sync"]);
 }
 
+/// Requests that fail to authenticate, sent past the address's allowance, are turned away with
+/// a plain 429 before they are read; a device behind the same address is told the service is
+/// not taking its requests for now, and its change is kept for later.
+#[test]
+fn failed_requests_past_the_allowance_are_turned_away_unread() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start_with(data.path(), None, &["--anonymous-per-minute", "20"]);
+    let alice = tempfile::tempdir().unwrap();
+    user(alice.path(), "alice@example.com", &service);
+    let info = online::hello(&service.url, Some(&service.url)).unwrap();
+    let url = mesh_protocol::client::service_url("", Some(&service.url));
+    let mut turned_away = None;
+    for i in 0..40 {
+        // A Status for alice signed by a key of no device: it opens, and fails to authenticate.
+        let forged = binding::seal_request(
+            &Request::StatusRequest(StatusRequest {
+                account: Some("alice@example.com".into()),
+                ..Default::default()
+            }),
+            binding::Authenticator::Key(&PrivateKey::generate(Algorithm::Ed448)),
+            Some(&info.encryption),
+        )
+        .unwrap()
+        .bytes;
+        if let Err(mesh_protocol::ProtocolError::Refused(429, text)) =
+            mesh_protocol::client::HttpClient::post_to(&url, &forged)
+        {
+            turned_away = Some((i, text));
+            break;
+        }
+    }
+    let (at, text) = turned_away.expect("40 failed requests in a moment were all read");
+    assert!(at <= 21, "{at}");
+    assert!(text.contains("failed to open or authenticate"), "{text}");
+    let out = ok_in(
+        alice.path(),
+        &["password", "add", "bank.example", "alice", "pw"],
+    );
+    assert!(
+        out.contains("saved; will upload") && out.contains("429"),
+        "{out}"
+    );
+}
+
 /// The data directory is the service's alone: private to its user, and one service process at a
 /// time (a second would write the same containers).
 #[test]
