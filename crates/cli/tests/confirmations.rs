@@ -13,14 +13,6 @@ use mesh_client::MeshHome;
 use mesh_schema::message::ResponseConfirmation;
 use mesh_schema::{sender, signed, MeshItem};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `message status ID` on `dir` until it is no longer Pending (or `seconds` pass).
 fn status(dir: &std::path::Path, id: &str, seconds: u64) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(seconds);

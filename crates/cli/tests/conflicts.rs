@@ -7,15 +7,6 @@ mod common;
 use common::service::{alice_with_a_password, connect_by_witness, repoint, Service};
 use common::*;
 
-use std::path::Path;
-
-fn password(dir: &Path, site: &str) -> String {
-    json_in(dir, &["password", "get", site])["CatalogedCredential"]["Password"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[test]
 fn an_entry_changed_on_two_devices_keeps_both_until_the_user_chooses() {
     let data = tempfile::tempdir().unwrap();

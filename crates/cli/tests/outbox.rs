@@ -7,24 +7,7 @@ mod common;
 use common::service::Service;
 use common::*;
 
-use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Wait up to `seconds` for `check`.
-fn eventually(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
+use std::time::Duration;
 
 fn queued(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir.join("outbox"))

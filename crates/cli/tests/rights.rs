@@ -22,13 +22,6 @@ fn connect_with(service: &Service, admin: &Path, dir: &Path, rights: &str) {
     common::service::connect_with_rights(service, admin, dir, &["--rights", rights]);
 }
 
-fn password(dir: &Path) -> String {
-    json_in(dir, &["password", "get", "bank.example"])["CatalogedCredential"]["Password"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn rights_listed(admin: &Path, dir: &Path) -> serde_json::Value {
     let udf = json_in(dir, &["account", "info"])["DeviceUdf"].clone();
     json_in(admin, &["device", "list"])
@@ -43,15 +36,7 @@ fn rights_listed(admin: &Path, dir: &Path) -> serde_json::Value {
 /// The HTTP status the service gives a Status about `spools` asked by the device at `dir`.
 fn status_of_spools(service: &Service, dir: &Path, spools: &[&str]) -> u16 {
     let (request, keys) = common::service::signed_status_of(dir, &service.url, &[], spools);
-    let reply = mesh_protocol::client::HttpClient::post_to(
-        &mesh_protocol::client::service_url("", Some(&service.url)),
-        &request,
-    )
-    .unwrap();
-    mesh_protocol::binding::open_response(&reply, &keys, None, None)
-        .unwrap()
-        .status()
-        .0
+    common::service::status_at(&service.url, &request, &keys)
 }
 
 #[test]
@@ -90,9 +75,9 @@ fn rights_chosen_at_connection_are_enforced() {
     );
 
     // Every one of them reads the catalogs.
-    assert_eq!(password(web), "pw1");
-    assert_eq!(password(threshold), "pw1");
-    assert_eq!(password(message), "pw1");
+    assert_eq!(password(web, "bank.example"), "pw1");
+    assert_eq!(password(threshold, "bank.example"), "pw1");
+    assert_eq!(password(message, "bank.example"), "pw1");
     // The message device reads and sends messages; the others are told they may not.
     ok_in(message, &["message", "list"]);
     for dir in [web, threshold] {
@@ -192,7 +177,7 @@ fn rights_chosen_at_connection_are_enforced() {
         rights_listed(a, pinned),
         serde_json::json!(["message", "web"])
     );
-    assert_eq!(password(pinned), "pw1");
+    assert_eq!(password(pinned, "bank.example"), "pw1");
     ok_in(pinned, &["message", "list"]);
 
     // Roles are the administrator's to sign: the threshold device writes `message` into its
@@ -233,7 +218,7 @@ fn rights_chosen_at_connection_are_enforced() {
 
     // The web device holds the account key: it reads with the service down.
     service.kill();
-    assert_eq!(password(web), "pw1");
+    assert_eq!(password(web, "bank.example"), "pw1");
     service.restart();
     for dir in [a, web, pinned] {
         common::service::repoint(dir, &service.url);
@@ -253,28 +238,14 @@ fn rights_chosen_at_connection_are_enforced() {
         json_in(pinned, &["password", "get", "after.example"])["CatalogedCredential"]["Password"],
         "pw9"
     );
-    assert_eq!(password(pinned), "pw1");
+    assert_eq!(password(pinned, "bank.example"), "pw1");
     service.restart();
     common::service::repoint(a, &service.url);
 
     // A device is connected once: of two requests it made, accepting the second after the
     // first (with other rights) is refused, or its first connection would stand beside it.
     let twice = tempfile::tempdir().unwrap();
-    let ask = || {
-        json_in(
-            twice.path(),
-            &[
-                "device",
-                "request",
-                "alice@example.com",
-                "--service",
-                &service.url,
-            ],
-        )["Witness"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let ask = || common::service::request_witness(&service, twice.path());
     let (first, second) = (ask(), ask());
     ok_in(a, &["device", "accept", &first, "--rights", "threshold"]);
     let refused = fails_in(

@@ -195,17 +195,7 @@ fn end_to_end_on_postgresql() {
     ok_in(a.path(), &["account", "sync"]);
     // A request replayed to the other process is caught there: nonces live in the database.
     let (captured, keys) = signed_status(a.path(), &service.url);
-    let status = |url: &str| {
-        let reply = mesh_protocol::client::HttpClient::post_to(
-            &mesh_protocol::client::service_url("", Some(url)),
-            &captured,
-        )
-        .unwrap();
-        mesh_protocol::binding::open_response(&reply, &keys, None, None)
-            .unwrap()
-            .status()
-            .0
-    };
+    let status = |url: &str| common::service::status_at(url, &captured, &keys);
     assert_eq!(status(&service.url), 200);
     assert_eq!(
         status(&other.url),
@@ -397,21 +387,7 @@ fn a_request_made_twice_completes_with_either_acceptance() {
     let (a, b) = (a.path(), b.path());
     ok_in(a, &["account", "create", "alice@example.com"]);
     ok_in(a, &["account", "bind", "--service", &service.url]);
-    let ask = || {
-        json_in(
-            b,
-            &[
-                "device",
-                "request",
-                "alice@example.com",
-                "--service",
-                &service.url,
-            ],
-        )["Witness"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let ask = || common::service::request_witness(&service, b);
     let first = ask();
     let second = ask();
     assert_ne!(first, second);

@@ -40,12 +40,7 @@ pub struct Sent {
 }
 
 fn load(account: &Account) -> Result<Vec<Sent>> {
-    match std::fs::read(account.dir().join(FILE)) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| ClientError::Invalid(format!("{FILE} cannot be read: {e}"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e.into()),
-    }
+    store::read_list(&account.dir().join(FILE))
 }
 
 /// Ask `to` to confirm `text`. Returns the request as kept (its MessageId and the ResponseID

@@ -46,42 +46,45 @@ impl Conflict {
 
     /// Was this device's version a deletion?
     pub fn deleted(&self) -> bool {
-        self.envelope().is_ok_and(|e| is_deletion(&e))
+        self.envelope().is_ok_and(|e| Change::of(&e).deleted)
     }
 }
 
-fn unique_id(envelope: &DareEnvelope) -> Option<String> {
-    envelope.content_meta().ok().and_then(|m| m.unique_id)
+/// What one catalog entry changes, read once from its metadata
+/// ([`mesh_dare::catalog::change_of`]): the UniqueId, whether it deletes it, and a digest that
+/// tells this change from any other — over the UniqueId, the deletion and the payload (every
+/// deletion has the same empty payload; the UniqueId tells them apart).
+struct Change {
+    id: Option<String>,
+    deleted: bool,
+    digest: [u8; 64],
 }
 
-fn is_deletion(envelope: &DareEnvelope) -> bool {
-    envelope
-        .content_meta()
-        .ok()
-        .and_then(|m| m.event)
-        .is_some_and(|e| e == "Delete")
-}
-
-/// What tells one catalog change from another: its UniqueId, its Event and its payload (every
-/// deletion has the same empty payload; the UniqueId and Event tell them apart).
-fn change_digest(envelope: &DareEnvelope) -> [u8; 64] {
-    use sha2::{Digest, Sha512};
-    let meta = envelope.content_meta().ok();
-    let field = |v: Option<String>| v.unwrap_or_default();
-    let mut hash = Sha512::new();
-    for part in [
-        field(meta.as_ref().and_then(|m| m.unique_id.clone())),
-        field(meta.as_ref().and_then(|m| m.event.clone())),
-    ] {
-        hash.update((part.len() as u64).to_le_bytes());
-        hash.update(part.as_bytes());
+impl Change {
+    fn of(envelope: &DareEnvelope) -> Change {
+        use sha2::{Digest, Sha512};
+        let (id, deleted) = match mesh_dare::catalog::change_of(&envelope.header) {
+            Some((id, deleted)) => (Some(id), deleted),
+            None => (None, false),
+        };
+        let name = id.as_deref().unwrap_or_default();
+        let digest = Sha512::new()
+            .chain_update((name.len() as u64).to_le_bytes())
+            .chain_update(name.as_bytes())
+            .chain_update([u8::from(deleted)])
+            .chain_update(mesh_dare::envelope::sha512(&envelope.payload))
+            .finalize()
+            .into();
+        Change {
+            id,
+            deleted,
+            digest,
+        }
     }
-    hash.update(mesh_dare::envelope::sha512(&envelope.payload));
-    hash.finalize().into()
 }
 
 fn digest_text(envelope: &DareEnvelope) -> String {
-    mesh_encoding::base64url::encode(&change_digest(envelope))
+    mesh_encoding::base64url::encode(&Change::of(envelope).digest)
 }
 
 /// What [`Conflict::theirs`] holds when the other device's change was a deletion.
@@ -100,12 +103,12 @@ pub(crate) struct Downloaded {
 impl Downloaded {
     pub(crate) fn note(&mut self, page: &[DareEnvelope]) {
         for envelope in page {
-            let digest = change_digest(envelope);
-            self.digests.insert(digest);
-            if let Some(id) = unique_id(envelope) {
+            let change = Change::of(envelope);
+            self.digests.insert(change.digest);
+            if let Some(id) = change.id {
                 let entry = self.ids.entry(id).or_default();
-                entry.0.push(digest);
-                entry.1 = is_deletion(envelope);
+                entry.0.push(change.digest);
+                entry.1 = change.deleted;
             }
         }
     }
@@ -121,7 +124,8 @@ pub(crate) fn split(
     mine: Vec<DareEnvelope>,
     downloaded: &Downloaded,
 ) -> (Vec<DareEnvelope>, Vec<Conflict>) {
-    let mine_digests: HashSet<[u8; 64]> = mine.iter().map(change_digest).collect();
+    let changes: Vec<Change> = mine.iter().map(Change::of).collect();
+    let mine_digests: HashSet<[u8; 64]> = changes.iter().map(|c| c.digest).collect();
     let checked = CatalogKind::parse(catalog).is_ok_and(|k| !k.administered());
     // Changed by another device: an entry downloaded that is not one of this device's own.
     let theirs = |id: &str| {
@@ -135,12 +139,12 @@ pub(crate) fn split(
     let detected = mesh_encoding::datetime::format(time::OffsetDateTime::now_utc());
     let mut keep = Vec::new();
     let mut aside: Vec<Conflict> = Vec::new();
-    for envelope in mine {
-        if downloaded.digests.contains(&change_digest(&envelope)) {
+    for (envelope, change) in mine.into_iter().zip(changes) {
+        if downloaded.digests.contains(&change.digest) {
             continue;
         }
-        match unique_id(&envelope).filter(|id| checked && theirs(id)) {
-            Some(id) if is_deletion(&envelope) && deleted_there(&id) => {
+        match change.id.filter(|id| checked && theirs(id)) {
+            Some(id) if change.deleted && deleted_there(&id) => {
                 aside.retain(|c| c.unique_id != id);
             }
             Some(id) => {
@@ -174,13 +178,7 @@ pub(crate) fn split(
 /// file that cannot be read is an error, never taken for none, or the next conflict recorded
 /// would write over what it keeps).
 pub fn load(dir: &Path) -> Result<Vec<Conflict>> {
-    match std::fs::read(dir.join(FILE)) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            ClientError::Invalid(format!("{} cannot be read: {e}", dir.join(FILE).display()))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e.into()),
-    }
+    store::read_list(&dir.join(FILE))
 }
 
 fn save(dir: &Path, list: &[Conflict]) -> Result<()> {
@@ -345,7 +343,7 @@ mod tests {
         downloaded.note(&[entry("A", b"theirs"), mine[3].clone()]);
         let (keep, aside) = split("MMM_Credential", mine, &downloaded);
         assert_eq!(keep.len(), 1);
-        assert_eq!(unique_id(&keep[0]).as_deref(), Some("B"));
+        assert_eq!(Change::of(&keep[0]).id.as_deref(), Some("B"));
         assert_eq!(aside.len(), 1);
         assert_eq!(aside[0].unique_id, "A");
         assert!(aside[0]

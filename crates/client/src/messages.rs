@@ -106,26 +106,9 @@ fn profile_in_meta(envelope: &DareEnvelope) -> Option<DareEnvelope> {
     DareEnvelope::parse(text.as_bytes()).ok()
 }
 
-/// Check who sent `message` (carried by `envelope`) to `account`; `kept` is the profile UDF
-/// kept for the sender in the contact catalog, if any.
-fn check_sender(
-    envelope: &DareEnvelope,
-    message: &MessageContact,
-    account: &str,
-    kept: Option<&str>,
-) -> std::result::Result<VerifiedSender, String> {
-    check_chain(
-        envelope,
-        message.sender.as_deref(),
-        message.recipient.as_deref(),
-        message.authenticated_data.clone(),
-        account,
-        kept,
-    )
-}
-
-/// Check who sent the message in `envelope`: it names `sender` and `recipient` (which must be
-/// `account`), and carries `profile` (the sender's self-signed profile).
+/// Check who sent the message in `envelope` to `account`: it names `sender` and `recipient`
+/// (which must be `account`), and carries `profile` (the sender's self-signed profile); `kept` is
+/// the profile UDF kept for the sender in the contact catalog, if any.
 fn check_chain(
     envelope: &DareEnvelope,
     sender: Option<&str>,
@@ -220,15 +203,35 @@ pub fn received(account: &Account) -> Result<Vec<Received>> {
     let service = crate::online::load_binding(account).and_then(|b| b.keys().ok());
     let mut kept: HashMap<String, Option<String>> = HashMap::new();
     let mut out = Vec::new();
+    // Who sent a message, checked against the profile kept for them (read once per sender).
+    let mut sender_of = |envelope: &DareEnvelope,
+                         sender: Option<&str>,
+                         recipient: Option<&str>,
+                         profile: Option<DareEnvelope>|
+     -> Result<Sender> {
+        let from = sender.unwrap_or_default().to_ascii_lowercase();
+        if !kept.contains_key(&from) {
+            kept.insert(from.clone(), kept_profile(account, &from)?);
+        }
+        let pinned = kept.get(&from).and_then(|k| k.as_deref());
+        Ok(verified_or_not(check_chain(
+            envelope,
+            sender,
+            recipient,
+            profile,
+            &account.address,
+            pinned,
+        )))
+    };
     for envelope in &envelopes {
         match signed::read(envelope, &keys) {
             Ok(MeshItem::MessageContact(m)) => {
-                let from = m.sender.clone().unwrap_or_default().to_ascii_lowercase();
-                if !kept.contains_key(&from) {
-                    kept.insert(from.clone(), kept_profile(account, &from)?);
-                }
-                let pinned = kept.get(&from).and_then(|k| k.as_deref());
-                let sender = verified_or_not(check_sender(envelope, &m, &account.address, pinned));
+                let sender = sender_of(
+                    envelope,
+                    m.sender.as_deref(),
+                    m.recipient.as_deref(),
+                    m.authenticated_data.clone(),
+                )?;
                 out.push(Received::Contact {
                     sender,
                     message: *m,
@@ -236,19 +239,12 @@ pub fn received(account: &Account) -> Result<Vec<Received>> {
                 })
             }
             Ok(MeshItem::RequestConfirmation(m)) => {
-                let from = m.sender.clone().unwrap_or_default().to_ascii_lowercase();
-                if !kept.contains_key(&from) {
-                    kept.insert(from.clone(), kept_profile(account, &from)?);
-                }
-                let pinned = kept.get(&from).and_then(|k| k.as_deref());
-                let sender = verified_or_not(check_chain(
+                let sender = sender_of(
                     envelope,
                     m.sender.as_deref(),
                     m.recipient.as_deref(),
                     profile_in_meta(envelope),
-                    &account.address,
-                    pinned,
-                ));
+                )?;
                 out.push(Received::ConfirmationRequest {
                     message: *m,
                     sender,
@@ -256,19 +252,12 @@ pub fn received(account: &Account) -> Result<Vec<Received>> {
                 })
             }
             Ok(MeshItem::ResponseConfirmation(m)) => {
-                let from = m.sender.clone().unwrap_or_default().to_ascii_lowercase();
-                if !kept.contains_key(&from) {
-                    kept.insert(from.clone(), kept_profile(account, &from)?);
-                }
-                let pinned = kept.get(&from).and_then(|k| k.as_deref());
-                let sender = verified_or_not(check_chain(
+                let sender = sender_of(
                     envelope,
                     m.sender.as_deref(),
                     m.recipient.as_deref(),
                     profile_in_meta(envelope),
-                    &account.address,
-                    pinned,
-                ));
+                )?;
                 out.push(Received::ConfirmationResponse {
                     message: *m,
                     sender,

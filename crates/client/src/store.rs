@@ -36,6 +36,17 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The list kept as JSON in `path`: none without the file; a file that cannot be read is an
+/// error, never taken for none (the next write would replace what it keeps).
+pub(crate) fn read_list<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Invalid(format!("{} cannot be read: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Run `f` holding an exclusive lock on the file `NAME.lock` beside `path` (two processes of
 /// one device changing the same file must not interleave: one's read-change-write would undo
 /// the other's).

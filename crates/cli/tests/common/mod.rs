@@ -145,3 +145,29 @@ pub fn message_from(dir: &std::path::Path, to: &str, text: &str) -> mesh_dare::D
     )
     .unwrap()
 }
+
+/// A loopback port free now (for a service whose URL must be known before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Wait up to `seconds` for `check`; fail with `what` if it never holds.
+pub fn eventually(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+/// The password the device at `dir` holds for `site`.
+pub fn password(dir: &std::path::Path, site: &str) -> String {
+    json_in(dir, &["password", "get", site])["CatalogedCredential"]["Password"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}

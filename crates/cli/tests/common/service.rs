@@ -247,9 +247,9 @@ pub fn connect_by_witness(service: &Service, admin: &Path, dir: &Path) {
     connect_with_rights(service, admin, dir, &[]);
 }
 
-/// As [`connect_by_witness`], accepted with `extra` arguments (`--rights …`).
-pub fn connect_with_rights(service: &Service, admin: &Path, dir: &Path, extra: &[&str]) {
-    let request = super::json_in(
+/// `device request alice@example.com` on the device at `dir`: the witness it shows.
+pub fn request_witness(service: &Service, dir: &Path) -> String {
+    super::json_in(
         dir,
         &[
             "device",
@@ -258,8 +258,16 @@ pub fn connect_with_rights(service: &Service, admin: &Path, dir: &Path, extra: &
             "--service",
             &service.url,
         ],
-    );
-    let mut accept = vec!["device", "accept", request["Witness"].as_str().unwrap()];
+    )["Witness"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// As [`connect_by_witness`], accepted with `extra` arguments (`--rights …`).
+pub fn connect_with_rights(service: &Service, admin: &Path, dir: &Path, extra: &[&str]) {
+    let witness = request_witness(service, dir);
+    let mut accept = vec!["device", "accept", witness.as_str()];
     accept.extend_from_slice(extra);
     super::ok_in(admin, &accept);
     super::ok_in(dir, &["device", "complete"]);
@@ -283,6 +291,21 @@ pub fn container_status(dir: &Path, name: &str) -> serde_json::Value {
 #[allow(dead_code)]
 pub fn signed_status(dir: &Path, url: &str) -> (Vec<u8>, mesh_dare::KeyRing) {
     signed_status_of(dir, url, &["MMM_Credential"], &[])
+}
+
+/// The status the service at `url` answers the sealed request `request` with (its answer
+/// opened with `keys`).
+#[allow(dead_code)]
+pub fn status_at(url: &str, request: &[u8], keys: &mesh_dare::KeyRing) -> u16 {
+    let reply = mesh_protocol::client::HttpClient::post_to(
+        &mesh_protocol::client::service_url("", Some(url)),
+        request,
+    )
+    .unwrap();
+    mesh_protocol::binding::open_response(&reply, keys, None, None)
+        .unwrap()
+        .status()
+        .0
 }
 
 /// As [`signed_status`], asking about the catalogs and spools named.
