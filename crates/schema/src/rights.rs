@@ -200,4 +200,25 @@ mod tests {
         assert_eq!(Rights::of_roles(&other.roles()), other);
         assert_eq!(Rights::of_names(&[]), other);
     }
+
+    proptest::proptest! {
+        /// Roles come from connections anyone may present (signed, but by another
+        /// implementation, say) and names from the command line: any list is read without a
+        /// panic, what is written reads back as itself, and no list grants more than it names.
+        #[test]
+        fn any_roles_read_back(roles in proptest::collection::vec("[a-zA-Z/,]{0,12}", 0..6)) {
+            let read = Rights::of_roles(&roles);
+            proptest::prop_assert_eq!(Rights::of_roles(&read.roles()), read);
+            if !roles.is_empty() {
+                let named = |r: &str| roles.iter().any(|x| x.eq_ignore_ascii_case(r));
+                proptest::prop_assert!(!read.message || named(MESSAGE));
+                proptest::prop_assert!(!read.web || named(WEB));
+                proptest::prop_assert!(!read.threshold || named(THRESHOLD));
+            }
+            if let Ok(parsed) = Rights::parse(&roles) {
+                proptest::prop_assert!(parsed.reads_catalogs());
+                proptest::prop_assert_eq!(Rights::of_roles(&parsed.roles()), parsed);
+            }
+        }
+    }
 }
