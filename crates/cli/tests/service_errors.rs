@@ -560,3 +560,142 @@ fn idle_connections_are_closed_and_capped() {
         }
     }
 }
+
+/// A tmpfs mounted over a directory for the length of a test, unmounted after.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// `None` where mounting is not allowed (not root); CI runs as root, so there it must work.
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        let mounted = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs as root: a tmpfs must mount"
+            );
+            return None;
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fill the file system holding `path` to the last octet.
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    for chunk in [65536, 4096, 1] {
+        while f.write_all(&vec![0u8; chunk]).is_ok() {}
+    }
+    let _ = f.sync_all();
+}
+
+/// A real full disk under a real service: what cannot be stored is refused with nothing applied
+/// (the device keeps the change and says it will upload it), nothing acknowledged before is lost,
+/// no temporary file is left behind, and once there is room again the change uploads and a
+/// device connected after a restart reads everything.
+#[test]
+fn a_full_disk_refuses_what_it_cannot_store_and_loses_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let Some(_tmpfs) = Tmpfs::mount(&data, "16m") else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let mut service = Service::start(&data, None);
+    let admin = tempfile::tempdir().unwrap();
+    common::service::alice_with_a_password(&service, admin.path());
+    ok_in(
+        admin.path(),
+        &["password", "add", "shop.example", "alice", "pw2"],
+    );
+
+    let filler = data.join("filler");
+    fill(&filler);
+    // Changes while the disk is full. Some may still fit in the last, part-used pages of the
+    // files; from the first that does not, each is kept on the device, none half-stored.
+    let mut kept = 0;
+    let mut sites = vec![];
+    for i in 0..40 {
+        let (site, pw) = (format!("site{i}.example"), format!("pw-{i}"));
+        let out = mesh_in(
+            admin.path(),
+            PASS,
+            &["password", "add", &site, "alice", &pw],
+        );
+        let said = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{said}");
+        sites.push((site, pw));
+        if said.contains("will upload") {
+            kept += 1;
+            if kept == 2 {
+                break;
+            }
+        } else {
+            assert_eq!(
+                kept, 0,
+                "stored after a refusal on a disk still full: {said}"
+            );
+        }
+    }
+    assert_eq!(kept, 2, "the disk never filled");
+    let leftovers = |dir: &std::path::Path| -> Vec<String> {
+        let mut found = vec![];
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else if name.ends_with(".tmp")
+                    || name.ends_with(".creating")
+                    || name == "journal.json"
+                {
+                    found.push(e.path().display().to_string());
+                }
+            }
+        }
+        found
+    };
+    assert_eq!(leftovers(&data), Vec::<String>::new());
+
+    // Room again: the changes upload.
+    std::fs::remove_file(&filler).unwrap();
+    ok_in(admin.path(), &["account", "sync"]);
+    let entries = 2 + sites.len();
+    assert_eq!(
+        container_status(admin.path(), "MMM_Credential")["Service"],
+        entries
+    );
+    // Restarted (its containers opened and checked afresh), the service serves a new device
+    // every entry.
+    service.restart();
+    common::service::repoint(admin.path(), &service.url);
+    let phone = tempfile::tempdir().unwrap();
+    common::service::connect_by_witness(&service, admin.path(), phone.path());
+    assert_eq!(password(phone.path(), "bank.example"), "pw1");
+    assert_eq!(password(phone.path(), "shop.example"), "pw2");
+    for (site, pw) in &sites {
+        assert_eq!(&password(phone.path(), site), pw);
+    }
+}

@@ -306,6 +306,14 @@ fn exchange(
                     _ => return Err(ClientError::Service(429, text.to_string())),
                 }
             }
+            // Still unavailable after the retries (its storage cannot be reached, its disk is
+            // full): the service applied nothing, so a change is kept and uploaded later.
+            (503, text) => {
+                return Err(ClientError::Unreachable(format!(
+                    "the service cannot take the request now (503): {}",
+                    text.unwrap_or("unavailable")
+                )))
+            }
             (code, text) => {
                 return Err(ClientError::Service(
                     code,

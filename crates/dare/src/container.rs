@@ -511,6 +511,11 @@ impl Container {
         self.dropped
     }
 
+    /// Octets of the container's complete frames: where the next append is written.
+    pub fn byte_len(&self) -> u64 {
+        self.end
+    }
+
     /// Number of frames, the header frame 0 included.
     pub fn frame_count(&self) -> u64 {
         self.frames.len() as u64

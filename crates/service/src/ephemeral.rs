@@ -163,8 +163,18 @@ impl Ephemeral {
         if kind == LOGGED && only_new {
             if let Some(log) = &mut self.log {
                 let digest = &value[..value.len().min(64)];
-                writeln!(log.file, "{expires} {key} {}", hex::encode(digest))?;
-                log.file.sync_data()?;
+                let line = format!("{expires} {key} {}\n", hex::encode(digest));
+                // A line cut short (a full disk) is cut off again, so that the next line does
+                // not run on from it and go unread after a restart.
+                let at = log.file.metadata()?.len();
+                if let Err(e) = log
+                    .file
+                    .write_all(line.as_bytes())
+                    .and_then(|()| log.file.sync_data())
+                {
+                    let _ = log.file.set_len(at);
+                    return Err(e.into());
+                }
                 log.lines += 1;
             }
         }

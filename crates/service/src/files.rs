@@ -162,15 +162,21 @@ struct Journal {
     profile: Option<DareEnvelope>,
 }
 
+/// Replace `path` with `data` whole: written and fsynced under a temporary name, then renamed.
+/// A failure (a full disk) leaves the file as it was and no temporary file behind.
 fn write_atomic(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
-    {
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {
         std::fs::File::open(dir)?.sync_all()?;
     }
@@ -257,6 +263,24 @@ impl FileStore {
             },
             Some(c) => c.state(),
         }
+    }
+
+    /// Put containers back to the lengths they had (`before`), closing them: what was appended
+    /// after is cut off, and they are opened again from disk on their next use.
+    fn roll_back(
+        &self,
+        files: &mut AccountFiles,
+        address: &str,
+        before: &[(String, u64)],
+    ) -> StoreResult<()> {
+        for (container, len) in before {
+            files.open.remove(container);
+            let path = self.dir(address)?.join(format!("{container}.dare"));
+            let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+            file.set_len(*len)?;
+            file.sync_all()?;
+        }
+        Ok(())
     }
 
     /// Finish a transaction a crash interrupted.
@@ -451,14 +475,30 @@ impl Store for FileStore {
             )?;
         }
         let mut assigned = Vec::new();
-        for update in updates {
-            let c = self
-                .container(files, address, &update.container, true)?
-                .expect("created");
-            assigned.push(c.append(update.envelopes.clone())?);
-        }
-        if let Some(profile) = profile {
-            write_atomic(&dir.join("profile.dare"), profile.to_json()?.as_bytes())?;
+        // Each container's length before this transaction, to put it back if a later step fails.
+        let mut before: Vec<(String, u64)> = Vec::new();
+        let applied = (|| -> StoreResult<()> {
+            for update in updates {
+                let c = self.container(files, address, &update.container, true)?;
+                let c = c.expect("created");
+                before.push((update.container.clone(), c.container.byte_len()));
+                assigned.push(c.append(update.envelopes.clone())?);
+            }
+            if let Some(profile) = profile {
+                write_atomic(&dir.join("profile.dare"), profile.to_json()?.as_bytes())?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = applied {
+            // A step failed (a full disk): nothing of the transaction is kept, so that the
+            // refusal's "nothing was applied" is true and the journal does not complete it later.
+            // Only when a container cannot be put back does the journal stay, to complete the
+            // transaction on the account's next use.
+            if journaled {
+                self.roll_back(files, address, &before)?;
+                std::fs::remove_file(&journal_path)?;
+            }
+            return Err(e);
         }
         if journaled {
             std::fs::remove_file(&journal_path)?;
@@ -676,5 +716,58 @@ mod tests {
         // The rest of the account carries on.
         assert_eq!(store.state(a, "MMM_Bookmark").unwrap().index, 1);
         assert!(store.account(a).unwrap().is_some());
+    }
+
+    /// A transaction over several things whose last step fails (here the profile cannot be
+    /// written; on a full disk, any append) keeps nothing: the containers appended before are cut
+    /// back and the journal removed, so nothing is completed later behind the refusal's back, and
+    /// the next transaction applies as if the failed one never was.
+    #[test]
+    fn a_transaction_that_fails_part_way_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        let a = "a@example.com";
+        assert!(store.bind(a, &profile(), &[]).unwrap());
+        store
+            .transact(
+                a,
+                &[Update::append("MMM_Local", vec![entry("one", None, "1")])],
+            )
+            .unwrap();
+        let before = store.state(a, "MMM_Local").unwrap();
+        // The profile's temporary file cannot be made: a directory is in its way.
+        let account = dir.path().join("accounts").join(a);
+        std::fs::create_dir(account.join("profile.tmp")).unwrap();
+        let new = DareEnvelope::encode(b"{\"new\":1}", &EnvelopeOptions::default()).unwrap();
+        let held = profile();
+        let swap = ProfileSwap {
+            new: &new,
+            held: &held,
+        };
+        let updates = [
+            Update::append("MMM_Local", vec![entry("two", None, "2")]),
+            Update::append("MMM_Credential", vec![entry("c", Some("New"), "c")]),
+        ];
+        assert!(store
+            .transact_with_profile(a, &updates, Some(swap))
+            .is_err());
+        assert_eq!(store.state(a, "MMM_Local").unwrap(), before, "cut back");
+        assert_eq!(store.state(a, "MMM_Credential").unwrap().index, 0);
+        assert!(!account.join("journal.json").exists(), "no journal left");
+        assert_eq!(store.find(a, "MMM_Local", "two").unwrap(), None);
+        // Opened afresh, the account is as before the failure, and takes the next transaction.
+        std::fs::remove_dir(account.join("profile.tmp")).unwrap();
+        drop(store);
+        let store = FileStore::open(dir.path()).unwrap();
+        assert!(store.account(a).unwrap().is_some());
+        assert_eq!(store.state(a, "MMM_Local").unwrap(), before);
+        store
+            .transact(
+                a,
+                &[Update::append("MMM_Local", vec![entry("three", None, "3")])],
+            )
+            .unwrap();
+        assert_eq!(store.state(a, "MMM_Local").unwrap().index, 2);
+        assert_eq!(store.find(a, "MMM_Local", "two").unwrap(), None);
     }
 }

@@ -103,7 +103,7 @@ impl From<StoreError> for Refusal {
                 tracing::error!("storage unavailable: {t}");
                 Refusal::Unavailable("the service's storage cannot be reached".into())
             }
-            StoreError::Io(io) => {
+            StoreError::Io(io) | StoreError::Dare(mesh_dare::DareError::Io(io)) => {
                 tracing::error!("storage: {io}");
                 Refusal::Unavailable("the service could not store the request".into())
             }
@@ -131,5 +131,14 @@ mod tests {
         let text = Refusal::from(StoreError::Database("password=secret".into())).text();
         assert!(!text.contains("secret"), "{text}");
         assert_eq!(Refusal::Internal.response().status().0, 500);
+        // A disk that is full, met directly or inside a container's append: try again later.
+        for e in [
+            StoreError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)),
+            StoreError::Dare(mesh_dare::DareError::Io(std::io::Error::from(
+                std::io::ErrorKind::StorageFull,
+            ))),
+        ] {
+            assert_eq!(Refusal::from(e).status(), 503);
+        }
     }
 }
