@@ -412,6 +412,97 @@ fn message_byte_limits() {
     ok_in(bob, &["message", "send", "alice@example.com", "hi"]);
 }
 
+/// What an account's inbound spool holds that none of its devices has fetched is capped: senders
+/// who keep within their allowance per minute still cannot fill it without bound (the abuse of
+/// 203 MB posted in 5 s); once the account fetches its messages there is room again.
+#[test]
+fn unfetched_messages_are_capped_until_the_account_fetches_them() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start_with(data.path(), None, &["--max-queued-bytes", "50000"]);
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (alice, bob, carol) = (dirs[0].path(), dirs[1].path(), dirs[2].path());
+    user(alice, "alice@example.com", &service);
+    user(bob, "bob@example.com", &service);
+    user(carol, "carol@example.com", &service);
+    let text = "x".repeat(8000);
+    let mut sent = 0;
+    let error = loop {
+        let out = mesh_in(
+            alice,
+            PASS,
+            &["message", "send", "carol@example.com", &text],
+        );
+        if !out.status.success() {
+            break String::from_utf8_lossy(&out.stderr).to_string();
+        }
+        sent += 1;
+        assert!(sent < 10, "ten 8 kB messages were all queued");
+    };
+    assert!(sent >= 2, "{error}");
+    assert!(
+        error.contains("429") && error.contains("not yet fetched"),
+        "{error}"
+    );
+    // The cap is carol's, whoever sends: bob, with his whole allowance, is refused too.
+    let out = mesh_in(bob, PASS, &["message", "send", "carol@example.com", &text]);
+    let error = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success() && error.contains("not yet fetched"),
+        "{error}"
+    );
+    // carol fetches what she was sent: there is room again.
+    ok_in(carol, &["account", "sync"]);
+    assert_eq!(
+        json_in(carol, &["message", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        sent
+    );
+    ok_in(bob, &["message", "send", "carol@example.com", "hi"]);
+    ok_in(alice, &["message", "send", "carol@example.com", &text]);
+}
+
+/// Behind a proxy the operator trusts (`--trusted-proxy`), failed requests are metered by the
+/// client address the proxy forwards, so one client spending its allowance does not lock out
+/// the others behind the same proxy; an address a client writes into the header itself does
+/// not help it, and a service that trusts no proxy ignores the header.
+#[test]
+fn behind_a_trusted_proxy_clients_are_metered_by_the_forwarded_address() {
+    let post_from = |url: &str, forwarded: &str| -> u16 {
+        match ureq::post(&format!("{url}/.well-known/mmm/"))
+            .set("X-Forwarded-For", forwarded)
+            .send_bytes(b"not a request")
+        {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(e) => panic!("transport: {e}"),
+        }
+    };
+    let until_refused = |url: &str, forwarded: &str| {
+        (0..20)
+            .position(|_| post_from(url, forwarded) == 429)
+            .expect("20 failed requests in a moment were all read")
+    };
+    let limits = ["--plain-http", "--anonymous-per-minute", "8"];
+    let data = tempfile::tempdir().unwrap();
+    let trusting = Service::start_with(
+        data.path(),
+        None,
+        &[&limits[..], &["--trusted-proxy", "127.0.0.0/8"]].concat(),
+    );
+    assert!(until_refused(&trusting.url, "198.51.100.1") <= 8);
+    // Another client behind the proxy has its own allowance.
+    assert_eq!(post_from(&trusting.url, "198.51.100.2"), 400);
+    // The first client, naming another address before the one the proxy appends, is still
+    // itself.
+    assert_eq!(post_from(&trusting.url, "198.51.100.2, 198.51.100.1"), 429);
+    let data = tempfile::tempdir().unwrap();
+    let trusting_none = Service::start_with(data.path(), None, &limits);
+    until_refused(&trusting_none.url, "198.51.100.1");
+    assert_eq!(post_from(&trusting_none.url, "198.51.100.2"), 429);
+}
+
 /// Unauthenticated requests are metered per network address: past the allowance they are
 /// refused (429) before they are even opened, while devices, authenticated, carry on.
 #[test]

@@ -430,6 +430,16 @@ impl Store for FileStore {
             .collect()
     }
 
+    fn octets_after(&self, address: &str, container: &str, index: u64) -> StoreResult<u64> {
+        locked!(self, address, files);
+        let Some(c) = self.container(files, address, container, false)? else {
+            return Ok(0);
+        };
+        let frames = c.container.frames();
+        let after = usize::try_from(index.saturating_add(1)).unwrap_or(usize::MAX);
+        Ok(frames.iter().skip(after).map(|f| f.size).sum())
+    }
+
     fn transact_with_profile(
         &self,
         address: &str,

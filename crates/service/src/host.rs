@@ -278,6 +278,12 @@ pub struct ServiceHost {
     /// Octets of messages each sender (an account of this service, or the domain of a service
     /// that posts here) may send per minute.
     pub sender_bytes: crate::limits::UpdateLimiter,
+    /// Octets of messages an account's inbound spool may hold that no device of the account
+    /// has fetched yet.
+    pub max_queued_bytes: u64,
+    /// Proxies whose `X-Forwarded-For` says which client a request is from (for metering by
+    /// address); none by default.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Requests no account's allowance meters, per network address (None: not limited).
     pub anonymous: Option<crate::limits::UpdateLimiter>,
 }
@@ -307,6 +313,8 @@ impl ServiceHost {
             sender_bytes: crate::limits::UpdateLimiter::new(
                 crate::limits::DEFAULT_MESSAGE_BYTES_PER_MINUTE,
             ),
+            max_queued_bytes: crate::limits::DEFAULT_QUEUED_BYTES,
+            trusted_proxies: Vec::new(),
             anonymous: Some(crate::limits::UpdateLimiter::new(
                 crate::limits::DEFAULT_ANONYMOUS_PER_MINUTE,
             )),

@@ -23,14 +23,68 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy)]
 pub struct Source(pub std::net::IpAddr);
 
+/// A trusted proxy as the operator names it: an address, or a network `ADDRESS/BITS`.
+pub fn trusted_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| {
+            format!("--trusted-proxy takes an address or a network (ADDRESS/BITS), not '{text}'")
+        })
+}
+
+/// The address a request is metered by: the connection's, or — where the connection comes from
+/// a proxy the operator trusts — the last address of `X-Forwarded-For` that is not itself a
+/// trusted proxy (the one the trusted chain received it from). Addresses further left were
+/// written by the client and prove nothing; a trusted proxy's request without a readable header
+/// is metered as the proxy's own.
+pub fn client_address(
+    connection: std::net::IpAddr,
+    forwarded_for: Option<&str>,
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| {
+        let ip = ip.to_canonical();
+        trusted.iter().any(|net| net.contains(&ip))
+    };
+    if !is_trusted(&connection) {
+        return connection;
+    }
+    let Some(list) = forwarded_for else {
+        return connection;
+    };
+    let mut hops = Vec::new();
+    for hop in list.split(',') {
+        match hop.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) => hops.push(ip),
+            // A list the trusted proxy did not write whole: metered as the proxy.
+            Err(_) => return connection,
+        }
+    }
+    hops.into_iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .unwrap_or(connection)
+}
+
 async fn handle(
     State(host): State<Arc<ServiceHost>>,
     source: Option<axum::Extension<Source>>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> impl IntoResponse {
     let deadline = std::time::Instant::now() + REQUEST_TIMEOUT;
     let worker = host.clone();
-    let source = source.map(|s| s.0 .0);
+    let source = source.map(|s| {
+        // Several X-Forwarded-For headers are one list, in order.
+        let forwarded: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
+        client_address(s.0 .0, forwarded.as_deref(), &host.trusted_proxies)
+    });
     match tokio::task::spawn_blocking(move || worker.handle_from(&body, deadline, source)).await {
         Ok(reply) => {
             let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
@@ -199,5 +253,88 @@ pub async fn accept_loop(
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_addresses_are_believed_from_trusted_proxies_only() {
+        let trusted = [
+            trusted_proxy("10.0.0.0/8").unwrap(),
+            trusted_proxy("192.0.2.7").unwrap(),
+        ];
+        // Straight from a client: its own address, whatever header it sends.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), Some("198.51.100.1"), &trusted),
+            ip("203.0.113.9")
+        );
+        // Through a trusted proxy: the client it received the request from.
+        assert_eq!(
+            client_address(ip("10.1.2.3"), Some("198.51.100.1"), &trusted),
+            ip("198.51.100.1")
+        );
+        // A client that writes its own X-Forwarded-For through the proxy gets the address the
+        // proxy appended, not the one it made up.
+        assert_eq!(
+            client_address(ip("10.1.2.3"), Some("1.2.3.4, 198.51.100.1"), &trusted),
+            ip("198.51.100.1")
+        );
+        // Two trusted proxies in a row: the address before them.
+        assert_eq!(
+            client_address(ip("10.1.2.3"), Some("198.51.100.1, 192.0.2.7"), &trusted),
+            ip("198.51.100.1")
+        );
+        // IPv4-mapped: the same proxy.
+        assert_eq!(
+            client_address(ip("::ffff:10.1.2.3"), Some("198.51.100.1"), &trusted),
+            ip("198.51.100.1")
+        );
+        // No header, or one that does not read: metered as the proxy.
+        for header in [None, Some("unknown"), Some("198.51.100.1, junk"), Some("")] {
+            assert_eq!(
+                client_address(ip("10.1.2.3"), header, &trusted),
+                ip("10.1.2.3"),
+                "{header:?}"
+            );
+        }
+        // Nothing trusted: the connection's address always.
+        assert_eq!(
+            client_address(ip("10.1.2.3"), Some("198.51.100.1"), &[]),
+            ip("10.1.2.3")
+        );
+        assert!(trusted_proxy("10.0.0.0/33").is_err());
+        assert!(trusted_proxy("proxy.example").is_err());
+        assert_eq!(
+            trusted_proxy("10.9.9.9/8").unwrap(),
+            trusted_proxy("10.0.0.0/8").unwrap()
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever a client puts in the header, a request that did not come through a trusted
+        /// proxy is metered by its own address; one that did is metered by an address from the
+        /// header or the proxy's, never by a trusted proxy's own address from the header.
+        #[test]
+        fn a_client_cannot_choose_its_address(
+            header in proptest::option::of(".{0,80}"),
+            client in proptest::prelude::any::<[u8; 4]>(),
+        ) {
+            let trusted = [trusted_proxy("10.0.0.0/8").unwrap()];
+            let client = IpAddr::from(client);
+            let got = client_address(client, header.as_deref(), &trusted);
+            if !trusted[0].contains(&client) {
+                proptest::prop_assert_eq!(got, client);
+            } else if got != client {
+                proptest::prop_assert!(!trusted[0].contains(&got));
+            }
+        }
     }
 }

@@ -15,6 +15,9 @@ pub const DEFAULT_STATE_PER_MINUTE: u64 = 120;
 /// this one's accounts), and a sender (an account here, or another service's domain) may
 /// send: 16 MiB.
 pub const DEFAULT_MESSAGE_BYTES_PER_MINUTE: u64 = 16 << 20;
+/// Octets of messages an account's inbound spool may hold that none of its devices has fetched
+/// yet: 64 MiB. Past it, messages for the account are refused until it fetches some.
+pub const DEFAULT_QUEUED_BYTES: u64 = 64 << 20;
 /// Requests one network address may make per minute that no account's allowance meters: the
 /// anonymous ones (Hello, Complete, Claim, PollClaim, the rendezvous channels), connection
 /// requests, and those that fail to authenticate.

@@ -297,6 +297,18 @@ impl Store for PgStore {
             .collect()
     }
 
+    fn octets_after(&self, address: &str, container: &str, index: u64) -> StoreResult<u64> {
+        check_container_name(container)?;
+        let row = self
+            .client()?
+            .query_one(
+                "SELECT COALESCE(SUM(octet_length(envelope)), 0)::BIGINT FROM mesh_entries WHERE address = $1 AND name = $2 AND idx > $3",
+                &[&address, &container, &(index.min(i64::MAX as u64) as i64)],
+            )
+            .map_err(db)?;
+        Ok(row.get::<_, i64>(0).max(0) as u64)
+    }
+
     fn transact_with_profile(
         &self,
         address: &str,

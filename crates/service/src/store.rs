@@ -155,6 +155,9 @@ pub trait Store: Send + Sync {
         from: u64,
         max: u64,
     ) -> StoreResult<Vec<DareEnvelope>>;
+    /// Octets the entries of a container after entry `index` take (what an account has been
+    /// sent and not yet fetched, for its inbound spool).
+    fn octets_after(&self, address: &str, container: &str, index: u64) -> StoreResult<u64>;
     /// Apply every update or none.
     fn transact(&self, address: &str, updates: &[Update]) -> StoreResult<TransactOutcome> {
         self.transact_with_profile(address, updates, None)

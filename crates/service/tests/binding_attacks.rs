@@ -68,6 +68,10 @@ impl Store for Flaky {
             .fetch_add(read.len() as u64, Ordering::SeqCst);
         Ok(read)
     }
+    fn octets_after(&self, a: &str, c: &str, index: u64) -> StoreResult<u64> {
+        check!(self);
+        self.inner.octets_after(a, c, index)
+    }
     fn transact_with_profile(
         &self,
         address: &str,

@@ -69,6 +69,11 @@ pub struct StartArgs {
     /// (another service then keeps the messages and tries again later).
     #[arg(long, default_value_t = mesh_service::limits::DEFAULT_MESSAGE_BYTES_PER_MINUTE)]
     message_bytes_per_minute: u64,
+    /// Octets of messages (and connection requests) an account's inbound spool may hold that
+    /// none of its devices has fetched yet; past it, more for the account are refused with 429
+    /// until one of its devices syncs its messages.
+    #[arg(long, default_value_t = mesh_service::limits::DEFAULT_QUEUED_BYTES)]
+    max_queued_bytes: u64,
     /// Seconds a message for another service is retried before its sender is told it could
     /// not be delivered (default: 2 days).
     #[arg(long, default_value_t = mesh_service::outbox::DEFAULT_LIFETIME.as_secs())]
@@ -78,9 +83,13 @@ pub struct StartArgs {
     /// too (by default only `--peer` services may be there).
     #[arg(long)]
     allow_private_peers: bool,
+    /// A proxy in front of the service (an address or a network, `10.0.0.0/8`; may be
+    /// repeated): requests it forwards are metered by the client address its `X-Forwarded-For`
+    /// gives, not by the proxy's. Only proxies that set that header themselves belong here.
+    #[arg(long = "trusted-proxy", value_name = "ADDRESS[/BITS]")]
+    trusted_proxies: Vec<String>,
     /// Requests one network address may make per minute that no account's allowance meters
-    /// (anonymous ones, connection requests, failed authentications); 0: no limit (behind a
-    /// proxy, where every request comes from one address).
+    /// (anonymous ones, connection requests, failed authentications); 0: no limit.
     #[arg(long, default_value_t = mesh_service::limits::DEFAULT_ANONYMOUS_PER_MINUTE)]
     anonymous_per_minute: u64,
     /// Say where the service listens as one JSON line (Service, Url, Backend, ServiceUdf).
@@ -229,6 +238,11 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
     host.limiter = mesh_service::limits::UpdateLimiter::new(a.account_updates_per_minute);
     host.inbound_bytes = mesh_service::limits::UpdateLimiter::new(a.message_bytes_per_minute);
     host.sender_bytes = mesh_service::limits::UpdateLimiter::new(a.message_bytes_per_minute);
+    host.max_queued_bytes = a.max_queued_bytes;
+    for proxy in &a.trusted_proxies {
+        host.trusted_proxies
+            .push(mesh_service::http::trusted_proxy(proxy).map_err(|e| anyhow::anyhow!(e))?);
+    }
     host.anonymous = (a.anonymous_per_minute > 0)
         .then(|| mesh_service::limits::UpdateLimiter::new(a.anonymous_per_minute));
     let mut peers = std::collections::HashMap::new();

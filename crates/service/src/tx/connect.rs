@@ -62,6 +62,9 @@ pub fn connect(ctx: &Ctx, caller: &Caller, r: &ConnectRequest) -> Outcome {
             tracing::error!("acknowledgement: {e}");
             Refusal::Internal
         })?;
+    // Connection requests count against what the account's spool holds unfetched, as messages.
+    let bytes = super::sync::message_bytes(std::slice::from_ref(&ack_env));
+    super::sync::over_queued_bytes(host, &address, bytes)?;
     let update = Update::append(INBOUND, vec![ack_env.clone()]);
     ctx.commit()?;
     host.store.transact(&address, &[update])?;

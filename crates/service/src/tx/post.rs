@@ -14,7 +14,9 @@ use mesh_protocol::Response;
 use mesh_schema::key::required;
 use mesh_schema::sender;
 
-use super::sync::{message_bytes, over_inbound_bytes, over_limit, over_sender_bytes};
+use super::sync::{
+    message_bytes, over_inbound_bytes, over_limit, over_queued_bytes, over_sender_bytes,
+};
 use super::{Ctx, Outcome};
 use crate::auth::{Caller, DeviceCaller};
 use crate::host::{ServiceHost, INBOUND};
@@ -131,6 +133,7 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
             )));
         }
         // Over the limit, the sending service keeps the messages and tries again later.
+        over_queued_bytes(host, &address, bytes)?;
         over_limit(host, &address, r.messages.len() as u64)?;
         over_inbound_bytes(host, &address, bytes)?;
     }

@@ -68,6 +68,10 @@ pub fn download(ctx: &Ctx, caller: &DeviceCaller, r: &DownloadRequest) -> Outcom
             budget = budget.saturating_sub(size);
             kept.push(env);
         }
+        if name.eq_ignore_ascii_case(INBOUND) && !kept.is_empty() {
+            let last = from + kept.len() as u64 - 1;
+            mark_fetched(host, &caller.account.address, last)?;
+        }
         updates.push(ContainerUpdate {
             container: Some(name.clone()),
             index: Some(state.index),
@@ -101,6 +105,55 @@ pub(crate) fn over_inbound_bytes(host: &ServiceHost, address: &str, n: u64) -> R
         "octets of messages for",
         "octets",
     )
+}
+
+/// Short-lived state under which the service keeps, per account, the index of the last entry of
+/// its inbound spool that one of its devices has fetched.
+const FETCHED: &str = "inbound-fetched";
+/// How long that mark is kept (it is renewed by every fetch).
+const FETCHED_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+/// Note that a device of `address` has fetched its inbound spool up to entry `last`.
+fn mark_fetched(host: &ServiceHost, address: &str, last: u64) -> Result<(), Refusal> {
+    if fetched(host, address)?.is_some_and(|before| before >= last) {
+        return Ok(());
+    }
+    let expires = crate::store::unix_now() + FETCHED_SECONDS;
+    host.store
+        .put_ephemeral(FETCHED, address, &last.to_be_bytes(), expires, false)?;
+    Ok(())
+}
+
+/// The last inbound entry `address` has fetched, if the service knows it.
+fn fetched(host: &ServiceHost, address: &str) -> Result<Option<u64>, Refusal> {
+    Ok(host
+        .store
+        .get_ephemeral(FETCHED, address)?
+        .and_then(|(value, _)| <[u8; 8]>::try_from(value.as_slice()).ok())
+        .map(u64::from_be_bytes))
+}
+
+/// The refusal (429) of `n` more octets of messages for `address` if its inbound spool would
+/// then hold more than the service keeps for an account that has not fetched them. An account
+/// the service knows nothing of (a service started afresh on its data) starts from its spool's
+/// end: it is not refused for what it may have fetched before.
+pub(crate) fn over_queued_bytes(host: &ServiceHost, address: &str, n: u64) -> Result<(), Refusal> {
+    let from = match fetched(host, address)? {
+        Some(last) => last,
+        None => {
+            let last = host.store.state(address, INBOUND)?.index;
+            mark_fetched(host, address, last)?;
+            last
+        }
+    };
+    let queued = host.store.octets_after(address, INBOUND, from)?;
+    if queued.saturating_add(n) > host.max_queued_bytes {
+        return Err(Refusal::TooMany(format!(
+            "the inbound spool of {address} holds {queued} octets of messages not yet fetched;              this service keeps at most {} until the account fetches them",
+            host.max_queued_bytes
+        )));
+    }
+    Ok(())
 }
 
 /// The refusal (429) of `n` more octets of messages from the sender `sender`.
@@ -347,6 +400,7 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
         // Recipients of this service: their allowance too, before anything is applied.
         for recipient in &recipients {
             if host.serves(recipient).is_ok() && host.store.account(recipient)?.is_some() {
+                over_queued_bytes(host, recipient, bytes)?;
                 over_inbound_bytes(host, recipient, bytes)?;
             }
         }
