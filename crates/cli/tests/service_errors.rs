@@ -366,33 +366,39 @@ fn update_limits_per_account() {
     ok(&["service", "hello", "--service", &service.url]);
 }
 
+/// alice, bob and carol, each with an account bound to `service`.
+fn three_users(service: &Service) -> Vec<tempfile::TempDir> {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    for (dir, name) in dirs.iter().zip(["alice", "bob", "carol"]) {
+        user(dir.path(), &format!("{name}@example.com"), service);
+    }
+    dirs
+}
+
+/// Send `text` from the device at `from` to `to` until a send is refused (ten at most): how
+/// many were sent, and what the refusal said.
+fn send_until_refused(from: &std::path::Path, to: &str, text: &str) -> (usize, String) {
+    for sent in 0..10 {
+        let out = mesh_in(from, PASS, &["message", "send", to, text]);
+        if !out.status.success() {
+            return (sent, String::from_utf8_lossy(&out.stderr).to_string());
+        }
+    }
+    panic!("ten messages in a moment were all taken");
+}
+
 /// Messages are metered in octets too: past its allowance a sender is refused (429) before
 /// anything is applied, and a recipient cannot be filled by many senders either.
 #[test]
 fn message_byte_limits() {
     let data = tempfile::tempdir().unwrap();
     let service = Service::start_with(data.path(), None, &["--message-bytes-per-minute", "40000"]);
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let dirs = three_users(&service);
     let (alice, bob, carol) = (dirs[0].path(), dirs[1].path(), dirs[2].path());
-    user(alice, "alice@example.com", &service);
-    user(bob, "bob@example.com", &service);
-    user(carol, "carol@example.com", &service);
     let text = "x".repeat(8000);
     // Each message is about 12 kB on the wire (the text, the sender's profile and connection):
     // alice runs out after a few.
-    let mut sent = 0;
-    let error = loop {
-        let out = mesh_in(
-            alice,
-            PASS,
-            &["message", "send", "carol@example.com", &text],
-        );
-        if !out.status.success() {
-            break String::from_utf8_lossy(&out.stderr).to_string();
-        }
-        sent += 1;
-        assert!(sent < 10, "ten 8 kB messages in a moment were all taken");
-    };
+    let (sent, error) = send_until_refused(alice, "carol@example.com", &text);
     assert!(
         error.contains("429") && error.contains("octets of messages sent by alice@example.com"),
         "{error}"
@@ -419,25 +425,10 @@ fn message_byte_limits() {
 fn unfetched_messages_are_capped_until_the_account_fetches_them() {
     let data = tempfile::tempdir().unwrap();
     let service = Service::start_with(data.path(), None, &["--max-queued-bytes", "50000"]);
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let dirs = three_users(&service);
     let (alice, bob, carol) = (dirs[0].path(), dirs[1].path(), dirs[2].path());
-    user(alice, "alice@example.com", &service);
-    user(bob, "bob@example.com", &service);
-    user(carol, "carol@example.com", &service);
     let text = "x".repeat(8000);
-    let mut sent = 0;
-    let error = loop {
-        let out = mesh_in(
-            alice,
-            PASS,
-            &["message", "send", "carol@example.com", &text],
-        );
-        if !out.status.success() {
-            break String::from_utf8_lossy(&out.stderr).to_string();
-        }
-        sent += 1;
-        assert!(sent < 10, "ten 8 kB messages were all queued");
-    };
+    let (sent, error) = send_until_refused(alice, "carol@example.com", &text);
     assert!(sent >= 2, "{error}");
     assert!(
         error.contains("429") && error.contains("not yet fetched"),
