@@ -224,6 +224,9 @@ pub async fn accept_loop(
                 continue;
             }
         };
+        // A response goes out in several writes (TLS records, head and body): without this,
+        // Nagle holds the last back until the client's delayed ACK, 40 ms later.
+        let _ = stream.set_nodelay(true);
         let app = app.clone().layer(axum::Extension(Source(peer.ip())));
         let tls = tls.clone();
         tokio::spawn(async move {
