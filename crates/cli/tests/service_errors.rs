@@ -423,8 +423,19 @@ fn message_byte_limits() {
 /// 203 MB posted in 5 s); once the account fetches its messages there is room again.
 #[test]
 fn unfetched_messages_are_capped_until_the_account_fetches_them() {
+    unfetched_messages_capped(None);
+}
+
+/// The same on PostgreSQL (where the mark and the running totals are columns).
+#[test]
+fn unfetched_messages_are_capped_on_postgresql() {
+    let pg = common::service::Postgres::start();
+    unfetched_messages_capped(Some(&pg.url));
+}
+
+fn unfetched_messages_capped(postgres: Option<&str>) {
     let data = tempfile::tempdir().unwrap();
-    let service = Service::start_with(data.path(), None, &["--max-queued-bytes", "50000"]);
+    let service = Service::start_with(data.path(), postgres, &["--max-queued-bytes", "50000"]);
     let dirs = three_users(&service);
     let (alice, bob, carol) = (dirs[0].path(), dirs[1].path(), dirs[2].path());
     let text = "x".repeat(8000);
@@ -452,6 +463,65 @@ fn unfetched_messages_are_capped_until_the_account_fetches_them() {
     );
     ok_in(bob, &["message", "send", "carol@example.com", "hi"]);
     ok_in(alice, &["message", "send", "carol@example.com", &text]);
+}
+
+/// Connection requests, which anyone may make, stop at a quarter of the cap on what an account
+/// holds unfetched: a stranger filling alice's spool with them cannot take the room her
+/// messages need.
+#[test]
+fn connection_requests_cannot_take_the_room_of_messages() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start_with(data.path(), None, &["--max-queued-bytes", "60000"]);
+    let dirs = three_users(&service);
+    let (alice, bob) = (dirs[0].path(), dirs[1].path());
+    let mut requests = 0;
+    let refusal = loop {
+        let stranger = tempfile::tempdir().unwrap();
+        let out = mesh_in(
+            stranger.path(),
+            PASS,
+            &[
+                "device",
+                "request",
+                "alice@example.com",
+                "--service",
+                &service.url,
+            ],
+        );
+        if !out.status.success() {
+            break String::from_utf8_lossy(&out.stderr).to_string();
+        }
+        requests += 1;
+        assert!(requests < 40, "forty connection requests were all queued");
+    };
+    assert!(
+        refusal.contains("429") && refusal.contains("not yet fetched"),
+        "{refusal}"
+    );
+    // bob's messages still fit.
+    let text = "x".repeat(8000);
+    for _ in 0..3 {
+        ok_in(bob, &["message", "send", "alice@example.com", &text]);
+    }
+    // Once alice fetches, strangers may ask again.
+    ok_in(alice, &["account", "sync"]);
+    let stranger = tempfile::tempdir().unwrap();
+    let out = mesh_in(
+        stranger.path(),
+        PASS,
+        &[
+            "device",
+            "request",
+            "alice@example.com",
+            "--service",
+            &service.url,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Behind a proxy the operator trusts (`--trusted-proxy`), failed requests are metered by the

@@ -138,6 +138,12 @@ fn sync_dir(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Octets an envelope takes as a container frame (the measure of what a container holds, for
+/// a store that keeps envelopes otherwise).
+pub fn frame_len(env: &DareEnvelope) -> Result<u64> {
+    Ok(frame_bytes(env)?.len() as u64)
+}
+
 /// A frame's header and trailer as JSON items, with its payload.
 fn frame_bytes(env: &DareEnvelope) -> Result<Vec<u8>> {
     let header = mesh_encoding::to_json(&env.header)?;

@@ -138,10 +138,19 @@ impl Indexed {
     }
 }
 
-/// One account's open containers, by name.
+/// One account's open containers, by name, and the fetched marks read.
 #[derive(Default)]
 struct AccountFiles {
     open: HashMap<String, Indexed>,
+    fetched: HashMap<String, u64>,
+}
+
+impl AccountFiles {
+    /// Forget what is held of an account whose files go (unbound, or bound afresh).
+    fn forget(&mut self) {
+        self.open.clear();
+        self.fetched.clear();
+    }
 }
 
 pub struct FileStore {
@@ -283,6 +292,31 @@ impl FileStore {
         Ok(())
     }
 
+    /// Where the fetched mark of a container is kept: `CONTAINER.fetched`, the last index.
+    fn fetched_path(&self, address: &str, container: &str) -> StoreResult<PathBuf> {
+        check_container_name(container)?;
+        Ok(self.dir(address)?.join(format!("{container}.fetched")))
+    }
+
+    /// The fetched mark of a container (0: none).
+    fn fetched(
+        &self,
+        files: &mut AccountFiles,
+        address: &str,
+        container: &str,
+    ) -> StoreResult<u64> {
+        if let Some(mark) = files.fetched.get(container) {
+            return Ok(*mark);
+        }
+        let mark = match std::fs::read_to_string(self.fetched_path(address, container)?) {
+            Ok(text) => text.trim().parse().unwrap_or(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e.into()),
+        };
+        files.fetched.insert(container.to_string(), mark);
+        Ok(mark)
+    }
+
     /// Finish a transaction a crash interrupted.
     fn recover(&self, files: &mut AccountFiles, address: &str) -> StoreResult<()> {
         let path = self.dir(address)?.join("journal.json");
@@ -321,7 +355,7 @@ macro_rules! locked {
         // are opened again from disk, and the account carries on.
         let mut guard = lock.lock().unwrap_or_else(|poisoned| {
             let mut guard = poisoned.into_inner();
-            guard.open.clear();
+            guard.forget();
             lock.clear_poison();
             guard
         });
@@ -359,7 +393,7 @@ impl Store for FileStore {
             return Ok(false);
         }
         if dir.exists() {
-            files.open.clear();
+            files.forget();
             std::fs::remove_dir_all(&dir)?; // a bind that never finished
         }
         std::fs::create_dir_all(&dir)?;
@@ -381,7 +415,7 @@ impl Store for FileStore {
         // Remove the profile first (durably): from then on the account is gone.
         std::fs::remove_file(dir.join("profile.dare"))?;
         std::fs::File::open(&dir)?.sync_all()?;
-        files.open.clear();
+        files.forget();
         std::fs::remove_dir_all(&dir)?;
         Ok(true)
     }
@@ -430,14 +464,30 @@ impl Store for FileStore {
             .collect()
     }
 
-    fn octets_after(&self, address: &str, container: &str, index: u64) -> StoreResult<u64> {
+    fn mark_fetched(&self, address: &str, container: &str, index: u64) -> StoreResult<()> {
         locked!(self, address, files);
+        if self.fetched(files, address, container)? >= index {
+            return Ok(());
+        }
+        write_atomic(
+            &self.fetched_path(address, container)?,
+            index.to_string().as_bytes(),
+        )?;
+        files.fetched.insert(container.to_string(), index);
+        Ok(())
+    }
+
+    fn unfetched_octets(&self, address: &str, container: &str) -> StoreResult<u64> {
+        locked!(self, address, files);
+        let mark = self.fetched(files, address, container)?;
         let Some(c) = self.container(files, address, container, false)? else {
             return Ok(0);
         };
-        let frames = c.container.frames();
-        let after = usize::try_from(index.saturating_add(1)).unwrap_or(usize::MAX);
-        Ok(frames.iter().skip(after).map(|f| f.size).sum())
+        let first = usize::try_from(mark.saturating_add(1)).unwrap_or(usize::MAX);
+        Ok(match c.container.frames().get(first) {
+            Some(frame) => c.container.byte_len() - frame.position,
+            None => 0,
+        })
     }
 
     fn transact_with_profile(
@@ -487,6 +537,11 @@ impl Store for FileStore {
         let mut assigned = Vec::new();
         // Each container's length before this transaction, to put it back if a later step fails.
         let mut before: Vec<(String, u64)> = Vec::new();
+        let profile_path = dir.join("profile.dare");
+        let held_profile = match profile {
+            Some(_) => Some(std::fs::read(&profile_path)?),
+            None => None,
+        };
         let applied = (|| -> StoreResult<()> {
             for update in updates {
                 let c = self.container(files, address, &update.container, true)?;
@@ -495,23 +550,42 @@ impl Store for FileStore {
                 assigned.push(c.append(update.envelopes.clone())?);
             }
             if let Some(profile) = profile {
-                write_atomic(&dir.join("profile.dare"), profile.to_json()?.as_bytes())?;
+                write_atomic(&profile_path, profile.to_json()?.as_bytes())?;
             }
             Ok(())
         })();
         if let Err(e) = applied {
-            // A step failed (a full disk): nothing of the transaction is kept, so that the
-            // refusal's "nothing was applied" is true and the journal does not complete it later.
-            // Only when a container cannot be put back does the journal stay, to complete the
-            // transaction on the account's next use.
+            // A step failed (a full disk): nothing of the transaction is kept — the containers
+            // cut back, the profile held put back (its replacement may have been renamed into
+            // place before the failure), the journal removed — so that the refusal's "nothing
+            // was applied" is true and the journal does not complete it later. If that cannot be
+            // done, the journal stays to complete the transaction on the account's next use, and
+            // the request was applied after all: said so.
             if journaled {
-                self.roll_back(files, address, &before)?;
-                std::fs::remove_file(&journal_path)?;
+                let undone = (|| -> StoreResult<()> {
+                    self.roll_back(files, address, &before)?;
+                    if let Some(held) = &held_profile {
+                        if std::fs::read(&profile_path)? != *held {
+                            write_atomic(&profile_path, held)?;
+                        }
+                    }
+                    std::fs::remove_file(&journal_path)?;
+                    Ok(())
+                })();
+                if let Err(undo) = undone {
+                    return Err(StoreError::Applied(format!(
+                        "{e}; it could not be undone ({undo}), and will be completed"
+                    )));
+                }
             }
             return Err(e);
         }
         if journaled {
-            std::fs::remove_file(&journal_path)?;
+            // Applied whole: a journal that cannot be removed is no reason to say otherwise (on
+            // the account's next use it completes what is complete already, and goes).
+            if let Err(e) = std::fs::remove_file(&journal_path) {
+                tracing::warn!("{address}: the journal of an applied transaction stays: {e}");
+            }
         }
         Ok(TransactOutcome::Applied(assigned))
     }
@@ -779,5 +853,44 @@ mod tests {
             .unwrap();
         assert_eq!(store.state(a, "MMM_Local").unwrap().index, 2);
         assert_eq!(store.find(a, "MMM_Local", "two").unwrap(), None);
+    }
+
+    /// What an account's spool holds unfetched: everything until a mark, what follows the mark
+    /// after; the mark only moves forward, outlives a restart, and goes with the account.
+    #[test]
+    fn unfetched_octets_follow_a_lasting_forward_only_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = "a@example.com";
+        let spool = "MMM_Inbound";
+        let message = |n: usize| entry(&format!("m{n}"), None, &"x".repeat(1000));
+        let store = FileStore::open(dir.path()).unwrap();
+        assert!(store.bind(a, &profile(), &[]).unwrap());
+        assert_eq!(store.unfetched_octets(a, spool).unwrap(), 0);
+        let batch: Vec<_> = (0..4).map(message).collect();
+        let frame = mesh_dare::container::frame_len(&batch[0]).unwrap();
+        store.transact(a, &[Update::append(spool, batch)]).unwrap();
+        let all = store.unfetched_octets(a, spool).unwrap();
+        assert!(all >= 4 * frame, "{all} < 4 × {frame}");
+        store.mark_fetched(a, spool, 3).unwrap();
+        let one = store.unfetched_octets(a, spool).unwrap();
+        assert!(one > 0 && one < all / 3, "{one} of {all}");
+        // Backwards is no move.
+        store.mark_fetched(a, spool, 1).unwrap();
+        assert_eq!(store.unfetched_octets(a, spool).unwrap(), one);
+        drop(store);
+        let store = FileStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.unfetched_octets(a, spool).unwrap(),
+            one,
+            "after a restart"
+        );
+        store.mark_fetched(a, spool, 4).unwrap();
+        assert_eq!(store.unfetched_octets(a, spool).unwrap(), 0);
+        // Unbound and bound again: a new account, whose spool counts from its start.
+        assert!(store.unbind(a).unwrap());
+        assert!(store.bind(a, &profile(), &[]).unwrap());
+        let batch: Vec<_> = (0..4).map(message).collect();
+        store.transact(a, &[Update::append(spool, batch)]).unwrap();
+        assert_eq!(store.unfetched_octets(a, spool).unwrap(), all);
     }
 }

@@ -23,21 +23,55 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy)]
 pub struct Source(pub std::net::IpAddr);
 
-/// A trusted proxy as the operator names it: an address, or a network `ADDRESS/BITS`.
+/// A trusted proxy as the operator names it: an address, or a network `ADDRESS/BITS` (without
+/// bits set past its prefix: `10.0.0.1/8` is refused rather than widened; IPv4 networks in
+/// IPv4 form, as addresses are compared).
 pub fn trusted_proxy(text: &str) -> Result<ipnet::IpNet, String> {
-    text.parse::<ipnet::IpNet>()
+    let net = text
+        .parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map(|net| net.trunc())
         .map_err(|_| {
             format!("--trusted-proxy takes an address or a network (ADDRESS/BITS), not '{text}'")
-        })
+        })?;
+    if net != net.trunc() {
+        return Err(format!(
+            "--trusted-proxy {text}: the address has bits set past the prefix; the network is {}",
+            net.trunc()
+        ));
+    }
+    if let ipnet::IpNet::V6(v6) = net {
+        if v6.addr().to_ipv4_mapped().is_some() {
+            return Err(format!(
+                "--trusted-proxy {text}: write an IPv4 network in IPv4 form"
+            ));
+        }
+    }
+    Ok(net)
+}
+
+/// One address of an `X-Forwarded-For` list, as proxies write them: `192.0.2.1`,
+/// `192.0.2.1:5678`, `2001:db8::1`, `[2001:db8::1]`, `[2001:db8::1]:443`, with or without a
+/// zone (`%eth0`).
+fn forwarded_hop(text: &str) -> Option<std::net::IpAddr> {
+    let text = text.trim();
+    if let Ok(socket) = text.parse::<SocketAddr>() {
+        return Some(socket.ip());
+    }
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once(']'))
+        .map_or(text, |(inside, _port)| inside);
+    let bare = bare
+        .split_once('%')
+        .map_or(bare, |(address, _zone)| address);
+    bare.parse().ok()
 }
 
 /// The address a request is metered by: the connection's, or — where the connection comes from
-/// a proxy the operator trusts — the last address of `X-Forwarded-For` that is not itself a
-/// trusted proxy (the one the trusted chain received it from). Addresses further left were
-/// written by the client and prove nothing; a trusted proxy's request without a readable header
-/// is metered as the proxy's own.
+/// a proxy the operator trusts — the client the trusted chain received it from: read from the
+/// right of `X-Forwarded-For`, past the addresses of trusted proxies, the first that is not one.
+/// Entries further left were written by the client and are never read; an entry a trusted proxy
+/// wrote that cannot be read, or no header, and the request is metered as the proxy's own.
 pub fn client_address(
     connection: std::net::IpAddr,
     forwarded_for: Option<&str>,
@@ -53,18 +87,14 @@ pub fn client_address(
     let Some(list) = forwarded_for else {
         return connection;
     };
-    let mut hops = Vec::new();
-    for hop in list.split(',') {
-        match hop.trim().parse::<std::net::IpAddr>() {
-            Ok(ip) => hops.push(ip),
-            // A list the trusted proxy did not write whole: metered as the proxy.
-            Err(_) => return connection,
+    for hop in list.rsplit(',') {
+        match forwarded_hop(hop) {
+            Some(ip) if is_trusted(&ip) => continue,
+            Some(ip) => return ip,
+            None => return connection,
         }
     }
-    hops.into_iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .unwrap_or(connection)
+    connection
 }
 
 async fn handle(
@@ -77,10 +107,11 @@ async fn handle(
     let worker = host.clone();
     let source = source.map(|s| {
         // Several X-Forwarded-For headers are one list, in order.
-        let forwarded: Vec<&str> = headers
+        // (Read whatever the octets: an entry that is not text is one that does not parse.)
+        let forwarded: Vec<String> = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .collect();
         let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
         client_address(s.0 .0, forwarded.as_deref(), &host.trusted_proxies)
@@ -300,7 +331,25 @@ mod tests {
             client_address(ip("::ffff:10.1.2.3"), Some("198.51.100.1"), &trusted),
             ip("198.51.100.1")
         );
-        // No header, or one that does not read: metered as the proxy.
+        // What a client writes on the left is never read, junk included.
+        assert_eq!(
+            client_address(ip("10.1.2.3"), Some("junk, 198.51.100.1"), &trusted),
+            ip("198.51.100.1")
+        );
+        // Proxies that write ports, brackets or zones.
+        for (header, client) in [
+            ("198.51.100.1:5678", "198.51.100.1"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("fe80::1%eth0", "fe80::1"),
+        ] {
+            assert_eq!(
+                client_address(ip("10.1.2.3"), Some(header), &trusted),
+                ip(client),
+                "{header}"
+            );
+        }
+        // No header, or a last entry (the proxy's) that does not read: metered as the proxy.
         for header in [None, Some("unknown"), Some("198.51.100.1, junk"), Some("")] {
             assert_eq!(
                 client_address(ip("10.1.2.3"), header, &trusted),
@@ -315,10 +364,9 @@ mod tests {
         );
         assert!(trusted_proxy("10.0.0.0/33").is_err());
         assert!(trusted_proxy("proxy.example").is_err());
-        assert_eq!(
-            trusted_proxy("10.9.9.9/8").unwrap(),
-            trusted_proxy("10.0.0.0/8").unwrap()
-        );
+        // Not silently widened, nor written in a form that never matches.
+        assert!(trusted_proxy("10.9.9.9/8").is_err());
+        assert!(trusted_proxy("::ffff:10.0.0.0/104").is_err());
     }
 
     proptest::proptest! {

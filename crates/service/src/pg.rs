@@ -47,6 +47,12 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE mesh_outbox (name TEXT PRIMARY KEY, item BYTEA NOT NULL, claimed_by TEXT, claimed_until BIGINT NOT NULL DEFAULT 0);",
     // When an item may be tried again (seconds since the epoch, by the database's clock).
     "ALTER TABLE mesh_outbox ADD COLUMN next_try BIGINT NOT NULL DEFAULT 0;",
+    // What a container holds in octets (as container frames), each entry's running total, and
+    // the last entry the account's devices fetched: what a spool holds unfetched is one lookup.
+    // Entries written before count from here on.
+    "ALTER TABLE mesh_containers ADD COLUMN octets BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN fetched BIGINT NOT NULL DEFAULT 0;
+     ALTER TABLE mesh_entries ADD COLUMN end_octets BIGINT;",
 ];
 
 /// Connections one service process keeps open to the database (requests are handled on
@@ -297,16 +303,30 @@ impl Store for PgStore {
             .collect()
     }
 
-    fn octets_after(&self, address: &str, container: &str, index: u64) -> StoreResult<u64> {
+    fn mark_fetched(&self, address: &str, container: &str, index: u64) -> StoreResult<()> {
         check_container_name(container)?;
-        let row = self
-            .client()?
-            .query_one(
-                "SELECT COALESCE(SUM(octet_length(envelope)), 0)::BIGINT FROM mesh_entries WHERE address = $1 AND name = $2 AND idx > $3",
+        // Forward only, in one statement: two fetches racing leave the later mark.
+        self.client()?
+            .execute(
+                "UPDATE mesh_containers SET fetched = $3 WHERE address = $1 AND name = $2 AND fetched < $3",
                 &[&address, &container, &(index.min(i64::MAX as u64) as i64)],
             )
             .map_err(db)?;
-        Ok(row.get::<_, i64>(0).max(0) as u64)
+        Ok(())
+    }
+
+    fn unfetched_octets(&self, address: &str, container: &str) -> StoreResult<u64> {
+        check_container_name(container)?;
+        // The container's octets less the running total at the fetched entry (an entry
+        // written before running totals were kept counts as none fetched).
+        let row = self
+            .client()?
+            .query_opt(
+                "SELECT c.octets - COALESCE((SELECT e.end_octets FROM mesh_entries e WHERE e.address = c.address AND e.name = c.name AND e.idx = c.fetched), 0) FROM mesh_containers c WHERE c.address = $1 AND c.name = $2",
+                &[&address, &container],
+            )
+            .map_err(db)?;
+        Ok(row.map_or(0, |r| r.get::<_, i64>(0).max(0) as u64))
     }
 
     fn transact_with_profile(
@@ -359,29 +379,40 @@ impl Store for PgStore {
             // The Merkle tree over the container's entries, as the container files keep it:
             // its peaks, O(log n), from the row (locked by state_row).
             let mut tree = frontier(&mut tx, address, &update.container, state.index)?;
+            let mut octets: i64 = tx
+                .query_one(
+                    "SELECT octets FROM mesh_containers WHERE address = $1 AND name = $2",
+                    &[&address, &update.container],
+                )
+                .map_err(db)?
+                .get(0);
             let mut index = state.index;
             let mut indexes = Vec::new();
             for env in &update.envelopes {
                 index += 1;
                 let leaf = merkle::leaf(&sha512(&env.payload));
                 tree.push(leaf);
+                octets = octets.saturating_add(mesh_dare::container::frame_len(env)? as i64);
                 let meta = env.content_meta().unwrap_or_default();
                 tx.execute(
-                    "INSERT INTO mesh_entries (address, name, idx, unique_id, event, leaf, envelope) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    &[&address, &update.container, &(index as i64), &meta.unique_id, &meta.event, &leaf.to_vec(), &env.to_json()?.into_bytes()],
+                    "INSERT INTO mesh_entries (address, name, idx, unique_id, event, leaf, envelope, end_octets) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    &[&address, &update.container, &(index as i64), &meta.unique_id, &meta.event, &leaf.to_vec(), &env.to_json()?.into_bytes(), &octets],
                 )
                 .map_err(db)?;
                 indexes.push(index);
             }
             let digest = tree.root().map(|d| d.to_vec());
             tx.execute(
-                "UPDATE mesh_containers SET last_index = $3, digest = $4, peaks = $5 WHERE address = $1 AND name = $2",
-                &[&address, &update.container, &(index as i64), &digest, &tree.to_bytes()],
+                "UPDATE mesh_containers SET last_index = $3, digest = $4, peaks = $5, octets = $6 WHERE address = $1 AND name = $2",
+                &[&address, &update.container, &(index as i64), &digest, &tree.to_bytes(), &octets],
             )
             .map_err(db)?;
             assigned.push(indexes);
         }
-        tx.commit().map_err(db)?;
+        // A commit that fails may have committed (the connection lost on the way): its outcome
+        // is unknown, never "nothing was applied".
+        tx.commit()
+            .map_err(|e| StoreError::Applied(format!("the commit's outcome is unknown: {e}")))?;
         Ok(TransactOutcome::Applied(assigned))
     }
 

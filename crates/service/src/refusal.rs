@@ -103,6 +103,10 @@ impl From<StoreError> for Refusal {
                 tracing::error!("storage unavailable: {t}");
                 Refusal::Unavailable("the service's storage cannot be reached".into())
             }
+            StoreError::Applied(t) => {
+                tracing::error!("storage failed after the request was applied: {t}");
+                Refusal::Internal
+            }
             StoreError::Io(io) | StoreError::Dare(mesh_dare::DareError::Io(io)) => {
                 tracing::error!("storage: {io}");
                 Refusal::Unavailable("the service could not store the request".into())
@@ -140,5 +144,10 @@ mod tests {
         ] {
             assert_eq!(Refusal::from(e).status(), 503);
         }
+        // Once applied (or maybe applied), never the 503 that says nothing was.
+        assert_eq!(
+            Refusal::from(StoreError::Applied("journal left".into())).status(),
+            500
+        );
     }
 }

@@ -19,6 +19,10 @@ pub enum StoreError {
     /// What the store holds does not match its own digests: reported, never served.
     #[error("{0}")]
     Damaged(String),
+    /// A failure once the request was applied, or once it may have been (a commit whose outcome
+    /// is unknown, a journal left to complete it): never "nothing was applied".
+    #[error("after the request was applied: {0}")]
+    Applied(String),
 }
 
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
@@ -155,9 +159,13 @@ pub trait Store: Send + Sync {
         from: u64,
         max: u64,
     ) -> StoreResult<Vec<DareEnvelope>>;
-    /// Octets the entries of a container after entry `index` take (what an account has been
-    /// sent and not yet fetched, for its inbound spool).
-    fn octets_after(&self, address: &str, container: &str, index: u64) -> StoreResult<u64>;
+    /// Note that the account's devices have fetched `container` up to entry `index`. The mark
+    /// only moves forward, and goes with the account (an address bound again starts afresh).
+    fn mark_fetched(&self, address: &str, container: &str, index: u64) -> StoreResult<()>;
+    /// Octets the entries of `container` after its mark take, as container frames (all of them
+    /// if it has none): what an account has been sent and not yet fetched, for its inbound
+    /// spool. Costs the same whatever the container's size.
+    fn unfetched_octets(&self, address: &str, container: &str) -> StoreResult<u64>;
     /// Apply every update or none.
     fn transact(&self, address: &str, updates: &[Update]) -> StoreResult<TransactOutcome> {
         self.transact_with_profile(address, updates, None)

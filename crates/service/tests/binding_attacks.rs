@@ -68,9 +68,13 @@ impl Store for Flaky {
             .fetch_add(read.len() as u64, Ordering::SeqCst);
         Ok(read)
     }
-    fn octets_after(&self, a: &str, c: &str, index: u64) -> StoreResult<u64> {
+    fn mark_fetched(&self, a: &str, c: &str, index: u64) -> StoreResult<()> {
         check!(self);
-        self.inner.octets_after(a, c, index)
+        self.inner.mark_fetched(a, c, index)
+    }
+    fn unfetched_octets(&self, a: &str, c: &str) -> StoreResult<u64> {
+        check!(self);
+        self.inner.unfetched_octets(a, c)
     }
     fn transact_with_profile(
         &self,

@@ -62,9 +62,10 @@ pub fn connect(ctx: &Ctx, caller: &Caller, r: &ConnectRequest) -> Outcome {
             tracing::error!("acknowledgement: {e}");
             Refusal::Internal
         })?;
-    // Connection requests count against what the account's spool holds unfetched, as messages.
+    // Connection requests count against what the account's spool holds unfetched, up to a
+    // quarter of the cap (anyone may make them: they must not take the messages' room).
     let bytes = super::sync::message_bytes(std::slice::from_ref(&ack_env));
-    super::sync::over_queued_bytes(host, &address, bytes)?;
+    super::sync::over_queued_requests(host, &address, bytes)?;
     let update = Update::append(INBOUND, vec![ack_env.clone()]);
     ctx.commit()?;
     host.store.transact(&address, &[update])?;

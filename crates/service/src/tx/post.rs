@@ -54,6 +54,19 @@ pub fn check_outbound(
     Ok(())
 }
 
+/// The accounts named, each once and in lower case (a name given twice is neither delivered nor
+/// counted twice), but for `except` (the sender's own).
+pub(crate) fn recipients(named: &[String], except: Option<&str>) -> Vec<String> {
+    let mut accounts: Vec<String> = Vec::new();
+    for account in named {
+        let account = account.to_ascii_lowercase();
+        if Some(account.as_str()) != except && !accounts.contains(&account) {
+            accounts.push(account);
+        }
+    }
+    accounts
+}
+
 /// Deliver checked messages from `sender` to `recipients`: into the inbound spool of each that
 /// is an account here, and to the outbox for the others, one item per recipient service.
 pub fn deliver(
@@ -124,26 +137,23 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
     let host = ctx.host;
     // Bounded in octets as well as entries: per sending domain, and per recipient account.
     let bytes = message_bytes(&r.messages);
-    over_sender_bytes(host, domain, bytes.saturating_mul(r.accounts.len() as u64))?;
-    for account in &r.accounts {
-        let address = account.to_ascii_lowercase();
-        if host.store.account(&address)?.is_none() {
+    let accounts = recipients(&r.accounts, None);
+    over_sender_bytes(host, domain, bytes.saturating_mul(accounts.len() as u64))?;
+    for address in &accounts {
+        if host.store.account(address)?.is_none() {
             return Err(Refusal::NotFound(format!(
                 "no account {address} on this service"
             )));
         }
         // Over the limit, the sending service keeps the messages and tries again later.
-        over_queued_bytes(host, &address, bytes)?;
-        over_limit(host, &address, r.messages.len() as u64)?;
-        over_inbound_bytes(host, &address, bytes)?;
+        over_limit(host, address, r.messages.len() as u64)?;
+        over_inbound_bytes(host, address, bytes)?;
+        over_queued_bytes(host, address, bytes)?;
     }
     ctx.commit()?;
-    for (n, account) in r.accounts.iter().enumerate() {
+    for (n, account) in accounts.iter().enumerate() {
         let update = Update::append(INBOUND, r.messages.clone());
-        match host
-            .store
-            .transact(&account.to_ascii_lowercase(), &[update])
-        {
+        match host.store.transact(account, &[update]) {
             Ok(_) => {}
             // Nothing delivered yet: the sender may try again.
             Err(e) if n == 0 => return Err(e.into()),
@@ -155,4 +165,26 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
         status: Some(200),
         ..Default::default()
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_recipient_once_and_not_the_sender() {
+        let named: Vec<String> = [
+            "Bob@example.com",
+            "bob@example.com",
+            "alice@example.com",
+            "carol@example.com",
+            "BOB@EXAMPLE.COM",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            super::recipients(&named, Some("alice@example.com")),
+            ["bob@example.com", "carol@example.com"]
+        );
+        assert_eq!(super::recipients(&named, None).len(), 3);
+    }
 }

@@ -69,8 +69,15 @@ pub fn download(ctx: &Ctx, caller: &DeviceCaller, r: &DownloadRequest) -> Outcom
             kept.push(env);
         }
         if name.eq_ignore_ascii_case(INBOUND) && !kept.is_empty() {
+            // What the account has fetched (for the cap on what it holds unfetched). A mark that
+            // cannot be written costs the account room for a while, not its download.
             let last = from + kept.len() as u64 - 1;
-            mark_fetched(host, &caller.account.address, last)?;
+            if let Err(e) = host
+                .store
+                .mark_fetched(&caller.account.address, INBOUND, last)
+            {
+                tracing::warn!("{}: fetched mark: {e}", caller.account.address);
+            }
         }
         updates.push(ContainerUpdate {
             container: Some(name.clone()),
@@ -107,53 +114,33 @@ pub(crate) fn over_inbound_bytes(host: &ServiceHost, address: &str, n: u64) -> R
     )
 }
 
-/// Short-lived state under which the service keeps, per account, the index of the last entry of
-/// its inbound spool that one of its devices has fetched.
-const FETCHED: &str = "inbound-fetched";
-/// How long that mark is kept (it is renewed by every fetch).
-const FETCHED_SECONDS: u64 = 10 * 365 * 24 * 3600;
-
-/// Note that a device of `address` has fetched its inbound spool up to entry `last`.
-fn mark_fetched(host: &ServiceHost, address: &str, last: u64) -> Result<(), Refusal> {
-    if fetched(host, address)?.is_some_and(|before| before >= last) {
-        return Ok(());
-    }
-    let expires = crate::store::unix_now() + FETCHED_SECONDS;
-    host.store
-        .put_ephemeral(FETCHED, address, &last.to_be_bytes(), expires, false)?;
-    Ok(())
-}
-
-/// The last inbound entry `address` has fetched, if the service knows it.
-fn fetched(host: &ServiceHost, address: &str) -> Result<Option<u64>, Refusal> {
-    Ok(host
-        .store
-        .get_ephemeral(FETCHED, address)?
-        .and_then(|(value, _)| <[u8; 8]>::try_from(value.as_slice()).ok())
-        .map(u64::from_be_bytes))
-}
-
-/// The refusal (429) of `n` more octets of messages for `address` if its inbound spool would
-/// then hold more than the service keeps for an account that has not fetched them. An account
-/// the service knows nothing of (a service started afresh on its data) starts from its spool's
-/// end: it is not refused for what it may have fetched before.
-pub(crate) fn over_queued_bytes(host: &ServiceHost, address: &str, n: u64) -> Result<(), Refusal> {
-    let from = match fetched(host, address)? {
-        Some(last) => last,
-        None => {
-            let last = host.store.state(address, INBOUND)?.index;
-            mark_fetched(host, address, last)?;
-            last
-        }
-    };
-    let queued = host.store.octets_after(address, INBOUND, from)?;
-    if queued.saturating_add(n) > host.max_queued_bytes {
+/// The refusal (429) of `n` more octets for `address` if its inbound spool would then hold more
+/// than `limit` octets that none of its devices has fetched.
+fn over_unfetched(host: &ServiceHost, address: &str, n: u64, limit: u64) -> Result<(), Refusal> {
+    let queued = host.store.unfetched_octets(address, INBOUND)?;
+    if queued.saturating_add(n) > limit {
         return Err(Refusal::TooMany(format!(
-            "the inbound spool of {address} holds {queued} octets of messages not yet fetched;              this service keeps at most {} until the account fetches them",
-            host.max_queued_bytes
+            "the inbound spool of {address} holds {queued} octets not yet fetched; this \
+             service takes more for it ({limit} at most) once the account fetches them"
         )));
     }
     Ok(())
+}
+
+/// The refusal (429) of `n` more octets of messages for `address` if its inbound spool would
+/// then hold more than the service keeps for an account that has not fetched them.
+pub(crate) fn over_queued_bytes(host: &ServiceHost, address: &str, n: u64) -> Result<(), Refusal> {
+    over_unfetched(host, address, n, host.max_queued_bytes)
+}
+
+/// As [`over_queued_bytes`] for a connection request, which anyone may make: these stop at a
+/// quarter of the cap, so that they never take the room of the account's messages.
+pub(crate) fn over_queued_requests(
+    host: &ServiceHost,
+    address: &str,
+    n: u64,
+) -> Result<(), Refusal> {
+    over_unfetched(host, address, n, host.max_queued_bytes / 4)
 }
 
 /// The refusal (429) of `n` more octets of messages from the sender `sender`.
@@ -376,12 +363,7 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
         });
     }
     // Messages for other accounts: this service vouches for who sent them.
-    let recipients: Vec<String> = r
-        .accounts
-        .iter()
-        .map(|a| a.to_ascii_lowercase())
-        .filter(|a| *a != *address)
-        .collect();
+    let recipients = post::recipients(&r.accounts, Some(address));
     if recipients.len() > crate::host::MAX_RECIPIENTS {
         return Err(Refusal::Oversized(format!(
             "{} recipients in one transaction; the limit is {}",
@@ -400,8 +382,8 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
         // Recipients of this service: their allowance too, before anything is applied.
         for recipient in &recipients {
             if host.serves(recipient).is_ok() && host.store.account(recipient)?.is_some() {
-                over_queued_bytes(host, recipient, bytes)?;
                 over_inbound_bytes(host, recipient, bytes)?;
+                over_queued_bytes(host, recipient, bytes)?;
             }
         }
     }
