@@ -475,9 +475,9 @@ fn connection_requests_cannot_take_the_room_of_messages() {
     let dirs = three_users(&service);
     let (alice, bob) = (dirs[0].path(), dirs[1].path());
     let mut requests = 0;
-    let refusal = loop {
+    let request = || {
         let stranger = tempfile::tempdir().unwrap();
-        let out = mesh_in(
+        mesh_in(
             stranger.path(),
             PASS,
             &[
@@ -487,7 +487,10 @@ fn connection_requests_cannot_take_the_room_of_messages() {
                 "--service",
                 &service.url,
             ],
-        );
+        )
+    };
+    let refusal = loop {
+        let out = request();
         if !out.status.success() {
             break String::from_utf8_lossy(&out.stderr).to_string();
         }
@@ -505,18 +508,7 @@ fn connection_requests_cannot_take_the_room_of_messages() {
     }
     // Once alice fetches, strangers may ask again.
     ok_in(alice, &["account", "sync"]);
-    let stranger = tempfile::tempdir().unwrap();
-    let out = mesh_in(
-        stranger.path(),
-        PASS,
-        &[
-            "device",
-            "request",
-            "alice@example.com",
-            "--service",
-            &service.url,
-        ],
-    );
+    let out = request();
     assert!(
         out.status.success(),
         "{}",
