@@ -843,3 +843,113 @@ fn a_full_disk_refuses_what_it_cannot_store_and_loses_nothing() {
         assert_eq!(&password(phone.path(), site), pw);
     }
 }
+
+/// Damage `file`: the octet `offset` past the `nth` occurrence of `needle` (counted from the end
+/// if `from_end`) changed to another base64 letter, so that the frame still reads and says
+/// something else.
+fn damage(file: &std::path::Path, needle: &[u8], offset: usize, from_end: bool) {
+    let mut bytes = std::fs::read(file).unwrap();
+    let mut found: Vec<usize> = bytes
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    if from_end {
+        found.reverse();
+    }
+    let at = found.first().expect("needle in the file") + offset;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    std::fs::write(file, bytes).unwrap();
+}
+
+/// What the service stores damaged is not served, and an administrator device puts it back
+/// from its own copy (`account repair`), after which every device syncs again. Only damaged
+/// entries are replaced, only by what the service recorded of them, and only at an
+/// administrator's request: the threshold device is refused.
+#[test]
+fn a_damaged_store_is_repaired_from_an_administrator_device() {
+    repaired_from_an_administrator_device(None);
+}
+
+/// The same on PostgreSQL, where an entry is checked against the leaf recorded with it.
+#[test]
+fn a_damaged_store_is_repaired_on_postgresql() {
+    let pg = common::service::Postgres::start();
+    repaired_from_an_administrator_device(Some(&pg));
+}
+
+fn repaired_from_an_administrator_device(pg: Option<&common::service::Postgres>) {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = Service::start(data.path(), pg.map(|p| p.url.as_str()));
+    let (admin, phone) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (admin, phone) = (admin.path(), phone.path());
+    common::service::alice_with_a_password(&service, admin);
+    ok_in(admin, &["password", "add", "a.example", "alice", "pa"]);
+    common::service::connect_by_witness(&service, admin, phone);
+    // Entries 3 and 4, which the phone has not synced yet, are the ones damaged.
+    let sites = [("c.example", "pc"), ("d.example", "pd")];
+    for (site, pw) in sites {
+        ok_in(admin, &["password", "add", site, "alice", pw]);
+    }
+    service.kill();
+    let damaged = match pg {
+        // Entry 3's payload, and the tree digest the last entry records.
+        None => {
+            let file = data
+                .path()
+                .join("store/accounts/alice@example.com/MMM_Credential.dare");
+            let third = mesh_dare::Container::open(&file, mesh_dare::Mode::Read)
+                .unwrap()
+                .read(3)
+                .unwrap()
+                .payload;
+            damage(&file, &third[..32], 10, false);
+            damage(&file, b"\"TreeDigest\":\"", 20, true);
+            2
+        }
+        // Entry 3 holds entry 4's envelope.
+        Some(pg) => {
+            pg.sql(
+                "UPDATE mesh_entries SET envelope = (SELECT envelope FROM mesh_entries \
+                 WHERE address = 'alice@example.com' AND name = 'MMM_Credential' AND idx = 4) \
+                 WHERE address = 'alice@example.com' AND name = 'MMM_Credential' AND idx = 3",
+            );
+            1
+        }
+    };
+    service.restart();
+    common::service::repoint(admin, &service.url);
+    common::service::repoint(phone, &service.url);
+
+    // Told, never served; and told what to do.
+    let error = fails_in(phone, DEVICE_PASS, &["account", "sync"]);
+    assert!(
+        error.contains("damaged") && error.contains("mesh account repair"),
+        "{error}"
+    );
+    let error = fails_in(phone, DEVICE_PASS, &["account", "repair"]);
+    assert!(
+        error.contains("403") && error.contains("administrator"),
+        "{error}"
+    );
+    let repaired = json_in(admin, &["account", "repair"]);
+    assert_eq!(
+        repaired["Containers"],
+        serde_json::json!([{"Container": "MMM_Credential", "Repaired": damaged}]),
+    );
+    ok_in(phone, &["account", "sync"]);
+    for (site, pw) in [("a.example", "pa")].iter().chain(&sites) {
+        assert_eq!(password(phone, site), *pw);
+    }
+    // Whole again, through a restart too.
+    service.restart();
+    common::service::repoint(admin, &service.url);
+    assert_eq!(
+        json_in(admin, &["account", "repair"])["Containers"],
+        serde_json::json!([])
+    );
+    let tablet = tempfile::tempdir().unwrap();
+    common::service::connect_by_witness(&service, admin, tablet.path());
+    assert_eq!(password(tablet.path(), "c.example"), "pc");
+}

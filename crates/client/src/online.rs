@@ -314,6 +314,13 @@ fn exchange(
                     text.unwrap_or("unavailable")
                 )))
             }
+            // What the service stored is damaged: an administrator device can put it back.
+            (500, Some(text)) if text.contains("stored copy is damaged") => {
+                return Err(ClientError::Service(
+                    500,
+                    format!("{text} (an administrator device puts it back: mesh account repair)"),
+                ))
+            }
             (code, text) => {
                 return Err(ClientError::Service(
                     code,
@@ -959,6 +966,74 @@ impl<'a> Session<'a> {
             self.save()
         })?;
         Ok(last - synced)
+    }
+
+    /// Put back what the service holds damaged of this account's containers from this
+    /// device's copies (an administrator device's: the service takes a repair from no other):
+    /// for each container, the entries the service finds damaged, sent in uploads' runs. What
+    /// was put back, per container (none: nothing was damaged).
+    pub fn repair(&self) -> Result<Vec<(String, u64)>> {
+        // (The service refuses any other device: asked all the same, it says so.)
+        let admin = match self.account.is_administrator() {
+            true => Some(self.account.administrator_key()?),
+            false => None,
+        };
+        let ask = |name: &str, entries: Vec<ContainerEntry>| -> Result<Vec<u64>> {
+            let request = Request::RepairRequest(RepairRequest {
+                account: Some(self.account.address.clone()),
+                enveloped_connection_device: Some(self.connection.clone()),
+                container: Some(name.to_string()),
+                entries,
+            });
+            let response = match &admin {
+                Some(admin) => self.call_as_administrator(request, admin)?,
+                None => self.call(request)?,
+            };
+            match response {
+                Response::RepairResponse(r) => Ok(r.damaged),
+                _ => Err(ClientError::Invalid("unexpected answer to Repair".into())),
+            }
+        };
+        let mut repaired = Vec::new();
+        for name in self.containers() {
+            let damaged = ask(&name, vec![])?;
+            if damaged.is_empty() {
+                continue;
+            }
+            let path = self.account.dir().join(format!("{name}.dare"));
+            let local = if path.exists() {
+                Container::open(&path, Mode::Read)?
+            } else {
+                return Err(ClientError::Invalid(format!(
+                    "the service's copy of {name} is damaged, and this device holds none"
+                )));
+            };
+            let held = local.frame_count() - 1;
+            if let Some(beyond) = damaged.iter().find(|i| **i > held) {
+                return Err(ClientError::Invalid(format!(
+                    "entry {beyond} of {name} is damaged at the service, and this device's \
+                     copy ends at {held}: repair from a device that holds it"
+                )));
+            }
+            // Every damaged entry in one request where they fit (the service takes a repair
+            // whole or not at all); past that, the service's answer says what is left.
+            let mut entries = Vec::new();
+            for index in &damaged {
+                entries.push(ContainerEntry {
+                    index: Some(*index),
+                    envelope: Some(local.read(*index)?),
+                });
+            }
+            let left = ask(&name, entries)?;
+            if !left.is_empty() {
+                return Err(ClientError::Invalid(format!(
+                    "{} entries of {name} are still damaged at the service",
+                    left.len()
+                )));
+            }
+            repaired.push((name, damaged.len() as u64));
+        }
+        Ok(repaired)
     }
 
     /// Bring every container up to date in both directions.

@@ -557,6 +557,37 @@ message!(OperateResponse {
     results: Vec<CryptographicResult>,
 });
 
+message!(
+    /// One entry of a container, at its index (a Repair's replacement).
+    ContainerEntry {
+        index: Option<u64>,
+        envelope: Option<DareEnvelope>,
+    }
+);
+
+message!(
+    /// Repair (an extension of this implementation's, not in protocol-09): an administrator
+    /// device asks which entries of a container the service holds damaged (no `Entries`), and
+    /// sends its own copies of them. The service takes them only if the container is then whole
+    /// and agrees with every digest it recorded: a damaged entry can be put back, not changed.
+    RepairRequest {
+        account: Option<String>,
+        enveloped_connection_device: Option<DareEnvelope>,
+        container: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        entries: Vec<ContainerEntry>,
+    }
+);
+message!(
+    /// The entries of the container still damaged (none: it is whole).
+    RepairResponse {
+        status: Option<u16>,
+        status_description: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        damaged: Vec<u64>,
+    }
+);
+
 /// Every request the service answers.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -577,6 +608,7 @@ pub enum Request {
     PollClaimRequest(PollClaimRequest),
     TicketRequest(TicketRequest),
     OperateRequest(OperateRequest),
+    RepairRequest(RepairRequest),
 }
 
 /// Every response the service gives.
@@ -598,6 +630,7 @@ pub enum Response {
     PollClaimResponse(PollClaimResponse),
     TicketResponse(TicketResponse),
     OperateResponse(OperateResponse),
+    RepairResponse(RepairResponse),
     /// A refusal: the status says why.
     MeshResponse(MeshResponse),
 }
@@ -621,6 +654,7 @@ impl Request {
             Request::PollClaimRequest(_) => "PollClaimRequest",
             Request::TicketRequest(_) => "TicketRequest",
             Request::OperateRequest(_) => "OperateRequest",
+            Request::RepairRequest(_) => "RepairRequest",
         }
     }
 
@@ -652,6 +686,9 @@ impl Request {
             Request::OperateRequest(r) => {
                 Some((r.account.as_deref(), r.enveloped_connection_device.as_ref()))
             }
+            Request::RepairRequest(r) => {
+                Some((r.account.as_deref(), r.enveloped_connection_device.as_ref()))
+            }
             _ => None,
         }
     }
@@ -679,6 +716,7 @@ impl Response {
             Response::PollClaimResponse(r) => (r.status, r.status_description.as_deref()),
             Response::TicketResponse(r) => (r.status, r.status_description.as_deref()),
             Response::OperateResponse(r) => (r.status, r.status_description.as_deref()),
+            Response::RepairResponse(r) => (r.status, r.status_description.as_deref()),
         };
         (s.unwrap_or(200), d)
     }

@@ -98,6 +98,55 @@ fn sound(container: &str, index: u64, env: DareEnvelope) -> StoreResult<DareEnve
     Ok(env)
 }
 
+/// The entries of a container that do not agree with what was recorded of them: one that cannot
+/// be read, a payload that does not match its PayloadDigest, a TreeDigest that is not the tree
+/// of the payload digests up to it. Where a payload and its digest disagree, the entry's own
+/// TreeDigest says which of the two the tree was made with, so that one damaged octet marks
+/// one entry, not every entry after it.
+fn damaged_entries(container: &Container) -> Vec<u64> {
+    use mesh_dare::merkle::{leaf, MerkleFrontier};
+    let mut tree = MerkleFrontier::new();
+    let mut damaged = Vec::new();
+    for index in 1..container.frame_count() {
+        let read = container.read(index).ok().and_then(|env| {
+            let trailer = env.trailer?;
+            let recorded = trailer.payload_digest?;
+            let actual = mesh_dare::envelope::sha512(&env.payload).to_vec();
+            let header_agrees = env
+                .header
+                .payload_digest
+                .as_ref()
+                .is_none_or(|h| *h == recorded);
+            Some((recorded, actual, header_agrees, trailer.tree_digest))
+        });
+        let Some((recorded, actual, header_agrees, tree_digest)) = read else {
+            damaged.push(index);
+            tree.push([0; 64]);
+            continue;
+        };
+        let root_with = |digest: &[u8]| {
+            let mut t = tree.clone();
+            t.push(leaf(digest));
+            t
+        };
+        let with_recorded = root_with(&recorded);
+        let agrees =
+            |t: &MerkleFrontier| tree_digest.as_deref() == t.root().as_ref().map(|r| &r[..]);
+        if recorded == actual && header_agrees && agrees(&with_recorded) {
+            tree = with_recorded;
+            continue;
+        }
+        damaged.push(index);
+        let with_actual = root_with(&actual);
+        tree = if recorded != actual && agrees(&with_actual) {
+            with_actual
+        } else {
+            with_recorded
+        };
+    }
+    damaged
+}
+
 impl Indexed {
     fn open(path: &Path, looked_up: bool) -> StoreResult<Self> {
         let mut ids = looked_up.then(HashMap::new);
@@ -488,6 +537,79 @@ impl Store for FileStore {
             Some(frame) => c.container.byte_len() - frame.position,
             None => 0,
         })
+    }
+
+    fn repair(
+        &self,
+        address: &str,
+        container: &str,
+        replacements: &[(u64, DareEnvelope)],
+    ) -> StoreResult<Vec<u64>> {
+        locked!(self, address, files);
+        check_container_name(container)?;
+        let path = self.dir(address)?.join(format!("{container}.dare"));
+        if !path.exists() {
+            return Ok(vec![]);
+        }
+        let unreadable = |e: mesh_dare::DareError| {
+            StoreError::Damaged(format!(
+                "{container}: {e}; it cannot be read to be repaired"
+            ))
+        };
+        let held = Container::open(&path, Mode::Read).map_err(unreadable)?;
+        let damaged = damaged_entries(&held);
+        if replacements.is_empty() || damaged.is_empty() {
+            return Ok(damaged);
+        }
+        let last = held.frame_count() - 1;
+        let given = replacements_for(container, last, &damaged, replacements)?;
+        // The container made again under another name, the entries given in place of the
+        // damaged ones, a thousand at a time.
+        let mut aside = path.as_os_str().to_owned();
+        aside.push(".repair");
+        let aside = PathBuf::from(aside);
+        let _ = std::fs::remove_file(&aside);
+        let made = (|| -> StoreResult<()> {
+            let mut made = Container::create(&aside, ContainerType::Merkle, &[])?;
+            let mut index = 1;
+            while index <= last {
+                let to = last.min(index + 999);
+                let page = (index..=to)
+                    .map(|i| match given.get(&i) {
+                        Some(env) => Ok((*env).clone()),
+                        None => Ok(held.read(i)?),
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                made.append_envelopes(page)?;
+                index = to + 1;
+            }
+            // Every entry not replaced keeps the tree digest it recorded: the entries given are
+            // those the tree was made of (the last one excepted, which nothing after it
+            // records: an administrator's to restore).
+            for i in (1..=last).filter(|i| !given.contains_key(i)) {
+                let recorded = held.read(i)?.trailer.and_then(|t| t.tree_digest);
+                let now = made.read(i)?.trailer.and_then(|t| t.tree_digest);
+                if recorded != now {
+                    return Err(StoreError::Invalid(format!(
+                        "the entries given do not agree with what the service recorded of \
+                         {container} at entry {i}: not taken"
+                    )));
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = made {
+            let _ = std::fs::remove_file(&aside);
+            return Err(e);
+        }
+        files.open.remove(container);
+        std::fs::rename(&aside, &path)?;
+        std::fs::File::open(self.dir(address)?)?.sync_all()?;
+        tracing::warn!(
+            "{address}: {container} repaired ({} entries put back)",
+            given.len()
+        );
+        Ok(damaged_entries(&Container::open(&path, Mode::Read)?))
     }
 
     fn transact_with_profile(
@@ -892,5 +1014,102 @@ mod tests {
         let batch: Vec<_> = (0..4).map(message).collect();
         store.transact(a, &[Update::append(spool, batch)]).unwrap();
         assert_eq!(store.unfetched_octets(a, spool).unwrap(), all);
+    }
+
+    /// Damage is found where it is (one entry for one changed octet, whichever field), and a
+    /// repair takes back only what was recorded: a different entry in a damaged one's place,
+    /// a sound entry replaced, a damaged one left out or one past the end are all refused and
+    /// change nothing.
+    #[test]
+    fn a_repair_restores_what_was_recorded_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = "a@example.com";
+        let name = "MMM_Credential";
+        let entries: Vec<_> = (1..=5)
+            .map(|i| entry(&format!("e{i}"), None, &format!("payload number {i}")))
+            .collect();
+        let file = dir
+            .path()
+            .join("accounts")
+            .join(a)
+            .join(format!("{name}.dare"));
+        let damaged_now = |store: &FileStore| store.repair(a, name, &[]).unwrap();
+        {
+            let store = FileStore::open(dir.path()).unwrap();
+            assert!(store.bind(a, &profile(), &[]).unwrap());
+            store
+                .transact(a, &[Update::append(name, entries.clone())])
+                .unwrap();
+            assert_eq!(damaged_now(&store), Vec::<u64>::new());
+        }
+        let sound = std::fs::read(&file).unwrap();
+        // One field at a time: the payload, its recorded digest, the tree digest.
+        for (needle, offset) in [
+            (&b"payload number 2"[..], 3),
+            (&b"\"PayloadDigest\":\""[..], 20),
+            (&b"\"TreeDigest\":\""[..], 20),
+        ] {
+            std::fs::write(&file, &sound).unwrap();
+            flip(&file, needle, offset);
+            let store = FileStore::open(dir.path()).unwrap();
+            let damaged = damaged_now(&store);
+            assert_eq!(damaged.len(), 1, "{needle:?}: {damaged:?}");
+        }
+        // Entry 2's payload and entry 5's tree digest.
+        std::fs::write(&file, &sound).unwrap();
+        flip(&file, b"payload number 2", 3);
+        flip(&file, b"\"TreeDigest\":\"", 20);
+        let store = FileStore::open(dir.path()).unwrap();
+        assert_eq!(damaged_now(&store), vec![2, 5]);
+        let forged = entry("e2", None, "payload number X");
+        for (attempt, why) in [
+            (vec![(2, forged.clone()), (5, entries[4].clone())], "agree"),
+            (vec![(2, entries[1].clone())], "damaged too"),
+            (
+                vec![
+                    (2, entries[1].clone()),
+                    (5, entries[4].clone()),
+                    (3, entries[2].clone()),
+                ],
+                "not damaged",
+            ),
+            (
+                vec![
+                    (2, entries[1].clone()),
+                    (5, entries[4].clone()),
+                    (6, forged.clone()),
+                ],
+                "no entry 6",
+            ),
+            (
+                vec![
+                    (2, entries[1].clone()),
+                    (2, entries[1].clone()),
+                    (5, entries[4].clone()),
+                ],
+                "twice",
+            ),
+        ] {
+            let error = store.repair(a, name, &attempt).unwrap_err();
+            assert!(error.to_string().contains(why), "{why}: {error}");
+            assert_eq!(damaged_now(&store), vec![2, 5], "nothing changed");
+        }
+        // The copies as written: whole again, and the same container the devices know.
+        let repaired = store
+            .repair(a, name, &[(2, entries[1].clone()), (5, entries[4].clone())])
+            .unwrap();
+        assert_eq!(repaired, Vec::<u64>::new());
+        assert_eq!(
+            store.read(a, name, 2, 1).unwrap()[0].payload,
+            b"payload number 2"
+        );
+        drop(store);
+        let store = FileStore::open(dir.path()).unwrap();
+        let state = store.state(a, name).unwrap();
+        let fresh = tempfile::tempdir().unwrap();
+        let other = FileStore::open(fresh.path()).unwrap();
+        assert!(other.bind(a, &profile(), &[]).unwrap());
+        other.transact(a, &[Update::append(name, entries)]).unwrap();
+        assert_eq!(state, other.state(a, name).unwrap());
     }
 }

@@ -597,6 +597,7 @@ impl ServiceHost {
             Request::DownloadRequest(r) => tx::sync::download(&ctx, caller.device()?, r),
             Request::TransactRequest(r) => tx::sync::transact(&ctx, caller.device()?, r),
             Request::OperateRequest(r) => tx::sync::operate(&ctx, caller.device()?, r),
+            Request::RepairRequest(r) => tx::sync::repair(&ctx, caller.device()?, r),
             Request::PostRequest(r) => tx::post::post(&ctx, &caller, r),
             Request::ConnectRequest(r) => tx::connect::connect(&ctx, &caller, r),
             Request::CompleteRequest(r) => tx::connect::complete(&ctx, r),

@@ -14,6 +14,12 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use crate::store::*;
 
+/// A stored envelope, if it reads and its payload is the one whose leaf was recorded.
+fn entry_as_recorded(envelope: &[u8], leaf: &[u8]) -> Option<DareEnvelope> {
+    let envelope = DareEnvelope::parse(envelope).ok()?;
+    (merkle::leaf(&sha512(&envelope.payload)).as_slice() == leaf).then_some(envelope)
+}
+
 /// Migrations, applied in order; the number applied is kept in `mesh_schema_version`.
 const MIGRATIONS: &[&str] = &[
     "CREATE TABLE mesh_accounts (
@@ -294,13 +300,77 @@ impl Store for PgStore {
         let mut c = self.client()?;
         let rows = c
             .query(
-                "SELECT envelope FROM mesh_entries WHERE address = $1 AND name = $2 AND idx >= $3 ORDER BY idx LIMIT $4",
+                "SELECT idx, leaf, envelope FROM mesh_entries WHERE address = $1 AND name = $2 AND idx >= $3 ORDER BY idx LIMIT $4",
                 &[&address, &container, &(from.clamp(1, i64::MAX as u64) as i64), &(max.min(i64::MAX as u64) as i64)],
             )
             .map_err(db)?;
         rows.iter()
-            .map(|r| Ok(DareEnvelope::parse(r.get::<_, &[u8]>(0))?))
+            .map(|r| {
+                // Checked against the leaf recorded when it was written: never served damaged.
+                entry_as_recorded(r.get::<_, &[u8]>(2), r.get::<_, &[u8]>(1)).ok_or_else(|| {
+                    StoreError::Damaged(format!(
+                        "{container}: entry {} does not match its digest",
+                        r.get::<_, i64>(0)
+                    ))
+                })
+            })
             .collect()
+    }
+
+    fn repair(
+        &self,
+        address: &str,
+        container: &str,
+        replacements: &[(u64, DareEnvelope)],
+    ) -> StoreResult<Vec<u64>> {
+        check_container_name(container)?;
+        let mut c = self.client()?;
+        let mut tx = c.transaction().map_err(db)?;
+        let last = state_row(&mut tx, address, container, true)?.index;
+        // The leaf each entry was written with is the record: an entry whose envelope no
+        // longer reads as it is damaged, and what puts it back must have that leaf.
+        let rows = tx
+            .query(
+                "SELECT idx, leaf, envelope FROM mesh_entries WHERE address = $1 AND name = $2 ORDER BY idx",
+                &[&address, &container],
+            )
+            .map_err(db)?;
+        let mut leaves = std::collections::HashMap::new();
+        let mut damaged = Vec::new();
+        for r in &rows {
+            let index = r.get::<_, i64>(0) as u64;
+            let leaf: &[u8] = r.get(1);
+            if entry_as_recorded(r.get::<_, &[u8]>(2), leaf).is_none() {
+                damaged.push(index);
+                leaves.insert(index, leaf.to_vec());
+            }
+        }
+        if replacements.is_empty() || damaged.is_empty() {
+            return Ok(damaged);
+        }
+        let given = replacements_for(container, last, &damaged, replacements)?;
+        for (index, envelope) in given {
+            let bytes = envelope.to_json()?.into_bytes();
+            if entry_as_recorded(&bytes, &leaves[&index]).is_none() {
+                return Err(StoreError::Invalid(format!(
+                    "the entry given for {container} at {index} is not the one the service \
+                     recorded: not taken"
+                )));
+            }
+            let meta = envelope.content_meta().unwrap_or_default();
+            tx.execute(
+                "UPDATE mesh_entries SET envelope = $4, unique_id = $5, event = $6 WHERE address = $1 AND name = $2 AND idx = $3",
+                &[&address, &container, &(index as i64), &bytes, &meta.unique_id, &meta.event],
+            )
+            .map_err(db)?;
+        }
+        tx.commit()
+            .map_err(|e| StoreError::Applied(format!("the commit's outcome is unknown: {e}")))?;
+        tracing::warn!(
+            "{address}: {container} repaired ({} entries put back)",
+            damaged.len()
+        );
+        Ok(vec![])
     }
 
     fn mark_fetched(&self, address: &str, container: &str, index: u64) -> StoreResult<()> {

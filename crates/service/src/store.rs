@@ -166,6 +166,17 @@ pub trait Store: Send + Sync {
     /// if it has none): what an account has been sent and not yet fetched, for its inbound
     /// spool. Costs the same whatever the container's size.
     fn unfetched_octets(&self, address: &str, container: &str) -> StoreResult<u64>;
+    /// Repair a container whose stored entries are damaged: with no `replacements`, the
+    /// entries that do not agree with what was recorded of them (empty: the container is
+    /// whole); with them (copies of every damaged entry, by index), the container with those
+    /// put back, taken only if every entry not replaced still agrees with what it recorded —
+    /// a damaged entry can be restored, not changed — and then the entries still damaged.
+    fn repair(
+        &self,
+        address: &str,
+        container: &str,
+        replacements: &[(u64, DareEnvelope)],
+    ) -> StoreResult<Vec<u64>>;
     /// Apply every update or none.
     fn transact(&self, address: &str, updates: &[Update]) -> StoreResult<TransactOutcome> {
         self.transact_with_profile(address, updates, None)
@@ -199,6 +210,46 @@ pub trait Store: Send + Sync {
         container: &str,
         unique_id: &str,
     ) -> StoreResult<Option<DareEnvelope>>;
+}
+
+/// The replacements of a repair checked against the entries found damaged: each index once,
+/// within the container, every damaged entry given; as a map from index.
+pub fn replacements_for<'a>(
+    container: &str,
+    last: u64,
+    damaged: &[u64],
+    replacements: &'a [(u64, DareEnvelope)],
+) -> StoreResult<std::collections::HashMap<u64, &'a DareEnvelope>> {
+    let mut given = std::collections::HashMap::new();
+    for (index, envelope) in replacements {
+        if *index == 0 || *index > last {
+            return Err(StoreError::Invalid(format!(
+                "{container} has no entry {index} to repair (it has {last})"
+            )));
+        }
+        if !damaged.contains(index) {
+            return Err(StoreError::Invalid(format!(
+                "entry {index} of {container} is not damaged: it is not replaced"
+            )));
+        }
+        if given.insert(*index, envelope).is_some() {
+            return Err(StoreError::Invalid(format!(
+                "entry {index} of {container} is given twice"
+            )));
+        }
+    }
+    let missing: Vec<String> = damaged
+        .iter()
+        .filter(|i| !given.contains_key(i))
+        .map(u64::to_string)
+        .collect();
+    if !missing.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "entries {} of {container} are damaged too: a repair gives them all",
+            missing.join(", ")
+        )));
+    }
+    Ok(given)
 }
 
 /// Seconds since the epoch.

@@ -68,6 +68,10 @@ impl Store for Flaky {
             .fetch_add(read.len() as u64, Ordering::SeqCst);
         Ok(read)
     }
+    fn repair(&self, a: &str, c: &str, given: &[(u64, DareEnvelope)]) -> StoreResult<Vec<u64>> {
+        check!(self);
+        self.inner.repair(a, c, given)
+    }
     fn mark_fetched(&self, a: &str, c: &str, index: u64) -> StoreResult<()> {
         check!(self);
         self.inner.mark_fetched(a, c, index)

@@ -47,6 +47,9 @@ pub enum AccountCommand {
     Status(crate::commands::online::ServiceArgs),
     /// Download what other devices added and upload what this one did.
     Sync(crate::commands::online::ServiceArgs),
+    /// Put back what the service holds damaged of the account's containers, from this
+    /// administrator device's copies (when a sync says the service's stored copy is damaged).
+    Repair(crate::commands::online::ServiceArgs),
     /// Switch to another service that holds this very account (its profile and a copy of
     /// every container as far as this device synced it); nothing changes if it does not.
     Move(crate::commands::online::ServiceArgs),
@@ -449,6 +452,7 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
         AccountCommand::Unbind(a) => crate::commands::online::unbind(a, data),
         AccountCommand::Status(a) => crate::commands::online::status(a, data),
         AccountCommand::Sync(a) => crate::commands::online::sync(a, data),
+        AccountCommand::Repair(a) => crate::commands::online::repair(a, data),
         AccountCommand::Move(a) => crate::commands::online::move_account(a, data),
         AccountCommand::Conflicts(common) => crate::commands::catalog::conflicts(&common, data),
         AccountCommand::Resolve(a) => crate::commands::catalog::resolve(

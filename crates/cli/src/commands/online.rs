@@ -110,6 +110,26 @@ pub fn unbind(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
     })
 }
 
+pub fn repair(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
+    let device = session::open(data)?;
+    let account = device.account(a.account.as_deref())?;
+    same_service(&a, &account)?;
+    let repaired = Session::open(&device, &account)?.repair()?;
+    let rows: Vec<serde_json::Value> = repaired
+        .iter()
+        .map(|(name, n)| serde_json::json!({"Container": name, "Repaired": n}))
+        .collect();
+    let out = serde_json::json!({"Account": account.address, "Containers": rows});
+    emit(a.json, &out, |_| {
+        if repaired.is_empty() {
+            println!("Nothing of {} is damaged at the service", account.address);
+        }
+        for (name, n) in &repaired {
+            println!("{name}: {n} damaged entries put back from this device's copy");
+        }
+    })
+}
+
 pub fn status(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
     let device = session::open(data)?;
     let account = device.account(a.account.as_deref())?;

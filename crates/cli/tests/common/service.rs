@@ -176,6 +176,20 @@ impl Postgres {
         pg
     }
 
+    /// Run SQL on the service's database: a test's hand on what the service stored.
+    #[allow(dead_code)]
+    pub fn sql(&self, statement: &str) {
+        let out = run_as_postgres(
+            &self.bin.join("psql"),
+            &[&self.url, "-v", "ON_ERROR_STOP=1", "-c", statement],
+        );
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Start the server (again, after [`Postgres::stop`]).
     #[allow(dead_code)]
     pub fn start_again(&self) {

@@ -490,6 +490,49 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
     }
 }
 
+/// Repair (this implementation's extension): an administrator device learns which entries of
+/// a container the service holds damaged, and puts its own copies of them back. Only what the
+/// service recorded can be restored (the store checks the copies against it); the
+/// administrator's authority covers the last entry, which nothing after it records.
+pub fn repair(ctx: &Ctx, caller: &DeviceCaller, r: &RepairRequest) -> Outcome {
+    let host = ctx.host;
+    caller.require_administrator("repair the account's containers")?;
+    let name = r
+        .container
+        .as_deref()
+        .ok_or_else(|| Refusal::Malformed("a RepairRequest names its Container".into()))?;
+    check_container_name(name)?;
+    if r.entries.len() as u64 > MAX_UPDATE_ENTRIES {
+        return Err(Refusal::Oversized(format!(
+            "{} entries in one repair; the limit is {MAX_UPDATE_ENTRIES}",
+            r.entries.len()
+        )));
+    }
+    let mut replacements = Vec::new();
+    for entry in &r.entries {
+        match (entry.index, &entry.envelope) {
+            (Some(index), Some(envelope)) => replacements.push((index, envelope.clone())),
+            _ => {
+                return Err(Refusal::Malformed(
+                    "each entry of a repair has its Index and Envelope".into(),
+                ))
+            }
+        }
+    }
+    if !replacements.is_empty() {
+        over_limit(host, &caller.account.address, replacements.len() as u64)?;
+        ctx.commit()?;
+    }
+    let damaged = host
+        .store
+        .repair(&caller.account.address, name, &replacements)?;
+    Ok(Response::RepairResponse(RepairResponse {
+        status: Some(200),
+        damaged,
+        ..Default::default()
+    }))
+}
+
 pub fn operate(ctx: &Ctx, caller: &DeviceCaller, r: &OperateRequest) -> Outcome {
     caller.require_right(
         mesh_schema::rights::THRESHOLD,
