@@ -953,3 +953,53 @@ fn repaired_from_an_administrator_device(pg: Option<&common::service::Postgres>)
     common::service::connect_by_witness(&service, admin, tablet.path());
     assert_eq!(password(tablet.path(), "c.example"), "pc");
 }
+
+/// A service's container cut short (its last frames lost, or cut off at damage): the devices
+/// that synced further are told, and an administrator device's `account repair` uploads what
+/// the service lost, after which they sync again.
+#[test]
+fn a_container_cut_short_is_repaired_from_an_administrator_device() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = Service::start(data.path(), None);
+    let (admin, phone) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (admin, phone) = (admin.path(), phone.path());
+    common::service::alice_with_a_password(&service, admin);
+    common::service::connect_by_witness(&service, admin, phone);
+    for (site, pw) in [("c.example", "pc"), ("d.example", "pd")] {
+        ok_in(admin, &["password", "add", site, "alice", pw]);
+    }
+    ok_in(phone, &["account", "sync"]);
+    service.kill();
+    // The last frame loses its last octets: the service keeps two entries of three.
+    let file = data
+        .path()
+        .join("store/accounts/alice@example.com/MMM_Credential.dare");
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
+    service.restart();
+    common::service::repoint(admin, &service.url);
+    common::service::repoint(phone, &service.url);
+    let error = fails_in(phone, DEVICE_PASS, &["account", "sync"]);
+    assert!(error.contains("fewer entries"), "{error}");
+    let repaired = json_in(admin, &["account", "repair"]);
+    assert_eq!(
+        repaired["Containers"],
+        serde_json::json!([{"Container": "MMM_Credential", "Repaired": 1}]),
+    );
+    ok_in(phone, &["account", "sync"]);
+    ok_in(admin, &["password", "add", "e.example", "alice", "pe"]);
+    ok_in(phone, &["account", "sync"]);
+    assert_eq!(password(phone, "d.example"), "pd");
+    assert_eq!(password(phone, "e.example"), "pe");
+    // What the service cut off is kept beside the container.
+    let kept = std::fs::read_dir(file.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().contains(".dropped-"));
+    assert!(kept);
+}

@@ -170,6 +170,14 @@ pub(crate) fn revocation(
 /// Per container: the service's last index and apex digest.
 pub type ServiceStatus = BTreeMap<String, (u64, Option<Vec<u8>>)>;
 
+/// What [`Session::repair`] did: the containers put back (with how many entries), and those it
+/// could not repair, with why.
+#[derive(Debug, Default)]
+pub struct RepairReport {
+    pub repaired: Vec<(String, u64)>,
+    pub failed: Vec<(String, String)>,
+}
+
 /// Outcome of a sync, per container: (name, downloaded, uploaded).
 pub type SyncReport = Vec<(String, u64, u64)>;
 
@@ -315,7 +323,10 @@ fn exchange(
                 )))
             }
             // What the service stored is damaged: an administrator device can put it back.
-            (500, Some(text)) if text.contains("stored copy is damaged") => {
+            (500, Some(text))
+                if text.contains("stored copy is damaged")
+                    && !text.contains("cannot be read to be repaired") =>
+            {
                 return Err(ClientError::Service(
                     500,
                     format!("{text} (an administrator device puts it back: mesh account repair)"),
@@ -970,70 +981,95 @@ impl<'a> Session<'a> {
 
     /// Put back what the service holds damaged of this account's containers from this
     /// device's copies (an administrator device's: the service takes a repair from no other):
-    /// for each container, the entries the service finds damaged, sent in uploads' runs. What
-    /// was put back, per container (none: nothing was damaged).
-    pub fn repair(&self) -> Result<Vec<(String, u64)>> {
+    /// for each container, the entries the service finds damaged, and the entries it lost (it
+    /// holds fewer than it acknowledged: a copy cut short), all from what this device synced.
+    pub fn repair(&mut self) -> Result<RepairReport> {
         // (The service refuses any other device: asked all the same, it says so.)
         let admin = match self.account.is_administrator() {
             true => Some(self.account.administrator_key()?),
             false => None,
         };
-        let ask = |name: &str, entries: Vec<ContainerEntry>| -> Result<Vec<u64>> {
+        let ask = |session: &Self, name: &str, entries: Vec<ContainerEntry>| -> Result<Vec<u64>> {
             let request = Request::RepairRequest(RepairRequest {
-                account: Some(self.account.address.clone()),
-                enveloped_connection_device: Some(self.connection.clone()),
+                account: Some(session.account.address.clone()),
+                enveloped_connection_device: Some(session.connection.clone()),
                 container: Some(name.to_string()),
                 entries,
             });
             let response = match &admin {
-                Some(admin) => self.call_as_administrator(request, admin)?,
-                None => self.call(request)?,
+                Some(admin) => session.call_as_administrator(request, admin)?,
+                None => session.call(request)?,
             };
             match response {
                 Response::RepairResponse(r) => Ok(r.damaged),
                 _ => Err(ClientError::Invalid("unexpected answer to Repair".into())),
             }
         };
-        let mut repaired = Vec::new();
+        let mut report = RepairReport::default();
         for name in self.containers() {
-            let damaged = ask(&name, vec![])?;
-            if damaged.is_empty() {
-                continue;
+            let synced = self.binding.synced.get(&name).copied().unwrap_or(0);
+            let done = (|| -> Result<u64> {
+                let damaged = ask(self, &name, vec![])?;
+                let path = self.account.dir().join(format!("{name}.dare"));
+                let local = match path.exists() {
+                    true => Some(Container::open(&path, Mode::Read)?),
+                    false => None,
+                };
+                let mut put_back = 0;
+                if !damaged.is_empty() {
+                    // Only what the service acknowledged: an entry of this device's that was
+                    // never uploaded is no copy of the service's.
+                    let Some(local) = local
+                        .as_ref()
+                        .filter(|_| damaged.iter().all(|i| *i <= synced))
+                    else {
+                        return Err(ClientError::Invalid(format!(
+                            "this device's copy was synced to entry {synced}: repair from a \
+                             device that holds every damaged entry ({damaged:?})"
+                        )));
+                    };
+                    // Every damaged entry in one request: the service takes a repair whole.
+                    let mut entries = Vec::new();
+                    for index in &damaged {
+                        entries.push(ContainerEntry {
+                            index: Some(*index),
+                            envelope: Some(local.read(*index)?),
+                        });
+                    }
+                    let left = ask(self, &name, entries)?;
+                    if !left.is_empty() {
+                        return Err(ClientError::Invalid(format!(
+                            "entries {left:?} are still damaged at the service"
+                        )));
+                    }
+                    put_back += damaged.len() as u64;
+                }
+                // A copy cut short: the entries it lost, uploaded again on top of what it kept
+                // (which must be this device's own first entries).
+                let (held, digest) = self
+                    .status_of(vec![name.clone()])?
+                    .remove(&name)
+                    .unwrap_or((0, None));
+                if held < synced {
+                    let local = local
+                        .ok_or_else(|| ClientError::Invalid("this device holds no copy".into()))?;
+                    let ours = local.tree_digest_at(held).map(|d| d.to_vec());
+                    if ours != digest {
+                        return Err(ClientError::Invalid(format!(
+                            "the service's first {held} entries are not this device's"
+                        )));
+                    }
+                    put_back += self.upload(&name, &local, held, digest)?.min(synced - held);
+                }
+                Ok(put_back)
+            })();
+            match done {
+                Ok(0) => {}
+                Ok(n) => report.repaired.push((name, n)),
+                Err(e) => report.failed.push((name, e.to_string())),
             }
-            let path = self.account.dir().join(format!("{name}.dare"));
-            let local = if path.exists() {
-                Container::open(&path, Mode::Read)?
-            } else {
-                return Err(ClientError::Invalid(format!(
-                    "the service's copy of {name} is damaged, and this device holds none"
-                )));
-            };
-            let held = local.frame_count() - 1;
-            if let Some(beyond) = damaged.iter().find(|i| **i > held) {
-                return Err(ClientError::Invalid(format!(
-                    "entry {beyond} of {name} is damaged at the service, and this device's \
-                     copy ends at {held}: repair from a device that holds it"
-                )));
-            }
-            // Every damaged entry in one request where they fit (the service takes a repair
-            // whole or not at all); past that, the service's answer says what is left.
-            let mut entries = Vec::new();
-            for index in &damaged {
-                entries.push(ContainerEntry {
-                    index: Some(*index),
-                    envelope: Some(local.read(*index)?),
-                });
-            }
-            let left = ask(&name, entries)?;
-            if !left.is_empty() {
-                return Err(ClientError::Invalid(format!(
-                    "{} entries of {name} are still damaged at the service",
-                    left.len()
-                )));
-            }
-            repaired.push((name, damaged.len() as u64));
         }
-        Ok(repaired)
+        Ok(report)
     }
 
     /// Bring every container up to date in both directions.

@@ -434,6 +434,20 @@ impl Container {
         }
         let dropped = file_len - complete_end;
         if dropped > 0 && mode == Mode::Write {
+            // What does not read as frames is cut off so that appends go on from the last
+            // complete one: an append a crash cut short, most often, but it may be damage in the
+            // middle of the file with sound frames after it. It is kept beside the container
+            // (`PATH.dropped-OFFSET`), never just thrown away.
+            let mut aside = path.as_os_str().to_owned();
+            aside.push(format!(".dropped-{complete_end}"));
+            {
+                let mut tail = Vec::new();
+                (&file).seek(SeekFrom::Start(complete_end))?;
+                (&file).read_to_end(&mut tail)?;
+                let mut kept = File::create(PathBuf::from(aside))?;
+                kept.write_all(&tail)?;
+                kept.sync_all()?;
+            }
             file.set_len(complete_end)?;
             file.sync_all()?;
         }

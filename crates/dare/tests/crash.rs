@@ -54,6 +54,10 @@ fn truncation_at_every_offset_of_the_last_frame() {
     let c = Container::open(&work, Mode::Write).unwrap();
     assert_eq!(c.frame_count(), 7);
     assert_eq!(std::fs::metadata(&work).unwrap().len(), full.len() as u64);
+    // What was cut off is kept beside the container, never just thrown away (it may be damage
+    // with sound frames after it).
+    let aside = dir.path().join(format!("cut.dare.dropped-{}", full.len()));
+    assert_eq!(std::fs::read(aside).unwrap(), vec![0u8; 4096]);
 }
 
 #[test]

@@ -583,18 +583,61 @@ impl Store for FileStore {
                 made.append_envelopes(page)?;
                 index = to + 1;
             }
-            // Every entry not replaced keeps the tree digest it recorded: the entries given are
-            // those the tree was made of (the last one excepted, which nothing after it
-            // records: an administrator's to restore).
-            for i in (1..=last).filter(|i| !given.contains_key(i)) {
-                let recorded = held.read(i)?.trailer.and_then(|t| t.tree_digest);
-                let now = made.read(i)?.trailer.and_then(|t| t.tree_digest);
-                if recorded != now {
-                    return Err(StoreError::Invalid(format!(
-                        "the entries given do not agree with what the service recorded of \
-                         {container} at entry {i}: not taken"
-                    )));
+            // Every entry not replaced keeps the tree digest it recorded, so the entries given
+            // are those the tree was made of. An entry given is the one held but for what was
+            // damaged (its metadata and signatures the recorded ones), and where the trailer
+            // held agrees with the entries before it, its payload is the one that trailer
+            // records: so even a damaged run at the end is restored, not changed. (Only an
+            // entry whose own trailer is damaged too, with nothing after it that records it,
+            // rests on the administrator's word.)
+            let mut before = mesh_dare::merkle::MerkleFrontier::new();
+            for i in 1..=last {
+                let now = made.read(i)?;
+                let now_digest = now.trailer.as_ref().and_then(|t| t.tree_digest.clone());
+                let held_entry = held.read(i).ok();
+                let recorded = held_entry
+                    .as_ref()
+                    .and_then(|e| e.trailer.as_ref())
+                    .map(|t| (t.payload_digest.clone(), t.tree_digest.clone()));
+                let refused = |why: String| {
+                    StoreError::Invalid(format!(
+                        "the entries given for {container} are not the ones the service \
+                         recorded ({why}): not taken"
+                    ))
+                };
+                match given.get(&i) {
+                    None => {
+                        if recorded.and_then(|(_, t)| t) != now_digest {
+                            return Err(refused(format!("at entry {i}")));
+                        }
+                    }
+                    Some(entry) => {
+                        let held_entry = held_entry.ok_or_else(|| {
+                            refused(format!("entry {i} held cannot be read to compare"))
+                        })?;
+                        if !same_entry_but_payload(&held_entry, entry) {
+                            return Err(refused(format!(
+                                "entry {i} differs in more than its payload"
+                            )));
+                        }
+                        if let Some((Some(digest), Some(tree))) = recorded {
+                            let mut with = before.clone();
+                            with.push(mesh_dare::merkle::leaf(&digest));
+                            let consistent = with.root().is_some_and(|r| r[..] == tree[..]);
+                            if consistent
+                                && mesh_dare::envelope::sha512(&entry.payload)[..] != digest[..]
+                            {
+                                return Err(refused(format!("the payload of entry {i}")));
+                            }
+                        }
+                    }
                 }
+                let leaf = now
+                    .trailer
+                    .as_ref()
+                    .and_then(|t| t.payload_digest.clone())
+                    .unwrap_or_default();
+                before.push(mesh_dare::merkle::leaf(&leaf));
             }
             Ok(())
         })();
@@ -604,12 +647,17 @@ impl Store for FileStore {
         }
         files.open.remove(container);
         std::fs::rename(&aside, &path)?;
-        std::fs::File::open(self.dir(address)?)?.sync_all()?;
         tracing::warn!(
             "{address}: {container} repaired ({} entries put back)",
             given.len()
         );
-        Ok(damaged_entries(&Container::open(&path, Mode::Read)?))
+        // In place: what fails now does not undo it.
+        let applied = |e: String| StoreError::Applied(format!("after a repair: {e}"));
+        std::fs::File::open(self.dir(address)?)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| applied(e.to_string()))?;
+        let reopened = Container::open(&path, Mode::Read).map_err(|e| applied(e.to_string()))?;
+        Ok(damaged_entries(&reopened))
     }
 
     fn transact_with_profile(
@@ -1061,9 +1109,21 @@ mod tests {
         flip(&file, b"\"TreeDigest\":\"", 20);
         let store = FileStore::open(dir.path()).unwrap();
         assert_eq!(damaged_now(&store), vec![2, 5]);
-        let forged = entry("e2", None, "payload number X");
+        // Entry 2 with another payload, or with other metadata; entry 5 (the last, its trailer
+        // damaged) with another payload.
+        let mut forged = entries[1].clone();
+        forged.payload = b"payload number X".to_vec();
+        let mut relabelled = entries[1].clone();
+        relabelled.header.envelope_id = Some("somebody else's".into());
         for (attempt, why) in [
-            (vec![(2, forged.clone()), (5, entries[4].clone())], "agree"),
+            (
+                vec![(2, forged.clone()), (5, entries[4].clone())],
+                "payload of entry 2",
+            ),
+            (
+                vec![(2, relabelled), (5, entries[4].clone())],
+                "more than its payload",
+            ),
             (vec![(2, entries[1].clone())], "damaged too"),
             (
                 vec![
@@ -1094,6 +1154,24 @@ mod tests {
             assert!(error.to_string().contains(why), "{why}: {error}");
             assert_eq!(damaged_now(&store), vec![2, 5], "nothing changed");
         }
+        // A damaged run at the end: the last entry's payload is what its own (sound) trailer
+        // records, so another is refused there too.
+        let sound_again = std::fs::read(&file).unwrap();
+        std::fs::write(&file, &sound).unwrap();
+        flip(&file, b"payload number 2", 3);
+        flip(&file, b"payload number 5", 3);
+        drop(store);
+        let store = FileStore::open(dir.path()).unwrap();
+        let mut forged_last = entries[4].clone();
+        forged_last.payload = b"payload number Y".to_vec();
+        assert_eq!(damaged_now(&store), vec![2, 5]);
+        let error = store
+            .repair(a, name, &[(2, entries[1].clone()), (5, forged_last)])
+            .unwrap_err();
+        assert!(error.to_string().contains("payload of entry 5"), "{error}");
+        drop(store);
+        std::fs::write(&file, sound_again).unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
         // The copies as written: whole again, and the same container the devices know.
         let repaired = store
             .repair(a, name, &[(2, entries[1].clone()), (5, entries[4].clone())])

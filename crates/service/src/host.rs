@@ -558,7 +558,8 @@ impl ServiceHost {
                 Request::StatusRequest(_)
                     | Request::DownloadRequest(_)
                     | Request::OperateRequest(_)
-            );
+            )
+            && !matches!(&opened.request, Request::RepairRequest(r) if r.entries.is_empty());
         if !matches!(caller, Caller::Anonymous) {
             // An authenticated request is bound to this service by the recipient it is
             // encrypted to (its binding digest covers it): an unencrypted one is bound to none.

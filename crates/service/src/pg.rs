@@ -325,42 +325,56 @@ impl Store for PgStore {
     ) -> StoreResult<Vec<u64>> {
         check_container_name(container)?;
         let mut c = self.client()?;
-        let mut tx = c.transaction().map_err(db)?;
-        let last = state_row(&mut tx, address, container, true)?.index;
         // The leaf each entry was written with is the record: an entry whose envelope no
-        // longer reads as it is damaged, and what puts it back must have that leaf.
-        let rows = tx
-            .query(
-                "SELECT idx, leaf, envelope FROM mesh_entries WHERE address = $1 AND name = $2 ORDER BY idx",
-                &[&address, &container],
-            )
-            .map_err(db)?;
-        let mut leaves = std::collections::HashMap::new();
+        // longer reads as it is damaged. Read a thousand rows at a time, without a lock.
         let mut damaged = Vec::new();
-        for r in &rows {
-            let index = r.get::<_, i64>(0) as u64;
-            let leaf: &[u8] = r.get(1);
-            if entry_as_recorded(r.get::<_, &[u8]>(2), leaf).is_none() {
-                damaged.push(index);
-                leaves.insert(index, leaf.to_vec());
+        let mut from: i64 = 0;
+        loop {
+            let rows = c
+                .query(
+                    "SELECT idx, leaf, envelope FROM mesh_entries WHERE address = $1 AND name = $2 AND idx > $3 ORDER BY idx LIMIT 1000",
+                    &[&address, &container, &from],
+                )
+                .map_err(db)?;
+            let Some(last) = rows.last() else { break };
+            from = last.get(0);
+            for r in &rows {
+                if entry_as_recorded(r.get::<_, &[u8]>(2), r.get::<_, &[u8]>(1)).is_none() {
+                    damaged.push(r.get::<_, i64>(0) as u64);
+                }
             }
         }
         if replacements.is_empty() || damaged.is_empty() {
             return Ok(damaged);
         }
+        let mut tx = c.transaction().map_err(db)?;
+        let last = state_row(&mut tx, address, container, true)?.index;
         let given = replacements_for(container, last, &damaged, replacements)?;
         for (index, envelope) in given {
+            let row = tx
+                .query_one(
+                    "SELECT leaf, unique_id, event FROM mesh_entries WHERE address = $1 AND name = $2 AND idx = $3",
+                    &[&address, &container, &(index as i64)],
+                )
+                .map_err(db)?;
             let bytes = envelope.to_json()?.into_bytes();
-            if entry_as_recorded(&bytes, &leaves[&index]).is_none() {
+            // Its payload the one whose leaf was recorded, and its UniqueId and event those
+            // recorded beside it (the rest of a damaged row is not to be trusted): restored,
+            // not changed.
+            let meta = envelope.content_meta().unwrap_or_default();
+            let restores = entry_as_recorded(&bytes, row.get::<_, &[u8]>(0)).is_some()
+                && meta.unique_id == row.get::<_, Option<String>>(1)
+                && meta.event == row.get::<_, Option<String>>(2);
+            if !restores {
+                tx.rollback().map_err(db)?;
                 return Err(StoreError::Invalid(format!(
                     "the entry given for {container} at {index} is not the one the service \
                      recorded: not taken"
                 )));
             }
-            let meta = envelope.content_meta().unwrap_or_default();
             tx.execute(
-                "UPDATE mesh_entries SET envelope = $4, unique_id = $5, event = $6 WHERE address = $1 AND name = $2 AND idx = $3",
-                &[&address, &container, &(index as i64), &bytes, &meta.unique_id, &meta.event],
+                "UPDATE mesh_entries SET envelope = $4 WHERE address = $1 AND name = $2 AND idx = $3",
+                &[&address, &container, &(index as i64), &bytes],
             )
             .map_err(db)?;
         }

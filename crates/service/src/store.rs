@@ -212,6 +212,32 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Option<DareEnvelope>>;
 }
 
+/// An entry as its writer made it: what a container adds when it frames it (sequence, digests)
+/// taken out, so that the same entry framed by two containers compares equal.
+fn as_written(env: &DareEnvelope) -> (mesh_dare::DareHeader, Option<mesh_dare::DareTrailer>) {
+    let mut header = env.header.clone();
+    header.sequence_info = None;
+    header.payload_digest = None;
+    header.chain_digest = None;
+    header.tree_digest = None;
+    header.digest_algorithm = None;
+    let trailer = env.trailer.clone().map(|mut t| {
+        t.payload_digest = None;
+        t.chain_digest = None;
+        t.tree_digest = None;
+        t
+    });
+    let trailer = trailer.filter(|t| *t != mesh_dare::DareTrailer::default());
+    (header, trailer)
+}
+
+/// Is `given` the entry `held` was written as, but for its payload? (A repair restores a
+/// damaged payload or digest; the rest of the entry — its metadata, recipients, signatures —
+/// must be the one recorded.)
+pub fn same_entry_but_payload(held: &DareEnvelope, given: &DareEnvelope) -> bool {
+    as_written(held) == as_written(given)
+}
+
 /// The replacements of a repair checked against the entries found damaged: each index once,
 /// within the container, every damaged entry given; as a map from index.
 pub fn replacements_for<'a>(

@@ -114,20 +114,33 @@ pub fn repair(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
     let device = session::open(data)?;
     let account = device.account(a.account.as_deref())?;
     same_service(&a, &account)?;
-    let repaired = Session::open(&device, &account)?.repair()?;
-    let rows: Vec<serde_json::Value> = repaired
+    let report = Session::open(&device, &account)?.repair()?;
+    let rows: Vec<serde_json::Value> = report
+        .repaired
         .iter()
         .map(|(name, n)| serde_json::json!({"Container": name, "Repaired": n}))
         .collect();
-    let out = serde_json::json!({"Account": account.address, "Containers": rows});
+    let failed: Vec<serde_json::Value> = report
+        .failed
+        .iter()
+        .map(|(name, why)| serde_json::json!({"Container": name, "Error": why}))
+        .collect();
+    let out = serde_json::json!({"Account": account.address, "Containers": rows, "Failed": failed});
     emit(a.json, &out, |_| {
-        if repaired.is_empty() {
+        if report.repaired.is_empty() && report.failed.is_empty() {
             println!("Nothing of {} is damaged at the service", account.address);
         }
-        for (name, n) in &repaired {
-            println!("{name}: {n} damaged entries put back from this device's copy");
+        for (name, n) in &report.repaired {
+            println!("{name}: {n} entries put back from this device's copy");
         }
-    })
+    })?;
+    if let Some((name, why)) = report.failed.first() {
+        anyhow::bail!(
+            "{} container(s) not repaired; {name}: {why}",
+            report.failed.len()
+        );
+    }
+    Ok(())
 }
 
 pub fn status(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {

@@ -519,8 +519,21 @@ pub fn repair(ctx: &Ctx, caller: &DeviceCaller, r: &RepairRequest) -> Outcome {
             }
         }
     }
+    // A listing reads the whole container: charged as a hundredth of its entries (a
+    // 100,000-entry container, 1,000 of the account's allowance a minute); a repair, as the
+    // entries it writes.
+    let charge = match replacements.len() {
+        0 => {
+            1 + host
+                .store
+                .state(&caller.account.address, name)
+                .map_or(0, |s| s.index)
+                / 100
+        }
+        n => n as u64,
+    };
+    over_limit(host, &caller.account.address, charge)?;
     if !replacements.is_empty() {
-        over_limit(host, &caller.account.address, replacements.len() as u64)?;
         ctx.commit()?;
     }
     let damaged = host
