@@ -268,3 +268,97 @@ fn rights_chosen_at_connection_are_enforced() {
     let out = ok_in(a, &["device", "delete", &udf]);
     assert!(out.contains("keeps the account's decryption key"), "{out}");
 }
+
+/// An administrator changes a connected device's rights (`device auth`): the device takes its
+/// new connection at its next sync; the old connection is refused from then on, whoever
+/// presents it; a right taken away is enforced by the service, one given is usable.
+#[test]
+fn rights_are_changed_in_place() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = Service::start(data.path(), None);
+    let (a, phone) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, phone) = (a.path(), phone.path());
+    alice_with_a_password(&service, a);
+    connect_with(&service, a, phone, "message,threshold");
+    let udf = json_in(phone, &["account", "info"])["DeviceUdf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let admin_udf = json_in(a, &["account", "info"])["DeviceUdf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (args, said) in [
+        (vec!["device", "auth", &udf], "name the device's rights"),
+        (
+            vec!["device", "auth", &admin_udf, "--rights", "threshold"],
+            "administrator device",
+        ),
+        (
+            vec!["device", "auth", &udf, "--rights", "message,threshold"],
+            "already",
+        ),
+        (
+            vec!["device", "auth", "MAAA-BBBB", "--rights", "web"],
+            "no device",
+        ),
+    ] {
+        let refused = fails_in(a, DEVICE_PASS, &args);
+        assert!(refused.contains(said), "{args:?}: {refused}");
+    }
+    // Only an administrator device changes rights.
+    fails_in(
+        phone,
+        DEVICE_PASS,
+        &["device", "auth", &udf, "--rights", "web"],
+    );
+
+    // A session the phone holds open, with a ticket issued to its connection as it is now.
+    let device = MeshHome::at(phone).open(DEVICE_PASS).unwrap();
+    let account = device.account(Some("alice@example.com")).unwrap();
+    let session = Session::open(&device, &account).unwrap();
+    session.use_ticket().unwrap();
+    assert!(session.ticket().is_some());
+    session.status().unwrap();
+
+    // The message right taken away.
+    ok_in(a, &["device", "auth", &udf, "--rights", "threshold"]);
+    // The ticket stands no more than the connection it was issued to.
+    let refused = session.status().unwrap_err().to_string();
+    assert!(refused.contains("connection was replaced"), "{refused}");
+    let listed = json_in(a, &["device", "list"]);
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["Udf"] == udf.as_str())
+        .unwrap();
+    assert_eq!(row["Rights"], serde_json::json!(["threshold"]));
+    // The connection the phone still holds is refused, whoever presents it.
+    assert_eq!(status_of_spools(&service, phone, &[]), 401);
+    // The phone takes its new connection at its next sync, and reads with its new share.
+    let said = ok_in(phone, &["account", "sync"]);
+    assert!(said.contains("changed this device's rights"), "{said}");
+    assert_eq!(password(phone, "bank.example"), "pw1");
+    assert_eq!(status_of_spools(&service, phone, &[]), 200);
+    // What was taken away, the service refuses.
+    assert_eq!(status_of_spools(&service, phone, &["MMM_Inbound"]), 403);
+
+    // Given back, with web instead of threshold: messages again, and reading offline.
+    ok_in(a, &["device", "auth", &udf, "--rights", "message,web"]);
+    ok_in(phone, &["account", "sync"]);
+    assert_eq!(status_of_spools(&service, phone, &["MMM_Inbound"]), 200);
+    service.kill();
+    assert_eq!(password(phone, "bank.example"), "pw1");
+    service.restart();
+    common::service::repoint(a, &service.url);
+    common::service::repoint(phone, &service.url);
+    // web taken away: said to be kept by the device until the keys are rotated.
+    let changed = json_in(
+        a,
+        &["device", "auth", &udf, "--rights", "message,threshold"],
+    );
+    assert_eq!(changed["HoldsAccountKey"], true);
+    ok_in(phone, &["account", "sync"]);
+    assert_eq!(password(phone, "bank.example"), "pw1");
+}

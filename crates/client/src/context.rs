@@ -832,6 +832,35 @@ impl Device {
         Ok(())
     }
 
+    /// Record the new connection the administrator gave this device for `address` (its rights
+    /// changed): its record, and the grant it comes with in place of the one before, which is
+    /// not kept (a right taken away is not kept by this device's own hand).
+    pub(crate) fn record_reconnection(
+        &mut self,
+        address: &str,
+        grant: Option<AccountGrant>,
+        record: &CatalogedDevice,
+    ) -> Result<()> {
+        let dir = self.home.dir.join("accounts").join(address);
+        let profile = DareEnvelope::parse(&std::fs::read(dir.join("profile.dare"))?)?;
+        let held = self.account_secrets_mut(address)?;
+        held.grant = match grant {
+            Some(mut grant) => {
+                grant.key = account_key_of(&profile)?;
+                Some(grant)
+            }
+            None => None,
+        };
+        // The secrets first, then the record that names the new connection: until the record
+        // is written the device presents the old one, which the service refuses, and follows
+        // again.
+        self.save_secrets()?;
+        store::write_atomic(
+            &dir.join(DEVICE_RECORD),
+            MeshItem::from(record.clone()).to_json()?.as_bytes(),
+        )
+    }
+
     /// Remove an account from this device (its secrets and its files); the account itself, at
     /// its service and on other devices, is untouched.
     pub fn forget_account(&mut self, address: &str) -> Result<()> {

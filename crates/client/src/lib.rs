@@ -21,6 +21,7 @@ pub mod messages;
 pub mod online;
 pub mod pairing;
 pub mod preconfig;
+pub mod reconnect;
 pub mod rotation;
 pub mod store;
 

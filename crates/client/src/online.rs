@@ -167,6 +167,32 @@ pub(crate) fn revocation(
     )?)
 }
 
+/// What the account's administrator left in its local spool under `id` for this device (a
+/// rotation's or a reconnection's record), collected with an anonymous Complete: `None` if
+/// nothing is there.
+pub(crate) fn collect_record(account: &Account, id: String) -> Result<Option<DareEnvelope>> {
+    let binding =
+        load_binding(account).ok_or_else(|| ClientError::NotBound(account.address.clone()))?;
+    let (signer, encryption) = binding.keys()?;
+    let response = call_anonymous(
+        &binding.url,
+        &Request::CompleteRequest(CompleteRequest {
+            account_address: Some(account.address.clone()),
+            response_id: Some(id),
+            ..Default::default()
+        }),
+        &signer,
+        &encryption,
+    )?;
+    Ok(match response {
+        Response::CompleteResponse(CompleteResponse {
+            enveloped_respond_connection: Some(envelope),
+            ..
+        }) => Some(envelope),
+        _ => None,
+    })
+}
+
 /// Per container: the service's last index and apex digest.
 pub type ServiceStatus = BTreeMap<String, (u64, Option<Vec<u8>>)>;
 
@@ -321,6 +347,14 @@ fn exchange(
                     "the service cannot take the request now (503): {}",
                     text.unwrap_or("unavailable")
                 )))
+            }
+            // This device's connection was replaced (keys rotated, rights changed): syncing
+            // collects the new one.
+            (401, Some(text)) if text.contains("collects its new connection") => {
+                return Err(ClientError::Service(
+                    401,
+                    format!("{text} (mesh account sync does)"),
+                ))
             }
             // What the service stored is damaged: an administrator device can put it back.
             (500, Some(text))
@@ -1251,25 +1285,60 @@ impl<'a> Session<'a> {
         }
         // Its shares of the account key at the service go too.
         self.delete_grants(device_udf)?;
-        // The removal itself, as account state: an administered entry of the access catalog,
-        // which any service the account is bound to (again, or elsewhere) gets and honours.
+        self.record_removal(device_udf)?;
+        self.push(CatalogKind::Access.name())?;
+        Ok(())
+    }
+
+    /// A removal (of a device, or of a connection) as account state: an administered entry of
+    /// the access catalog, which any service the account is bound to (again, or elsewhere) gets
+    /// and honours. Put locally; the caller pushes the access catalog.
+    fn record_removal(&self, udf: &str) -> Result<()> {
         let removed = mesh_schema::catalog::CatalogedAccess {
-            key: Some(format!(
-                "{}{device_udf}",
-                mesh_schema::catalog::REVOKED_PREFIX
-            )),
+            key: Some(format!("{}{udf}", mesh_schema::catalog::REVOKED_PREFIX)),
             labels: vec![mesh_schema::catalog::REVOKED_LABEL.into()],
             ..Default::default()
         };
         self.account
             .put(CatalogKind::Access, &mesh_schema::MeshItem::from(removed))?;
+        Ok(())
+    }
+
+    /// Replace a device's connection (its rights changed): the service refuses the old one
+    /// (named by its Signature key's UDF, in a Revocation as a removed device is) from now on,
+    /// and `record` — the device's new CatalogedDevice, sealed for it under
+    /// [`mesh_schema::catalog::reconnection_id`] — waits in the local spool for the device to
+    /// collect. The access entries `withdrawn` (the shares the old connection used) are deleted
+    /// and the removal recorded in the access catalog.
+    pub(crate) fn replace_connection(
+        &mut self,
+        old_connection_udf: &str,
+        record: DareEnvelope,
+        withdrawn: &[String],
+        admin: &PrivateKey,
+    ) -> Result<()> {
+        let envelope = revocation(&self.account.address, old_connection_udf, admin)?;
+        self.call_as_administrator(
+            Request::TransactRequest(TransactRequest {
+                account: Some(self.account.address.clone()),
+                enveloped_connection_device: Some(self.connection.clone()),
+                revocations: vec![envelope],
+                local: vec![record],
+                ..Default::default()
+            }),
+            admin,
+        )?;
+        for key in withdrawn {
+            self.account.delete(CatalogKind::Access, key)?;
+        }
+        self.record_removal(old_connection_udf)?;
         self.push(CatalogKind::Access.name())?;
         Ok(())
     }
 
-    /// Delete (locally) the access entries granting `device_udf` a share of the account key.
-    fn delete_grants(&self, device_udf: &str) -> Result<usize> {
-        let grants: Vec<String> = self
+    /// The keys of the access entries that grant `device_udf` a share of the account key.
+    pub(crate) fn grants_of(&self, device_udf: &str) -> Result<Vec<String>> {
+        Ok(self
             .account
             .list(CatalogKind::Access)?
             .into_iter()
@@ -1282,7 +1351,12 @@ impl<'a> Session<'a> {
                 _ => false,
             })
             .map(|(key, _)| key)
-            .collect();
+            .collect())
+    }
+
+    /// Delete (locally) the access entries granting `device_udf` a share of the account key.
+    fn delete_grants(&self, device_udf: &str) -> Result<usize> {
+        let grants = self.grants_of(device_udf)?;
         for key in &grants {
             self.account.delete(CatalogKind::Access, key)?;
         }

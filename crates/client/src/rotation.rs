@@ -482,25 +482,8 @@ pub fn follow(device: &mut Device, address: &str) -> Result<usize> {
     let mut followed = 0;
     loop {
         let account = device.account(Some(address))?;
-        let binding =
-            online::load_binding(&account).ok_or_else(|| ClientError::NotBound(address.into()))?;
-        let (signer, encryption) = binding.keys()?;
         let id = rotation_id(device.udf(), &authority::admin_udf(&account.profile)?);
-        let response = online::call_anonymous(
-            &binding.url,
-            &Request::CompleteRequest(CompleteRequest {
-                account_address: Some(account.address.clone()),
-                response_id: Some(id),
-                ..Default::default()
-            }),
-            &signer,
-            &encryption,
-        )?;
-        let Response::CompleteResponse(CompleteResponse {
-            enveloped_respond_connection: Some(envelope),
-            ..
-        }) = response
-        else {
+        let Some(envelope) = online::collect_record(&account, id)? else {
             return Ok(followed);
         };
         apply_rotation(device, &account, &envelope)?;

@@ -234,6 +234,15 @@ pub fn rotation_id(device_udf: &str, admin_udf: &str) -> String {
     format!("{ROTATION_PREFIX}{device_udf}:{admin_udf}")
 }
 
+/// The UniqueId of the record left for `device_udf` when the administrator replaced its
+/// connection (whose Signature key is `connection_udf`) with one granting other rights:
+/// `Rotation:DEVICE-UDF:Connection:CONNECTION-UDF`, the device's new CatalogedDevice, found by
+/// the device with Complete under the connection it knew. Under the rotation prefix, so that
+/// only the administrator writes it.
+pub fn reconnection_id(device_udf: &str, connection_udf: &str) -> String {
+    format!("{ROTATION_PREFIX}{device_udf}:Connection:{connection_udf}")
+}
+
 /// A capability of the access catalog, tagged by its type (schema-08 §10.4.8–10.4.14).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[allow(clippy::large_enum_variant)]

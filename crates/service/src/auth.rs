@@ -167,6 +167,16 @@ pub fn authenticate(host: &ServiceHost, opened: &OpenedRequest) -> Result<Caller
     }
 }
 
+/// The refusal of a connection the administrator replaced with another (the device's rights
+/// changed): its UDF is among the account's removals, and the device collects its new one.
+fn replaced_connection() -> Refusal {
+    Refusal::Unauthenticated(
+        "this device's connection was replaced by the account's administrator (its rights \
+         changed): this device collects its new connection first"
+            .into(),
+    )
+}
+
 /// Profile authentication: the connection is signed by the account's administrator key, is for
 /// this account, names a device that is not revoked, and its Signature key signed the request.
 /// Also says whether the administrator key signed the request too, and whether the root did.
@@ -224,6 +234,9 @@ fn check_device(
     }
     let signer = required(&device.signature, "Signature")
         .map_err(|e| Refusal::Unauthenticated(e.to_string()))?;
+    if revoked.contains(&signer.udf()) {
+        return Err(replaced_connection());
+    }
     let not_signed = |e: String| {
         Refusal::Unauthenticated(format!(
             "the request is not signed by the connected device: {e}"
@@ -408,6 +421,11 @@ fn check_ticket(
     }
     if record.revoked.contains(&ticket.device_udf) {
         return Err(Refusal::Revoked(ticket.device_udf));
+    }
+    // A ticket of a connection since replaced stands no more than the connection.
+    let signature = ticket.signature.public_key().map_err(|_| unknown())?.udf();
+    if record.revoked.contains(&signature) {
+        return Err(replaced_connection());
     }
     if !opened.ticket_mac_matches(&ticket.key, mac) {
         return Err(Refusal::Unauthenticated(

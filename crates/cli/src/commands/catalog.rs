@@ -152,6 +152,14 @@ pub enum DeviceCommand {
     },
     /// On an administrator device: reject the request showing WITNESS.
     Reject { witness: String },
+    /// On an administrator device: change the rights of a connected device (it is given a new
+    /// connection, which it collects at its next `account sync`; the service refuses the old
+    /// one from now on).
+    Auth {
+        udf: String,
+        #[command(flatten)]
+        rights: super::RightsArg,
+    },
     /// On the new device: collect the answer and join the account.
     Complete,
     /// On an administrator device: show a pairing code for a new device (it rotates every 15 s).
@@ -920,6 +928,33 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
             respond(data, common, &witness, Some(rights.rights()?))
         }
         DeviceCommand::Reject { witness } => respond(data, common, &witness, None),
+        DeviceCommand::Auth { udf, rights } => {
+            let rights = rights.named()?;
+            let device = session::open(data)?;
+            let acc = device.account(common.account.as_deref())?;
+            let changed = mesh_client::reconnect::change_rights(&device, &acc, &udf, rights)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"Device": udf, "Rights": changed.after.names(),
+                        "Before": changed.before.names(), "HoldsAccountKey": changed.kept_key})
+                );
+            } else {
+                println!(
+                    "Device {udf} now has the rights {} (before: {}); it takes its new connection \
+                     at its next sync, and the service refuses the old one from now on",
+                    changed.after.names().join(", "),
+                    changed.before.names().join(", ")
+                );
+                if changed.kept_key {
+                    println!(
+                        "It had the web right and keeps the account's decryption key it was \
+                         given: to stop it reading with it, rotate the keys (mesh account rekey)."
+                    );
+                }
+            }
+            Ok(())
+        }
         DeviceCommand::Add {
             code: _,
             timeout,

@@ -28,6 +28,14 @@ pub struct RightsArg {
 }
 
 impl RightsArg {
+    /// The rights named, which must be named.
+    pub fn named(&self) -> anyhow::Result<Rights> {
+        if self.rights.is_empty() {
+            anyhow::bail!("name the device's rights: --rights message,threshold (or web)");
+        }
+        Ok(Rights::parse(&self.rights)?)
+    }
+
     pub fn rights(&self) -> anyhow::Result<Rights> {
         if self.rights.is_empty() {
             Ok(Rights::DEFAULT)

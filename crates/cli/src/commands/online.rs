@@ -217,13 +217,25 @@ pub fn sync(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
         account.address
     };
     let report = match sync_once(&device, &address, a.json) {
-        // Keys rotated since this device last synced: its new records first, then again.
-        Err(mesh_client::ClientError::Service(401, text)) if text.contains("keys were rotated") => {
-            if mesh_client::rotation::follow(&mut device, &address)? == 0 {
+        // Keys rotated, or this device's connection replaced (its rights changed), since it
+        // last synced: its new records first, then again.
+        Err(mesh_client::ClientError::Service(401, text))
+            if text.contains("collects its new connection") =>
+        {
+            let rotations = mesh_client::rotation::follow(&mut device, &address)?;
+            let reconnections = mesh_client::reconnect::follow(&mut device, &address)?;
+            if rotations + reconnections == 0 {
                 return Err(mesh_client::ClientError::Service(401, text).into());
             }
-            if !a.json {
+            if !a.json && rotations > 0 {
                 println!("The account's keys were rotated; this device has its new keys.");
+            }
+            if !a.json && reconnections > 0 {
+                let account = device.account(Some(&address))?;
+                println!(
+                    "The administrator changed this device's rights: now {}.",
+                    account.rights().names().join(", ")
+                );
             }
             sync_once(&device, &address, a.json)?
         }
