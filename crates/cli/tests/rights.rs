@@ -361,4 +361,14 @@ fn rights_are_changed_in_place() {
     assert_eq!(changed["HoldsAccountKey"], true);
     ok_in(phone, &["account", "sync"]);
     assert_eq!(password(phone, "bank.example"), "pw1");
+
+    // After a key rotation, a change of rights leaves the device its shares of the earlier
+    // key: it still reads what was written before the rotation.
+    ok_in(a, &["account", "rekey"]);
+    ok_in(phone, &["account", "sync"]);
+    ok_in(a, &["password", "add", "after.example", "alice", "pw2"]);
+    ok_in(a, &["device", "auth", &udf, "--rights", "threshold"]);
+    ok_in(phone, &["account", "sync"]);
+    assert_eq!(password(phone, "bank.example"), "pw1");
+    assert_eq!(password(phone, "after.example"), "pw2");
 }

@@ -1304,36 +1304,112 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// Replace a device's connection (its rights changed): the service refuses the old one
-    /// (named by its Signature key's UDF, in a Revocation as a removed device is) from now on,
-    /// and `record` — the device's new CatalogedDevice, sealed for it under
-    /// [`mesh_schema::catalog::reconnection_id`] — waits in the local spool for the device to
-    /// collect. The access entries `withdrawn` (the shares the old connection used) are deleted
-    /// and the removal recorded in the access catalog.
+    /// Replace a device's connection (its rights changed), in one Transact signed by the
+    /// administrator key, so that all of it applies or none does: a Revocation naming the old
+    /// connection's Signature key (as a removed device is named); `record`, the device's new
+    /// CatalogedDevice sealed for it under [`mesh_schema::catalog::reconnection_id`], in the
+    /// local spool for the device to collect; and the catalogs brought along — the device's
+    /// entry replaced by `new`, the access entries `withdrawn` (the shares the old connection
+    /// used) deleted and the old connection's removal recorded. The catalogs must be synced;
+    /// if the service does not take it, the local changes are undone.
     pub(crate) fn replace_connection(
         &mut self,
         old_connection_udf: &str,
+        new: &CatalogedDevice,
         record: DareEnvelope,
         withdrawn: &[String],
         admin: &PrivateKey,
     ) -> Result<()> {
-        let envelope = revocation(&self.account.address, old_connection_udf, admin)?;
-        self.call_as_administrator(
-            Request::TransactRequest(TransactRequest {
-                account: Some(self.account.address.clone()),
-                enveloped_connection_device: Some(self.connection.clone()),
-                revocations: vec![envelope],
-                local: vec![record],
-                ..Default::default()
-            }),
-            admin,
-        )?;
-        for key in withdrawn {
-            self.account.delete(CatalogKind::Access, key)?;
+        let names = [CatalogKind::Device.name(), CatalogKind::Access.name()];
+        let bases: Vec<(&str, u64)> = names
+            .iter()
+            .map(|n| (*n, self.binding.synced.get(*n).copied().unwrap_or(0)))
+            .collect();
+        let made = (|| -> Result<Vec<u64>> {
+            self.account.put(
+                CatalogKind::Device,
+                &mesh_schema::MeshItem::from(new.clone()),
+            )?;
+            for key in withdrawn {
+                self.account.delete(CatalogKind::Access, key)?;
+            }
+            self.record_removal(old_connection_udf)?;
+            let mut updates = Vec::new();
+            let mut lasts = Vec::new();
+            for (name, at) in &bases {
+                let local = self.local(name)?;
+                let last = local.frame_count() - 1;
+                updates.push(ContainerUpdate {
+                    container: Some(name.to_string()),
+                    index: Some(*at),
+                    digest: local.tree_digest_at(*at).map(|d| d.to_vec()),
+                    envelopes: (*at + 1..=last)
+                        .map(|i| local.read(i))
+                        .collect::<mesh_dare::Result<Vec<_>>>()?,
+                });
+                lasts.push(last);
+            }
+            let response = self.call_as_administrator(
+                Request::TransactRequest(TransactRequest {
+                    account: Some(self.account.address.clone()),
+                    enveloped_connection_device: Some(self.connection.clone()),
+                    revocations: vec![revocation(
+                        &self.account.address,
+                        old_connection_udf,
+                        admin,
+                    )?],
+                    local: vec![record],
+                    updates,
+                    ..Default::default()
+                }),
+                admin,
+            )?;
+            match response {
+                Response::TransactResponse(t) if t.status == Some(409) => Err(
+                    ClientError::Conflict(format!("{} or {}", names[0], names[1])),
+                ),
+                _ => Ok(lasts),
+            }
+        })();
+        match made {
+            Ok(lasts) => {
+                for ((name, _), last) in bases.iter().zip(lasts) {
+                    self.binding.synced.insert(name.to_string(), last);
+                }
+                self.save()
+            }
+            Err(e) => {
+                for (name, at) in &bases {
+                    self.truncate_local(name, *at)?;
+                }
+                Err(e)
+            }
         }
-        self.record_removal(old_connection_udf)?;
-        self.push(CatalogKind::Access.name())?;
-        Ok(())
+    }
+
+    /// The keys of the access entries that grant `device_udf` a share of the account's
+    /// current encryption key (those of earlier keys, kept after a rotation for what was
+    /// written before, are not counted).
+    pub(crate) fn current_grants_of(&self, device_udf: &str) -> Result<Vec<String>> {
+        let current = self
+            .account
+            .profile
+            .account_encryption
+            .as_ref()
+            .and_then(|k| k.udf.clone());
+        let mut keys = Vec::new();
+        for (key, item) in self.account.list(CatalogKind::Access)? {
+            if let mesh_schema::MeshItem::CatalogedAccess(a) = item {
+                if let Some(CryptographicCapability::CapabilityDecryptServiced(c)) = &a.capability {
+                    if c.subject_id.as_deref() == Some(device_udf)
+                        && c.key_data.as_ref().and_then(|k| k.udf.clone()) == current
+                    {
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+        Ok(keys)
     }
 
     /// The keys of the access entries that grant `device_udf` a share of the account key.

@@ -353,17 +353,23 @@ fn connected_caller(
     device: ConnectionDevice,
     administrator: bool,
 ) -> Result<DeviceCaller, Refusal> {
+    let removals = host.account_removals(&record, admin)?;
     if let Some(udf) = &device.subject_udf {
-        if host.account_removals(&record, admin)?.contains(udf) {
+        if removals.contains(udf) {
             return Err(Refusal::Revoked(udf.clone()));
         }
     }
     let key = |k: &Option<_>, name| {
         required(k, name).map_err(|e| Refusal::Unauthenticated(e.to_string()))
     };
+    let signature: PublicKey = key(&device.signature, "Signature")?;
+    // A connection replaced (the device's rights changed), as the access catalog records it.
+    if removals.contains(&signature.udf()) {
+        return Err(replaced_connection());
+    }
     Ok(DeviceCaller {
         encryption: key(&device.encryption, "Encryption")?,
-        signature: key(&device.signature, "Signature")?,
+        signature,
         rights: Rights::of_roles(&device.roles),
         device_udf: device.subject_udf.unwrap_or_default(),
         account: record,
@@ -444,11 +450,12 @@ fn check_ticket(
             "the ticket was issued under keys since rotated".into(),
         ));
     }
-    if host
-        .account_removals(&record, admin)?
-        .contains(&ticket.device_udf)
-    {
+    let removals = host.account_removals(&record, admin)?;
+    if removals.contains(&ticket.device_udf) {
         return Err(Refusal::Revoked(ticket.device_udf));
+    }
+    if removals.contains(&signature) {
+        return Err(replaced_connection());
     }
     Ok(DeviceCaller {
         encryption: ticket.encryption.public_key().map_err(|_| unknown())?,
