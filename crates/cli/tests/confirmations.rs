@@ -1,6 +1,8 @@
-//! Confirmations end to end across two services (protocol-09 §8.5): a console asks a person to
-//! approve, the person's device sees the request and accepts or rejects it, and the console
-//! reads the answer, taking it only from the account it asked.
+//! Between people, end to end across two services: confirmations (protocol-09 §8.5) — a
+//! console asks a person to approve, the person's device sees the request and accepts or
+//! rejects it, and the console reads the answer, taking it only from the account it asked —
+//! and contact exchange (§8.3.1) — a request accepted gives each the other's contact from the
+//! signed exchange, one rejected gives nothing, a blocked sender is refused by the service.
 
 mod common;
 use common::service::Service;
@@ -43,8 +45,9 @@ fn wait_pending(dir: &std::path::Path, id: &str) -> serde_json::Value {
     }
 }
 
-#[test]
-fn a_console_asks_and_only_the_account_asked_answers() {
+/// Two services on loopback, each the other's peer: example.com and example.net (their data
+/// directories first, to outlive them).
+fn two_services() -> ((tempfile::TempDir, tempfile::TempDir), Service, Service) {
     let (d_com, d_net) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (com_listen, net_listen) = (
         format!("127.0.0.1:{}", free_port()),
@@ -72,6 +75,12 @@ fn a_console_asks_and_only_the_account_asked_answers() {
             &format!("example.com=http://{com_listen}"),
         ],
     );
+    ((d_com, d_net), com, net)
+}
+
+#[test]
+fn a_console_asks_and_only_the_account_asked_answers() {
+    let (_data, com, net) = two_services();
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let [console, alice, mallory] = [0, 1, 2].map(|i| dirs[i].path());
     ok_in(console, &["account", "create", "console@example.com"]);
@@ -208,4 +217,144 @@ fn a_console_asks_and_only_the_account_asked_answers() {
     assert_eq!(status(console, &request, 20)["Status"], "Accept");
     drop(com);
     drop(net);
+}
+
+/// `contact get ADDRESS` on `dir`: the profile UDF its contact entry holds, if any.
+fn contact_profile(dir: &std::path::Path, address: &str) -> Option<String> {
+    let out = mesh_in(dir, DEVICE_PASS, &["contact", "get", address, "--json"]);
+    if !out.status.success() {
+        return None;
+    }
+    let entry: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let envelope = entry["CatalogedContact"]["EnvelopedProfileUser"].clone();
+    let envelope = mesh_dare::DareEnvelope::parse(envelope.to_string().as_bytes()).ok()?;
+    Some(mesh_schema::signed::verify_profile_user(&envelope).ok()?.1)
+}
+
+#[test]
+fn contacts_are_exchanged_on_request_and_blocked_senders_refused() {
+    let (_data, com, net) = two_services();
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [bob, alice, mallory, carol] = [0, 1, 2, 3].map(|i| dirs[i].path());
+    for (dir, address, service) in [
+        (bob, "bob@example.com", &com),
+        (mallory, "mallory@example.com", &com),
+        (alice, "alice@example.net", &net),
+        (carol, "carol@example.net", &net),
+    ] {
+        ok_in(dir, &["account", "create", address]);
+        ok_in(dir, &["account", "bind", "--service", &service.url]);
+    }
+    let udf_of = |dir: &std::path::Path| {
+        json_in(dir, &["account", "info"])["Udf"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (alice_udf, bob_udf) = (udf_of(alice), udf_of(bob));
+
+    // bob asks alice; she sees who asks, checked, and accepts.
+    let asked = json_in(bob, &["contact", "request", "alice@example.net"]);
+    let request = asked["MessageId"].as_str().unwrap().to_string();
+    let row = wait_pending(alice, &request);
+    assert_eq!(
+        (row["Kind"].as_str(), row["From"].as_str()),
+        (Some("Contact"), Some("bob@example.com"))
+    );
+    assert_eq!(row["Verified"], true, "{row}");
+    ok_in(alice, &["message", "accept", &request]);
+    assert_eq!(
+        contact_profile(alice, "bob@example.com"),
+        Some(bob_udf.clone())
+    );
+    let refused = fails_in(alice, DEVICE_PASS, &["message", "accept", &request]);
+    assert!(refused.contains("answered already"), "{refused}");
+    // bob takes alice's answer (it carries his request's PIN) as her contact.
+    eventually(30, "alice's answer at bob", || {
+        ok_in(bob, &["account", "sync"]);
+        contact_profile(bob, "alice@example.net").is_some()
+    });
+    assert_eq!(contact_profile(bob, "alice@example.net"), Some(alice_udf));
+    // Both now write to each other encrypted, with keys from the exchange.
+    let sent = json_in(bob, &["message", "send", "alice@example.net", "hello"]);
+    assert_eq!(sent["Encrypted"], true, "{sent}");
+    let sent = json_in(alice, &["message", "send", "bob@example.com", "hi bob"]);
+    assert_eq!(sent["Encrypted"], true, "{sent}");
+
+    // A reply no request of bob's asked for makes no contact: mallory writes to bob as if
+    // answering, with a PIN of her own making.
+    let device = MeshHome::at(mallory).open(DEVICE_PASS).unwrap();
+    let account = device.account(None).unwrap();
+    let (signer, _, connection) = device_credentials(&device, &account).unwrap();
+    let forged_id = mesh_udf::random::nonce(128).to_string();
+    let forged = mesh_schema::message::MessageContact {
+        message_id: Some(forged_id.clone()),
+        sender: Some("mallory@example.com".into()),
+        recipient: Some("bob@example.com".into()),
+        authenticated_data: Some(account.profile_envelope().unwrap()),
+        reply: Some(false),
+        pin: Some(mesh_udf::random::nonce(128).to_string()),
+        ..Default::default()
+    };
+    let envelope = signed::seal_with(
+        &MeshItem::from(forged),
+        &signer,
+        Some(&mesh_schema::ids::envelope_id(&forged_id).unwrap()),
+        &[],
+        vec![sender::key_value(&connection).unwrap()],
+    )
+    .unwrap();
+    Session::open(&device, &account)
+        .unwrap()
+        .send(&["bob@example.com".to_string()], envelope)
+        .unwrap();
+    eventually(20, "mallory's message at bob", || {
+        ok_in(bob, &["account", "sync"]);
+        json_in(bob, &["message", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["From"] == "mallory@example.com")
+    });
+    assert_eq!(contact_profile(bob, "mallory@example.com"), None);
+
+    // carol's request is rejected: nothing is sent back, no contact made.
+    let asked = json_in(carol, &["contact", "request", "alice@example.net"]);
+    let request = asked["MessageId"].as_str().unwrap().to_string();
+    wait_pending(alice, &request);
+    ok_in(alice, &["message", "reject", &request]);
+    assert_eq!(contact_profile(alice, "carol@example.net"), None);
+
+    // mallory's request: alice blocks her. The service then refuses what mallory sends alice,
+    // across services (bounced to mallory), and carol, on alice's own service, once blocked too.
+    let asked = json_in(mallory, &["contact", "request", "alice@example.net"]);
+    let request = asked["MessageId"].as_str().unwrap().to_string();
+    wait_pending(alice, &request);
+    ok_in(alice, &["message", "block", &request]);
+    ok_in(
+        mallory,
+        &["message", "send", "alice@example.net", "let me in"],
+    );
+    eventually(30, "mallory told her message was refused", || {
+        ok_in(mallory, &["account", "sync"]);
+        json_in(mallory, &["message", "list"])
+            .to_string()
+            .contains("refused")
+    });
+    ok_in(alice, &["account", "sync"]);
+    let received = json_in(alice, &["message", "list"]).to_string();
+    assert!(!received.contains("let me in"), "{received}");
+    let asked = json_in(carol, &["contact", "request", "alice@example.net"]);
+    let request = asked["MessageId"].as_str().unwrap().to_string();
+    wait_pending(alice, &request);
+    ok_in(alice, &["message", "block", &request]);
+    let refused = fails_in(
+        carol,
+        DEVICE_PASS,
+        &["message", "send", "alice@example.net", "hi"],
+    );
+    assert!(
+        refused.contains("403") && refused.contains("does not take messages"),
+        "{refused}"
+    );
 }

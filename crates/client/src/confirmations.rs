@@ -70,24 +70,13 @@ pub fn request(device: &Device, account: &Account, to: &str, text: &str) -> Resu
         envelope: envelope.to_json()?,
     };
     // Kept before it leaves: an answer never comes to a request this device forgot.
-    let path = account.dir().join(FILE);
-    store::locked(&path, || {
-        let mut list = load(account)?;
-        list.push(sent.clone());
-        store::write_atomic(
-            &path,
-            &serde_json::to_vec_pretty(&list).map_err(|e| ClientError::Invalid(e.to_string()))?,
-        )
-    })?;
+    store::append_to_list(&account.dir().join(FILE), sent.clone())?;
     Session::open(device, account)?.send(&[to], envelope)?;
     Ok(sent)
 }
 
-/// A request to this account, not yet answered.
-pub struct Pending {
-    pub message: RequestConfirmation,
-    pub sender: Sender,
-}
+/// A request to confirm to this account, not yet answered.
+pub type Pending = messages::Pending<RequestConfirmation>;
 
 /// The marker of an answered request: by who asked and the request's id (two senders may
 /// choose the same id).
@@ -115,30 +104,33 @@ fn well_formed(message: &RequestConfirmation) -> bool {
         && message.text.as_deref().is_none_or(showable)
 }
 
+/// A request to confirm, from what was received (with the envelope it came in).
+fn pick(r: Received) -> Option<messages::Request<(RequestConfirmation, DareEnvelope)>> {
+    match r {
+        Received::ConfirmationRequest {
+            message,
+            sender,
+            envelope,
+        } if well_formed(&message) => Some(messages::Request {
+            id: message.message_id.clone().unwrap_or_default(),
+            named_sender: message.sender.clone().unwrap_or_default(),
+            request: (message, envelope),
+            sender,
+        }),
+        _ => None,
+    }
+}
+
 /// The requests to this account not yet answered (by any of its devices), oldest first (sync
 /// first to see new ones).
 pub fn pending(account: &Account) -> Result<Vec<Pending>> {
-    let answered: std::collections::HashSet<String> =
-        crate::connect::local_ids(account)?.into_iter().collect();
-    let mut out = Vec::new();
-    for r in messages::received(account)? {
-        if let Received::ConfirmationRequest {
-            message, sender, ..
-        } = r
-        {
-            if !well_formed(&message) {
-                continue;
-            }
-            let marker = answered_marker(
-                message.sender.as_deref().unwrap_or_default(),
-                message.message_id.as_deref().unwrap_or_default(),
-            );
-            if !answered.contains(&marker) {
-                out.push(Pending { message, sender });
-            }
-        }
-    }
-    Ok(out)
+    Ok(messages::unanswered(account, pick, answered_marker)?
+        .into_iter()
+        .map(|r| Pending {
+            message: r.request.0,
+            sender: r.sender,
+        })
+        .collect())
 }
 
 /// Answer the request `message_id`: accept or reject it. Only a request whose sender checked
@@ -146,27 +138,11 @@ pub fn pending(account: &Account) -> Result<Vec<Pending>> {
 /// for it.
 pub fn answer(device: &Device, account: &Account, message_id: &str, accept: bool) -> Result<()> {
     account.require_message_right()?;
-    let mut found: Vec<_> = messages::received(account)?
-        .into_iter()
-        .filter_map(|r| match r {
-            Received::ConfirmationRequest {
-                message,
-                sender,
-                envelope,
-            } if well_formed(&message) && message.message_id.as_deref() == Some(message_id) => {
-                Some((message, sender, envelope))
-            }
-            _ => None,
-        })
-        .collect();
-    if found.len() > 1 {
-        return Err(ClientError::Invalid(format!(
-            "more than one request carries the id {message_id}: none is answered"
-        )));
-    }
-    let (request, sender, envelope) = found
-        .pop()
-        .ok_or_else(|| ClientError::Invalid(format!("no request to confirm {message_id}")))?;
+    let messages::Request {
+        request: (request, envelope),
+        sender,
+        ..
+    } = messages::the_request(account, message_id, pick, "request to confirm")?;
     let from = match sender {
         Sender::Verified(v) => v.address().to_string(),
         Sender::Unverified(why) => {

@@ -15,6 +15,7 @@ pub mod catalogs;
 pub mod confirmations;
 pub mod conflicts;
 pub mod connect;
+pub mod contact_exchange;
 pub mod context;
 mod error;
 pub mod messages;

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use crate::catalogs::CatalogKind;
 use crate::context::{Account, Device};
 use crate::online::{device_credentials, Session};
-use crate::Result;
+use crate::{ClientError, Result};
 
 /// The sender of a message, checked end to end: the message is signed by a device key that a
 /// connection, signed by the administrator key of the sender's self-signed profile, binds to the
@@ -163,6 +163,62 @@ fn verified_or_not(checked: std::result::Result<VerifiedSender, String>) -> Send
         Ok(v) => Sender::Verified(v),
         Err(why) => Sender::Unverified(why),
     }
+}
+
+/// A request to this account not yet answered, and who sent it as far as that could be checked.
+pub struct Pending<T> {
+    pub message: T,
+    pub sender: Sender,
+}
+
+/// A request to this account (a confirmation or a contact request) as the requests of its kind
+/// are picked from what was received: the request, who sent it, and the MessageId and sender
+/// it names (which make its answered marker).
+pub(crate) struct Request<T> {
+    pub request: T,
+    pub sender: Sender,
+    pub id: String,
+    pub named_sender: String,
+}
+
+/// The requests `pick` finds among the messages received whose marker (`marker(sender, id)`,
+/// left in the local spool when one of the account's devices answers) is not there, oldest
+/// first.
+pub(crate) fn unanswered<T>(
+    account: &Account,
+    mut pick: impl FnMut(Received) -> Option<Request<T>>,
+    marker: impl Fn(&str, &str) -> String,
+) -> Result<Vec<Request<T>>> {
+    let answered: std::collections::HashSet<String> =
+        crate::connect::local_ids(account)?.into_iter().collect();
+    Ok(received(account)?
+        .into_iter()
+        .filter_map(&mut pick)
+        .filter(|r| !answered.contains(&marker(&r.named_sender, &r.id)))
+        .collect())
+}
+
+/// The one request with MessageId `id` that `pick` finds (answered or not); refused if none, or
+/// more than one, carries that id.
+pub(crate) fn the_request<T>(
+    account: &Account,
+    id: &str,
+    pick: impl FnMut(Received) -> Option<Request<T>>,
+    what: &str,
+) -> Result<Request<T>> {
+    let mut found: Vec<Request<T>> = received(account)?
+        .into_iter()
+        .filter_map(pick)
+        .filter(|r| r.id == id)
+        .collect();
+    if found.len() > 1 {
+        return Err(ClientError::Invalid(format!(
+            "more than one {what} carries the id {id}: none is answered"
+        )));
+    }
+    found
+        .pop()
+        .ok_or_else(|| ClientError::Invalid(format!("no {what} {id}")))
 }
 
 /// The profile UDF kept for `address` in the contact catalog, if any.

@@ -47,6 +47,26 @@ pub(crate) fn read_list<T: serde::de::DeserializeOwned>(path: &Path) -> Result<V
     }
 }
 
+/// Write the list kept at `path` (JSON).
+pub(crate) fn write_list<T: serde::Serialize>(path: &Path, list: &[T]) -> Result<()> {
+    write_atomic(
+        path,
+        &serde_json::to_vec_pretty(list).map_err(|e| ClientError::Invalid(e.to_string()))?,
+    )
+}
+
+/// Add `item` to the list kept at `path`, under its lock.
+pub(crate) fn append_to_list<T>(path: &Path, item: T) -> Result<()>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    locked(path, || {
+        let mut list: Vec<T> = read_list(path)?;
+        list.push(item);
+        write_list(path, &list)
+    })
+}
+
 /// Run `f` holding an exclusive lock on the file `NAME.lock` beside `path` (two processes of
 /// one device changing the same file must not interleave: one's read-change-write would undo
 /// the other's).

@@ -222,6 +222,12 @@ pub struct CatalogedAccess {
 pub const REVOKED_PREFIX: &str = "Revoked:";
 pub const REVOKED_LABEL: &str = "Revoked";
 
+/// The UniqueId prefix of an access-catalog entry recording a sender the account blocked
+/// (`Blocked:ADDRESS`): an administered entry, signed by the administrator key, which the
+/// account's service reads to refuse messages from that address. This implementation's.
+pub const BLOCKED_PREFIX: &str = "Blocked:";
+pub const BLOCKED_LABEL: &str = "Blocked";
+
 /// The UniqueId prefix of what a key rotation leaves in the account's local spool for each of
 /// its other devices: `Rotation:DEVICE-UDF:ADMIN-UDF`, the device's new CatalogedDevice, found
 /// by the device with Complete under the administrator key it knew (so that a device that

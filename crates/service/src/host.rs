@@ -249,6 +249,11 @@ pub const CHANNEL_SECONDS: u64 = 60;
 /// Largest blob a channel holds.
 pub const CHANNEL_BLOB_MAX: usize = 32 * 1024;
 
+/// What an account's access catalog records (removed devices, blocked senders), per account,
+/// with the catalog state and administrator key it was read with.
+type AccessMarks =
+    std::sync::Mutex<std::collections::HashMap<String, (ContainerState, String, Vec<String>)>>;
+
 pub struct ServiceHost {
     /// How long a ticket is good for.
     pub ticket_seconds: u64,
@@ -264,9 +269,9 @@ pub struct ServiceHost {
     pub(crate) shares: crate::operate::ShareCache,
     /// Each account's removed devices, with the access catalog state and administrator key they
     /// were read with.
-    #[allow(clippy::type_complexity)]
-    removals:
-        std::sync::Mutex<std::collections::HashMap<String, (ContainerState, String, Vec<String>)>>,
+    removals: AccessMarks,
+    /// Each account's blocked senders, likewise.
+    blocks: AccessMarks,
     pub max_request: usize,
     /// Entries each account may append per minute.
     pub limiter: crate::limits::UpdateLimiter,
@@ -302,6 +307,7 @@ impl ServiceHost {
             keys,
             shares: Default::default(),
             removals: Default::default(),
+            blocks: Default::default(),
             max_request: DEFAULT_MAX_REQUEST,
             limiter: crate::limits::UpdateLimiter::new(crate::limits::DEFAULT_UPDATES_PER_MINUTE),
             state_limiter: crate::limits::UpdateLimiter::new(
@@ -658,22 +664,66 @@ impl ServiceHost {
         record: &AccountRecord,
         admin: &PublicKey,
     ) -> Result<Vec<String>, Refusal> {
+        self.access_marks(
+            &self.removals,
+            record,
+            admin,
+            crate::operate::revoked_devices,
+        )
+    }
+
+    /// The senders an account blocked, read again only when its access catalog has changed.
+    pub(crate) fn blocked_senders(&self, record: &AccountRecord) -> Result<Vec<String>, Refusal> {
+        let admin = Self::admin_key(record)?;
+        self.access_marks(
+            &self.blocks,
+            record,
+            &admin,
+            crate::operate::blocked_senders,
+        )
+    }
+
+    /// What `read` finds in an account's access catalog (entries signed by `admin`), kept in
+    /// `cache` until the catalog or the administrator key changes.
+    fn access_marks(
+        &self,
+        cache: &AccessMarks,
+        record: &AccountRecord,
+        admin: &PublicKey,
+        read: fn(&dyn Store, &str, &PublicKey) -> crate::store::StoreResult<Vec<String>>,
+    ) -> Result<Vec<String>, Refusal> {
         let state = self.store.state(&record.address, crate::operate::ACCESS)?;
         let admin_udf = admin.udf();
-        if let Some((at, by, removed)) =
-            self.removals.lock().expect("removals").get(&record.address)
-        {
+        if let Some((at, by, marks)) = cache.lock().expect("access marks").get(&record.address) {
             if *at == state && *by == admin_udf {
-                return Ok(removed.clone());
+                return Ok(marks.clone());
             }
         }
-        let removed = crate::operate::revoked_devices(self.store.as_ref(), &record.address, admin)?;
-        let mut cache = self.removals.lock().expect("removals");
-        if cache.len() >= 100_000 {
-            cache.clear();
+        let marks = read(self.store.as_ref(), &record.address, admin)?;
+        let mut held = cache.lock().expect("access marks");
+        if held.len() >= 100_000 {
+            held.clear();
         }
-        cache.insert(record.address.clone(), (state, admin_udf, removed.clone()));
-        Ok(removed)
+        held.insert(record.address.clone(), (state, admin_udf, marks.clone()));
+        Ok(marks)
+    }
+
+    /// The refusal (403) of a message from `sender` to the account `recipient` of this service,
+    /// if the account blocked that sender.
+    pub(crate) fn not_blocked(&self, recipient: &str, sender: &str) -> Result<(), Refusal> {
+        let Some(record) = self.store.account(recipient)? else {
+            return Ok(());
+        };
+        if self
+            .blocked_senders(&record)?
+            .iter()
+            .any(|b| b.eq_ignore_ascii_case(sender))
+        {
+            return Err(Refusal::Forbidden(format!(
+                "{recipient} does not take messages from {sender}"
+            )));
+        }
+        Ok(())
     }
 
     /// May an account of `address` be held here?

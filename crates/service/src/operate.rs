@@ -71,20 +71,43 @@ pub fn check_access_entry(
     Ok(())
 }
 
-/// The devices the account's access catalog says were removed: live entries under
-/// [`mesh_schema::catalog::REVOKED_PREFIX`] signed by the administrator key over their metadata.
+/// The devices (and connections) an account's access catalog records as removed: entries
+/// `Revoked:UDF` signed by the administrator key `admin`.
 pub fn revoked_devices(
     store: &dyn Store,
     address: &str,
     admin: &PublicKey,
 ) -> StoreResult<Vec<String>> {
+    marked(store, address, admin, mesh_schema::catalog::REVOKED_PREFIX)
+}
+
+/// The senders an account's access catalog records as blocked (entries `Blocked:ADDRESS`
+/// signed by the administrator key `admin`), in lower case.
+pub fn blocked_senders(
+    store: &dyn Store,
+    address: &str,
+    admin: &PublicKey,
+) -> StoreResult<Vec<String>> {
+    Ok(
+        marked(store, address, admin, mesh_schema::catalog::BLOCKED_PREFIX)?
+            .into_iter()
+            .map(|a| a.to_ascii_lowercase())
+            .collect(),
+    )
+}
+
+/// What follows `prefix` in the UniqueIds of an account's access-catalog entries signed by
+/// the administrator key `admin`.
+fn marked(
+    store: &dyn Store,
+    address: &str,
+    admin: &PublicKey,
+    prefix: &str,
+) -> StoreResult<Vec<String>> {
     Ok(access_entries(store, address)?
         .into_iter()
         .filter(|(_, env)| mesh_dare::catalog::entry_signed_by(env, ACCESS, admin))
-        .filter_map(|(id, _)| {
-            id.strip_prefix(mesh_schema::catalog::REVOKED_PREFIX)
-                .map(str::to_string)
-        })
+        .filter_map(|(id, _)| id.strip_prefix(prefix).map(str::to_string))
         .collect())
 }
 

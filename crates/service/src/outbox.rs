@@ -255,6 +255,13 @@ impl Outbox {
                 item.domain(),
                 item.recipients().join(", ")
             ))),
+            // Refused for good (a recipient who blocked the sender, say): said to the sender
+            // now, not retried for days.
+            (403, _) => Ok(Outcome::Refused(format!(
+                "the service of {} refused the message for {}",
+                item.domain(),
+                item.recipients().join(", ")
+            ))),
             (code, text) => Err(format!("{code}: {}", text.unwrap_or_default())),
         }
     }

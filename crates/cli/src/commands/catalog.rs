@@ -62,6 +62,9 @@ pub enum ContactCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Ask ADDRESS (another Mesh account) to exchange contacts: when they accept (`message
+    /// accept`), each has the other's contact, keys from the signed exchange.
+    Request { address: String },
     #[command(flatten)]
     Entry(EntryCommand),
 }
@@ -567,45 +570,21 @@ pub fn contact(cmd: ContactCommand, common: &Common, data: &Option<PathBuf>) -> 
             if !email.contains('@') {
                 bail!("'{email}' is not an email address");
             }
-            let person = ContactPerson {
-                network_addresses: vec![NetworkAddress {
-                    address: Some(email.clone()),
-                    ..Default::default()
-                }],
-                common_names: name
-                    .map(|n| {
-                        vec![PersonName {
-                            full_name: Some(n),
-                            ..Default::default()
-                        }]
-                    })
-                    .unwrap_or_default(),
-                ..Default::default()
-            };
             // Their key, if they have written to this account: kept with the contact, messages
             // to them are encrypted to it from now on.
             let profile = mesh_client::messages::profile_from_messages(&acc, &email)?;
-            let anchor = profile
+            let entry = mesh_client::contact_exchange::contact_entry(
+                &email,
+                profile,
+                "MessageContact",
+                name,
+            )?;
+            let anchor = entry
+                .contact
                 .as_ref()
-                .map(mesh_schema::signed::verify_profile_user)
-                .transpose()?
-                .map(|(_, udf)| udf);
-            let person = ContactPerson {
-                anchors: anchor
-                    .iter()
-                    .map(|udf| Anchor {
-                        udf: Some(udf.clone()),
-                        validation: Some("MessageContact".into()),
-                    })
-                    .collect(),
-                ..person
-            };
-            let entry = CatalogedContact {
-                key: Some(email.to_ascii_lowercase()),
-                contact: Some(person.into()),
-                enveloped_profile_user: profile,
-                ..Default::default()
-            };
+                .and_then(|c| c.person())
+                .and_then(|p| p.anchors.first())
+                .and_then(|a| a.udf.clone());
             let key = acc.put(kind, &entry.into())?;
             let pushed = push(&acc, kind)?;
             if let Pushed::Saved(why) = &pushed {
@@ -627,6 +606,19 @@ pub fn contact(cmd: ContactCommand, common: &Common, data: &Option<PathBuf>) -> 
                         "Added {key} (no key of theirs yet: messages to them are not encrypted)"
                     ),
                 }
+            }
+            Ok(())
+        }
+        ContactCommand::Request { address } => {
+            let device = session::open(data)?;
+            let id = mesh_client::contact_exchange::request(&device, &acc, &address)?;
+            if common.json {
+                println!("{}", serde_json::json!({"MessageId": id, "To": address}));
+            } else {
+                println!(
+                    "Asked {address} to exchange contacts (message {id}); their contact is added \
+                     here when they accept"
+                );
             }
             Ok(())
         }

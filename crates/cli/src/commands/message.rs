@@ -1,12 +1,14 @@
 //! `mesh message send|list`: contact messages between accounts (schema-08 MessageContact),
 //! carried by the services (delivered at once on the same service, queued and retried across
 //! services); `confirm|pending|accept|reject|status`: confirmations
-//! ([`mesh_client::confirmations`]).
+//! ([`mesh_client::confirmations`]); `pending|accept|reject|block` also answer contact
+//! requests ([`mesh_client::contact_exchange`]).
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
 use mesh_client::confirmations;
+use mesh_client::contact_exchange::{self, Answer};
 use mesh_client::messages::{self, Received, Sender};
 use mesh_client::online::Session;
 
@@ -23,12 +25,16 @@ pub enum MessageCommand {
     /// Ask ADDRESS to confirm TEXT (a console asking a person to approve); prints the
     /// request's MessageId and the ResponseID its answer will carry.
     Confirm { to: String, text: String },
-    /// Requests to confirm something, not yet answered.
+    /// Requests to confirm something, and contact requests, not yet answered.
     Pending,
-    /// Accept the request MESSAGEID (a signed answer goes back to who asked).
+    /// Accept the request MESSAGEID (a signed answer goes back to who asked; for a contact
+    /// request, the sender becomes a contact and gets this account's contact back).
     Accept { id: String },
     /// Reject the request MESSAGEID.
     Reject { id: String },
+    /// Reject the contact request MESSAGEID and block its sender: the service refuses anything
+    /// from that address to this account from now on (an administrator device's to do).
+    Block { id: String },
     /// What became of a request sent from here (by its MessageId or ResponseID): Accept,
     /// Reject or Pending.
     Status { id: String },
@@ -156,22 +162,32 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
         }
         MessageCommand::Pending => {
             Session::open(&device, &account)?.sync(&mut |_, _, _| {})?;
-            let rows: Vec<serde_json::Value> = confirmations::pending(&account)?
+            let row = |kind: &str, id, from, sender: &Sender, text| {
+                serde_json::json!({
+                    "Kind": kind,
+                    "MessageId": id,
+                    "From": from,
+                    "Verified": matches!(sender, Sender::Verified(_)),
+                    "Unverified": unverified(sender),
+                    "Text": text,
+                })
+            };
+            let mut rows: Vec<serde_json::Value> = confirmations::pending(&account)?
                 .into_iter()
                 .map(|p| {
-                    serde_json::json!({
-                        "MessageId": p.message.message_id,
-                        "From": p.message.sender,
-                        "Verified": matches!(p.sender, Sender::Verified(_)),
-                        "Unverified": unverified(&p.sender),
-                        "Text": p.message.text,
-                    })
+                    let m = p.message;
+                    row("Confirmation", m.message_id, m.sender, &p.sender, m.text)
                 })
                 .collect();
+            rows.extend(contact_exchange::pending(&account)?.into_iter().map(|p| {
+                let m = p.message;
+                let text = Some("asks to exchange contacts".to_string());
+                row("Contact", m.message_id, m.sender, &p.sender, text)
+            }));
             if common.json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else if rows.is_empty() {
-                println!("Nothing to confirm.");
+                println!("Nothing waiting for an answer.");
             } else {
                 for r in &rows {
                     let from = printable(r["From"].as_str().unwrap_or("?"));
@@ -180,6 +196,10 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
                             "{}  UNVERIFIED, claims to be from {from} ({why}): {}",
                             printable(r["MessageId"].as_str().unwrap_or("")),
                             printable(r["Text"].as_str().unwrap_or(""))
+                        ),
+                        None if r["Kind"] == "Contact" => println!(
+                            "{}  {from} asks to exchange contacts",
+                            printable(r["MessageId"].as_str().unwrap_or("")),
                         ),
                         None => println!(
                             "{}  {from} asks to confirm: {}",
@@ -191,8 +211,9 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
             }
             Ok(())
         }
-        MessageCommand::Accept { id } => answer(&device, &account, common, &id, true),
-        MessageCommand::Reject { id } => answer(&device, &account, common, &id, false),
+        MessageCommand::Accept { id } => answer(&device, &account, common, &id, Answer::Accept),
+        MessageCommand::Reject { id } => answer(&device, &account, common, &id, Answer::Reject),
+        MessageCommand::Block { id } => answer(&device, &account, common, &id, Answer::Block),
         MessageCommand::Status { id } => {
             Session::open(&device, &account)?.sync(&mut |_, _, _| {})?;
             let (sent, status, refused) = confirmations::status(&account, &id)?;
@@ -236,11 +257,38 @@ fn answer(
     account: &mesh_client::Account,
     common: &Common,
     id: &str,
-    accept: bool,
+    what: Answer,
 ) -> anyhow::Result<()> {
     Session::open(device, account)?.sync(&mut |_, _, _| {})?;
+    let verb = match what {
+        Answer::Accept => "Accepted",
+        Answer::Reject => "Rejected",
+        Answer::Block => "Blocked",
+    };
+    if contact_exchange::is_contact_request(account, id)? {
+        let from = contact_exchange::answer(device, account, id, what)?;
+        if common.json {
+            println!("{}", serde_json::json!({ verb: id, "From": from }));
+        } else {
+            match what {
+                Answer::Accept => println!("Accepted {id}: {from} is a contact, and has yours"),
+                Answer::Reject => println!("Rejected {id} from {from}"),
+                Answer::Block => println!(
+                    "Blocked {from}: the service refuses their messages to {} from now on",
+                    account.address
+                ),
+            }
+        }
+        return Ok(());
+    }
+    let accept = match what {
+        Answer::Accept => true,
+        Answer::Reject => false,
+        Answer::Block => anyhow::bail!(
+            "no contact request {id} (a sender is blocked by the contact request they sent)"
+        ),
+    };
     confirmations::answer(device, account, id, accept)?;
-    let verb = if accept { "Accepted" } else { "Rejected" };
     if common.json {
         println!("{}", serde_json::json!({ verb: id }));
     } else {

@@ -119,10 +119,14 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
             crate::host::MAX_RECIPIENTS
         )));
     }
+    let mut senders: Vec<String> = Vec::new();
     for message in &r.messages {
         let connection = sender::claimed_sender(message).map_err(|e| {
             Refusal::Forbidden(format!("a posted message is not signed by its sender: {e}"))
         })?;
+        if let Some(address) = &connection.account_address {
+            senders.push(address.to_ascii_lowercase());
+        }
         let from = connection
             .account_address
             .as_deref()
@@ -144,6 +148,9 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
             return Err(Refusal::NotFound(format!(
                 "no account {address} on this service"
             )));
+        }
+        for sender in &senders {
+            host.not_blocked(address, sender)?;
         }
         // Over the limit, the sending service keeps the messages and tries again later.
         over_limit(host, address, r.messages.len() as u64)?;
