@@ -286,28 +286,34 @@ fn contacts_are_exchanged_on_request_and_blocked_senders_refused() {
     let device = MeshHome::at(mallory).open(DEVICE_PASS).unwrap();
     let account = device.account(None).unwrap();
     let (signer, _, connection) = device_credentials(&device, &account).unwrap();
-    let forged_id = mesh_udf::random::nonce(128).to_string();
-    let forged = mesh_schema::message::MessageContact {
-        message_id: Some(forged_id.clone()),
-        sender: Some("mallory@example.com".into()),
-        recipient: Some("bob@example.com".into()),
-        authenticated_data: Some(account.profile_envelope().unwrap()),
-        reply: Some(false),
-        pin: Some(mesh_udf::random::nonce(128).to_string()),
-        ..Default::default()
-    };
-    let envelope = signed::seal_with(
-        &MeshItem::from(forged),
-        &signer,
-        Some(&mesh_schema::ids::envelope_id(&forged_id).unwrap()),
-        &[],
-        vec![sender::key_value(&connection).unwrap()],
-    )
-    .unwrap();
-    Session::open(&device, &account)
-        .unwrap()
-        .send(&["bob@example.com".to_string()], envelope)
+    // A MessageContact signed by mallory's device and sent through her service, saying what
+    // she likes: its id.
+    let send_as_mallory = |sender_named: &str, to: &str, reply: bool| {
+        let id = mesh_udf::random::nonce(128).to_string();
+        let message = mesh_schema::message::MessageContact {
+            message_id: Some(id.clone()),
+            sender: Some(sender_named.into()),
+            recipient: Some(to.into()),
+            authenticated_data: Some(account.profile_envelope().unwrap()),
+            reply: Some(reply),
+            pin: Some(mesh_udf::random::nonce(128).to_string()),
+            ..Default::default()
+        };
+        let envelope = signed::seal_with(
+            &MeshItem::from(message),
+            &signer,
+            Some(&mesh_schema::ids::envelope_id(&id).unwrap()),
+            &[],
+            vec![sender::key_value(&connection).unwrap()],
+        )
         .unwrap();
+        Session::open(&device, &account)
+            .unwrap()
+            .send(&[to.to_string()], envelope)
+            .unwrap();
+        id
+    };
+    send_as_mallory("mallory@example.com", "bob@example.com", false);
     eventually(20, "mallory's message at bob", || {
         ok_in(bob, &["account", "sync"]);
         json_in(bob, &["message", "list"])
@@ -324,6 +330,21 @@ fn contacts_are_exchanged_on_request_and_blocked_senders_refused() {
     wait_pending(alice, &request);
     ok_in(alice, &["message", "reject", &request]);
     assert_eq!(contact_profile(alice, "carol@example.net"), None);
+
+    // A request from mallory that names carol as its sender: blocking it blocks who sent it
+    // (as the services authenticated her), never carol.
+    let framed_id = send_as_mallory("carol@example.net", "alice@example.net", true);
+    let row = wait_pending(alice, &framed_id);
+    assert_eq!(row["Verified"], false, "{row}");
+    let refused = fails_in(alice, DEVICE_PASS, &["message", "accept", &framed_id]);
+    assert!(refused.contains("could not be checked"), "{refused}");
+    let blocked = json_in(alice, &["message", "block", &framed_id]);
+    assert_eq!(blocked["From"], "mallory@example.com", "{blocked}");
+    ok_in(
+        carol,
+        &["message", "send", "alice@example.net", "still here"],
+    );
+    ok_in(alice, &["contact", "unblock", "mallory@example.com"]);
 
     // mallory's request: alice blocks her. The service then refuses what mallory sends alice,
     // across services (bounced to mallory), and carol, on alice's own service, once blocked too.
@@ -357,4 +378,7 @@ fn contacts_are_exchanged_on_request_and_blocked_senders_refused() {
         refused.contains("403") && refused.contains("does not take messages"),
         "{refused}"
     );
+    // Unblocked, carol is taken again.
+    ok_in(alice, &["contact", "unblock", "carol@example.net"]);
+    ok_in(carol, &["message", "send", "alice@example.net", "hi again"]);
 }

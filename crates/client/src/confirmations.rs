@@ -121,6 +121,14 @@ fn pick(r: Received) -> Option<messages::Request<(RequestConfirmation, DareEnvel
     }
 }
 
+/// Is `message_id` a request to confirm sent to this account (answered or not)?
+pub fn is_request(account: &Account, message_id: &str) -> Result<bool> {
+    Ok(messages::received(account)?
+        .into_iter()
+        .filter_map(pick)
+        .any(|r| r.id == message_id))
+}
+
 /// The requests to this account not yet answered (by any of its devices), oldest first (sync
 /// first to see new ones).
 pub fn pending(account: &Account) -> Result<Vec<Pending>> {

@@ -113,14 +113,19 @@ pub fn request(device: &Device, account: &Account, to: &str) -> Result<String> {
     };
     let (envelope, _) = messages::seal_message(device, account, message.into(), &message_id, &to)?;
     // Kept before it leaves: an answer never comes to a request this device forgot.
-    store::append_to_list(
-        &account.dir().join(FILE),
-        Sent {
+    let path = account.dir().join(FILE);
+    store::locked(&path, || {
+        let mut list = load(account)?;
+        list.push(Sent {
             message_id: message_id.clone(),
             recipient: to.clone(),
             pin,
-        },
-    )?;
+        });
+        // The oldest forgotten past a bound (their answers then make no contact).
+        let excess = list.len().saturating_sub(MOST_KEPT);
+        list.drain(..excess);
+        save(account, &list)
+    })?;
     Session::open(device, account)?.send(&[to], envelope)?;
     Ok(message_id)
 }
@@ -146,11 +151,14 @@ fn is_request(message: &MessageContact) -> bool {
             .is_some_and(|s| s.contains('@') && s.len() <= 320 && !s.chars().any(char::is_control))
 }
 
-/// A contact request, from what was received.
-fn pick(r: Received) -> Option<messages::Request<MessageContact>> {
+/// A contact request, from what was received, with the account of the connection that sent it.
+fn pick(r: Received) -> Option<messages::Request<(MessageContact, Option<String>)>> {
     match r {
         Received::Contact {
-            message, sender, ..
+            message,
+            sender,
+            connection_address,
+            ..
         } if is_request(&message) => Some(messages::Request {
             id: message.message_id.clone().unwrap_or_default(),
             named_sender: message
@@ -158,7 +166,7 @@ fn pick(r: Received) -> Option<messages::Request<MessageContact>> {
                 .clone()
                 .unwrap_or_default()
                 .to_ascii_lowercase(),
-            request: message,
+            request: (message, connection_address),
             sender,
         }),
         _ => None,
@@ -171,7 +179,7 @@ pub fn pending(account: &Account) -> Result<Vec<Pending>> {
     Ok(messages::unanswered(account, pick, answered_marker)?
         .into_iter()
         .map(|r| Pending {
-            message: r.request,
+            message: r.request.0,
             sender: r.sender,
         })
         .collect())
@@ -208,7 +216,7 @@ pub fn answer(
 ) -> Result<String> {
     account.require_message_right()?;
     let messages::Request {
-        request,
+        request: (request, connection_address),
         sender,
         named_sender: named,
         ..
@@ -231,13 +239,7 @@ pub fn answer(
                     )))
                 }
             };
-            let entry = contact_entry(
-                verified.address(),
-                Some(verified.profile_envelope().clone()),
-                "MessageContact",
-                None,
-            )?;
-            account.put(CatalogKind::Contact, &MeshItem::from(entry))?;
+            keep_contact(account, verified.address(), verified.profile_envelope())?;
             session.push(CatalogKind::Contact.name())?;
             let reply_id = mesh_udf::random::nonce(128).to_string();
             let reply = MessageContact {
@@ -254,27 +256,96 @@ pub fn answer(
             session.send(std::slice::from_ref(&named), sealed)?;
         }
         Answer::Reject => {}
-        Answer::Block => block(&mut session, account, &named)?,
+        // Whoever sent it, as the services authenticated it (the connection's account), not
+        // whoever it names: a request naming someone else must not block them.
+        Answer::Block => {
+            let from = connection_address.ok_or_else(|| {
+                ClientError::Invalid(format!(
+                    "the request {message_id} carries no connection to say who sent it"
+                ))
+            })?;
+            block(&mut session, account, &from, true)?;
+            session.post_own(vec![crate::connect::local_marker(&marker)?], vec![])?;
+            return Ok(from);
+        }
     }
     session.post_own(vec![crate::connect::local_marker(&marker)?], vec![])?;
     Ok(named)
 }
 
-/// Administrator: the service refuses messages from `address` to this account from now on.
-pub fn block(session: &mut Session, account: &Account, address: &str) -> Result<()> {
+/// Administrator: the service refuses messages from `address` to this account from now on
+/// (`blocked`), or takes them again.
+pub fn block(session: &mut Session, account: &Account, address: &str, blocked: bool) -> Result<()> {
     if !account.is_administrator() {
         return Err(ClientError::NotAdministrator(format!(
             "{} (blocking a sender changes what the service takes for the account)",
             account.address
         )));
     }
-    let entry = CatalogedAccess {
-        key: Some(format!("{BLOCKED_PREFIX}{}", address.to_ascii_lowercase())),
-        labels: vec![mesh_schema::catalog::BLOCKED_LABEL.into()],
-        ..Default::default()
-    };
-    account.put(CatalogKind::Access, &MeshItem::from(entry))?;
+    let address = address.trim().to_ascii_lowercase();
+    if !address.contains('@') || address.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ClientError::Invalid(format!(
+            "'{address}' is not an account address"
+        )));
+    }
+    let key = format!("{BLOCKED_PREFIX}{address}");
+    if blocked {
+        // A fresh nonce among the labels: blocking again after an unblock is a new entry, not
+        // the earlier one replayed (which the service refuses for administered entries).
+        let entry = CatalogedAccess {
+            key: Some(key),
+            labels: vec![
+                mesh_schema::catalog::BLOCKED_LABEL.into(),
+                format!("Nonce:{}", mesh_udf::random::nonce(128)),
+            ],
+            ..Default::default()
+        };
+        account.put(CatalogKind::Access, &MeshItem::from(entry))?;
+    } else if !account.delete(CatalogKind::Access, &key)? {
+        return Err(ClientError::Invalid(format!("{address} is not blocked")));
+    }
     session.push(CatalogKind::Access.name())?;
+    Ok(())
+}
+
+/// Keep `profile` as the key of the contact `address`: the contact entry there is kept (its
+/// names and other addresses) with the profile and an anchor of its UDF; a new one is made
+/// otherwise.
+fn keep_contact(account: &Account, address: &str, profile: &mesh_dare::DareEnvelope) -> Result<()> {
+    let fresh = contact_entry(address, Some(profile.clone()), "MessageContact", None)?;
+    let entry = match account.get(CatalogKind::Contact, &address.to_ascii_lowercase())? {
+        Some(MeshItem::CatalogedContact(mut kept)) => {
+            kept.enveloped_profile_user = fresh.enveloped_profile_user;
+            let anchors = fresh
+                .contact
+                .as_ref()
+                .and_then(|c| c.person())
+                .map(|p| p.anchors.clone())
+                .unwrap_or_default();
+            match kept.contact.as_mut() {
+                Some(mesh_schema::catalog::Contact::ContactPerson(person)) => {
+                    person.anchors = anchors;
+                }
+                _ => kept.contact = fresh.contact,
+            }
+            *kept
+        }
+        _ => fresh,
+    };
+    account.put(CatalogKind::Contact, &MeshItem::from(entry))?;
+    Ok(())
+}
+
+/// Requests kept waiting for an answer at most; past it the oldest are forgotten.
+const MOST_KEPT: usize = 1000;
+
+/// Sync the account, then take the replies to this device's contact requests that came (and
+/// push the contacts they made): what every command that reads messages does first.
+pub fn sync(session: &mut Session, account: &Account) -> Result<()> {
+    session.sync(&mut |_, _, _| {})?;
+    if take_replies(account)? > 0 {
+        session.push(CatalogKind::Contact.name())?;
+    }
     Ok(())
 }
 
@@ -308,13 +379,7 @@ pub fn take_replies(account: &Account) -> Result<usize> {
             }) else {
                 continue;
             };
-            let entry = contact_entry(
-                v.address(),
-                Some(v.profile_envelope().clone()),
-                "MessageContact",
-                None,
-            )?;
-            account.put(CatalogKind::Contact, &MeshItem::from(entry))?;
+            keep_contact(account, v.address(), v.profile_envelope())?;
             sent.remove(at);
             made += 1;
         }

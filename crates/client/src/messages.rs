@@ -72,6 +72,9 @@ pub enum Received {
         message: MessageContact,
         sender: Sender,
         encrypted: bool,
+        /// The account of the connection that sent it (what the services authenticated), when
+        /// the message carries one: who it is from even when the rest does not check out.
+        connection_address: Option<String>,
     },
     /// A message of ours that could not be delivered, as our service reported it (signed by it).
     Error(MessageError),
@@ -292,6 +295,10 @@ pub fn received(account: &Account) -> Result<Vec<Received>> {
                     sender,
                     message: *m,
                     encrypted: envelope.is_encrypted(),
+                    connection_address: mesh_schema::sender::claimed_sender(envelope)
+                        .ok()
+                        .and_then(|c| c.account_address)
+                        .map(|a| a.to_ascii_lowercase()),
                 })
             }
             Ok(MeshItem::RequestConfirmation(m)) => {

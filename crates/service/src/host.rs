@@ -708,16 +708,16 @@ impl ServiceHost {
         Ok(marks)
     }
 
-    /// The refusal (403) of a message from `sender` to the account `recipient` of this service,
-    /// if the account blocked that sender.
-    pub(crate) fn not_blocked(&self, recipient: &str, sender: &str) -> Result<(), Refusal> {
+    /// The refusal (403) of messages from `senders` to the account `recipient` of this
+    /// service, if the account blocked one of them.
+    pub(crate) fn not_blocked(&self, recipient: &str, senders: &[String]) -> Result<(), Refusal> {
         let Some(record) = self.store.account(recipient)? else {
             return Ok(());
         };
-        if self
-            .blocked_senders(&record)?
+        let blocked = self.blocked_senders(&record)?;
+        if let Some(sender) = senders
             .iter()
-            .any(|b| b.eq_ignore_ascii_case(sender))
+            .find(|s| blocked.iter().any(|b| b.eq_ignore_ascii_case(s)))
         {
             return Err(Refusal::Forbidden(format!(
                 "{recipient} does not take messages from {sender}"

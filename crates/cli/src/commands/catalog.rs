@@ -65,6 +65,10 @@ pub enum ContactCommand {
     /// Ask ADDRESS (another Mesh account) to exchange contacts: when they accept (`message
     /// accept`), each has the other's contact, keys from the signed exchange.
     Request { address: String },
+    /// On an administrator device: the service refuses messages from ADDRESS to this account.
+    Block { address: String },
+    /// On an administrator device: take messages from ADDRESS again.
+    Unblock { address: String },
     #[command(flatten)]
     Entry(EntryCommand),
 }
@@ -562,6 +566,33 @@ pub fn password(
     }
 }
 
+/// `contact block|unblock ADDRESS`.
+fn block(
+    data: &Option<PathBuf>,
+    acc: &Account,
+    common: &Common,
+    address: &str,
+    blocked: bool,
+) -> anyhow::Result<()> {
+    let device = session::open(data)?;
+    let mut session = mesh_client::online::Session::open(&device, acc)?;
+    mesh_client::contact_exchange::block(&mut session, acc, address, blocked)?;
+    if common.json {
+        println!(
+            "{}",
+            serde_json::json!({"Address": address, "Blocked": blocked})
+        );
+    } else if blocked {
+        println!(
+            "Blocked {address}: the service refuses their messages to {}",
+            acc.address
+        );
+    } else {
+        println!("Unblocked {address}");
+    }
+    Ok(())
+}
+
 pub fn contact(cmd: ContactCommand, common: &Common, data: &Option<PathBuf>) -> anyhow::Result<()> {
     let kind = CatalogKind::Contact;
     let acc = account(data, common)?;
@@ -622,6 +653,8 @@ pub fn contact(cmd: ContactCommand, common: &Common, data: &Option<PathBuf>) -> 
             }
             Ok(())
         }
+        ContactCommand::Block { address } => block(data, &acc, common, &address, true),
+        ContactCommand::Unblock { address } => block(data, &acc, common, &address, false),
         ContactCommand::Entry(op) => entry(&acc, kind, op, common.json),
     }
 }

@@ -62,7 +62,7 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
             Ok(())
         }
         MessageCommand::List => {
-            Session::open(&device, &account)?.sync(&mut |_, _, _| {})?;
+            contact_exchange::sync(&mut Session::open(&device, &account)?, &account)?;
             let rows: Vec<serde_json::Value> = messages::received(&account)?
                 .into_iter()
                 .map(|r| match r {
@@ -70,6 +70,7 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
                         message,
                         sender,
                         encrypted,
+                        ..
                     } => {
                         let (verified, profile, why) = match &sender {
                             Sender::Verified(v) => (true, Some(v.udf().to_string()), None),
@@ -161,7 +162,7 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
             Ok(())
         }
         MessageCommand::Pending => {
-            Session::open(&device, &account)?.sync(&mut |_, _, _| {})?;
+            contact_exchange::sync(&mut Session::open(&device, &account)?, &account)?;
             let row = |kind: &str, id, from, sender: &Sender, text| {
                 serde_json::json!({
                     "Kind": kind,
@@ -182,7 +183,12 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
             rows.extend(contact_exchange::pending(&account)?.into_iter().map(|p| {
                 let m = p.message;
                 let text = Some("asks to exchange contacts".to_string());
-                row("Contact", m.message_id, m.sender, &p.sender, text)
+                let mut r = row("Contact", m.message_id, m.sender, &p.sender, text);
+                // The key it would be kept with, to compare with what they show out of band.
+                if let Sender::Verified(v) = &p.sender {
+                    r["ProfileUdf"] = v.udf().into();
+                }
+                r
             }));
             if common.json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -198,8 +204,9 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
                             printable(r["Text"].as_str().unwrap_or(""))
                         ),
                         None if r["Kind"] == "Contact" => println!(
-                            "{}  {from} asks to exchange contacts",
+                            "{}  {from} asks to exchange contacts (their profile {})",
                             printable(r["MessageId"].as_str().unwrap_or("")),
+                            printable(r["ProfileUdf"].as_str().unwrap_or("?")),
                         ),
                         None => println!(
                             "{}  {from} asks to confirm: {}",
@@ -215,7 +222,7 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
         MessageCommand::Reject { id } => answer(&device, &account, common, &id, Answer::Reject),
         MessageCommand::Block { id } => answer(&device, &account, common, &id, Answer::Block),
         MessageCommand::Status { id } => {
-            Session::open(&device, &account)?.sync(&mut |_, _, _| {})?;
+            contact_exchange::sync(&mut Session::open(&device, &account)?, &account)?;
             let (sent, status, refused) = confirmations::status(&account, &id)?;
             let word = match status {
                 confirmations::Status::Accepted => "Accept",
@@ -259,13 +266,19 @@ fn answer(
     id: &str,
     what: Answer,
 ) -> anyhow::Result<()> {
-    Session::open(device, account)?.sync(&mut |_, _, _| {})?;
+    contact_exchange::sync(&mut Session::open(device, account)?, account)?;
     let verb = match what {
         Answer::Accept => "Accepted",
         Answer::Reject => "Rejected",
         Answer::Block => "Blocked",
     };
-    if contact_exchange::is_contact_request(account, id)? {
+    let contact = contact_exchange::is_contact_request(account, id)?;
+    if contact && confirmations::is_request(account, id)? {
+        anyhow::bail!(
+            "{id} names both a contact request and a request to confirm: neither is answered"
+        );
+    }
+    if contact {
         let from = contact_exchange::answer(device, account, id, what)?;
         if common.json {
             println!("{}", serde_json::json!({ verb: id, "From": from }));

@@ -203,13 +203,14 @@ fn sync_once(
     let new_messages = report
         .iter()
         .any(|(name, down, _)| name == online::INBOUND && *down > 0);
-    if new_messages {
-        // Newer profiles of contacts, and the answers to this device's contact requests.
-        let refreshed = mesh_client::messages::refresh_contacts(&account)?;
-        let made = mesh_client::contact_exchange::take_replies(&account)?;
-        if refreshed + made > 0 {
-            session.push(mesh_client::CatalogKind::Contact.name())?;
-        }
+    // Newer profiles of contacts (only new messages bring them), and the answers to this
+    // device's contact requests (whichever command downloaded them).
+    let refreshed = match new_messages {
+        true => mesh_client::messages::refresh_contacts(&account)?,
+        false => 0,
+    };
+    if refreshed + mesh_client::contact_exchange::take_replies(&account)? > 0 {
+        session.push(mesh_client::CatalogKind::Contact.name())?;
     }
     Ok(report)
 }

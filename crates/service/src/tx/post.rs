@@ -125,7 +125,10 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
             Refusal::Forbidden(format!("a posted message is not signed by its sender: {e}"))
         })?;
         if let Some(address) = &connection.account_address {
-            senders.push(address.to_ascii_lowercase());
+            let address = address.to_ascii_lowercase();
+            if !senders.contains(&address) {
+                senders.push(address);
+            }
         }
         let from = connection
             .account_address
@@ -149,9 +152,7 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
                 "no account {address} on this service"
             )));
         }
-        for sender in &senders {
-            host.not_blocked(address, sender)?;
-        }
+        host.not_blocked(address, &senders)?;
         // Over the limit, the sending service keeps the messages and tries again later.
         over_limit(host, address, r.messages.len() as u64)?;
         over_inbound_bytes(host, address, bytes)?;

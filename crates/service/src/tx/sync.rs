@@ -382,7 +382,7 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
         // Recipients of this service: their allowance too, before anything is applied.
         for recipient in &recipients {
             if host.serves(recipient).is_ok() && host.store.account(recipient)?.is_some() {
-                host.not_blocked(recipient, address)?;
+                host.not_blocked(recipient, std::slice::from_ref(address))?;
                 over_inbound_bytes(host, recipient, bytes)?;
                 over_queued_bytes(host, recipient, bytes)?;
             }
