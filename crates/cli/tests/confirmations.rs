@@ -219,6 +219,22 @@ fn a_console_asks_and_only_the_account_asked_answers() {
     drop(net);
 }
 
+/// Each account created on its device directory and bound to its service.
+fn accounts(list: &[(&std::path::Path, &str, &Service)]) {
+    for (dir, address, service) in list {
+        ok_in(dir, &["account", "create", address]);
+        ok_in(dir, &["account", "bind", "--service", &service.url]);
+    }
+}
+
+/// The account profile UDF of the account on the device at `dir`.
+fn udf_of(dir: &std::path::Path) -> String {
+    json_in(dir, &["account", "info"])["Udf"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// `contact get ADDRESS` on `dir`: the profile UDF its contact entry holds, if any.
 fn contact_profile(dir: &std::path::Path, address: &str) -> Option<String> {
     let out = mesh_in(dir, DEVICE_PASS, &["contact", "get", address, "--json"]);
@@ -236,21 +252,12 @@ fn contacts_are_exchanged_on_request_and_blocked_senders_refused() {
     let (_data, com, net) = two_services();
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let [bob, alice, mallory, carol] = [0, 1, 2, 3].map(|i| dirs[i].path());
-    for (dir, address, service) in [
+    accounts(&[
         (bob, "bob@example.com", &com),
         (mallory, "mallory@example.com", &com),
         (alice, "alice@example.net", &net),
         (carol, "carol@example.net", &net),
-    ] {
-        ok_in(dir, &["account", "create", address]);
-        ok_in(dir, &["account", "bind", "--service", &service.url]);
-    }
-    let udf_of = |dir: &std::path::Path| {
-        json_in(dir, &["account", "info"])["Udf"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    ]);
     let (alice_udf, bob_udf) = (udf_of(alice), udf_of(bob));
 
     // bob asks alice; she sees who asks, checked, and accepts.
@@ -381,4 +388,74 @@ fn contacts_are_exchanged_on_request_and_blocked_senders_refused() {
     // Unblocked, carol is taken again.
     ok_in(alice, &["contact", "unblock", "carol@example.net"]);
     ok_in(carol, &["message", "send", "alice@example.net", "hi again"]);
+}
+
+/// Contact exchange by URI (protocol-09 §8.3.3; the reference's `contact static|dynamic`,
+/// `contact fetch|exchange`): a contact published under an EARL is fetched by whoever holds the
+/// URI, checked to be signed by a device of the publisher's account; `exchange` sends the
+/// fetcher's back, which the publisher takes; both then encrypt to each other. A URI with
+/// another key gets nothing, and a dynamic contact ends when it says.
+#[test]
+fn contacts_are_exchanged_by_uri_both_ways() {
+    let (_data, com, net) = two_services();
+    let dirs: Vec<_> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [alice, bob, carol, dave, erin] = [0, 1, 2, 3, 4].map(|i| dirs[i].path());
+    accounts(&[
+        (alice, "alice@example.net", &net),
+        (bob, "bob@example.com", &com),
+        (carol, "carol@example.com", &com),
+        (dave, "dave@example.com", &com),
+        (erin, "erin@example.com", &com),
+    ]);
+    let (alice_udf, bob_udf) = (udf_of(alice), udf_of(bob));
+
+    let published = json_in(alice, &["contact", "static"]);
+    let uri = published["Uri"].as_str().unwrap().to_string();
+    assert!(uri.starts_with("mcu://alice@example.net/"), "{uri}");
+    // bob exchanges: he has alice's key now, and she his at her next sync.
+    let got = json_in(bob, &["contact", "exchange", &uri, "--service", &net.url]);
+    assert_eq!(got["Added"], "alice@example.net");
+    assert_eq!(got["ProfileUdf"], alice_udf.as_str());
+    assert_eq!(
+        contact_profile(bob, "alice@example.net"),
+        Some(alice_udf.clone())
+    );
+    eventually(30, "bob's contact at alice", || {
+        ok_in(alice, &["account", "sync"]);
+        contact_profile(alice, "bob@example.com").is_some()
+    });
+    assert_eq!(contact_profile(alice, "bob@example.com"), Some(bob_udf));
+    let sent = json_in(bob, &["message", "send", "alice@example.net", "hello"]);
+    assert_eq!(sent["Encrypted"], true, "{sent}");
+    let sent = json_in(alice, &["message", "send", "bob@example.com", "hi"]);
+    assert_eq!(sent["Encrypted"], true, "{sent}");
+
+    // carol only fetches (the static contact is for anyone, again): alice gets nothing of hers.
+    json_in(carol, &["contact", "fetch", &uri, "--service", &net.url]);
+    assert_eq!(contact_profile(carol, "alice@example.net"), Some(alice_udf));
+    ok_in(alice, &["account", "sync"]);
+    assert_eq!(contact_profile(alice, "carol@example.com"), None);
+
+    // The same locator's publisher with another key: nothing is handed out, nothing kept.
+    let other_key = mesh_udf::random::encryption_key(128).to_string();
+    let forged = format!("mcu://alice@example.net/{other_key}");
+    fails_in(
+        dave,
+        DEVICE_PASS,
+        &["contact", "fetch", &forged, "--service", &net.url],
+    );
+    assert_eq!(contact_profile(dave, "alice@example.net"), None);
+
+    // A dynamic contact: fetched while it lasts, refused after.
+    let dynamic = json_in(alice, &["contact", "dynamic", "--expire", "2s"]);
+    let dynamic = dynamic["Uri"].as_str().unwrap().to_string();
+    json_in(dave, &["contact", "fetch", &dynamic, "--service", &net.url]);
+    std::thread::sleep(Duration::from_secs(3));
+    let refused = fails_in(
+        erin,
+        DEVICE_PASS,
+        &["contact", "fetch", &dynamic, "--service", &net.url],
+    );
+    assert!(refused.contains("expired"), "{refused}");
+    assert_eq!(contact_profile(erin, "alice@example.net"), None);
 }

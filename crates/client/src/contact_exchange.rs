@@ -31,7 +31,8 @@ const FILE: &str = "contact-requests.json";
 /// The access-catalog UniqueId prefix of a blocked sender (this implementation's).
 pub const BLOCKED_PREFIX: &str = mesh_schema::catalog::BLOCKED_PREFIX;
 
-/// A contact request this device sent.
+/// A contact request this device sent, or a contact it published ([`publish`]: its recipient
+/// [`ANYONE`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Sent {
@@ -39,7 +40,16 @@ pub struct Sent {
     pub recipient: String,
     /// The PIN the answer must carry.
     pin: String,
+    /// When a published contact stops being answered (seconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires: Option<u64>,
+    /// The answers to a published contact taken already (their MessageIds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    taken: Vec<String>,
 }
+
+/// The recipient of a published contact: whoever holds its URI.
+const ANYONE: &str = "*";
 
 fn load(account: &Account) -> Result<Vec<Sent>> {
     store::read_list(&account.dir().join(FILE))
@@ -120,6 +130,8 @@ pub fn request(device: &Device, account: &Account, to: &str) -> Result<String> {
             message_id: message_id.clone(),
             recipient: to.clone(),
             pin,
+            expires: None,
+            taken: vec![],
         });
         // The oldest forgotten past a bound (their answers then make no contact).
         let excess = list.len().saturating_sub(MOST_KEPT);
@@ -128,6 +140,141 @@ pub fn request(device: &Device, account: &Account, to: &str) -> Result<String> {
     })?;
     Session::open(device, account)?.send(&[to], envelope)?;
     Ok(message_id)
+}
+
+/// Publish this account's contact under a fresh EARL (protocol-09 §8.3.3; the reference's
+/// `contact static` / `contact dynamic`): a MessageContact signed by this device, carrying the
+/// account's profile and a PIN, encrypted under the EARL key in the account's publications,
+/// claimable any number of times by whoever holds the URI until `lifetime` ends (never, for a
+/// static contact). Whoever answers it with `contact exchange` (the PIN back, from a checked
+/// account) becomes a contact here at the next sync. Returns the `mcu://ADDRESS/KEY` URI.
+pub fn publish(
+    device: &Device,
+    account: &Account,
+    lifetime: Option<std::time::Duration>,
+) -> Result<String> {
+    account.require_message_right()?;
+    let key = mesh_udf::random::encryption_key(128).to_string();
+    let message_id = mesh_udf::random::nonce(128).to_string();
+    let pin = mesh_udf::random::nonce(128).to_string();
+    let message = MessageContact {
+        message_id: Some(message_id.clone()),
+        sender: Some(account.address.clone()),
+        authenticated_data: Some(account.profile_envelope()?),
+        reply: Some(true),
+        pin: Some(pin.clone()),
+        ..Default::default()
+    };
+    let (sealed, _) = messages::seal_message(device, account, message.into(), &message_id, "")?;
+    let expires = lifetime.map(|l| unix_now() + l.as_secs().max(1));
+    let not_on_or_after = expires.map(rfc3339).transpose()?;
+    // Kept first: an answer never comes to a publication this device forgot.
+    store::append_to_list(
+        &account.dir().join(FILE),
+        Sent {
+            message_id,
+            recipient: ANYONE.into(),
+            pin,
+            expires,
+            taken: vec![],
+        },
+    )?;
+    crate::preconfig::publish(
+        device,
+        account,
+        &key,
+        sealed.to_json()?.as_bytes(),
+        Some(PUBLISHED_CONTACT),
+        not_on_or_after,
+    )?;
+    Ok(format!("mcu://{}/{key}", account.address))
+}
+
+/// The data type of a published contact, as its publication's data says (the service lets a
+/// publication of this type be claimed any number of times).
+pub const PUBLISHED_CONTACT: &str = "MessageContact";
+
+fn rfc3339(unix: u64) -> Result<String> {
+    let at = time::OffsetDateTime::from_unix_timestamp(unix as i64)
+        .map_err(|e| ClientError::Invalid(e.to_string()))?;
+    at.format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| ClientError::Invalid(e.to_string()))
+}
+
+/// Take the contact published at `uri` (`contact fetch`): claimed from the publisher's service
+/// with the URI's key, and kept only if it is signed by a device of the publisher's account,
+/// the profile it carries being for that address. With `exchange`, this account's contact goes
+/// back carrying the publication's PIN, so that the publisher takes it too. Returns the
+/// publisher's address and profile UDF.
+pub fn fetch(
+    device: &Device,
+    account: &Account,
+    uri: &str,
+    service: Option<&str>,
+    exchange: bool,
+) -> Result<(String, String)> {
+    if exchange {
+        account.require_message_right()?;
+    }
+    let (signer, _, _) = crate::online::device_credentials(device, account)?;
+    let (publisher, plain) = crate::preconfig::claim_publication(account, &signer, uri, service)?;
+    let envelope = mesh_dare::DareEnvelope::parse(&plain)?;
+    let message = match mesh_schema::signed::read(&envelope, &mesh_dare::KeyRing::new())? {
+        MeshItem::MessageContact(m) => *m,
+        _ => {
+            return Err(ClientError::Invalid(
+                "the publication is not a contact".into(),
+            ))
+        }
+    };
+    if !message
+        .sender
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case(&publisher))
+    {
+        return Err(ClientError::Invalid(format!(
+            "the contact published by {publisher} names another sender"
+        )));
+    }
+    let verified = messages::check_signer(
+        &envelope,
+        message.sender.as_deref(),
+        message.authenticated_data.clone(),
+    )
+    .map_err(|why| {
+        ClientError::Invalid(format!(
+            "the contact of {publisher} does not check out: {why}"
+        ))
+    })?;
+    keep_contact(account, verified.address(), verified.profile_envelope())?;
+    let mut session = Session::open(device, account)?;
+    session.push(CatalogKind::Contact.name())?;
+    if exchange {
+        send_contact(&session, device, account, &publisher, message.pin.clone())?;
+    }
+    Ok((publisher, verified.udf().to_string()))
+}
+
+/// Send this account's contact to `to`, answering a request or publication with its `pin`.
+fn send_contact(
+    session: &Session,
+    device: &Device,
+    account: &Account,
+    to: &str,
+    pin: Option<String>,
+) -> Result<()> {
+    let reply_id = mesh_udf::random::nonce(128).to_string();
+    let reply = MessageContact {
+        message_id: Some(reply_id.clone()),
+        sender: Some(account.address.clone()),
+        recipient: Some(to.to_string()),
+        authenticated_data: Some(account.profile_envelope()?),
+        reply: Some(false),
+        pin,
+        ..Default::default()
+    };
+    let (sealed, _) = messages::seal_message(device, account, reply.into(), &reply_id, to)?;
+    session.send(&[to.to_string()], sealed)
 }
 
 /// A contact request to this account, not yet answered.
@@ -241,19 +388,7 @@ pub fn answer(
             };
             keep_contact(account, verified.address(), verified.profile_envelope())?;
             session.push(CatalogKind::Contact.name())?;
-            let reply_id = mesh_udf::random::nonce(128).to_string();
-            let reply = MessageContact {
-                message_id: Some(reply_id.clone()),
-                sender: Some(account.address.clone()),
-                recipient: Some(named.clone()),
-                authenticated_data: Some(account.profile_envelope()?),
-                reply: Some(false),
-                pin: request.pin.clone(),
-                ..Default::default()
-            };
-            let (sealed, _) =
-                messages::seal_message(device, account, reply.into(), &reply_id, &named)?;
-            session.send(std::slice::from_ref(&named), sealed)?;
+            send_contact(&session, device, account, &named, request.pin.clone())?;
         }
         Answer::Reject => {}
         // Whoever sent it, as the services authenticated it (the connection's account), not
@@ -338,6 +473,15 @@ fn keep_contact(account: &Account, address: &str, profile: &mesh_dare::DareEnvel
 
 /// Requests kept waiting for an answer at most; past it the oldest are forgotten.
 const MOST_KEPT: usize = 1000;
+/// Answers to one published contact remembered as taken.
+const MOST_TAKEN: usize = 10_000;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
 
 /// Sync the account, then take the replies to this device's contact requests that came (and
 /// push the contacts they made): what every command that reads messages does first.
@@ -361,6 +505,7 @@ pub fn take_replies(account: &Account) -> Result<usize> {
             return Ok(0);
         }
         let mut made = 0;
+        let now = unix_now();
         for r in messages::received(account)? {
             let Received::Contact {
                 message,
@@ -374,13 +519,26 @@ pub fn take_replies(account: &Account) -> Result<usize> {
                 continue;
             }
             let Some(at) = sent.iter().position(|s| {
-                s.recipient.eq_ignore_ascii_case(v.address())
+                (s.recipient.eq_ignore_ascii_case(v.address()) || s.recipient == ANYONE)
                     && message.pin.as_deref() == Some(s.pin.as_str())
+                    && s.expires.is_none_or(|e| now <= e)
             }) else {
                 continue;
             };
+            // A published contact is answered by many, each answer taken once.
+            if sent[at].recipient == ANYONE {
+                let id = message.message_id.clone().unwrap_or_default();
+                if sent[at].taken.contains(&id) {
+                    continue;
+                }
+                let taken = &mut sent[at].taken;
+                taken.push(id);
+                let excess = taken.len().saturating_sub(MOST_TAKEN);
+                taken.drain(..excess);
+            } else {
+                sent.remove(at);
+            }
             keep_contact(account, v.address(), v.profile_envelope())?;
-            sent.remove(at);
             made += 1;
         }
         if made > 0 {

@@ -120,12 +120,32 @@ fn check_chain(
     account: &str,
     kept: Option<&str>,
 ) -> std::result::Result<VerifiedSender, String> {
-    let address = sender
-        .ok_or("the message names no sender")?
-        .to_ascii_lowercase();
     if !recipient.is_some_and(|r| r.eq_ignore_ascii_case(account)) {
         return Err("the message is addressed to another account".into());
     }
+    let verified = check_signer(envelope, sender, profile)?;
+    if let Some(kept) = kept {
+        if kept != verified.udf {
+            return Err(format!(
+                "its profile {} is not the one kept for this contact ({kept})",
+                verified.udf
+            ));
+        }
+    }
+    Ok(verified)
+}
+
+/// Who signed `envelope` (a message naming `sender` and carrying `profile`, the sender's
+/// self-signed profile): a device connected to that profile's account by its administrator key,
+/// the profile being for the address named.
+pub(crate) fn check_signer(
+    envelope: &DareEnvelope,
+    sender: Option<&str>,
+    profile: Option<DareEnvelope>,
+) -> std::result::Result<VerifiedSender, String> {
+    let address = sender
+        .ok_or("the message names no sender")?
+        .to_ascii_lowercase();
     let profile_env = profile.ok_or("the message carries no profile of its sender")?;
     let (profile, udf) = signed::verify_profile_user(&profile_env)
         .map_err(|e| format!("the sender's profile does not verify: {e}"))?;
@@ -145,13 +165,6 @@ fn check_chain(
         .is_some_and(|a| a.eq_ignore_ascii_case(&address))
     {
         return Err("signed by a device of another account".into());
-    }
-    if let Some(kept) = kept {
-        if kept != udf {
-            return Err(format!(
-                "its profile {udf} is not the one kept for this contact ({kept})"
-            ));
-        }
     }
     Ok(VerifiedSender {
         address,

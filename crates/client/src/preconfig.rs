@@ -81,29 +81,43 @@ pub fn claim_key(key: &str) -> Result<mesh_crypto::PrivateKey> {
     )?)
 }
 
-/// Maker: make a preconfigured device; write its record to `out`; returns (URI, device UDF).
-pub fn preconfigure(device: &Device, account: &Account, out: &Path) -> Result<(String, String)> {
-    let (seed, _profile, udf, profile_env) = crate::connect::new_device("preconfigured device")?;
-    let key = random::encryption_key(128).to_string();
-    let locator = mesh_udf::earl_locator(&key);
+/// Publish `plaintext` in the account's publications under the EARL `key` (a fresh encryption
+/// key UDF): encrypted under the key (the service holds it but cannot read it), with the public
+/// half of the [`claim_key`] so that only who holds the key may claim it; `data_type` names
+/// what it is in the data's metadata (the service reads it: a `MessageContact` may be claimed
+/// any number of times, anything else once) and `not_on_or_after` (RFC 3339) when it expires.
+pub(crate) fn publish(
+    device: &Device,
+    account: &Account,
+    key: &str,
+    plaintext: &[u8],
+    data_type: Option<&str>,
+    not_on_or_after: Option<String>,
+) -> Result<()> {
+    let locator = mesh_udf::earl_locator(key);
     let data = DareEnvelope::encode(
-        profile_env.to_json()?.as_bytes(),
+        plaintext,
         &EnvelopeOptions {
-            symmetric: Some((key_seed(&key)?, locator.clone())),
+            symmetric: Some((key_seed(key)?, locator.clone())),
             digest: true,
+            meta: data_type.map(|t| ContentMeta {
+                message_type: Some(t.into()),
+                ..Default::default()
+            }),
             ..Default::default()
         },
     )?;
     let publication = CatalogedPublication {
         id: Some(locator.clone()),
         authenticator: Some(mesh_encoding::base64url::encode(
-            claim_key(&key)?.public_key().as_bytes(),
+            claim_key(key)?.public_key().as_bytes(),
         )),
         enveloped_data: Some(data),
+        not_on_or_after,
         ..Default::default()
     };
     let meta = ContentMeta {
-        unique_id: Some(locator.clone()),
+        unique_id: Some(locator),
         message_type: Some("CatalogedPublication".into()),
         ..Default::default()
     };
@@ -114,7 +128,67 @@ pub fn preconfigure(device: &Device, account: &Account, out: &Path) -> Result<(S
             ..Default::default()
         },
     )?;
-    Session::open(device, account)?.append_remote(PUBLISHED, vec![entry])?;
+    Session::open(device, account)?.append_remote(PUBLISHED, vec![entry])
+}
+
+/// Claim the publication `uri` names from its publisher's service (found from the publisher's
+/// address, or at `publisher_service`), as `account`, the claim signed by `signer` and by the
+/// key the URI gives: the publisher and what was published, opened with the URI's key.
+pub(crate) fn claim_publication(
+    account: &Account,
+    signer: &mesh_crypto::PrivateKey,
+    uri: &str,
+    publisher_service: Option<&str>,
+) -> Result<(String, Vec<u8>)> {
+    let (publisher, key, locator) = parse_uri(uri)?;
+    let info = online::hello(&publisher, publisher_service)?;
+    let own =
+        load_binding(account).ok_or_else(|| ClientError::NotBound(account.address.clone()))?;
+    let message = MessageClaim {
+        message_id: Some(random::nonce(128).to_string()),
+        sender: Some(account.address.clone()),
+        recipient: Some(publisher.clone()),
+        publication_id: Some(locator.clone()),
+        service_authenticate: Some(own.url.clone()),
+        ..Default::default()
+    };
+    // Signed by the claimant, and by the key only the QR code gives.
+    let mut claim = signed::seal(&message.into(), signer, Some(&locator), &[])?;
+    let digest = mesh_dare::envelope::sha512(&claim.payload);
+    claim.sign_over(&claim_key(&key)?, &digest)?;
+    let response = call_anonymous(
+        &info.url,
+        &Request::ClaimRequest(ClaimRequest {
+            enveloped_message_claim: Some(claim),
+        }),
+        &info.signature,
+        &info.encryption,
+    )?;
+    let Response::ClaimResponse(r) = response else {
+        return Err(ClientError::Invalid("unexpected answer to Claim".into()));
+    };
+    let data = r
+        .cataloged_publication
+        .and_then(|p| p.enveloped_data)
+        .ok_or_else(|| ClientError::Invalid("the publication is empty".into()))?;
+    let plain = data
+        .decrypt_with_seed(&key_seed(&key)?)
+        .map_err(|_| ClientError::Invalid("the EARL key does not open the publication".into()))?;
+    Ok((publisher, plain))
+}
+
+/// Maker: make a preconfigured device; write its record to `out`; returns (URI, device UDF).
+pub fn preconfigure(device: &Device, account: &Account, out: &Path) -> Result<(String, String)> {
+    let (seed, _profile, udf, profile_env) = crate::connect::new_device("preconfigured device")?;
+    let key = random::encryption_key(128).to_string();
+    publish(
+        device,
+        account,
+        &key,
+        profile_env.to_json()?.as_bytes(),
+        None,
+        None,
+    )?;
     let uri = format!("mcu://{}/{key}", account.address);
     let record = DevicePreconfigurationPrivate {
         enveloped_profile_device: Some(profile_env),
@@ -182,41 +256,9 @@ pub fn claim(
     uri: &str,
     publisher_service: Option<&str>,
 ) -> Result<String> {
-    let (publisher, key, locator) = parse_uri(uri)?;
-    let info = online::hello(&publisher, publisher_service)?;
-    let own =
-        load_binding(account).ok_or_else(|| ClientError::NotBound(account.address.clone()))?;
+    let (_, _, locator) = parse_uri(uri)?;
     let admin = account.administrator_key()?;
-    let message = MessageClaim {
-        message_id: Some(random::nonce(128).to_string()),
-        sender: Some(account.address.clone()),
-        recipient: Some(publisher.clone()),
-        publication_id: Some(locator.clone()),
-        service_authenticate: Some(own.url.clone()),
-        ..Default::default()
-    };
-    // Signed by the claimant's administrator key, and by the key only the QR code gives.
-    let mut claim = signed::seal(&message.into(), &admin, Some(&locator), &[])?;
-    let digest = mesh_dare::envelope::sha512(&claim.payload);
-    claim.sign_over(&claim_key(&key)?, &digest)?;
-    let response = call_anonymous(
-        &info.url,
-        &Request::ClaimRequest(ClaimRequest {
-            enveloped_message_claim: Some(claim),
-        }),
-        &info.signature,
-        &info.encryption,
-    )?;
-    let Response::ClaimResponse(r) = response else {
-        return Err(ClientError::Invalid("unexpected answer to Claim".into()));
-    };
-    let data = r
-        .cataloged_publication
-        .and_then(|p| p.enveloped_data)
-        .ok_or_else(|| ClientError::Invalid("the publication is empty".into()))?;
-    let plain = data
-        .decrypt_with_seed(&key_seed(&key)?)
-        .map_err(|_| ClientError::Invalid("the EARL key does not open the publication".into()))?;
+    let (_, plain) = claim_publication(account, &admin, uri, publisher_service)?;
     let profile_env = DareEnvelope::parse(&plain)?;
     let (profile, udf) = signed::verify_profile_device(&profile_env)?;
     let mut session = Session::open(device, account)?;

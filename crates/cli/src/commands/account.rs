@@ -111,7 +111,7 @@ pub struct PinArgs {
 }
 
 /// Parse a duration such as `90s`, `30m`, `2h`, `1d`.
-fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
+pub(crate) fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
     let (number, unit) = text.split_at(
         text.find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len()),

@@ -65,6 +65,29 @@ pub enum ContactCommand {
     /// Ask ADDRESS (another Mesh account) to exchange contacts: when they accept (`message
     /// accept`), each has the other's contact, keys from the signed exchange.
     Request { address: String },
+    /// Publish this account's contact under a URI (printed, and as a QR code) that anyone
+    /// holding it may fetch, for good: for a business card.
+    Static,
+    /// As `static`, for a while only (`--expire 10m`): to show on a screen.
+    Dynamic {
+        #[arg(long, default_value = "10m")]
+        expire: String,
+    },
+    /// Take the contact published at URI (mcu://ADDRESS/KEY), checked to be signed by a device
+    /// of that account.
+    Fetch {
+        uri: String,
+        /// The publisher's service URL (default: found from the address's domain).
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// As `fetch`, and send this account's contact back: the publisher takes it at its next
+    /// sync.
+    Exchange {
+        uri: String,
+        #[arg(long)]
+        service: Option<String>,
+    },
     /// On an administrator device: the service refuses messages from ADDRESS to this account.
     Block { address: String },
     /// On an administrator device: take messages from ADDRESS again.
@@ -566,6 +589,62 @@ pub fn password(
     }
 }
 
+/// `contact static|dynamic`.
+fn publish_contact(
+    data: &Option<PathBuf>,
+    acc: &Account,
+    common: &Common,
+    lifetime: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
+    let device = session::open(data)?;
+    let uri = mesh_client::contact_exchange::publish(&device, acc, lifetime)?;
+    if common.json {
+        println!(
+            "{}",
+            serde_json::json!({"Uri": uri, "Expires": lifetime.map(|l| l.as_secs())})
+        );
+    } else {
+        crate::output::print_qr(&uri);
+        println!("{uri}");
+        match lifetime {
+            Some(l) => println!(
+                "Your contact, for {} s: who fetches it (mesh contact exchange URI) sends theirs back",
+                l.as_secs()
+            ),
+            None => println!(
+                "Your contact: who fetches it (mesh contact exchange URI) sends theirs back"
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// `contact fetch|exchange URI`.
+fn fetch_contact(
+    data: &Option<PathBuf>,
+    acc: &Account,
+    common: &Common,
+    uri: &str,
+    service: Option<&str>,
+    exchange: bool,
+) -> anyhow::Result<()> {
+    let device = session::open(data)?;
+    let (address, udf) =
+        mesh_client::contact_exchange::fetch(&device, acc, uri, service, exchange)?;
+    if common.json {
+        println!(
+            "{}",
+            serde_json::json!({"Added": address, "ProfileUdf": udf, "Sent": exchange})
+        );
+    } else {
+        println!("Added {address} with the key of the profile {udf}");
+        if exchange {
+            println!("Sent yours back: {address} has it at their next sync");
+        }
+    }
+    Ok(())
+}
+
 /// `contact block|unblock ADDRESS`.
 fn block(
     data: &Option<PathBuf>,
@@ -652,6 +731,17 @@ pub fn contact(cmd: ContactCommand, common: &Common, data: &Option<PathBuf>) -> 
                 );
             }
             Ok(())
+        }
+        ContactCommand::Static => publish_contact(data, &acc, common, None),
+        ContactCommand::Dynamic { expire } => {
+            let lifetime = crate::commands::account::parse_duration(&expire)?;
+            publish_contact(data, &acc, common, Some(lifetime))
+        }
+        ContactCommand::Fetch { uri, service } => {
+            fetch_contact(data, &acc, common, &uri, service.as_deref(), false)
+        }
+        ContactCommand::Exchange { uri, service } => {
+            fetch_contact(data, &acc, common, &uri, service.as_deref(), true)
         }
         ContactCommand::Block { address } => block(data, &acc, common, &address, true),
         ContactCommand::Unblock { address } => block(data, &acc, common, &address, false),

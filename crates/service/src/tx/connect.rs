@@ -102,7 +102,8 @@ pub fn complete(ctx: &Ctx, r: &CompleteRequest) -> Outcome {
     })
 }
 
-/// Claim (§10.14): return the publication and record who claimed it, once.
+/// Claim (§10.14): return the publication and record who claimed it, once (a published contact:
+/// to whoever proves the EARL key, until it expires).
 pub fn claim(ctx: &Ctx, r: &ClaimRequest) -> Outcome {
     let host = ctx.host;
     let envelope = r
@@ -130,11 +131,6 @@ pub fn claim(ctx: &Ctx, r: &ClaimRequest) -> Outcome {
     {
         return Err(Refusal::Malformed(
             "the claim envelope's UniqueId must be the publication id".into(),
-        ));
-    }
-    if host.store.find(&publisher, CLAIMS, &id)?.is_some() {
-        return Err(Refusal::Conflict(
-            "the publication has been claimed already".into(),
         ));
     }
     let publication = host
@@ -175,9 +171,33 @@ pub fn claim(ctx: &Ctx, r: &ClaimRequest) -> Outcome {
             "the claim is not signed with the key the publication's EARL gives".into(),
         ));
     }
-    let update = Update::append(CLAIMS, vec![envelope.clone()]);
-    ctx.commit()?;
-    host.store.transact(&publisher, &[update])?;
+    // A publication that says when it ends is not handed out after.
+    if let Some(end) = &cataloged.not_on_or_after {
+        let end = time::OffsetDateTime::parse(end, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| Refusal::NotFound("the publication has expired".into()))?;
+        if time::OffsetDateTime::now_utc() > end {
+            return Err(Refusal::NotFound("the publication has expired".into()));
+        }
+    }
+    // A published contact is for whoever holds its URI, any number of times; anything else (a
+    // device's profile) is claimed once, and the claim recorded for the publisher to poll.
+    let contact = cataloged
+        .enveloped_data
+        .as_ref()
+        .and_then(|d| d.content_meta().ok())
+        .and_then(|m| m.message_type)
+        .as_deref()
+        == Some("MessageContact");
+    if !contact {
+        if host.store.find(&publisher, CLAIMS, &id)?.is_some() {
+            return Err(Refusal::Conflict(
+                "the publication has been claimed already".into(),
+            ));
+        }
+        let update = Update::append(CLAIMS, vec![envelope.clone()]);
+        ctx.commit()?;
+        host.store.transact(&publisher, &[update])?;
+    }
     Ok(Response::ClaimResponse(ClaimResponse {
         status: Some(200),
         cataloged_publication: Some(cataloged),
