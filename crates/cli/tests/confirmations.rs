@@ -446,6 +446,60 @@ fn contacts_are_exchanged_by_uri_both_ways() {
     );
     assert_eq!(contact_profile(dave, "alice@example.net"), None);
 
+    // A contact URI is not taken for someone else's: dave keeps alice's real key, and a
+    // contact published as alice@example.net by another account (on another service that took
+    // that name) is refused, not swapped in.
+    let fake = tempfile::tempdir().unwrap();
+    accounts(&[(fake.path(), "alice@example.net", &com)]);
+    let fake_uri = json_in(fake.path(), &["contact", "static"])["Uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    json_in(dave, &["contact", "fetch", &uri, "--service", &net.url]);
+    let refused = fails_in(
+        dave,
+        DEVICE_PASS,
+        &["contact", "fetch", &fake_uri, "--service", &com.url],
+    );
+    assert!(refused.contains("not taken"), "{refused}");
+    assert_eq!(
+        udf_of(alice),
+        contact_profile(dave, "alice@example.net").unwrap()
+    );
+
+    // A device's QR code fetched as a contact: refused, and the device's one claim is not used
+    // up (its owner still claims it).
+    let card = tempfile::tempdir().unwrap();
+    let preconfig = json_in(
+        alice,
+        &[
+            "device",
+            "preconfig",
+            "--out",
+            card.path().join("device.json").to_str().unwrap(),
+        ],
+    );
+    let device_uri = preconfig["Uri"].as_str().unwrap().to_string();
+    let refused = fails_in(
+        erin,
+        DEVICE_PASS,
+        &["contact", "fetch", &device_uri, "--service", &net.url],
+    );
+    assert!(refused.contains("not a contact"), "{refused}");
+    ok_in(
+        bob,
+        &["account", "connect", &device_uri, "--service", &net.url],
+    );
+
+    // Withdrawn, the static contact gives nothing more.
+    ok_in(alice, &["contact", "unpublish", &uri]);
+    fails_in(
+        erin,
+        DEVICE_PASS,
+        &["contact", "fetch", &uri, "--service", &net.url],
+    );
+    assert_eq!(contact_profile(erin, "alice@example.net"), None);
+
     // A dynamic contact: fetched while it lasts, refused after.
     let dynamic = json_in(alice, &["contact", "dynamic", "--expire", "2s"]);
     let dynamic = dynamic["Uri"].as_str().unwrap().to_string();

@@ -46,7 +46,27 @@ pub struct Sent {
     /// The answers to a published contact taken already (their MessageIds).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     taken: Vec<String>,
+    /// A published contact's locator (its UniqueId among the account's publications).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    locator: Option<String>,
 }
+
+impl Sent {
+    fn published(&self) -> bool {
+        self.recipient == ANYONE
+    }
+
+    /// Still answered at `now`: a published contact's answers are taken until a week past its
+    /// end (whoever answers took the PIN from it while it lasted; the week lets the publisher
+    /// sync late), a request's until it is answered.
+    fn open_at(&self, now: u64) -> bool {
+        self.expires
+            .is_none_or(|e| now <= e.saturating_add(GRACE_SECONDS))
+    }
+}
+
+/// How long after a published contact's end its answers are still taken.
+const GRACE_SECONDS: u64 = 7 * 24 * 3600;
 
 /// The recipient of a published contact: whoever holds its URI.
 const ANYONE: &str = "*";
@@ -132,10 +152,17 @@ pub fn request(device: &Device, account: &Account, to: &str) -> Result<String> {
             pin,
             expires: None,
             taken: vec![],
+            locator: None,
         });
-        // The oldest forgotten past a bound (their answers then make no contact).
-        let excess = list.len().saturating_sub(MOST_KEPT);
-        list.drain(..excess);
+        // The oldest requests forgotten past a bound (their answers then make no contact);
+        // publications are not counted.
+        let requests = list.iter().filter(|s| !s.published()).count();
+        let mut excess = requests.saturating_sub(MOST_KEPT);
+        list.retain(|s| {
+            let drop = excess > 0 && !s.published();
+            excess -= usize::from(drop);
+            !drop
+        });
         save(account, &list)
     })?;
     Session::open(device, account)?.send(&[to], envelope)?;
@@ -177,6 +204,7 @@ pub fn publish(
             pin,
             expires,
             taken: vec![],
+            locator: Some(mesh_udf::earl_locator(&key)),
         },
     )?;
     crate::preconfig::publish(
@@ -190,9 +218,7 @@ pub fn publish(
     Ok(format!("mcu://{}/{key}", account.address))
 }
 
-/// The data type of a published contact, as its publication's data says (the service lets a
-/// publication of this type be claimed any number of times).
-pub const PUBLISHED_CONTACT: &str = "MessageContact";
+use mesh_schema::catalog::PUBLISHED_CONTACT;
 
 fn rfc3339(unix: u64) -> Result<String> {
     let at = time::OffsetDateTime::from_unix_timestamp(unix as i64)
@@ -217,7 +243,8 @@ pub fn fetch(
         account.require_message_right()?;
     }
     let (signer, _, _) = crate::online::device_credentials(device, account)?;
-    let (publisher, plain) = crate::preconfig::claim_publication(account, &signer, uri, service)?;
+    let (publisher, plain) =
+        crate::preconfig::claim_publication(account, &signer, uri, service, true)?;
     let envelope = mesh_dare::DareEnvelope::parse(&plain)?;
     let message = match mesh_schema::signed::read(&envelope, &mesh_dare::KeyRing::new())? {
         MeshItem::MessageContact(m) => *m,
@@ -246,6 +273,18 @@ pub fn fetch(
             "the contact of {publisher} does not check out: {why}"
         ))
     })?;
+    // A URI proves nothing of who made it: a key kept for that address already is replaced only
+    // by its own successor (a rotation), never by whatever a URI gives.
+    if let Some(kept) = messages::kept_profile_envelope(account, &publisher)? {
+        let (kept, kept_udf) = mesh_schema::signed::verify_profile_user(&kept)?;
+        if kept_udf != verified.udf() && !verified.profile().replaces(&kept) {
+            return Err(ClientError::Invalid(format!(
+                "the contact of {publisher} at this URI has the profile {}, not the {kept_udf} \
+                 kept for them: not taken (delete the contact first if they made a new account)",
+                verified.udf()
+            )));
+        }
+    }
     keep_contact(account, verified.address(), verified.profile_envelope())?;
     let mut session = Session::open(device, account)?;
     session.push(CatalogKind::Contact.name())?;
@@ -275,6 +314,43 @@ fn send_contact(
     };
     let (sealed, _) = messages::seal_message(device, account, reply.into(), &reply_id, to)?;
     session.send(&[to.to_string()], sealed)
+}
+
+/// Withdraw the contact published at `uri` (this account's): its publication deleted at the
+/// service (a fetch then finds nothing) and its answers no longer taken.
+pub fn unpublish(device: &Device, account: &Account, uri: &str) -> Result<()> {
+    let (publisher, _, locator) = crate::preconfig::parse_uri(uri)?;
+    if publisher != account.address {
+        return Err(ClientError::Invalid(format!(
+            "{uri} is not a publication of {}",
+            account.address
+        )));
+    }
+    let path = account.dir().join(FILE);
+    let known = store::locked(&path, || {
+        let mut list = load(account)?;
+        let before = list.len();
+        list.retain(|s| s.locator.as_deref() != Some(locator.as_str()));
+        save(account, &list)?;
+        Ok(list.len() != before)
+    })?;
+    if !known {
+        return Err(ClientError::Invalid(format!(
+            "no contact of this device's is published at {uri}"
+        )));
+    }
+    let deletion = mesh_dare::DareEnvelope::encode(
+        b"",
+        &mesh_dare::EnvelopeOptions {
+            meta: Some(mesh_dare::ContentMeta {
+                unique_id: Some(locator),
+                event: Some(mesh_dare::catalog::EVENT_DELETE.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )?;
+    Session::open(device, account)?.append_remote(crate::preconfig::PUBLISHED, vec![deletion])
 }
 
 /// A contact request to this account, not yet answered.
@@ -519,29 +595,30 @@ pub fn take_replies(account: &Account) -> Result<usize> {
                 continue;
             }
             let Some(at) = sent.iter().position(|s| {
-                (s.recipient.eq_ignore_ascii_case(v.address()) || s.recipient == ANYONE)
+                (s.recipient.eq_ignore_ascii_case(v.address()) || s.published())
                     && message.pin.as_deref() == Some(s.pin.as_str())
-                    && s.expires.is_none_or(|e| now <= e)
+                    && s.open_at(now)
             }) else {
                 continue;
             };
-            // A published contact is answered by many, each answer taken once.
-            if sent[at].recipient == ANYONE {
+            // A published contact is answered by many, each answer taken once (and past a bound,
+            // no more: it is then withdrawn in effect).
+            if sent[at].published() {
                 let id = message.message_id.clone().unwrap_or_default();
-                if sent[at].taken.contains(&id) {
+                if sent[at].taken.contains(&id) || sent[at].taken.len() >= MOST_TAKEN {
                     continue;
                 }
-                let taken = &mut sent[at].taken;
-                taken.push(id);
-                let excess = taken.len().saturating_sub(MOST_TAKEN);
-                taken.drain(..excess);
+                sent[at].taken.push(id);
             } else {
                 sent.remove(at);
             }
             keep_contact(account, v.address(), v.profile_envelope())?;
             made += 1;
         }
-        if made > 0 {
+        // Publications past their end and its grace are forgotten.
+        let before = sent.len();
+        sent.retain(|s| s.open_at(now));
+        if made > 0 || sent.len() != before {
             save(account, &sent)?;
         }
         Ok(made)

@@ -237,14 +237,22 @@ pub(crate) fn the_request<T>(
         .ok_or_else(|| ClientError::Invalid(format!("no {what} {id}")))
 }
 
+/// The profile kept for `address` in the contact catalog, if any (as it was kept).
+pub(crate) fn kept_profile_envelope(
+    account: &Account,
+    address: &str,
+) -> Result<Option<DareEnvelope>> {
+    match account.get(CatalogKind::Contact, &address.to_ascii_lowercase())? {
+        Some(MeshItem::CatalogedContact(contact)) => Ok(contact.enveloped_profile_user),
+        _ => Ok(None),
+    }
+}
+
 /// The profile UDF kept for `address` in the contact catalog, if any.
 fn kept_profile(account: &Account, address: &str) -> Result<Option<String>> {
-    match account.get(CatalogKind::Contact, &address.to_ascii_lowercase())? {
-        Some(MeshItem::CatalogedContact(contact)) => match contact.enveloped_profile_user {
-            Some(envelope) => Ok(Some(signed::verify_profile_user(&envelope)?.1)),
-            None => Ok(None),
-        },
-        _ => Ok(None),
+    match kept_profile_envelope(account, address)? {
+        Some(envelope) => Ok(Some(signed::verify_profile_user(&envelope)?.1)),
+        None => Ok(None),
     }
 }
 

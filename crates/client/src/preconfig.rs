@@ -139,21 +139,35 @@ pub(crate) fn claim_publication(
     signer: &mesh_crypto::PrivateKey,
     uri: &str,
     publisher_service: Option<&str>,
+    contact: bool,
 ) -> Result<(String, Vec<u8>)> {
     let (publisher, key, locator) = parse_uri(uri)?;
     let info = online::hello(&publisher, publisher_service)?;
     let own =
         load_binding(account).ok_or_else(|| ClientError::NotBound(account.address.clone()))?;
+    // A device's claimant says who it is and where its answer waits; a contact's fetcher need
+    // not tell the publisher's service anything, and says the claim is for a contact only (so
+    // that it never uses up a device's one claim).
     let message = MessageClaim {
         message_id: Some(random::nonce(128).to_string()),
-        sender: Some(account.address.clone()),
+        sender: (!contact).then(|| account.address.clone()),
         recipient: Some(publisher.clone()),
         publication_id: Some(locator.clone()),
-        service_authenticate: Some(own.url.clone()),
+        service_authenticate: (!contact).then(|| own.url.clone()),
         ..Default::default()
     };
+    let claim_for = contact.then(|| mesh_dare::schema::KeyValue {
+        key: mesh_schema::catalog::CLAIM_FOR.into(),
+        value: mesh_schema::catalog::PUBLISHED_CONTACT.into(),
+    });
     // Signed by the claimant, and by the key only the QR code gives.
-    let mut claim = signed::seal(&message.into(), signer, Some(&locator), &[])?;
+    let mut claim = signed::seal_with(
+        &message.into(),
+        signer,
+        Some(&locator),
+        &[],
+        claim_for.into_iter().collect(),
+    )?;
     let digest = mesh_dare::envelope::sha512(&claim.payload);
     claim.sign_over(&claim_key(&key)?, &digest)?;
     let response = call_anonymous(
@@ -258,7 +272,7 @@ pub fn claim(
 ) -> Result<String> {
     let (_, _, locator) = parse_uri(uri)?;
     let admin = account.administrator_key()?;
-    let (_, plain) = claim_publication(account, &admin, uri, publisher_service)?;
+    let (_, plain) = claim_publication(account, &admin, uri, publisher_service, false)?;
     let profile_env = DareEnvelope::parse(&plain)?;
     let (profile, udf) = signed::verify_profile_device(&profile_env)?;
     let mut session = Session::open(device, account)?;

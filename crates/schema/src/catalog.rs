@@ -228,6 +228,13 @@ pub const REVOKED_LABEL: &str = "Revoked";
 pub const BLOCKED_PREFIX: &str = "Blocked:";
 pub const BLOCKED_LABEL: &str = "Blocked";
 
+/// The data type of a published contact, as the metadata of its publication's data says (a
+/// service hands such a publication to whoever proves its EARL key, any number of times).
+pub const PUBLISHED_CONTACT: &str = "MessageContact";
+/// The ContentMetaData member by which a claim says what it is for (this implementation's):
+/// [`PUBLISHED_CONTACT`] for a contact fetched by URI, which takes nothing else.
+pub const CLAIM_FOR: &str = "ClaimFor";
+
 /// The UniqueId prefix of what a key rotation leaves in the account's local spool for each of
 /// its other devices: `Rotation:DEVICE-UDF:ADMIN-UDF`, the device's new CatalogedDevice, found
 /// by the device with Complete under the administrator key it knew (so that a device that

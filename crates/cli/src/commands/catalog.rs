@@ -73,6 +73,8 @@ pub enum ContactCommand {
         #[arg(long, default_value = "10m")]
         expire: String,
     },
+    /// Withdraw a contact this device published (its URI then gives nothing).
+    Unpublish { uri: String },
     /// Take the contact published at URI (mcu://ADDRESS/KEY), checked to be signed by a device
     /// of that account.
     Fetch {
@@ -736,6 +738,16 @@ pub fn contact(cmd: ContactCommand, common: &Common, data: &Option<PathBuf>) -> 
         ContactCommand::Dynamic { expire } => {
             let lifetime = crate::commands::account::parse_duration(&expire)?;
             publish_contact(data, &acc, common, Some(lifetime))
+        }
+        ContactCommand::Unpublish { uri } => {
+            let device = session::open(data)?;
+            mesh_client::contact_exchange::unpublish(&device, &acc, &uri)?;
+            if common.json {
+                println!("{}", serde_json::json!({"Withdrawn": uri}));
+            } else {
+                println!("Withdrawn: {uri} gives nothing from now on");
+            }
+            Ok(())
         }
         ContactCommand::Fetch { uri, service } => {
             fetch_contact(data, &acc, common, &uri, service.as_deref(), false)

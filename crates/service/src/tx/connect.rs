@@ -187,16 +187,43 @@ pub fn claim(ctx: &Ctx, r: &ClaimRequest) -> Outcome {
         .and_then(|d| d.content_meta().ok())
         .and_then(|m| m.message_type)
         .as_deref()
-        == Some("MessageContact");
+        == Some(mesh_schema::catalog::PUBLISHED_CONTACT);
+    // A claim that says it is for a contact takes nothing else: fetching a device's QR code as
+    // a contact must not use up the device's one claim.
+    let wants_contact = envelope.content_meta().ok().is_some_and(|m| {
+        m.key_values.iter().any(|kv| {
+            kv.key == mesh_schema::catalog::CLAIM_FOR
+                && kv.value == mesh_schema::catalog::PUBLISHED_CONTACT
+        })
+    });
+    if wants_contact && !contact {
+        return Err(Refusal::Conflict(
+            "this publication is not a contact".into(),
+        ));
+    }
     if !contact {
+        // Once: the claim is appended only to the spool as it was when it was found unclaimed
+        // (two claims at once: the second finds it changed, and is refused).
+        let before = host.store.state(&publisher, CLAIMS)?;
         if host.store.find(&publisher, CLAIMS, &id)?.is_some() {
             return Err(Refusal::Conflict(
                 "the publication has been claimed already".into(),
             ));
         }
-        let update = Update::append(CLAIMS, vec![envelope.clone()]);
+        let update = Update {
+            container: CLAIMS.into(),
+            expect_index: Some(before.index),
+            expect_digest: before.digest,
+            envelopes: vec![envelope.clone()],
+        };
         ctx.commit()?;
-        host.store.transact(&publisher, &[update])?;
+        if let crate::store::TransactOutcome::Conflict { .. } =
+            host.store.transact(&publisher, &[update])?
+        {
+            return Err(Refusal::Conflict(
+                "the publication has been claimed already".into(),
+            ));
+        }
     }
     Ok(Response::ClaimResponse(ClaimResponse {
         status: Some(200),
