@@ -91,6 +91,13 @@ enum Command {
         #[command(flatten)]
         common: catalog::Common,
     },
+    /// Recryption groups: create one, add and remove members.
+    Group {
+        #[command(subcommand)]
+        cmd: commands::group::GroupCommand,
+        #[command(flatten)]
+        common: catalog::Common,
+    },
     /// Devices connected to the account.
     Device {
         #[command(subcommand)]
@@ -128,7 +135,7 @@ fn main() {
     let result = match cli.command {
         Command::Hash(c) => commands::hash::run(c),
         Command::Key(c) => commands::key::run(c),
-        Command::Dare(c) => commands::dare::run(c),
+        Command::Dare(c) => commands::dare::run(c, &cli.data),
         Command::Account(c) => commands::account::run(c, &cli.data),
         Command::Service(c) => commands::service::run(c),
         Command::Bench(BenchCommand::Service(a)) => commands::bench::run(a),
@@ -143,6 +150,7 @@ fn main() {
         Command::Ssh { cmd, common } => catalog::ssh(cmd, &common, &cli.data),
         Command::Device { cmd, common } => catalog::device(cmd, &common, &cli.data),
         Command::Message { cmd, common } => commands::message::run(cmd, &common, &cli.data),
+        Command::Group { cmd, common } => commands::group::run(cmd, &common, &cli.data),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -513,3 +513,134 @@ fn contacts_are_exchanged_by_uri_both_ways() {
     assert!(refused.contains("expired"), "{refused}");
     assert_eq!(contact_profile(erin, "alice@example.net"), None);
 }
+
+/// Recryption groups (threshold-06; the reference's `ArchitectureRecrypt`) across two services:
+/// anyone with the group's key encrypts to it; its members decrypt, each with its share and the
+/// group's service's contribution; a member removed decrypts nothing more — what was encrypted
+/// before included — and one added later reads what was encrypted before; no one else gets the
+/// service's contribution under a member's capability.
+#[test]
+fn a_group_decrypts_for_its_members_only() {
+    let (_data, com, net) = two_services();
+    let dirs: Vec<_> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [alice, bob, carol, dave, mallory] = [0, 1, 2, 3, 4].map(|i| dirs[i].path());
+    accounts(&[
+        (alice, "alice@example.com", &com),
+        (bob, "bob@example.net", &net),
+        (carol, "carol@example.com", &com),
+        (dave, "dave@example.net", &net),
+        (mallory, "mallory@example.com", &com),
+    ]);
+    // alice learns her friends' keys from a signed exchange.
+    for friend in [bob, carol, dave] {
+        let asked = json_in(friend, &["contact", "request", "alice@example.com"]);
+        let request = asked["MessageId"].as_str().unwrap().to_string();
+        wait_pending(alice, &request);
+        ok_in(alice, &["message", "accept", &request]);
+    }
+    let group = "friends@example.com";
+    ok_in(alice, &["group", "create", group, "--service", &com.url]);
+    // A file encrypted to the group before anyone is a member.
+    let files = tempfile::tempdir().unwrap();
+    let plain = files.path().join("secret.txt");
+    std::fs::write(&plain, b"The group secret handshake").unwrap();
+    let sealed = files.path().join("secret.dare");
+    ok_in(
+        alice,
+        &[
+            "dare",
+            "encode",
+            plain.to_str().unwrap(),
+            "--encrypt",
+            group,
+            "--out",
+            sealed.to_str().unwrap(),
+        ],
+    );
+    let decode = |dir: &std::path::Path| {
+        let out = files.path().join(format!(
+            "{}.txt",
+            dir.file_name().unwrap().to_string_lossy()
+        ));
+        let _ = std::fs::remove_file(&out);
+        let run = mesh_in(
+            dir,
+            DEVICE_PASS,
+            &[
+                "dare",
+                "decode",
+                sealed.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        match run.status.success() {
+            true => Ok(std::fs::read(&out).unwrap()),
+            false => Err(String::from_utf8_lossy(&run.stderr).to_string()),
+        }
+    };
+    let refused = decode(alice).unwrap_err();
+    assert!(refused.contains("no decryption key"), "{refused}");
+
+    for member in ["alice@example.com", "bob@example.net", "carol@example.com"] {
+        ok_in(alice, &["group", "add", group, member]);
+    }
+    let read = |dir: &std::path::Path| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            ok_in(dir, &["account", "sync"]);
+            let why = match decode(dir) {
+                Ok(plain) => return plain,
+                Err(why) => why,
+            };
+            assert!(Instant::now() < deadline, "no invitation taken: {why}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    for member in [alice, bob, carol] {
+        assert_eq!(read(member), b"The group secret handshake");
+    }
+    // Not a member: refused, whoever's capability she names.
+    let refused = decode(mallory).unwrap_err();
+    assert!(refused.contains("no decryption key"), "{refused}");
+    let members = json_in(alice, &["group", "list", group]);
+    let bob_capability = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Member"] == "bob@example.net")
+        .unwrap()["Capability"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let device = MeshHome::at(mallory).open(DEVICE_PASS).unwrap();
+    let account = device.account(None).unwrap();
+    let operator =
+        mesh_client::online::member_operator(&device, &account, group, &com.url).unwrap();
+    let epk = mesh_crypto::PrivateKey::generate(mesh_crypto::Algorithm::X448).public_key();
+    let refused =
+        mesh_client::context::ThresholdOperator::contributions(&operator, &bob_capability, &[epk])
+            .unwrap_err()
+            .to_string();
+    assert!(refused.contains("granted to another"), "{refused}");
+
+    // carol removed: she decrypts nothing more, not even what was encrypted before.
+    ok_in(alice, &["group", "delete", group, "carol@example.com"]);
+    let refused = decode(carol).unwrap_err();
+    assert!(refused.contains("no longer"), "{refused}");
+    assert_eq!(decode(bob).unwrap(), b"The group secret handshake");
+    // dave, added later, reads what was encrypted before he was.
+    ok_in(alice, &["group", "add", group, "dave@example.net"]);
+    assert_eq!(read(dave), b"The group secret handshake");
+    let listed: Vec<String> = json_in(alice, &["group", "list", group])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Member"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(
+        !listed.contains(&"carol@example.com".to_string()),
+        "{listed:?}"
+    );
+}

@@ -18,6 +18,7 @@ pub mod connect;
 pub mod contact_exchange;
 pub mod context;
 mod error;
+pub mod groups;
 pub mod messages;
 pub mod online;
 pub mod pairing;

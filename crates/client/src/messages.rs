@@ -90,6 +90,11 @@ pub enum Received {
         message: ResponseConfirmation,
         sender: Sender,
     },
+    /// An invitation to a recryption group ([`crate::groups`]).
+    GroupInvitation {
+        message: mesh_schema::message::GroupInvitation,
+        sender: Sender,
+    },
 }
 
 /// The ContentMetaData member carrying the sender's self-signed account profile (the envelope's
@@ -285,10 +290,11 @@ pub fn received(account: &Account) -> Result<Vec<Received>> {
     let mut out = Vec::new();
     // Who sent a message, checked against the profile kept for them (read once per sender).
     let mut sender_of = |envelope: &DareEnvelope,
-                         sender: Option<&str>,
-                         recipient: Option<&str>,
+                         sender: &Option<String>,
+                         recipient: &Option<String>,
                          profile: Option<DareEnvelope>|
      -> Result<Sender> {
+        let (sender, recipient) = (sender.as_deref(), recipient.as_deref());
         let from = sender.unwrap_or_default().to_ascii_lowercase();
         if !kept.contains_key(&from) {
             kept.insert(from.clone(), kept_profile(account, &from)?);
@@ -308,8 +314,8 @@ pub fn received(account: &Account) -> Result<Vec<Received>> {
             Ok(MeshItem::MessageContact(m)) => {
                 let sender = sender_of(
                     envelope,
-                    m.sender.as_deref(),
-                    m.recipient.as_deref(),
+                    &m.sender,
+                    &m.recipient,
                     m.authenticated_data.clone(),
                 )?;
                 out.push(Received::Contact {
@@ -323,12 +329,8 @@ pub fn received(account: &Account) -> Result<Vec<Received>> {
                 })
             }
             Ok(MeshItem::RequestConfirmation(m)) => {
-                let sender = sender_of(
-                    envelope,
-                    m.sender.as_deref(),
-                    m.recipient.as_deref(),
-                    profile_in_meta(envelope),
-                )?;
+                let sender =
+                    sender_of(envelope, &m.sender, &m.recipient, profile_in_meta(envelope))?;
                 out.push(Received::ConfirmationRequest {
                     message: *m,
                     sender,
@@ -336,13 +338,17 @@ pub fn received(account: &Account) -> Result<Vec<Received>> {
                 })
             }
             Ok(MeshItem::ResponseConfirmation(m)) => {
-                let sender = sender_of(
-                    envelope,
-                    m.sender.as_deref(),
-                    m.recipient.as_deref(),
-                    profile_in_meta(envelope),
-                )?;
+                let sender =
+                    sender_of(envelope, &m.sender, &m.recipient, profile_in_meta(envelope))?;
                 out.push(Received::ConfirmationResponse {
+                    message: *m,
+                    sender,
+                })
+            }
+            Ok(MeshItem::GroupInvitation(m)) => {
+                let sender =
+                    sender_of(envelope, &m.sender, &m.recipient, profile_in_meta(envelope))?;
+                out.push(Received::GroupInvitation {
                     message: *m,
                     sender,
                 })

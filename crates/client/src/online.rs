@@ -1517,6 +1517,7 @@ impl<'a> Session<'a> {
             service_signer: self.service_signer.clone(),
             service_encryption: self.service_encryption.clone(),
             encoding: self.binding.encoding(),
+            member_profile: None,
         }
     }
 
@@ -1539,6 +1540,7 @@ impl<'a> Session<'a> {
             service_signer,
             service_encryption,
             encoding: binding.encoding(),
+            member_profile: None,
         })
     }
 
@@ -1567,6 +1569,34 @@ pub struct Operator {
     service_signer: PublicKey,
     service_encryption: PublicKey,
     encoding: binding::Encoding,
+    /// For a member of a recryption group asking the group's service: the member's profile.
+    member_profile: Option<DareEnvelope>,
+}
+
+/// An operator for a member of the group `group` (whose service is at `service`): Operate on
+/// the group's account, authenticated as this device of `member` (its connection and the
+/// member's profile ride with the request).
+pub fn member_operator(
+    device: &Device,
+    member: &Account,
+    group: &str,
+    service: &str,
+) -> Result<Operator> {
+    let info = hello(group, Some(service))?;
+    let (signer, encryption, connection) = device_credentials(device, member)?;
+    let mut keys = KeyRing::new();
+    keys.add_private(encryption);
+    Ok(Operator {
+        url: info.url,
+        address: group.to_string(),
+        signer,
+        keys,
+        connection,
+        service_signer: info.signature,
+        service_encryption: info.encryption,
+        encoding: binding::Encoding::Json,
+        member_profile: Some(member.profile_envelope()?),
+    })
 }
 
 impl crate::context::ThresholdOperator for Operator {
@@ -1589,6 +1619,7 @@ impl crate::context::ThresholdOperator for Operator {
                 account: Some(self.address.clone()),
                 enveloped_connection_device: Some(self.connection.clone()),
                 account_address: Some(self.address.clone()),
+                enveloped_profile_member: self.member_profile.clone(),
                 operations,
             }),
             Some(&self.signer),

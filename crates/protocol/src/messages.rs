@@ -546,6 +546,11 @@ message!(
         account: Option<String>,
         enveloped_connection_device: Option<DareEnvelope>,
         account_address: Option<String>,
+        /// A member of a recryption group asking for the group's contribution: the member's
+        /// self-signed account profile, whose administrator key signed the connection the
+        /// request carries (an extension of this implementation's; protocol-09 does not say
+        /// how a member authenticates to the group's service).
+        enveloped_profile_member: Option<DareEnvelope>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         operations: Vec<CryptographicOperation>,
     }

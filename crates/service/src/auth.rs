@@ -99,6 +99,20 @@ pub enum Caller {
     Service {
         domain: String,
     },
+    /// A device of another account, a member of the recryption group `group` (an account
+    /// here), asking for the group's contribution.
+    Member(MemberCaller),
+}
+
+/// A member of a recryption group, authenticated by its own account's chain: the request
+/// signed by a device connection that the member profile's administrator key signed, the
+/// profile self-signed and for the member's address.
+pub struct MemberCaller {
+    pub group: AccountRecord,
+    pub address: String,
+    /// The UDF of the member's account profile (what the group's capabilities name).
+    pub profile_udf: String,
+    pub encryption: PublicKey,
 }
 
 impl Caller {
@@ -106,6 +120,7 @@ impl Caller {
     pub fn encryption(&self) -> Option<PublicKey> {
         match self {
             Caller::Device(d) => Some(d.encryption.clone()),
+            Caller::Member(m) => Some(m.encryption.clone()),
             Caller::Binder { encryption, .. } => Some(encryption.clone()),
             Caller::NewDevice { profile, .. } => required(&profile.encryption, "Encryption").ok(),
             Caller::Anonymous | Caller::Service { .. } => None,
@@ -158,6 +173,9 @@ pub fn authenticate(host: &ServiceHost, opened: &OpenedRequest) -> Result<Caller
         Request::TransactRequest(r) if r.enveloped_profile_account.is_some() => {
             rotation(host, opened, r).map(Caller::Device)
         }
+        Request::OperateRequest(r) if r.enveloped_profile_member.is_some() => {
+            member(host, opened, r).map(Caller::Member)
+        }
         request => {
             let Some((Some(account), connection)) = request.user() else {
                 return Err(Refusal::Malformed("the request names no account".into()));
@@ -165,6 +183,67 @@ pub fn authenticate(host: &ServiceHost, opened: &OpenedRequest) -> Result<Caller
             device(host, opened, account, connection).map(Caller::Device)
         }
     }
+}
+
+/// A member of a recryption group: the group an account here; the member's profile
+/// self-signed and for the address it names; the connection the request carries signed by that
+/// profile's administrator key and for that address; the request signed by the connection's
+/// key. (The member's own account, perhaps at another service, is not asked: a device its
+/// account removed keeps reaching the group's service until the member's keys are rotated.)
+fn member(
+    host: &ServiceHost,
+    opened: &OpenedRequest,
+    r: &mesh_protocol::messages::OperateRequest,
+) -> Result<MemberCaller, Refusal> {
+    let group = r
+        .account
+        .as_deref()
+        .ok_or_else(|| Refusal::Malformed("the request names no group".into()))?;
+    let (record, _) = bound_account(host, group)?;
+    let unauthenticated = |why: String| Refusal::Unauthenticated(format!("as a member: {why}"));
+    let profile_env = r.enveloped_profile_member.as_ref().expect("matched");
+    let (profile, profile_udf) = signed::verify_profile_user(profile_env)
+        .map_err(|e| unauthenticated(format!("the member profile does not verify: {e}")))?;
+    let address = profile
+        .account_address
+        .clone()
+        .ok_or_else(|| unauthenticated("the member profile names no address".into()))?
+        .to_ascii_lowercase();
+    let admin = required(&profile.administrator_signature, "AdministratorSignature")
+        .map_err(|e| unauthenticated(e.to_string()))?;
+    let connection = r
+        .enveloped_connection_device
+        .as_ref()
+        .ok_or_else(|| unauthenticated("the request carries no device connection".into()))?;
+    let item = signed::verify_signed_by(connection, &admin, "device connection", &KeyRing::new())
+        .map_err(|e| unauthenticated(e.to_string()))?;
+    let device = expect_item!(item.into_inner(), ConnectionDevice)
+        .map_err(|e| unauthenticated(e.to_string()))?;
+    if !same_address(device.account_address.as_deref(), &address) {
+        return Err(unauthenticated(
+            "the connection is for another account than the profile".into(),
+        ));
+    }
+    let signer: PublicKey =
+        required(&device.signature, "Signature").map_err(|e| unauthenticated(e.to_string()))?;
+    let signers = opened
+        .signers_among(std::slice::from_ref(&signer))
+        .map_err(unauthenticated)?;
+    if !signers
+        .iter()
+        .any(|kid| mesh_dare::keys::kid_matches(kid, &signer.udf()))
+    {
+        return Err(unauthenticated(
+            "the request is not signed by the connected device".into(),
+        ));
+    }
+    Ok(MemberCaller {
+        group: record,
+        address,
+        profile_udf,
+        encryption: required(&device.encryption, "Encryption")
+            .map_err(|e| unauthenticated(e.to_string()))?,
+    })
 }
 
 /// The refusal of a connection the administrator replaced with another (the device's rights

@@ -603,7 +603,10 @@ impl ServiceHost {
             Request::TicketRequest(_) => tx::account::ticket(&ctx, caller.device()?),
             Request::DownloadRequest(r) => tx::sync::download(&ctx, caller.device()?, r),
             Request::TransactRequest(r) => tx::sync::transact(&ctx, caller.device()?, r),
-            Request::OperateRequest(r) => tx::sync::operate(&ctx, caller.device()?, r),
+            Request::OperateRequest(r) => match &caller {
+                crate::auth::Caller::Member(member) => tx::sync::operate_member(&ctx, member, r),
+                _ => tx::sync::operate(&ctx, caller.device()?, r),
+            },
             Request::RepairRequest(r) => tx::sync::repair(&ctx, caller.device()?, r),
             Request::PostRequest(r) => tx::post::post(&ctx, &caller, r),
             Request::ConnectRequest(r) => tx::connect::connect(&ctx, &caller, r),

@@ -152,7 +152,7 @@ fn capability(
     envelope: &DareEnvelope,
     id: &str,
     admin: &PublicKey,
-    device_udf: &str,
+    grantee: &Grantee<'_>,
 ) -> Result<CapabilityDecryptServiced, String> {
     // Entries made since entry signatures cover the metadata, or before (signed over the
     // payload, which names the capability: checked below either way).
@@ -173,8 +173,19 @@ fn capability(
     if capability.id.as_deref() != Some(id) {
         return Err(format!("the access entry {id} is for another capability"));
     }
-    if capability.subject_id.as_deref() != Some(device_udf) {
+    if capability.subject_id.as_deref() != Some(grantee.udf) {
         return Err(format!("the capability {id} was granted to another device"));
+    }
+    if let Some(address) = grantee.address {
+        if !capability
+            .subject_address
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(address))
+        {
+            return Err(format!(
+                "the capability {id} was granted to another account"
+            ));
+        }
     }
     Ok(capability)
 }
@@ -219,8 +230,9 @@ impl ShareCache {
         address: &str,
         id: &str,
         admin: &PublicKey,
-        device_udf: &str,
+        grantee: &Grantee<'_>,
     ) -> Result<PrivateKey, String> {
+        let device_udf = grantee.udf;
         let envelope = entry(entries, id)?;
         let digest = mesh_dare::envelope::sha512(&envelope.payload);
         let key = (address.to_string(), id.to_string(), admin.udf());
@@ -232,7 +244,7 @@ impl ShareCache {
                 return Ok(share.clone());
             }
         }
-        let capability = capability(envelope, id, admin, device_udf)?;
+        let capability = capability(envelope, id, admin, grantee)?;
         let share = share_of(&capability, keys)?;
         let mut shares = self.shares.lock().expect("cache");
         if shares.len() >= CACHE_MAX {
@@ -241,6 +253,13 @@ impl ShareCache {
         shares.insert(key, (digest, device_udf.to_string(), share.clone()));
         Ok(share)
     }
+}
+
+/// Who a capability must have been granted to: a device of the account (its UDF), or a member
+/// of a group (the UDF of its account profile, and its address).
+pub struct Grantee<'a> {
+    pub udf: &'a str,
+    pub address: Option<&'a str>,
 }
 
 /// Answer an Operate request from the device `device_udf` of the account `address`, whose
@@ -253,6 +272,23 @@ pub fn operate(
     address: &str,
     admin: &PublicKey,
     device_udf: &str,
+    request: &OperateRequest,
+) -> StoreResult<Response> {
+    let grantee = Grantee {
+        udf: device_udf,
+        address: None,
+    };
+    operate_for(store, cache, keys, address, admin, grantee, request)
+}
+
+/// As [`operate`], for whoever `grantee` is.
+pub fn operate_for(
+    store: &dyn Store,
+    cache: &ShareCache,
+    keys: &KeyRing,
+    address: &str,
+    admin: &PublicKey,
+    grantee: Grantee<'_>,
     request: &OperateRequest,
 ) -> StoreResult<Response> {
     if request.operations.len() > MAX_OPERATIONS {
@@ -282,7 +318,7 @@ pub fn operate(
                 let id = op.key_id.as_deref().ok_or("the operation names no KeyId")?;
                 let share = shares
                     .entry(id.to_string())
-                    .or_insert_with(|| cache.share(&entries, keys, address, id, admin, device_udf))
+                    .or_insert_with(|| cache.share(&entries, keys, address, id, admin, &grantee))
                     .clone()?;
                 let peer = op
                     .public_key
@@ -375,7 +411,12 @@ mod tests {
         admin: &PublicKey,
         device_udf: &str,
     ) -> Result<CapabilityDecryptServiced, String> {
-        entry(entries, id).and_then(|e| capability(e, id, admin, device_udf))
+        entry(entries, id).and_then(|e| capability(e, id, admin, &device(device_udf)))
+    }
+
+    /// A device of the account, as Operate's caller.
+    fn device(udf: &str) -> Grantee<'_> {
+        Grantee { udf, address: None }
     }
 
     fn entries(entry: &CatalogedAccess, signer: &PrivateKey) -> HashMap<String, DareEnvelope> {
@@ -418,7 +459,7 @@ mod tests {
                 "a@x.example",
                 "NCAP",
                 &admin,
-                "MDEV",
+                &device("MDEV"),
             )
             .unwrap();
         // From the cache now (a ring without the service key could not decrypt it again).
@@ -429,7 +470,7 @@ mod tests {
                 "a@x.example",
                 "NCAP",
                 &admin,
-                "MDEV",
+                &device("MDEV"),
             )
             .unwrap();
         assert_eq!(again.to_bytes(), first.to_bytes());
@@ -441,7 +482,7 @@ mod tests {
                 "a@x.example",
                 "NCAP",
                 &admin,
-                "MOTHER",
+                &device("MOTHER"),
             )
             .unwrap_err();
         assert!(e.contains("another device"), "{e}");
@@ -458,7 +499,7 @@ mod tests {
                 "a@x.example",
                 "NCAP",
                 &admin,
-                "MDEV"
+                &device("MDEV")
             )
             .is_err());
         assert!(cache
@@ -468,7 +509,7 @@ mod tests {
                 "a@x.example",
                 "NCAP",
                 &admin,
-                "MOTHER"
+                &device("MOTHER")
             )
             .is_ok());
         // And a removed entry is no capability, cached or not.
@@ -479,7 +520,7 @@ mod tests {
                 "a@x.example",
                 "NCAP",
                 &admin,
-                "MOTHER"
+                &device("MOTHER")
             )
             .is_err());
     }

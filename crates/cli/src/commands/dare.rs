@@ -52,9 +52,14 @@ pub struct EncodeArgs {
     /// Sign with this key (key file or Z… secret); may be repeated.
     #[arg(long)]
     sign: Vec<String>,
-    /// Encrypt to this key (key file or Z… secret); may be repeated.
+    /// Encrypt to this key (key file or Z… secret), or to an account by its address (a group
+    /// this account administers or is a member of, one of this device's accounts, or a contact
+    /// whose key is kept); may be repeated.
     #[arg(long)]
     encrypt: Vec<String>,
+    /// The account whose contacts and groups resolve addresses (default: the default account).
+    #[arg(long)]
+    account: Option<String>,
     /// Content type to record in the metadata.
     #[arg(long)]
     cty: Option<String>,
@@ -71,9 +76,15 @@ pub struct DecodeArgs {
     /// Where to write the payload (default standard output).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Decryption or signer keys (key files, Z… secrets, or an EARL key / udf:// URI).
+    /// Decryption or signer keys (key files, Z… secrets, or an EARL key / udf:// URI). Without
+    /// any, the device's account decrypts (with its key, or its share and its service's help,
+    /// or as a member of the group the envelope is encrypted to).
     #[arg(long)]
     key: Vec<String>,
+    /// The account that decrypts, or resolves addresses to encrypt to (default: the default
+    /// account).
+    #[arg(long)]
+    account: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -303,12 +314,47 @@ fn digest_text(d: &Option<Vec<u8>>) -> Option<String> {
     d.as_ref().map(|d| base64url::encode(d))
 }
 
-pub fn run(cmd: DareCommand) -> anyhow::Result<()> {
+/// The keys `args` name: key files and secrets as they are, addresses through the device's
+/// account (`account`, or the default one): a group it administers or is a member of, one of
+/// the device's accounts, or a contact whose key is kept.
+fn recipients_of(
+    args: &[String],
+    data: &Option<PathBuf>,
+    account: Option<&str>,
+) -> anyhow::Result<Vec<mesh_crypto::PublicKey>> {
+    let mut device = None;
+    let mut keys = Vec::new();
+    for arg in args {
+        if !arg.contains('@') || std::path::Path::new(arg).exists() {
+            keys.push(keyfile::recipient(arg)?);
+            continue;
+        }
+        if device.is_none() {
+            device = Some(crate::session::open(data)?);
+        }
+        let device = device.as_ref().expect("opened");
+        let acc = device.account(account)?;
+        let key = match mesh_client::groups::group_key(device, &acc, arg)? {
+            Some(key) => Some(key),
+            None => mesh_client::messages::contact_key(&acc, arg)?,
+        };
+        keys.push(key.ok_or_else(|| {
+            anyhow::anyhow!(
+                "no key of {arg} is known to {}: exchange contacts first, or be made a member \
+                 of the group",
+                acc.address
+            )
+        })?);
+    }
+    Ok(keys)
+}
+
+pub fn run(cmd: DareCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
     match cmd {
         DareCommand::Encode(a) => {
             let plaintext = read_file(&a.file)?;
             let signers = keyfile::signers(&a.sign)?;
-            let recipients = keyfile::recipients(&a.encrypt)?;
+            let recipients = recipients_of(&a.encrypt, data, a.account.as_deref())?;
             let meta = ContentMeta {
                 content_type: a.cty.clone(),
                 filename: a.file.file_name().map(|f| f.to_string_lossy().into_owned()),
@@ -361,6 +407,25 @@ pub fn run(cmd: DareCommand) -> anyhow::Result<()> {
                 Some(seed) if env.is_encrypted() && env.header.recipients.is_empty() => env
                     .plaintext(&KeyRing::new())
                     .or_else(|_| env.decrypt_with_seed(&seed))?,
+                // No key named: the device's account decrypts, as itself or as a member of the
+                // group the envelope is encrypted to.
+                _ if a.key.is_empty() && env.is_encrypted() => {
+                    let device = crate::session::open(data)?;
+                    let acc = device.account(a.account.as_deref())?;
+                    match mesh_client::groups::decrypt(&device, &acc, &env)? {
+                        Some(plaintext) => plaintext,
+                        None => {
+                            let ring = acc.ring_for_envelopes(std::slice::from_ref(&env))?;
+                            env.plaintext(&ring).map_err(|_| {
+                                anyhow::anyhow!(
+                                    "no decryption key is available: {} holds no key (nor a \
+                                     group's share) this envelope is encrypted to",
+                                    acc.address
+                                )
+                            })?
+                        }
+                    }
+                }
                 _ => {
                     let keys = keyfile::ring(
                         &a.key

@@ -114,6 +114,14 @@ pub fn run(cmd: MessageCommand, common: &Common, data: &Option<PathBuf>) -> anyh
                         "MessageId": message.message_id,
                         "Confirmation": "Response",
                     }),
+                    Received::GroupInvitation { message, sender } => serde_json::json!({
+                        "From": message.sender,
+                        "Verified": matches!(sender, Sender::Verified(_)),
+                        "Unverified": unverified(&sender),
+                        "Text": format!("made you {}", message.text.unwrap_or_default()),
+                        "MessageId": message.message_id,
+                        "Group": true,
+                    }),
                 })
                 .collect();
             if common.json {

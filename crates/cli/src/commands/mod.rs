@@ -7,6 +7,7 @@ pub mod bench_sync;
 pub mod catalog;
 pub mod conformance;
 pub mod dare;
+pub mod group;
 pub mod hash;
 pub mod key;
 pub mod message;

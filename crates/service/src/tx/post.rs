@@ -55,12 +55,12 @@ pub fn check_outbound(
 }
 
 /// The accounts named, each once and in lower case (a name given twice is neither delivered nor
-/// counted twice), but for `except` (the sender's own).
-pub(crate) fn recipients(named: &[String], except: Option<&str>) -> Vec<String> {
+/// counted twice).
+pub(crate) fn recipients(named: &[String]) -> Vec<String> {
     let mut accounts: Vec<String> = Vec::new();
     for account in named {
         let account = account.to_ascii_lowercase();
-        if Some(account.as_str()) != except && !accounts.contains(&account) {
+        if !accounts.contains(&account) {
             accounts.push(account);
         }
     }
@@ -144,7 +144,7 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
     let host = ctx.host;
     // Bounded in octets as well as entries: per sending domain, and per recipient account.
     let bytes = message_bytes(&r.messages);
-    let accounts = recipients(&r.accounts, None);
+    let accounts = recipients(&r.accounts);
     over_sender_bytes(host, domain, bytes.saturating_mul(accounts.len() as u64))?;
     for address in &accounts {
         if host.store.account(address)?.is_none() {
@@ -178,7 +178,7 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn each_recipient_once_and_not_the_sender() {
+    fn each_recipient_once() {
         let named: Vec<String> = [
             "Bob@example.com",
             "bob@example.com",
@@ -190,9 +190,8 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         assert_eq!(
-            super::recipients(&named, Some("alice@example.com")),
-            ["bob@example.com", "carol@example.com"]
+            super::recipients(&named),
+            ["bob@example.com", "alice@example.com", "carol@example.com"]
         );
-        assert_eq!(super::recipients(&named, None).len(), 3);
     }
 }

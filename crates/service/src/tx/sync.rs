@@ -363,7 +363,9 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
         });
     }
     // Messages for other accounts: this service vouches for who sent them.
-    let recipients = post::recipients(&r.accounts, Some(address));
+    // (Its own account among them: a message to itself, say an invitation to a group it made,
+    // lands in its own inbound spool like any other.)
+    let recipients = post::recipients(&r.accounts);
     if recipients.len() > crate::host::MAX_RECIPIENTS {
         return Err(Refusal::Oversized(format!(
             "{} recipients in one transaction; the limit is {}",
@@ -545,6 +547,31 @@ pub fn repair(ctx: &Ctx, caller: &DeviceCaller, r: &RepairRequest) -> Outcome {
         damaged,
         ..Default::default()
     }))
+}
+
+/// Operate for a member of a recryption group: the group's contributions under the
+/// capabilities its access catalog grants to the member's profile (and address), signed by the
+/// group's administrator key; none once the member is removed.
+pub fn operate_member(
+    ctx: &Ctx,
+    member: &crate::auth::MemberCaller,
+    r: &OperateRequest,
+) -> Outcome {
+    let host = ctx.host;
+    let admin = ServiceHost::admin_key(&member.group)?;
+    over_limit(host, &member.group.address, 1)?;
+    Ok(crate::operate::operate_for(
+        host.store.as_ref(),
+        &host.shares,
+        &host.keys,
+        &member.group.address,
+        &admin,
+        crate::operate::Grantee {
+            udf: &member.profile_udf,
+            address: Some(&member.address),
+        },
+        r,
+    )?)
 }
 
 pub fn operate(ctx: &Ctx, caller: &DeviceCaller, r: &OperateRequest) -> Outcome {
