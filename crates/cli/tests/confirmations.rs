@@ -643,4 +643,53 @@ fn a_group_decrypts_for_its_members_only() {
         !listed.contains(&"carol@example.com".to_string()),
         "{listed:?}"
     );
+
+    // mallory, a contact of bob's, makes a group of her own under the same address (on the
+    // other service) and invites bob: what bob encrypts to the group still goes to the group
+    // he was invited to first, which alice reads.
+    let asked = json_in(mallory, &["contact", "request", "bob@example.net"]);
+    let request = asked["MessageId"].as_str().unwrap().to_string();
+    wait_pending(bob, &request);
+    ok_in(bob, &["message", "accept", &request]);
+    eventually(30, "bob's answer at mallory", || {
+        ok_in(mallory, &["account", "sync"]);
+        contact_profile(mallory, "bob@example.net").is_some()
+    });
+    ok_in(mallory, &["group", "create", group, "--service", &net.url]);
+    ok_in(mallory, &["group", "add", group, "bob@example.net"]);
+    eventually(30, "mallory's invitation at bob", || {
+        ok_in(bob, &["account", "sync"]);
+        json_in(bob, &["message", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["From"] == "mallory@example.com" && m["Group"] == true)
+    });
+    let from_bob = files.path().join("from-bob.txt");
+    std::fs::write(&from_bob, b"for the group").unwrap();
+    let sealed_by_bob = files.path().join("from-bob.dare");
+    ok_in(
+        bob,
+        &[
+            "dare",
+            "encode",
+            from_bob.to_str().unwrap(),
+            "--encrypt",
+            group,
+            "--out",
+            sealed_by_bob.to_str().unwrap(),
+        ],
+    );
+    let read_back = files.path().join("from-bob-read.txt");
+    ok_in(
+        alice,
+        &[
+            "dare",
+            "decode",
+            sealed_by_bob.to_str().unwrap(),
+            "--out",
+            read_back.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(std::fs::read(&read_back).unwrap(), b"for the group");
 }

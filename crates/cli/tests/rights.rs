@@ -372,3 +372,45 @@ fn rights_are_changed_in_place() {
     assert_eq!(password(phone, "bank.example"), "pw1");
     assert_eq!(password(phone, "after.example"), "pw2");
 }
+
+/// A device may ask for rights when it requests to join (`device request --rights`): the
+/// administrator sees them in `device pending`, and `device accept` without `--rights` grants
+/// what was asked; with `--rights`, what the administrator names.
+#[test]
+fn rights_asked_for_at_request_are_the_administrators_to_grant() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), None);
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [a, laptop, phone] = [0, 1, 2].map(|i| dirs[i].path());
+    alice_with_a_password(&service, a);
+    let ask = |dir: &Path, rights: &str| {
+        common::service::request_witness_with(&service, dir, &["--rights", rights])
+    };
+    let laptop_witness = ask(laptop, "message,web");
+    let phone_witness = ask(phone, "web");
+    let pending = json_in(a, &["device", "pending"]);
+    let asked = |witness: &str| {
+        pending
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["Witness"] == witness)
+            .unwrap()["Requested"]
+            .clone()
+    };
+    assert_eq!(asked(&laptop_witness), "message,web");
+    assert_eq!(asked(&phone_witness), "web");
+    // Granted as asked; and as the administrator says instead.
+    ok_in(a, &["device", "accept", &laptop_witness]);
+    ok_in(laptop, &["device", "complete"]);
+    assert_eq!(
+        rights_listed(a, laptop),
+        serde_json::json!(["message", "web"])
+    );
+    ok_in(
+        a,
+        &["device", "accept", &phone_witness, "--rights", "threshold"],
+    );
+    ok_in(phone, &["device", "complete"]);
+    assert_eq!(rights_listed(a, phone), serde_json::json!(["threshold"]));
+}

@@ -82,6 +82,7 @@ pub fn request(
     address: &str,
     url: Option<&str>,
     pin: Option<&str>,
+    rights: Option<Rights>,
 ) -> Result<PendingConnection> {
     let address = address.to_ascii_lowercase();
     let info = online::hello(&address, url)?;
@@ -94,6 +95,7 @@ pub fn request(
         authenticated_data: Some(device_envelope.clone()),
         client_nonce: Some(client_nonce.clone()),
         account_address: Some(address.clone()),
+        roles: rights.map(|r| r.roles()).unwrap_or_default(),
         ..Default::default()
     };
     if let Some(pin) = pin {
@@ -207,6 +209,15 @@ pub struct PendingRequest {
     pub response_id: String,
     request: RequestConnection,
     device: ProfileDevice,
+}
+
+impl PendingRequest {
+    /// The rights the device asks for, if it names any (and they are rights this build knows:
+    /// names it does not are not taken for a request of fewer rights).
+    pub fn requested(&self) -> Option<std::result::Result<Rights, String>> {
+        (!self.request.roles.is_empty())
+            .then(|| Rights::parse(&self.request.roles).map_err(|e| e.to_string()))
+    }
 }
 
 pub(crate) fn local_ids(account: &Account) -> Result<Vec<String>> {

@@ -84,6 +84,11 @@ pub fn add(device: &Device, group: &Account, inviter: &Account, member: &str) ->
     }
     let profile_env = profile_of(device, inviter, &member)?;
     let (profile, member_udf) = signed::verify_profile_user(&profile_env)?;
+    // The member's administrator key as it is now: the service takes the member's requests only
+    // under that key (a removed device of theirs, signed under an earlier one, is refused; after
+    // a rotation of theirs the member is added again).
+    let member_admin: PublicKey =
+        required(&profile.administrator_signature, "AdministratorSignature")?;
     let member_key: PublicKey = required(profile.encryption(), "AccountEncryption")?;
     let group_key = group
         .encryption_private_key()
@@ -107,6 +112,7 @@ pub fn add(device: &Device, group: &Account, inviter: &Account, member: &str) ->
         enveloped_key_shares: vec![share],
         subject_id: Some(member_udf.clone()),
         subject_address: Some(member.clone()),
+        authentication_id: Some(member_admin.udf()),
         ..Default::default()
     };
     // The service's half first: the member can use theirs as soon as it arrives.
@@ -193,10 +199,21 @@ pub fn delete(device: &Device, group: &Account, member: &str) -> Result<usize> {
             group.address
         )));
     }
-    for grant in &grants {
-        group.delete(CatalogKind::Access, &grant.capability)?;
+    let mut session = Session::open(device, group)?;
+    let synced = session.synced_index(CatalogKind::Access.name());
+    let removed = (|| -> Result<()> {
+        for grant in &grants {
+            group.delete(CatalogKind::Access, &grant.capability)?;
+        }
+        session.push(CatalogKind::Access.name())?;
+        Ok(())
+    })();
+    if let Err(e) = removed {
+        // Not taken by the service: the grants stand there, so they stand here too (a retry
+        // finds the member and removes them again).
+        session.truncate_local(CatalogKind::Access.name(), synced)?;
+        return Err(e);
     }
-    Session::open(device, group)?.push(CatalogKind::Access.name())?;
     Ok(grants.len())
 }
 
@@ -252,13 +269,43 @@ fn membership(message: &GroupInvitation, sender: &Sender) -> Option<Membership> 
 
 /// The groups this account was made a member of (the latest invitation to each), from its
 /// inbound spool (sync first).
+///
+/// A group's profile is self-signed, and anyone can make one for any address: an invitation is
+/// taken only from this account itself or a contact whose key it keeps (from a signed
+/// exchange), and the first group profile taken for an address stays — a later invitation for
+/// that address is taken only with the same key or a successor profile (a key rotation of the
+/// group), never one that would send what is encrypted to the group to another key.
 pub fn memberships(account: &Account) -> Result<Vec<Membership>> {
+    // A device without the message right reads no messages: it is a member of nothing.
+    if !account.rights().message {
+        return Ok(vec![]);
+    }
     let mut found: Vec<Membership> = Vec::new();
     for r in messages::received(account)? {
-        if let Received::GroupInvitation { message, sender } = r {
-            if let Some(m) = membership(&message, &sender) {
-                found.retain(|f| f.group != m.group);
-                found.push(m);
+        let Received::GroupInvitation { message, sender } = r else {
+            continue;
+        };
+        let Some(m) = membership(&message, &sender) else {
+            continue;
+        };
+        let trusted = m.invited_by == account.address
+            || messages::kept_profile_envelope(account, &m.invited_by)?.is_some();
+        if !trusted {
+            continue;
+        }
+        match found.iter().position(|f| f.group == m.group) {
+            None => found.push(m),
+            Some(at) => {
+                let later = match (
+                    signed::verify_profile_user(&m.profile),
+                    signed::verify_profile_user(&found[at].profile),
+                ) {
+                    (Ok((new, _)), Ok((kept, _))) => new.replaces(&kept),
+                    _ => false,
+                };
+                if m.key == found[at].key || later {
+                    found[at] = m;
+                }
             }
         }
     }
@@ -289,30 +336,44 @@ pub fn decrypt(
     account: &Account,
     envelope: &DareEnvelope,
 ) -> Result<Option<Vec<u8>>> {
+    let mut failed = None;
     for m in memberships(account)? {
         if envelope.recipient_for(&m.key.udf()).is_none() {
             continue;
         }
-        let ring = account.ring_for_envelopes(std::slice::from_ref(&m.share))?;
-        let share = m.share.plaintext(&ring)?;
-        let grant = AccountGrant {
-            share: Some(mesh_encoding::base64url::encode(&share)),
-            capability: Some(m.capability.clone()),
-            ..Default::default()
-        };
-        let operator = online::member_operator(device, account, &m.group, &m.service)?;
-        return crate::context::open_with_grant(&grant, &m.key, &operator, envelope)
-            .map(Some)
-            .map_err(|e| match e {
-                ClientError::Invalid(why) if why.contains("would not decrypt") => {
-                    ClientError::Invalid(format!(
-                        "the service of {} would not decrypt for {}: not (or no longer) a member \
-                         ({why})",
-                        m.group, account.address
-                    ))
-                }
-                other => other,
-            });
+        match decrypt_as(device, account, envelope, &m) {
+            Ok(plaintext) => return Ok(Some(plaintext)),
+            Err(e) => failed = Some(e),
+        }
     }
-    Ok(None)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
+}
+
+/// Decrypt `envelope` as the membership `m` allows.
+fn decrypt_as(
+    device: &Device,
+    account: &Account,
+    envelope: &DareEnvelope,
+    m: &Membership,
+) -> Result<Vec<u8>> {
+    let ring = account.ring_for_envelopes(std::slice::from_ref(&m.share))?;
+    let share = m.share.plaintext(&ring)?;
+    let grant = AccountGrant {
+        share: Some(mesh_encoding::base64url::encode(&share)),
+        capability: Some(m.capability.clone()),
+        ..Default::default()
+    };
+    let operator = online::member_operator(device, account, &m.group, &m.service)?;
+    crate::context::open_with_grant(&grant, &m.key, &operator, envelope).map_err(|e| match e {
+        ClientError::Invalid(why) if why.contains("would not decrypt") => {
+            ClientError::Invalid(format!(
+                "the service of {} would not decrypt for {}: not (or no longer) a member ({why})",
+                m.group, account.address
+            ))
+        }
+        other => other,
+    })
 }

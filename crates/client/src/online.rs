@@ -600,6 +600,11 @@ impl<'a> Session<'a> {
 
     /// Cut the local copy of `name` back to its first `keep` entries (undoing entries made for
     /// a transaction the service did not take).
+    /// The index of `name` this device last synced.
+    pub(crate) fn synced_index(&self, name: &str) -> u64 {
+        self.binding.synced.get(name).copied().unwrap_or(0)
+    }
+
     pub(crate) fn truncate_local(&self, name: &str, keep: u64) -> Result<()> {
         self.rebuild(name, keep, Vec::new())
     }

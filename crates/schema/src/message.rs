@@ -60,6 +60,10 @@ message!(
         #[serde(with = "base64url::option")]
         pin_witness: Option<Vec<u8>>,
         account_address: Option<String>,
+        /// The rights the device asks for, as role names (this implementation's: the
+        /// administrator decides, and sees them in `device pending`).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        roles: Vec<String>,
     }
 );
 

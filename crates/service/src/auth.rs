@@ -112,6 +112,9 @@ pub struct MemberCaller {
     pub address: String,
     /// The UDF of the member's account profile (what the group's capabilities name).
     pub profile_udf: String,
+    /// The UDF of the administrator key of the member's profile as presented (a capability
+    /// names the one it was granted under).
+    pub admin_udf: String,
     pub encryption: PublicKey,
 }
 
@@ -209,6 +212,12 @@ fn member(
         .clone()
         .ok_or_else(|| unauthenticated("the member profile names no address".into()))?
         .to_ascii_lowercase();
+    // The group's own devices take the device path, with its removals and rights.
+    if address == record.address {
+        return Err(unauthenticated(
+            "a device of the group's own account is not a member".into(),
+        ));
+    }
     let admin = required(&profile.administrator_signature, "AdministratorSignature")
         .map_err(|e| unauthenticated(e.to_string()))?;
     let connection = r
@@ -241,6 +250,7 @@ fn member(
         group: record,
         address,
         profile_udf,
+        admin_udf: admin.udf(),
         encryption: required(&device.encryption, "Encryption")
             .map_err(|e| unauthenticated(e.to_string()))?,
     })

@@ -551,7 +551,10 @@ impl ServiceHost {
         // profile).
         if matches!(
             caller,
-            Caller::Anonymous | Caller::NewDevice { .. } | Caller::Binder { .. }
+            Caller::Anonymous
+                | Caller::NewDevice { .. }
+                | Caller::Binder { .. }
+                | Caller::Member(_)
         ) {
             self.charge_source(source)?;
         }

@@ -186,6 +186,15 @@ fn capability(
                 "the capability {id} was granted to another account"
             ));
         }
+        if capability.authentication_id.as_deref() != grantee.authentication {
+            return Err(format!(
+                "the capability {id} was granted under another administrator key of {address}"
+            ));
+        }
+    } else if capability.authentication_id.is_some() {
+        return Err(format!(
+            "the capability {id} was granted to a member of the group, not to a device"
+        ));
     }
     Ok(capability)
 }
@@ -233,6 +242,12 @@ impl ShareCache {
         grantee: &Grantee<'_>,
     ) -> Result<PrivateKey, String> {
         let device_udf = grantee.udf;
+        // A member's grant is checked every time (a group's catalog is small): the cache keeps
+        // devices' only.
+        if grantee.address.is_some() {
+            let envelope = entry(entries, id)?;
+            return share_of(&capability(envelope, id, admin, grantee)?, keys);
+        }
         let envelope = entry(entries, id)?;
         let digest = mesh_dare::envelope::sha512(&envelope.payload);
         let key = (address.to_string(), id.to_string(), admin.udf());
@@ -260,6 +275,9 @@ impl ShareCache {
 pub struct Grantee<'a> {
     pub udf: &'a str,
     pub address: Option<&'a str>,
+    /// A member's administrator key (the capability must name it: one granted under an
+    /// earlier key of the member's does not stand).
+    pub authentication: Option<&'a str>,
 }
 
 /// Answer an Operate request from the device `device_udf` of the account `address`, whose
@@ -277,6 +295,7 @@ pub fn operate(
     let grantee = Grantee {
         udf: device_udf,
         address: None,
+        authentication: None,
     };
     operate_for(store, cache, keys, address, admin, grantee, request)
 }
@@ -416,7 +435,11 @@ mod tests {
 
     /// A device of the account, as Operate's caller.
     fn device(udf: &str) -> Grantee<'_> {
-        Grantee { udf, address: None }
+        Grantee {
+            udf,
+            address: None,
+            authentication: None,
+        }
     }
 
     fn entries(entry: &CatalogedAccess, signer: &PrivateKey) -> HashMap<String, DareEnvelope> {
@@ -623,5 +646,56 @@ mod tests {
         let mut elsewhere = KeyRing::new();
         elsewhere.add_private(PrivateKey::generate(Algorithm::X448));
         assert!(share_of(&capability, &elsewhere).is_err());
+    }
+
+    /// A member's grant stands only for the member it names — its profile, its address, and the
+    /// administrator key it was granted under — and never from the cache of devices' grants.
+    #[test]
+    fn a_members_grant_stands_for_that_member_only() {
+        let mut s = setup();
+        if let Some(CryptographicCapability::CapabilityDecryptServiced(c)) =
+            s.entry.capability.as_mut()
+        {
+            c.subject_id = Some("MBOB".into());
+            c.subject_address = Some("bob@example.net".into());
+            c.authentication_id = Some("MADMIN1".into());
+        }
+        let admin = s.admin.public_key();
+        let entries = entries(&s.entry, &s.admin);
+        let cache = ShareCache::default();
+        let as_member = |udf, address, authentication| Grantee {
+            udf,
+            address: Some(address),
+            authentication: Some(authentication),
+        };
+        let share = |grantee: &Grantee<'_>| {
+            cache.share(
+                &entries,
+                &s.service,
+                "g@example.com",
+                "NCAP",
+                &admin,
+                grantee,
+            )
+        };
+        assert!(share(&as_member("MBOB", "bob@example.net", "MADMIN1")).is_ok());
+        for (grantee, why) in [
+            (
+                as_member("MBOB", "bob@example.net", "MADMIN0"),
+                "administrator key",
+            ),
+            (
+                as_member("MBOB", "mallory@example.net", "MADMIN1"),
+                "another account",
+            ),
+            (
+                as_member("MMAL", "bob@example.net", "MADMIN1"),
+                "another device",
+            ),
+            (device("MBOB"), "not to a device"),
+        ] {
+            let refused = share(&grantee).unwrap_err();
+            assert!(refused.contains(why), "{why}: {refused}");
+        }
     }
 }

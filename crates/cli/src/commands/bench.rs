@@ -165,7 +165,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let info = online::hello(&account.address, Some(&url))?;
         Session::bind(&device, &account, &info)?;
         let mut reader = MeshHome::at(work.join(format!("reader{i}"))).open_or_create("bench")?;
-        let pending = connect::request(&reader, &account.address, Some(&url), None)?;
+        let pending = connect::request(&reader, &account.address, Some(&url), None, None)?;
         connect::respond(
             &device,
             &account,

@@ -105,7 +105,7 @@ pub fn run(a: SyncBenchArgs) -> anyhow::Result<()> {
 
     let t = Instant::now();
     let mut reader = MeshHome::at(work.join("reader")).open_or_create("bench")?;
-    let pending = connect::request(&reader, &account.address, Some(&url), None)?;
+    let pending = connect::request(&reader, &account.address, Some(&url), None, None)?;
     connect::respond(&admin, &account, &pending.witness, true, Default::default())?;
     connect::complete(&mut reader, None)?;
     step(

@@ -173,6 +173,10 @@ pub enum DeviceCommand {
         /// The PIN the administrator device showed (`mesh account pin`).
         #[arg(long)]
         pin: Option<String>,
+        /// The rights to ask for (the administrator decides; `device accept` without
+        /// `--rights` grants what was asked).
+        #[command(flatten)]
+        rights: super::RightsArg,
     },
     /// On an administrator device: connection requests waiting for an answer.
     Pending,
@@ -985,7 +989,9 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
             address,
             service,
             pin,
+            rights,
         } => {
+            let rights = rights.given()?;
             let (address, pin) = match address.strip_prefix("mcu://") {
                 Some(rest) => {
                     let (addr, from_uri) = rest
@@ -997,7 +1003,7 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
             };
             session::with_device(data, |device| {
                 let pending =
-                    connect::request(device, &address, service.as_deref(), pin.as_deref())?;
+                    connect::request(device, &address, service.as_deref(), pin.as_deref(), rights)?;
                 if json {
                     println!(
                         "{}",
@@ -1034,25 +1040,55 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
             let processed = connect::process_pins(&device, &acc)?;
             report_pins(&processed, json);
             let list = connect::pending(&device, &acc)?;
+            let asked = |p: &connect::PendingRequest| match p.requested() {
+                Some(Ok(rights)) => rights.names().join(","),
+                Some(Err(why)) => format!("unknown ({why})"),
+                None => String::new(),
+            };
             if json {
-                let rows: Vec<_> = list.iter().map(|p| serde_json::json!({"Witness": p.witness, "DeviceUdf": p.device_udf, "Description": p.description})).collect();
+                let rows: Vec<_> = list.iter().map(|p| serde_json::json!({"Witness": p.witness, "DeviceUdf": p.device_udf, "Description": p.description, "Requested": asked(p)})).collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else if list.is_empty() {
                 println!("No connection requests are waiting.");
             } else {
                 for p in &list {
+                    let requested = asked(p);
                     println!(
-                        "{}  device {} {}",
+                        "{}  device {} {}{}",
                         p.witness,
                         p.device_udf,
-                        p.description.as_deref().unwrap_or("")
+                        p.description.as_deref().unwrap_or(""),
+                        match requested.is_empty() {
+                            true => String::new(),
+                            false => format!("  (asks for: {requested})"),
+                        }
                     );
                 }
             }
             Ok(())
         }
         DeviceCommand::Accept { witness, rights } => {
-            respond(data, common, &witness, Some(rights.rights()?))
+            // The rights named, or else those the device asked for, or else the default.
+            let rights = match rights.given()? {
+                Some(rights) => rights,
+                None => {
+                    let device = session::open(data)?;
+                    let acc = device.account(common.account.as_deref())?;
+                    let asked = connect::pending(&device, &acc)?
+                        .into_iter()
+                        .find(|p| p.witness.eq_ignore_ascii_case(&witness))
+                        .and_then(|p| p.requested());
+                    match asked {
+                        Some(Ok(rights)) => rights,
+                        Some(Err(why)) => bail!(
+                            "the device asks for rights this build does not know ({why}): name \
+                             the rights to grant with --rights"
+                        ),
+                        None => mesh_schema::rights::Rights::DEFAULT,
+                    }
+                }
+            };
+            respond(data, common, &witness, Some(rights))
         }
         DeviceCommand::Reject { witness } => respond(data, common, &witness, None),
         DeviceCommand::Auth { udf, rights } => {

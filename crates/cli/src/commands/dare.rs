@@ -325,18 +325,27 @@ fn recipients_of(
     let mut device = None;
     let mut keys = Vec::new();
     for arg in args {
-        if !arg.contains('@') || std::path::Path::new(arg).exists() {
+        // (An address never holds a '/': `./name@x` is a file.)
+        if !arg.contains('@') || arg.contains('/') {
             keys.push(keyfile::recipient(arg)?);
             continue;
+        }
+        // A file of that name is not silently taken for the address, nor the other way round.
+        if std::path::Path::new(arg).exists() {
+            anyhow::bail!(
+                "'{arg}' is both a file here and an address: write ./{arg} for the key file"
+            );
         }
         if device.is_none() {
             device = Some(crate::session::open(data)?);
         }
         let device = device.as_ref().expect("opened");
         let acc = device.account(account)?;
-        let key = match mesh_client::groups::group_key(device, &acc, arg)? {
-            Some(key) => Some(key),
-            None => mesh_client::messages::contact_key(&acc, arg)?,
+        // One of this device's accounts, then a contact (keys from a signed exchange), and only
+        // then a group this account was made a member of.
+        let key = match mesh_client::messages::contact_key(&acc, arg)? {
+            Some(key) if device.account(Some(arg)).is_err() => Some(key),
+            _ => mesh_client::groups::group_key(device, &acc, arg)?,
         };
         keys.push(key.ok_or_else(|| {
             anyhow::anyhow!(

@@ -37,6 +37,14 @@ impl RightsArg {
         Ok(Rights::parse(&self.rights)?)
     }
 
+    /// The rights named, if any.
+    pub fn given(&self) -> anyhow::Result<Option<Rights>> {
+        match self.rights.is_empty() {
+            true => Ok(None),
+            false => Ok(Some(Rights::parse(&self.rights)?)),
+        }
+    }
+
     pub fn rights(&self) -> anyhow::Result<Rights> {
         if self.rights.is_empty() {
             Ok(Rights::DEFAULT)

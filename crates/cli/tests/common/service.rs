@@ -263,16 +263,20 @@ pub fn connect_by_witness(service: &Service, admin: &Path, dir: &Path) {
 
 /// `device request alice@example.com` on the device at `dir`: the witness it shows.
 pub fn request_witness(service: &Service, dir: &Path) -> String {
-    super::json_in(
-        dir,
-        &[
-            "device",
-            "request",
-            "alice@example.com",
-            "--service",
-            &service.url,
-        ],
-    )["Witness"]
+    request_witness_with(service, dir, &[])
+}
+
+/// As [`request_witness`], with more arguments (`--rights …`).
+pub fn request_witness_with(service: &Service, dir: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "device",
+        "request",
+        "alice@example.com",
+        "--service",
+        &service.url,
+    ];
+    args.extend_from_slice(extra);
+    super::json_in(dir, &args)["Witness"]
         .as_str()
         .unwrap()
         .to_string()

@@ -559,7 +559,9 @@ pub fn operate_member(
 ) -> Outcome {
     let host = ctx.host;
     let admin = ServiceHost::admin_key(&member.group)?;
-    over_limit(host, &member.group.address, 1)?;
+    // Metered as the member, not the group: anyone may present a profile, and the group's own
+    // allowance is not theirs to spend.
+    over_limit(host, &format!("member {}", member.profile_udf), 1)?;
     Ok(crate::operate::operate_for(
         host.store.as_ref(),
         &host.shares,
@@ -569,6 +571,7 @@ pub fn operate_member(
         crate::operate::Grantee {
             udf: &member.profile_udf,
             address: Some(&member.address),
+            authentication: Some(&member.admin_udf),
         },
         r,
     )?)
