@@ -418,7 +418,10 @@ pub fn run(cmd: DareCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
                     .or_else(|_| env.decrypt_with_seed(&seed))?,
                 // No key named: the device's account decrypts, as itself or as a member of the
                 // group the envelope is encrypted to.
-                _ if a.key.is_empty() && env.is_encrypted() => {
+                _ if a.key.is_empty()
+                    && !env.header.recipients.is_empty()
+                    && crate::session::home(data).has_device() =>
+                {
                     let device = crate::session::open(data)?;
                     let acc = device.account(a.account.as_deref())?;
                     match mesh_client::groups::decrypt(&device, &acc, &env)? {
