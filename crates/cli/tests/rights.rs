@@ -375,7 +375,7 @@ fn rights_are_changed_in_place() {
 
 /// A device may ask for rights when it requests to join (`device request --rights`): the
 /// administrator sees them in `device pending`, and `device accept` without `--rights` grants
-/// what was asked; with `--rights`, what the administrator names.
+/// what was asked — but the account's key itself (`web`) only when the administrator names it.
 #[test]
 fn rights_asked_for_at_request_are_the_administrators_to_grant() {
     let data = tempfile::tempdir().unwrap();
@@ -387,7 +387,7 @@ fn rights_asked_for_at_request_are_the_administrators_to_grant() {
         common::service::request_witness_with(&service, dir, &["--rights", rights])
     };
     let laptop_witness = ask(laptop, "message,web");
-    let phone_witness = ask(phone, "web");
+    let phone_witness = ask(phone, "threshold");
     let pending = json_in(a, &["device", "pending"]);
     let asked = |witness: &str| {
         pending
@@ -399,18 +399,26 @@ fn rights_asked_for_at_request_are_the_administrators_to_grant() {
             .clone()
     };
     assert_eq!(asked(&laptop_witness), "message,web");
-    assert_eq!(asked(&phone_witness), "web");
-    // Granted as asked; and as the administrator says instead.
-    ok_in(a, &["device", "accept", &laptop_witness]);
+    assert_eq!(asked(&phone_witness), "threshold");
+    // The account's key itself only when the administrator names it; the rest as asked.
+    let refused = fails_in(a, DEVICE_PASS, &["device", "accept", &laptop_witness]);
+    assert!(refused.contains("--rights"), "{refused}");
+    ok_in(
+        a,
+        &[
+            "device",
+            "accept",
+            &laptop_witness,
+            "--rights",
+            "message,web",
+        ],
+    );
     ok_in(laptop, &["device", "complete"]);
     assert_eq!(
         rights_listed(a, laptop),
         serde_json::json!(["message", "web"])
     );
-    ok_in(
-        a,
-        &["device", "accept", &phone_witness, "--rights", "threshold"],
-    );
+    ok_in(a, &["device", "accept", &phone_witness]);
     ok_in(phone, &["device", "complete"]);
     assert_eq!(rights_listed(a, phone), serde_json::json!(["threshold"]));
 }

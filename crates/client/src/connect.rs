@@ -303,6 +303,15 @@ pub fn pending(device: &Device, account: &Account) -> Result<Vec<PendingRequest>
     Ok(out)
 }
 
+/// The request showing `witness` among `pending` (dashes and case aside), if any.
+pub fn find_request<'a>(
+    pending: &'a [PendingRequest],
+    witness: &str,
+) -> Option<&'a PendingRequest> {
+    let wanted = normalize(witness);
+    pending.iter().find(|p| normalize(&p.witness) == wanted)
+}
+
 fn normalize(witness: &str) -> String {
     witness
         .chars()

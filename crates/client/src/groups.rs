@@ -200,7 +200,6 @@ pub fn delete(device: &Device, group: &Account, member: &str) -> Result<usize> {
         )));
     }
     let mut session = Session::open(device, group)?;
-    let synced = session.synced_index(CatalogKind::Access.name());
     let removed = (|| -> Result<()> {
         for grant in &grants {
             group.delete(CatalogKind::Access, &grant.capability)?;
@@ -211,6 +210,8 @@ pub fn delete(device: &Device, group: &Account, member: &str) -> Result<usize> {
     if let Err(e) = removed {
         // Not taken by the service: the grants stand there, so they stand here too (a retry
         // finds the member and removes them again).
+        // (Back to what the service holds now: a push cut short may have taken some of it.)
+        let synced = session.synced_index(CatalogKind::Access.name());
         session.truncate_local(CatalogKind::Access.name(), synced)?;
         return Err(e);
     }
@@ -281,6 +282,7 @@ pub fn memberships(account: &Account) -> Result<Vec<Membership>> {
         return Ok(vec![]);
     }
     let mut found: Vec<Membership> = Vec::new();
+    let mut ambiguous: Vec<String> = Vec::new();
     for r in messages::received(account)? {
         let Received::GroupInvitation { message, sender } = r else {
             continue;
@@ -296,19 +298,27 @@ pub fn memberships(account: &Account) -> Result<Vec<Membership>> {
         match found.iter().position(|f| f.group == m.group) {
             None => found.push(m),
             Some(at) => {
-                let later = match (
+                let (new, kept) = (
                     signed::verify_profile_user(&m.profile),
                     signed::verify_profile_user(&found[at].profile),
-                ) {
-                    (Ok((new, _)), Ok((kept, _))) => new.replaces(&kept),
-                    _ => false,
+                );
+                let (same, later) = match (&new, &kept) {
+                    (Ok((new, new_udf)), Ok((kept, kept_udf))) => {
+                        (new_udf == kept_udf, new.replaces(kept))
+                    }
+                    _ => (false, false),
                 };
-                if m.key == found[at].key || later {
+                if same || later {
                     found[at] = m;
+                } else {
+                    // Two profiles for one group address, neither the other's successor: which
+                    // is the group cannot be told here, so neither is used.
+                    ambiguous.push(m.group);
                 }
             }
         }
     }
+    found.retain(|m| !ambiguous.contains(&m.group));
     Ok(found)
 }
 

@@ -1074,11 +1074,16 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
                 None => {
                     let device = session::open(data)?;
                     let acc = device.account(common.account.as_deref())?;
-                    let asked = connect::pending(&device, &acc)?
-                        .into_iter()
-                        .find(|p| p.witness.eq_ignore_ascii_case(&witness))
-                        .and_then(|p| p.requested());
+                    let pending = connect::pending(&device, &acc)?;
+                    let asked =
+                        connect::find_request(&pending, &witness).and_then(|p| p.requested());
                     match asked {
+                        // The account's key itself is given only when the administrator names it.
+                        Some(Ok(rights)) if rights.web => bail!(
+                            "the device asks for the web right (the account's decryption key \
+                             itself, kept after a removal): grant it, or others, by naming them \
+                             with --rights"
+                        ),
                         Some(Ok(rights)) => rights,
                         Some(Err(why)) => bail!(
                             "the device asks for rights this build does not know ({why}): name \

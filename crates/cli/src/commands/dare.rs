@@ -424,16 +424,20 @@ pub fn run(cmd: DareCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
                 {
                     let device = crate::session::open(data)?;
                     let acc = device.account(a.account.as_deref())?;
-                    match mesh_client::groups::decrypt(&device, &acc, &env)? {
-                        Some(plaintext) => plaintext,
-                        None => {
+                    // As a member of a group first; else (or if the group's service refuses)
+                    // with the account's own key, the group's refusal said if that fails too.
+                    let as_member = mesh_client::groups::decrypt(&device, &acc, &env);
+                    match as_member {
+                        Ok(Some(plaintext)) => plaintext,
+                        other => {
                             let ring = acc.ring_for_envelopes(std::slice::from_ref(&env))?;
-                            env.plaintext(&ring).map_err(|_| {
-                                anyhow::anyhow!(
+                            env.plaintext(&ring).map_err(|_| match other {
+                                Err(group) => anyhow::anyhow!(group),
+                                _ => anyhow::anyhow!(
                                     "no decryption key is available: {} holds no key (nor a \
                                      group's share) this envelope is encrypted to",
                                     acc.address
-                                )
+                                ),
                             })?
                         }
                     }
