@@ -132,13 +132,7 @@ pub fn is_request(account: &Account, message_id: &str) -> Result<bool> {
 /// The requests to this account not yet answered (by any of its devices), oldest first (sync
 /// first to see new ones).
 pub fn pending(account: &Account) -> Result<Vec<Pending>> {
-    Ok(messages::unanswered(account, pick, answered_marker)?
-        .into_iter()
-        .map(|r| Pending {
-            message: r.request.0,
-            sender: r.sender,
-        })
-        .collect())
+    messages::pending(account, pick, answered_marker)
 }
 
 /// Answer the request `message_id`: accept or reject it. Only a request whose sender checked

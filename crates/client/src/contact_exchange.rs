@@ -399,13 +399,7 @@ fn pick(r: Received) -> Option<messages::Request<(MessageContact, Option<String>
 /// The contact requests to this account not yet answered by any of its devices, oldest first
 /// (sync first to see new ones).
 pub fn pending(account: &Account) -> Result<Vec<Pending>> {
-    Ok(messages::unanswered(account, pick, answered_marker)?
-        .into_iter()
-        .map(|r| Pending {
-            message: r.request.0,
-            sender: r.sender,
-        })
-        .collect())
+    messages::pending(account, pick, answered_marker)
 }
 
 /// What to do with a contact request.
@@ -553,10 +547,7 @@ const MOST_KEPT: usize = 1000;
 const MOST_TAKEN: usize = 10_000;
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64
 }
 
 /// Sync the account, then take the replies to this device's contact requests that came (and

@@ -237,8 +237,14 @@ fn membership(message: &GroupInvitation, sender: &Sender) -> Option<Membership> 
     let Sender::Verified(from) = sender else {
         return None;
     };
+    membership_of(message.contact.as_ref()?, from.address())
+}
+
+/// A membership from the contact an invitation carries (untrusted: anything that does not read
+/// as a group's contact, with a profile for its address and a serviced capability, is none).
+fn membership_of(contact: &serde_json::Value, invited_by: &str) -> Option<Membership> {
     let contact: ContactGroup =
-        serde_json::from_value(message.contact.as_ref()?.get("ContactGroup")?.clone()).ok()?;
+        serde_json::from_value(contact.get("ContactGroup")?.clone()).ok()?;
     let address = contact.network_addresses.first()?;
     let group = address.address.clone()?.to_ascii_lowercase();
     let profile = address.enveloped_profile_account.clone()?;
@@ -264,18 +270,18 @@ fn membership(message: &GroupInvitation, sender: &Sender) -> Option<Membership> 
         capability: capability.id?,
         share: capability.enveloped_key_shares.first()?.clone(),
         service,
-        invited_by: from.address().to_string(),
+        invited_by: invited_by.to_string(),
     })
 }
 
-/// The groups this account was made a member of (the latest invitation to each), from its
-/// inbound spool (sync first).
+/// The groups this account was made a member of, from its inbound spool (sync first).
 ///
 /// A group's profile is self-signed, and anyone can make one for any address: an invitation is
 /// taken only from this account itself or a contact whose key it keeps (from a signed
-/// exchange), and the first group profile taken for an address stays — a later invitation for
-/// that address is taken only with the same key or a successor profile (a key rotation of the
-/// group), never one that would send what is encrypted to the group to another key.
+/// exchange); a later invitation for an address is taken only with the same profile or its
+/// successor (a key rotation of the group), and two different profiles for one address make it
+/// ambiguous, so that neither is used — never one that would send what is encrypted to the
+/// group to another key.
 pub fn memberships(account: &Account) -> Result<Vec<Membership>> {
     // A device without the message right reads no messages: it is a member of nothing.
     if !account.rights().message {
@@ -386,4 +392,30 @@ fn decrypt_as(
         }
         other => other,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever an invitation's contact holds, reading it never panics, and nothing that is
+        /// not a group's contact with a profile and a capability is taken for a membership.
+        #[test]
+        fn any_contact_reads_without_panic(text in ".{0,400}", nested in ".{0,200}") {
+            let values = [
+                serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default(),
+                serde_json::json!({ "ContactGroup": text }),
+                serde_json::json!({ "ContactGroup": { "NetworkAddresses": [{
+                    "Address": nested,
+                    "EnvelopedProfileAccount": text,
+                    "Capabilities": [{ "CapabilityDecryptServiced": nested }],
+                    "ServiceUrl": text,
+                }]}}),
+            ];
+            for value in values {
+                prop_assert!(super::membership_of(&value, "a@example.com").is_none());
+            }
+        }
+    }
 }

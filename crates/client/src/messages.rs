@@ -219,6 +219,22 @@ pub(crate) fn unanswered<T>(
         .collect())
 }
 
+/// The requests `pick` finds not yet answered, as they are shown (the request itself, who sent
+/// it), whatever else `pick` keeps beside each.
+pub(crate) fn pending<T, U>(
+    account: &Account,
+    pick: impl FnMut(Received) -> Option<Request<(T, U)>>,
+    marker: impl Fn(&str, &str) -> String,
+) -> Result<Vec<Pending<T>>> {
+    Ok(unanswered(account, pick, marker)?
+        .into_iter()
+        .map(|r| Pending {
+            message: r.request.0,
+            sender: r.sender,
+        })
+        .collect())
+}
+
 /// The one request with MessageId `id` that `pick` finds (answered or not); refused if none, or
 /// more than one, carries that id.
 pub(crate) fn the_request<T>(

@@ -714,19 +714,21 @@ impl ServiceHost {
         Ok(marks)
     }
 
-    /// The refusal (403) of messages from `senders` to the account `recipient` of this
-    /// service, if the account blocked one of them.
-    pub(crate) fn not_blocked(&self, recipient: &str, senders: &[String]) -> Result<(), Refusal> {
-        let Some(record) = self.store.account(recipient)? else {
-            return Ok(());
-        };
-        let blocked = self.blocked_senders(&record)?;
+    /// The refusal (403) of messages from `senders` to the account `recipient` (as the caller
+    /// read it) of this service, if the account blocked one of them.
+    pub(crate) fn not_blocked(
+        &self,
+        recipient: &AccountRecord,
+        senders: &[String],
+    ) -> Result<(), Refusal> {
+        let blocked = self.blocked_senders(recipient)?;
         if let Some(sender) = senders
             .iter()
             .find(|s| blocked.iter().any(|b| b.eq_ignore_ascii_case(s)))
         {
             return Err(Refusal::Forbidden(format!(
-                "{recipient} does not take messages from {sender}"
+                "{} does not take messages from {sender}",
+                recipient.address
             )));
         }
         Ok(())

@@ -147,12 +147,11 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
     let accounts = recipients(&r.accounts);
     over_sender_bytes(host, domain, bytes.saturating_mul(accounts.len() as u64))?;
     for address in &accounts {
-        if host.store.account(address)?.is_none() {
-            return Err(Refusal::NotFound(format!(
-                "no account {address} on this service"
-            )));
-        }
-        host.not_blocked(address, &senders)?;
+        let record = host
+            .store
+            .account(address)?
+            .ok_or_else(|| Refusal::NotFound(format!("no account {address} on this service")))?;
+        host.not_blocked(&record, &senders)?;
         // Over the limit, the sending service keeps the messages and tries again later.
         over_limit(host, address, r.messages.len() as u64)?;
         over_inbound_bytes(host, address, bytes)?;

@@ -383,8 +383,11 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
         over_sender_bytes(host, address, bytes.saturating_mul(recipients.len() as u64))?;
         // Recipients of this service: their allowance too, before anything is applied.
         for recipient in &recipients {
-            if host.serves(recipient).is_ok() && host.store.account(recipient)?.is_some() {
-                host.not_blocked(recipient, std::slice::from_ref(address))?;
+            if host.serves(recipient).is_err() {
+                continue;
+            }
+            if let Some(record) = host.store.account(recipient)? {
+                host.not_blocked(&record, std::slice::from_ref(address))?;
                 over_inbound_bytes(host, recipient, bytes)?;
                 over_queued_bytes(host, recipient, bytes)?;
             }
