@@ -19,6 +19,13 @@ fn changes_made_offline_are_saved_and_uploaded_later() {
     assert_eq!(container_status(a, "MMM_Application")["Service"], 1);
 
     service.kill();
+    // What needs the service and cannot wait says so, and keeps nothing half made: a contact
+    // published while the service is away is not kept as published.
+    let refused = fails_in(a, DEVICE_PASS, &["contact", "static"]);
+    assert!(refused.contains("cannot reach"), "{refused}");
+    let kept = std::fs::read_to_string(a.join("accounts/alice@example.com/contact-requests.json"))
+        .unwrap_or_default();
+    assert!(!kept.contains("Locator"), "{kept}");
     let out = ok_in(a, &["password", "add", "bank.example", "alice", "pw1"]);
     assert!(
         out.contains("Added bank.example") && out.contains("saved; will upload"),

@@ -196,25 +196,32 @@ pub fn publish(
     let expires = lifetime.map(|l| unix_now() + l.as_secs().max(1));
     let not_on_or_after = expires.map(rfc3339).transpose()?;
     // Kept first: an answer never comes to a publication this device forgot.
+    let locator = mesh_udf::earl_locator(&key);
+    let path = account.dir().join(FILE);
     store::append_to_list(
-        &account.dir().join(FILE),
+        &path,
         Sent {
             message_id,
             recipient: ANYONE.into(),
             pin,
             expires,
             taken: vec![],
-            locator: Some(mesh_udf::earl_locator(&key)),
+            locator: Some(locator.clone()),
         },
     )?;
-    crate::preconfig::publish(
+    let published = crate::preconfig::publish(
         device,
         account,
         &key,
         sealed.to_json()?.as_bytes(),
         Some(PUBLISHED_CONTACT),
         not_on_or_after,
-    )?;
+    );
+    if let Err(e) = published {
+        // Never published (the service out of reach, say): nothing of it is kept.
+        forget_publication(account, &locator)?;
+        return Err(e);
+    }
     Ok(format!("mcu://{}/{key}", account.address))
 }
 
@@ -316,6 +323,18 @@ fn send_contact(
     session.send(&[to.to_string()], sealed)
 }
 
+/// Forget the publication at `locator` among those whose answers are taken; false if there was
+/// none.
+fn forget_publication(account: &Account, locator: &str) -> Result<bool> {
+    store::locked(&account.dir().join(FILE), || {
+        let mut list = load(account)?;
+        let before = list.len();
+        list.retain(|s| s.locator.as_deref() != Some(locator));
+        save(account, &list)?;
+        Ok(list.len() != before)
+    })
+}
+
 /// Withdraw the contact published at `uri` (this account's): its publication deleted at the
 /// service (a fetch then finds nothing) and its answers no longer taken.
 pub fn unpublish(device: &Device, account: &Account, uri: &str) -> Result<()> {
@@ -326,15 +345,7 @@ pub fn unpublish(device: &Device, account: &Account, uri: &str) -> Result<()> {
             account.address
         )));
     }
-    let path = account.dir().join(FILE);
-    let known = store::locked(&path, || {
-        let mut list = load(account)?;
-        let before = list.len();
-        list.retain(|s| s.locator.as_deref() != Some(locator.as_str()));
-        save(account, &list)?;
-        Ok(list.len() != before)
-    })?;
-    if !known {
+    if !forget_publication(account, &locator)? {
         return Err(ClientError::Invalid(format!(
             "no contact of this device's is published at {uri}"
         )));
