@@ -98,6 +98,11 @@ enum Command {
         #[command(flatten)]
         common: catalog::Common,
     },
+    /// Open the device for a while without its passphrase: prints `export MESH_SESSION=…`
+    /// (`eval "$(mesh unlock)"`).
+    Unlock(commands::unlock::UnlockArgs),
+    /// End every unlocked session of the device.
+    Lock(commands::unlock::LockArgs),
     /// Devices connected to the account.
     Device {
         #[command(subcommand)]
@@ -151,6 +156,8 @@ fn main() {
         Command::Device { cmd, common } => catalog::device(cmd, &common, &cli.data),
         Command::Message { cmd, common } => commands::message::run(cmd, &common, &cli.data),
         Command::Group { cmd, common } => commands::group::run(cmd, &common, &cli.data),
+        Command::Unlock(a) => commands::unlock::unlock(a, &cli.data),
+        Command::Lock(a) => commands::unlock::lock(a, &cli.data),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

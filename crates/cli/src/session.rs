@@ -1,11 +1,14 @@
 //! Opening the device context for a command: the data directory (`--data`, `$MESH_DATA`, or the
-//! user's data directory) and the passphrase (`$MESH_PASSPHRASE`, or asked for on the terminal).
+//! user's data directory) and the passphrase (`$MESH_PASSPHRASE`, or asked for on the terminal),
+//! or instead of the passphrase an unlocked session's token (`$MESH_SESSION`, from `mesh
+//! unlock`).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use mesh_client::{Device, MeshHome};
+use mesh_client::unlock::SESSION_ENV;
+use mesh_client::{ClientError, Device, MeshHome};
 
 pub const PASSPHRASE_ENV: &str = "MESH_PASSPHRASE";
 pub const EXPORT_PASSPHRASE_ENV: &str = "MESH_EXPORT_PASSPHRASE";
@@ -45,14 +48,65 @@ pub fn open(data: &Option<PathBuf>) -> anyhow::Result<Device> {
     if !home.has_device() {
         return Err(mesh_client::ClientError::NoDevice.into());
     }
+    if let Some(device) = open_unlocked(&home)? {
+        return Ok(device);
+    }
     let pass = passphrase(PASSPHRASE_ENV, "Device passphrase", false)?;
     Ok(home.open(&pass)?)
+}
+
+/// Open the device context, which must exist, for a command that gives the account's authority
+/// away or takes its secrets out (export, escrow, rekey, a new device or its rights, removing a
+/// device, unbind, move, a new passphrase): always with the passphrase, never a session, so
+/// that whoever holds a session's token may use the device for a while but not take it over.
+pub fn open_with_passphrase(data: &Option<PathBuf>) -> anyhow::Result<Device> {
+    let home = home(data);
+    if !home.has_device() {
+        return Err(mesh_client::ClientError::NoDevice.into());
+    }
+    let pass = passphrase(PASSPHRASE_ENV, "Device passphrase", false).map_err(|e| {
+        if session_given() {
+            e.context("this command needs the device's passphrase itself, not a session")
+        } else {
+            e
+        }
+    })?;
+    Ok(home.open(&pass)?)
+}
+
+/// Whether a session's token is given (an empty `$MESH_SESSION` is none).
+fn session_given() -> bool {
+    std::env::var_os(SESSION_ENV).is_some_and(|t| !t.is_empty())
+}
+
+/// The device opened by the session in `$MESH_SESSION`, if one is given. A session that cannot
+/// be used is an error, unless the passphrase can be had instead (`$MESH_PASSPHRASE`, or a
+/// terminal to ask on): then a note says why, and the caller asks for it.
+fn open_unlocked(home: &MeshHome) -> anyhow::Result<Option<Device>> {
+    let Some(token) = std::env::var_os(SESSION_ENV).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    match home.open_session(&token.to_string_lossy()) {
+        Ok(device) => Ok(Some(device)),
+        Err(e @ ClientError::SessionEnded(_))
+            if std::env::var_os(PASSPHRASE_ENV).is_some() || std::io::stdin().is_terminal() =>
+        {
+            eprintln!("note: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Open the device context, creating the device on first use.
 pub fn open_or_create(data: &Option<PathBuf>) -> anyhow::Result<Device> {
     let home = home(data);
     let new = !home.has_device();
+    if !new {
+        if let Some(device) = open_unlocked(&home)? {
+            return Ok(device);
+        }
+    }
     let pass = passphrase(
         PASSPHRASE_ENV,
         if new {

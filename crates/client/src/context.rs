@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use hmac::{Hmac, Mac};
 use mesh_crypto::{PrivateKey, PublicKey, SecretSeed};
 use mesh_dare::catalog::Catalog;
+use mesh_dare::passphrase::PassphraseKey;
 use mesh_dare::{DareEnvelope, KeyParameters, KeyRing, Mode};
 use mesh_schema::assertion::ActivationDevice;
 use mesh_schema::catalog::CatalogedDevice;
@@ -368,7 +369,7 @@ impl MeshHome {
         &self.dir
     }
 
-    fn secrets_path(&self) -> PathBuf {
+    pub(crate) fn secrets_path(&self) -> PathBuf {
         self.dir.join("device.secrets")
     }
 
@@ -382,12 +383,17 @@ impl MeshHome {
             return Err(ClientError::NoDevice);
         }
         let sealed = std::fs::read(self.secrets_path())?;
-        let plain = store::open(
+        let (key, plain) = store::open_keeping_key(
             &sealed,
             passphrase,
             &self.secrets_path().display().to_string(),
         )?;
-        let secrets: Secrets = serde_json::from_slice(&plain)
+        self.device_from(key, &plain)
+    }
+
+    /// The device whose secrets `plain` are, opened by `key`.
+    pub(crate) fn device_from(&self, key: PassphraseKey, plain: &[u8]) -> Result<Device> {
+        let secrets: Secrets = serde_json::from_slice(plain)
             .map_err(|e| ClientError::Invalid(format!("device secrets: {e}")))?;
         let seed = SecretSeed::parse(&secrets.device_secret)?;
         let envelope = DareEnvelope::parse(&std::fs::read(self.dir.join("device.dare"))?)?;
@@ -399,7 +405,8 @@ impl MeshHome {
         }
         Ok(Device {
             home: MeshHome::at(&self.dir),
-            passphrase: passphrase.to_string(),
+            key,
+            saved: std::sync::Mutex::new(secrets.clone()),
             secrets,
             seed,
             profile,
@@ -439,7 +446,8 @@ impl MeshHome {
         };
         let device = Device {
             home: MeshHome::at(&self.dir),
-            passphrase: passphrase.to_string(),
+            key: PassphraseKey::new(passphrase)?,
+            saved: std::sync::Mutex::new(Secrets::default()),
             secrets,
             seed,
             profile,
@@ -448,6 +456,37 @@ impl MeshHome {
         device.save_secrets()?;
         Ok(device)
     }
+}
+
+/// The accounts to write: `disk` (as another command may have left them), with each account
+/// `ours` added, changed or removed since `base` (what this command read or last wrote) taken
+/// from `ours`.
+fn merge_accounts(
+    base: &[AccountSecrets],
+    ours: &[AccountSecrets],
+    mut disk: Vec<AccountSecrets>,
+) -> Vec<AccountSecrets> {
+    let same = |a: &AccountSecrets, b: &AccountSecrets| {
+        serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
+    };
+    let find =
+        |list: &[AccountSecrets], address: &str| list.iter().position(|a| a.address == address);
+    for was in base {
+        if find(ours, &was.address).is_none() {
+            disk.retain(|a| a.address != was.address);
+        }
+    }
+    for now in ours {
+        let unchanged = find(base, &now.address).is_some_and(|i| same(&base[i], now));
+        if unchanged {
+            continue;
+        }
+        match find(&disk, &now.address) {
+            Some(i) => disk[i] = now.clone(),
+            None => disk.push(now.clone()),
+        }
+    }
+    disk
 }
 
 /// A profile, self-signed by the ProfileSignature key of `seed`, with its UDF as envelope id.
@@ -461,7 +500,7 @@ fn seal_profile(item: MeshItem, seed: &SecretSeed, udf: &str) -> Result<DareEnve
 }
 
 /// A directory only its owner can enter.
-fn create_private_dir(dir: &Path) -> Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     #[cfg(unix)]
     {
@@ -480,8 +519,13 @@ fn hostname() -> String {
 /// An unlocked device context.
 pub struct Device {
     home: MeshHome,
-    passphrase: String,
+    /// What the passphrase derived for `device.secrets`: seals it again without the
+    /// passphrase (and what an unlocked session keeps).
+    key: PassphraseKey,
     secrets: Secrets,
+    /// The secrets as this handle last read or wrote them: what another command changed since
+    /// is told from what this one did.
+    saved: std::sync::Mutex<Secrets>,
     seed: SecretSeed,
     profile: ProfileDevice,
     udf: String,
@@ -503,6 +547,18 @@ impl Device {
         )?)?)
     }
 
+    /// What the passphrase derived for the device's secrets (kept by an unlocked session).
+    pub(crate) fn passphrase_key(&self) -> &PassphraseKey {
+        &self.key
+    }
+
+    /// Seal the device's secrets under `key` from now on.
+    pub(crate) fn set_passphrase_key(&mut self, key: PassphraseKey) -> Result<()> {
+        self.save_secrets_under(&key)?;
+        self.key = key;
+        Ok(())
+    }
+
     /// A base key of this device (before any activation), by role.
     pub fn base_key(&self, role_name: &str) -> Result<PrivateKey> {
         role(&self.seed, role_name)
@@ -514,12 +570,43 @@ impl Device {
     }
 
     fn save_secrets(&self) -> Result<()> {
-        let plain =
-            serde_json::to_vec(&self.secrets).map_err(|e| ClientError::Invalid(e.to_string()))?;
-        store::write_atomic(
-            &self.home.secrets_path(),
-            &store::seal(&plain, &self.passphrase)?,
-        )
+        self.save_secrets_under(&self.key)
+    }
+
+    /// Write the secrets, sealed under `key`, under the file's lock. Another command of this
+    /// device may have written them since this one read them: what it changed is kept (each
+    /// account this command added, changed or removed is taken from this one, every other as
+    /// the file has it), and if it sealed them under a new passphrase, which this command's key
+    /// no longer opens, nothing is written (a new passphrase is not undone).
+    fn save_secrets_under(&self, key: &PassphraseKey) -> Result<()> {
+        let path = self.home.secrets_path();
+        store::locked(&path, || {
+            let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+            let accounts = match std::fs::read(&path) {
+                Ok(sealed) => {
+                    let plain = self.key.open(&sealed).map_err(|_| {
+                        ClientError::Invalid(format!(
+                            "{} was sealed under a new passphrase since this command opened                              the device: nothing was written; run the command again",
+                            path.display()
+                        ))
+                    })?;
+                    let disk: Secrets = serde_json::from_slice(&plain)
+                        .map_err(|e| ClientError::Invalid(format!("device secrets: {e}")))?;
+                    merge_accounts(&saved.accounts, &self.secrets.accounts, disk.accounts)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.secrets.accounts.clone(),
+                Err(e) => return Err(e.into()),
+            };
+            let merged = Secrets {
+                device_secret: self.secrets.device_secret.clone(),
+                accounts,
+            };
+            let plain =
+                serde_json::to_vec(&merged).map_err(|e| ClientError::Invalid(e.to_string()))?;
+            store::write_atomic(&path, &key.seal(&plain)?)?;
+            *saved = self.secrets.clone();
+            Ok(())
+        })
     }
 
     fn config(&self) -> Config {

@@ -6,6 +6,8 @@ use thiserror::Error;
 pub enum ClientError {
     #[error("wrong passphrase (or the file {0} is damaged)")]
     BadPassphrase(String),
+    #[error("the session in $MESH_SESSION cannot be used ({0}): run `mesh unlock` again, or unset MESH_SESSION to give the passphrase")]
+    SessionEnded(String),
     #[error("no device here yet: create an account first (mesh account create ADDRESS)")]
     NoDevice,
     #[error("no account {0} on this device (mesh account list shows them)")]

@@ -26,6 +26,7 @@ pub mod preconfig;
 pub mod reconnect;
 pub mod rotation;
 pub mod store;
+pub mod unlock;
 
 pub use catalogs::CatalogKind;
 pub use context::{Account, Device, MeshHome};

@@ -5,6 +5,8 @@
 use std::io::Write;
 use std::path::Path;
 
+use mesh_dare::passphrase::PassphraseKey;
+
 use crate::{ClientError, Result};
 
 /// Replace `path` with `data` so that a crash leaves either the old or the new file.
@@ -89,10 +91,25 @@ pub fn seal(plaintext: &[u8], passphrase: &str) -> Result<Vec<u8>> {
 
 /// Decrypt a sealed file's content with `passphrase`.
 pub fn open(data: &[u8], passphrase: &str, what: &str) -> Result<Vec<u8>> {
-    mesh_dare::passphrase::open(data, passphrase).map_err(|e| match e {
+    Ok(open_keeping_key(data, passphrase, what)?.1)
+}
+
+/// Decrypt a sealed file's content with `passphrase`, keeping the key that opened it (to seal
+/// the file again without the passphrase).
+pub fn open_keeping_key(
+    data: &[u8],
+    passphrase: &str,
+    what: &str,
+) -> Result<(PassphraseKey, Vec<u8>)> {
+    PassphraseKey::open_with(data, passphrase).map_err(|e| bad_passphrase(e, what))
+}
+
+/// A wrong passphrase (or key) as the person at the keyboard is told it.
+pub(crate) fn bad_passphrase(e: mesh_dare::DareError, what: &str) -> ClientError {
+    match e {
         mesh_dare::DareError::BadMac | mesh_dare::DareError::Decryption(_) => {
             ClientError::BadPassphrase(what.to_string())
         }
         other => other.into(),
-    })
+    }
 }

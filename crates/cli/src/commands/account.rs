@@ -374,7 +374,7 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
             emit(a.json, &out, print_account)
         }
         AccountCommand::Export(a) => {
-            let device = session::open(data)?;
+            let device = session::open_with_passphrase(data)?;
             // Refused before the passphrase is asked for.
             let account = device.account(a.account.as_deref())?;
             if account.root().is_none() {
@@ -395,7 +395,7 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
         }
         AccountCommand::Connect(a) => {
             let rights = a.rights.rights()?;
-            let device = session::open(data)?;
+            let device = session::open_with_passphrase(data)?;
             let account = device.account(a.account.as_deref())?;
             let udf = mesh_client::preconfig::claim(
                 &device,
@@ -415,7 +415,7 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
         AccountCommand::Pin(a) => {
             let valid = parse_duration(&a.expire)?;
             let rights = a.rights.rights()?;
-            let device = session::open(data)?;
+            let device = session::open_with_passphrase(data)?;
             let account = device.account(a.account.as_deref())?;
             let (pin, uri) = mesh_client::connect::register_pin(&device, &account, valid, rights)?;
             // The URI names the account, and so its domain: a new device finds the service
@@ -463,7 +463,7 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
             a.force,
         ),
         AccountCommand::Escrow(a) => {
-            let mut device = session::open(data)?;
+            let mut device = session::open_with_passphrase(data)?;
             let account = device.account(a.account.as_deref())?;
             let shares =
                 device.escrow_account(Some(&account.address), a.quorum, a.shares, a.keep_root)?;
@@ -503,7 +503,7 @@ pub fn run(cmd: AccountCommand, data: &Option<PathBuf>) -> anyhow::Result<()> {
             })
         }
         AccountCommand::Rekey(a) => {
-            let mut device = session::open(data)?;
+            let mut device = session::open_with_passphrase(data)?;
             let address = device.account(a.account.as_deref())?.address;
             let report = crate::commands::online::rekey(
                 &mut device,

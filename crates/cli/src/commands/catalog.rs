@@ -198,6 +198,9 @@ pub enum DeviceCommand {
     },
     /// On the new device: collect the answer and join the account.
     Complete,
+    /// Change the passphrase that seals this device's secrets (the current one is asked for,
+    /// the new one from $MESH_NEW_PASSPHRASE or typed twice); every unlocked session ends.
+    Passphrase,
     /// On an administrator device: show a pairing code for a new device (it rotates every 15 s).
     Add {
         /// Pair with a code (the only mode of `add`; the flag names it for the reader).
@@ -1068,11 +1071,11 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
             Ok(())
         }
         DeviceCommand::Accept { witness, rights } => {
+            let device = session::open_with_passphrase(data)?;
             // The rights named, or else those the device asked for, or else the default.
             let rights = match rights.given()? {
                 Some(rights) => rights,
                 None => {
-                    let device = session::open(data)?;
                     let acc = device.account(common.account.as_deref())?;
                     let pending = connect::pending(&device, &acc)?;
                     let asked =
@@ -1093,12 +1096,12 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
                     }
                 }
             };
-            respond(data, common, &witness, Some(rights))
+            respond(&device, common, &witness, Some(rights))
         }
-        DeviceCommand::Reject { witness } => respond(data, common, &witness, None),
+        DeviceCommand::Reject { witness } => respond(&session::open(data)?, common, &witness, None),
         DeviceCommand::Auth { udf, rights } => {
             let rights = rights.named()?;
-            let device = session::open(data)?;
+            let device = session::open_with_passphrase(data)?;
             let acc = device.account(common.account.as_deref())?;
             let changed = mesh_client::reconnect::change_rights(&device, &acc, &udf, rights)?;
             if json {
@@ -1129,7 +1132,7 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
             rights,
         } => {
             let rights = rights.rights()?;
-            let device = session::open(data)?;
+            let device = session::open_with_passphrase(data)?;
             let acc = device.account(common.account.as_deref())?;
             let udf = mesh_client::pairing::add_device(
                 &device,
@@ -1175,7 +1178,7 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
             Ok(())
         }
         DeviceCommand::Delete { udf, shares } => {
-            let mut device = session::open(data)?;
+            let mut device = session::open_with_passphrase(data)?;
             let acc = device.account(common.account.as_deref())?;
             if udf.eq_ignore_ascii_case(device.udf()) {
                 bail!("{udf} is this device: remove it from another administrator device");
@@ -1235,7 +1238,7 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
             Ok(())
         }
         DeviceCommand::Preconfig { out } => {
-            let device = session::open(data)?;
+            let device = session::open_with_passphrase(data)?;
             let acc = device.account(common.account.as_deref())?;
             let (uri, udf) = mesh_client::preconfig::preconfigure(&device, &acc, &out)?;
             if json {
@@ -1264,6 +1267,7 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
             }
             Ok(())
         }
+        DeviceCommand::Passphrase => super::unlock::change_passphrase(data, json),
         DeviceCommand::Complete => {
             let mut device = session::open(data)?;
             let joined = if mesh_client::preconfig::is_waiting(&device) {
@@ -1288,15 +1292,14 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
 
 /// Answer a connection request on an administrator device.
 fn respond(
-    data: &Option<PathBuf>,
+    device: &mesh_client::Device,
     common: &Common,
     witness: &str,
     accept: Option<mesh_schema::rights::Rights>,
 ) -> anyhow::Result<()> {
-    let device = session::open(data)?;
     let acc = device.account(common.account.as_deref())?;
     let udf = mesh_client::connect::respond(
-        &device,
+        device,
         &acc,
         witness,
         accept.is_some(),

@@ -13,6 +13,7 @@ pub mod key;
 pub mod message;
 pub mod online;
 pub mod service;
+pub mod unlock;
 
 use mesh_schema::rights::Rights;
 

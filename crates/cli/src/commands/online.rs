@@ -79,7 +79,7 @@ fn same_service(a: &ServiceArgs, account: &mesh_client::Account) -> anyhow::Resu
 
 /// `mesh account move --service URL`: switch to a service that holds this very account.
 pub fn move_account(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
-    let device = session::open(data)?;
+    let device = session::open_with_passphrase(data)?;
     let account = device.account(a.account.as_deref())?;
     let url = a
         .service
@@ -97,7 +97,7 @@ pub fn move_account(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()
 }
 
 pub fn unbind(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
-    let device = session::open(data)?;
+    let device = session::open_with_passphrase(data)?;
     let account = device.account(a.account.as_deref())?;
     same_service(&a, &account)?;
     Session::open(&device, &account)?.unbind()?;

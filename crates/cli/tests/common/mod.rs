@@ -62,6 +62,7 @@ pub fn mesh_in(dir: &std::path::Path, passphrase: &str, args: &[&str]) -> Output
         .env("MESH_DATA", dir)
         .env("MESH_PASSPHRASE", passphrase)
         .env_remove("MESH_EXPORT_PASSPHRASE")
+        .env_remove("MESH_SESSION")
         .stdin(std::process::Stdio::null())
         .output()
         .expect("mesh runs")
