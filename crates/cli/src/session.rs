@@ -57,7 +57,7 @@ pub fn open(data: &Option<PathBuf>) -> anyhow::Result<Device> {
 
 /// Open the device context, which must exist, for a command that gives the account's authority
 /// away or takes its secrets out (export, escrow, rekey, a new device or its rights, removing a
-/// device, unbind, move, a new passphrase): always with the passphrase, never a session, so
+/// device, a group's new member, bind, unbind, move, a new passphrase): always with the passphrase, never a session, so
 /// that whoever holds a session's token may use the device for a while but not take it over.
 pub fn open_with_passphrase(data: &Option<PathBuf>) -> anyhow::Result<Device> {
     let home = home(data);

@@ -287,6 +287,31 @@ fn a_command_still_running_cannot_undo_a_new_passphrase_or_another_commands_chan
             && listed.contains(&"two@example.com".to_string()),
         "{listed:?}"
     );
+    // Both adding the same account: the second is refused, and the first's stays whole.
+    let mut third = home.open("old").unwrap();
+    let mut fourth = home.open("old").unwrap();
+    third.create_account("same@example.com").unwrap();
+    let err = fourth
+        .create_account("same@example.com")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("already"), "{err}");
+    let opened = home.open("old").unwrap();
+    let account = opened.account(Some("same@example.com")).unwrap();
+    assert!(
+        account
+            .list(mesh_client::CatalogKind::Device)
+            .unwrap()
+            .len()
+            == 1
+    );
+    // Both removing it: removed (both changing it differently is refused: the unit test of
+    // merge_accounts).
+    let mut fifth = home.open("old").unwrap();
+    let mut sixth = home.open("old").unwrap();
+    fifth.forget_account("same@example.com").unwrap();
+    sixth.forget_account("same@example.com").unwrap();
     // A command opened before a new passphrase (by the passphrase or by a session) writes
     // nothing after it: the new passphrase stays, and the old one opens nothing.
     let mut stale = home.open("old").unwrap();
@@ -303,6 +328,10 @@ fn a_command_still_running_cannot_undo_a_new_passphrase_or_another_commands_chan
     assert!(home.open("old").is_err());
     let (listed, _) = home.open("new").unwrap().accounts();
     assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(
+        !listed.contains(&"same@example.com".to_string()),
+        "{listed:?}"
+    );
     assert!(home.open_session(&token).is_err());
 }
 
@@ -322,6 +351,14 @@ fn a_session_does_not_give_the_account_away() {
         vec!["device", "accept", "AAAA-BBBB"],
         vec!["device", "passphrase"],
         vec!["device", "preconfig", "--out", "x.json"],
+        vec!["device", "auth", "MAAA-AAAA", "--rights", "web"],
+        vec!["device", "add", "--code"],
+        vec!["device", "delete", "MAAA-AAAA"],
+        vec!["account", "connect", "mcu://alice@example.com/EAAA"],
+        vec!["account", "bind", "--service", "http://127.0.0.1:9"],
+        vec!["account", "unbind"],
+        vec!["account", "move", "--service", "http://127.0.0.1:9"],
+        vec!["group", "add", "team@example.com", "bob@example.com"],
     ] {
         let mut env = session.to_vec();
         env.push(("MESH_EXPORT_PASSPHRASE", "exported"));
@@ -344,6 +381,13 @@ fn a_session_does_not_give_the_account_away() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Rights that do not parse are refused before the passphrase is asked for.
+    let err = refused(&run(
+        a,
+        &[],
+        &["device", "accept", "AAAA", "--rights", "bogus"],
+    ));
+    assert!(!err.contains("passphrase"), "{err}");
     // A lifetime past the longest is refused before any passphrase is asked for.
     let err = refused(&run(a, &[], &["unlock", "--minutes", "20000"]));
     assert!(err.contains("--minutes"), "{err}");
@@ -377,12 +421,13 @@ fn lock_removes_sessions_and_nothing_else() {
     #[cfg(unix)]
     {
         let elsewhere = tempfile::tempdir().unwrap();
-        std::fs::write(elsewhere.path().join("precious"), "x").unwrap();
+        let precious = elsewhere.path().join("0123456789abcdef0123456789abcdef");
+        std::fs::write(&precious, "x").unwrap();
         std::fs::remove_dir_all(a.join("sessions")).unwrap();
         std::os::unix::fs::symlink(elsewhere.path(), a.join("sessions")).unwrap();
         let err = refused(&run(a, &[("MESH_PASSPHRASE", DEVICE_PASS)], &["unlock"]));
         assert!(err.contains("not a directory of this device"), "{err}");
         succeeds(&run(a, &[], &["lock"]));
-        assert!(elsewhere.path().join("precious").exists());
+        assert!(precious.exists());
     }
 }

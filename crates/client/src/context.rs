@@ -460,33 +460,46 @@ impl MeshHome {
 
 /// The accounts to write: `disk` (as another command may have left them), with each account
 /// `ours` added, changed or removed since `base` (what this command read or last wrote) taken
-/// from `ours`.
+/// from `ours`. An account both changed (added, changed or removed by each) is a conflict:
+/// `Err` with its address, and nothing is to be written (neither undoes the other's).
 fn merge_accounts(
     base: &[AccountSecrets],
     ours: &[AccountSecrets],
     mut disk: Vec<AccountSecrets>,
-) -> Vec<AccountSecrets> {
-    let same = |a: &AccountSecrets, b: &AccountSecrets| {
-        serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
+) -> std::result::Result<Vec<AccountSecrets>, String> {
+    let find = |list: &[AccountSecrets], address: &str| -> Option<serde_json::Value> {
+        list.iter()
+            .find(|a| a.address == address)
+            .map(|a| serde_json::to_value(a).unwrap_or_default())
     };
-    let find =
-        |list: &[AccountSecrets], address: &str| list.iter().position(|a| a.address == address);
-    for was in base {
-        if find(ours, &was.address).is_none() {
-            disk.retain(|a| a.address != was.address);
+    let mut addresses: Vec<&str> = base
+        .iter()
+        .chain(ours)
+        .map(|a| a.address.as_str())
+        .collect();
+    addresses.sort_unstable();
+    addresses.dedup();
+    for address in addresses {
+        let (was, now) = (find(base, address), find(ours, address));
+        if was == now {
+            continue; // not changed by this command: as the file has it
+        }
+        let theirs = find(&disk, address);
+        if theirs == now {
+            continue; // the other command made the same change
+        }
+        if theirs != was {
+            return Err(address.to_string());
+        }
+        match ours.iter().find(|a| a.address == address) {
+            Some(mine) => match disk.iter_mut().find(|a| a.address == address) {
+                Some(theirs) => *theirs = mine.clone(),
+                None => disk.push(mine.clone()),
+            },
+            None => disk.retain(|a| a.address != address),
         }
     }
-    for now in ours {
-        let unchanged = find(base, &now.address).is_some_and(|i| same(&base[i], now));
-        if unchanged {
-            continue;
-        }
-        match find(&disk, &now.address) {
-            Some(i) => disk[i] = now.clone(),
-            None => disk.push(now.clone()),
-        }
-    }
-    disk
+    Ok(disk)
 }
 
 /// A profile, self-signed by the ProfileSignature key of `seed`, with its UDF as envelope id.
@@ -573,11 +586,26 @@ impl Device {
         self.save_secrets_under(&self.key)
     }
 
+    /// Whether another command of this device has added `address` since this one opened it
+    /// (its directory is then that command's, not a leftover to clear).
+    fn saved_elsewhere(&self, address: &str) -> Result<bool> {
+        let Ok(sealed) = std::fs::read(self.home.secrets_path()) else {
+            return Ok(false);
+        };
+        let Ok(plain) = self.key.open(&sealed) else {
+            return Ok(false); // refused when this command writes
+        };
+        let disk: Secrets = serde_json::from_slice(&plain)
+            .map_err(|e| ClientError::Invalid(format!("device secrets: {e}")))?;
+        Ok(disk.accounts.iter().any(|a| a.address == address))
+    }
+
     /// Write the secrets, sealed under `key`, under the file's lock. Another command of this
     /// device may have written them since this one read them: what it changed is kept (each
     /// account this command added, changed or removed is taken from this one, every other as
-    /// the file has it), and if it sealed them under a new passphrase, which this command's key
-    /// no longer opens, nothing is written (a new passphrase is not undone).
+    /// the file has it); if both changed one account, or the other sealed them under a new
+    /// passphrase, which this command's key no longer opens, nothing is written (neither undoes
+    /// the other).
     fn save_secrets_under(&self, key: &PassphraseKey) -> Result<()> {
         let path = self.home.secrets_path();
         store::locked(&path, || {
@@ -586,13 +614,23 @@ impl Device {
                 Ok(sealed) => {
                     let plain = self.key.open(&sealed).map_err(|_| {
                         ClientError::Invalid(format!(
-                            "{} was sealed under a new passphrase since this command opened                              the device: nothing was written; run the command again",
+                            "{} no longer opens with the key this command opened it with (a new \
+                             passphrase since, or a damaged file): nothing was written; run the \
+                             command again",
                             path.display()
                         ))
                     })?;
                     let disk: Secrets = serde_json::from_slice(&plain)
                         .map_err(|e| ClientError::Invalid(format!("device secrets: {e}")))?;
-                    merge_accounts(&saved.accounts, &self.secrets.accounts, disk.accounts)
+                    merge_accounts(&saved.accounts, &self.secrets.accounts, disk.accounts).map_err(
+                        |address| {
+                            ClientError::Invalid(format!(
+                                "another command changed the secrets of {address} on this \
+                                 device since this one opened it: nothing was written; run the \
+                                 command again"
+                            ))
+                        },
+                    )?
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.secrets.accounts.clone(),
                 Err(e) => return Err(e.into()),
@@ -684,7 +722,9 @@ impl Device {
         if !is_address(address) {
             return Err(ClientError::BadAddress(address.to_string()));
         }
-        if self.secrets.accounts.iter().any(|a| a.address == address) {
+        if self.secrets.accounts.iter().any(|a| a.address == address)
+            || self.saved_elsewhere(address)?
+        {
             return Err(ClientError::AccountExists(address.to_string()));
         }
         let profile = ProfileUser::from_seed(&seed, address, None)?;
@@ -1787,6 +1827,78 @@ impl Account {
 mod tests {
     use super::*;
     use mesh_schema::catalog::CatalogedCredential;
+
+    fn secrets_of(address: &str, version: &str) -> AccountSecrets {
+        AccountSecrets {
+            address: address.into(),
+            account_secret: Some(version.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn merging_keeps_both_commands_changes_and_refuses_to_choose_between_them() {
+        let (x1, x2, y, z) = (
+            secrets_of("x@example.com", "1"),
+            secrets_of("x@example.com", "2"),
+            secrets_of("y@example.com", "1"),
+            secrets_of("z@example.com", "1"),
+        );
+        let names = |list: &[AccountSecrets]| {
+            let mut v: Vec<String> = list
+                .iter()
+                .map(|a| format!("{}={}", a.address, a.account_secret.clone().unwrap()))
+                .collect();
+            v.sort();
+            v.join(",")
+        };
+        // Each added one: both kept.
+        let merged = merge_accounts(&[], std::slice::from_ref(&y), vec![z.clone()]).unwrap();
+        assert_eq!(names(&merged), "y@example.com=1,z@example.com=1");
+        // This one changed x, the other added z: x as changed, z kept.
+        let merged = merge_accounts(
+            std::slice::from_ref(&x1),
+            std::slice::from_ref(&x2),
+            vec![x1.clone(), z.clone()],
+        )
+        .unwrap();
+        assert_eq!(names(&merged), "x@example.com=2,z@example.com=1");
+        // This one removed x, the other did not touch it: removed; the other's z kept.
+        let merged =
+            merge_accounts(std::slice::from_ref(&x1), &[], vec![x1.clone(), z.clone()]).unwrap();
+        assert_eq!(names(&merged), "z@example.com=1");
+        // Not touched here: whatever the other did to x stands (changed, or removed).
+        let merged = merge_accounts(
+            &[x1.clone(), y.clone()],
+            &[x1.clone(), y.clone()],
+            vec![x2.clone(), y.clone()],
+        )
+        .unwrap();
+        assert_eq!(names(&merged), "x@example.com=2,y@example.com=1");
+        let merged =
+            merge_accounts(std::slice::from_ref(&x1), std::slice::from_ref(&x1), vec![]).unwrap();
+        assert_eq!(names(&merged), "");
+        // Both made the same change: that change.
+        let merged = merge_accounts(std::slice::from_ref(&x1), &[], vec![z.clone()]).unwrap();
+        assert_eq!(names(&merged), "z@example.com=1");
+        // Both changed x (both added it, both changed it, one changed and one removed it):
+        // neither is chosen.
+        for (base, ours, disk) in [
+            (vec![], vec![x1.clone()], vec![x2.clone()]),
+            (vec![x1.clone()], vec![x2.clone()], vec![]),
+            (vec![x1.clone()], vec![], vec![x2.clone()]),
+            (
+                vec![x1.clone()],
+                vec![x2.clone()],
+                vec![secrets_of("x@example.com", "3")],
+            ),
+        ] {
+            assert_eq!(
+                merge_accounts(&base, &ours, disk).err().as_deref(),
+                Some("x@example.com")
+            );
+        }
+    }
 
     /// `count` entries ("entry 0", …) encrypted to `key`.
     fn entries_for(key: &PublicKey, count: usize) -> Vec<DareEnvelope> {

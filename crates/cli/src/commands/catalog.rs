@@ -1071,9 +1071,10 @@ pub fn device(cmd: DeviceCommand, common: &Common, data: &Option<PathBuf>) -> an
             Ok(())
         }
         DeviceCommand::Accept { witness, rights } => {
+            let given = rights.given()?;
             let device = session::open_with_passphrase(data)?;
             // The rights named, or else those the device asked for, or else the default.
-            let rights = match rights.given()? {
+            let rights = match given {
                 Some(rights) => rights,
                 None => {
                     let acc = device.account(common.account.as_deref())?;

@@ -50,7 +50,9 @@ pub fn run(cmd: GroupCommand, common: &Common, data: &Option<PathBuf>) -> anyhow
             Ok(())
         }),
         GroupCommand::Add { group, member } => {
-            let device = session::open(data)?;
+            // A member reads what the group holds, past and future: the passphrase, not a
+            // session.
+            let device = session::open_with_passphrase(data)?;
             let inviter = device.account(common.account.as_deref())?;
             let group_account = device.account(Some(&group))?;
             let id = groups::add(&device, &group_account, &inviter, &member)?;

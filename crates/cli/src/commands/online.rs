@@ -48,7 +48,8 @@ fn report_json(report: &online::SyncReport) -> serde_json::Value {
 }
 
 pub fn bind(a: ServiceArgs, data: &Option<PathBuf>) -> anyhow::Result<()> {
-    let device = session::open(data)?;
+    // Which service holds the account (and answers for it): the passphrase, not a session.
+    let device = session::open_with_passphrase(data)?;
     let account = device.account(a.account.as_deref())?;
     let info = online::hello(&account.address, a.service.as_deref())?;
     let (_, report) = Session::bind(&device, &account, &info)?;
