@@ -5,7 +5,7 @@
 //! after — on container files and on PostgreSQL. Then the rotation request itself, attacked.
 
 mod common;
-use common::service::{alice_with_a_password, connect_by_witness, Postgres, Service};
+use common::service::{alice_with_a_password, connect_by_witness, repoint, Postgres, Service};
 use common::*;
 
 use std::path::Path;
@@ -433,4 +433,123 @@ fn contacts_take_a_rotated_profile() {
     let last = listed.as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["Text"], "got it", "{listed}");
     assert_eq!(last["Verified"], true, "{listed}");
+}
+
+/// What a service (or whoever writes its files) appends to one of the account's catalogs on
+/// its own: `entry`, made as the catalog `like` makes entries (encrypted to the account, as
+/// anyone can make them, for the credential catalog) and signed by no one, under a UniqueId of
+/// its choosing.
+fn plant(
+    service: &Service,
+    admin: &Path,
+    (like, catalog): (&str, &str),
+    id: &str,
+    entry: mesh_schema::MeshItem,
+) {
+    let local = mesh_dare::catalog::Catalog::open(
+        admin.join(format!("accounts/alice@example.com/{like}.dare")),
+        Mode::Read,
+    )
+    .unwrap();
+    let env = local
+        .put_entry(
+            id,
+            Some(entry.type_name()),
+            entry.to_json().unwrap().as_bytes(),
+            &[],
+        )
+        .unwrap();
+    let mut stored = mesh_dare::catalog::Catalog::open_or_create(
+        service
+            .data
+            .join(format!("store/accounts/alice@example.com/{catalog}.dare")),
+        &[],
+    )
+    .unwrap();
+    stored.apply_envelope(env).unwrap();
+}
+
+#[test]
+fn a_rotation_gives_nothing_to_a_device_the_service_put_in_the_catalog() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = Service::start(data.path(), None);
+    let a = tempfile::tempdir().unwrap();
+    let a = a.path();
+    alice_with_a_password(&service, a);
+    // Mallory's device, made anywhere.
+    let m = tempfile::tempdir().unwrap();
+    let m = m.path();
+    ok_in(m, &["account", "create", "mallory@example.com"]);
+    let m_udf = udf_of(m);
+    let profile =
+        mesh_dare::DareEnvelope::parse(&std::fs::read(m.join("device.dare")).unwrap()).unwrap();
+    service.kill();
+    let planted = mesh_schema::catalog::CatalogedDevice {
+        udf: Some(m_udf.clone()),
+        device_udf: Some(m_udf.clone()),
+        enveloped_profile_device: Some(profile),
+        ..Default::default()
+    };
+    plant(
+        &service,
+        a,
+        ("MMM_Credential", "MMM_Device"),
+        "NPLANTED",
+        planted.into(),
+    );
+    // And a credential, encrypted as the credential catalog's are (a copy of one, say), in the
+    // access catalog, which is not encrypted: a rotation signing it again would write it out.
+    let credential = mesh_schema::catalog::CatalogedCredential {
+        service: Some("bank.example".into()),
+        password: Some("pw-planted".into()),
+        ..Default::default()
+    };
+    plant(
+        &service,
+        a,
+        ("MMM_Credential", "MMM_Access"),
+        "bank.example",
+        credential.into(),
+    );
+    service.restart();
+    repoint(a, &service.url);
+    ok_in(a, &["account", "sync"]);
+    let rotated = json_in(a, &["account", "rekey"]);
+    assert!(
+        !rotated.to_string().contains(&m_udf),
+        "the planted device is given the new keys: {rotated}"
+    );
+    // (Counted from the first change the administrator key signed: the device entry; the
+    // access catalog had none before the planted entry.)
+    assert_eq!(rotated["Unsigned"], 1, "{rotated}");
+    let access = std::fs::read(
+        service
+            .data
+            .join("store/accounts/alice@example.com/MMM_Access.dare"),
+    )
+    .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&access).contains("pw-planted"),
+        "a credential is written out in the access catalog"
+    );
+    // Nothing for it in what the rotation left for the devices to collect (with no other
+    // device, nothing at all).
+    let Ok(local) = Container::open(
+        service
+            .data
+            .join("store/accounts/alice@example.com/MMM_Local.dare"),
+        Mode::Read,
+    ) else {
+        return;
+    };
+    let mallory = MeshHome::at(m).open(DEVICE_PASS).unwrap();
+    let mut ring = KeyRing::new();
+    ring.add_private(mallory.base_key("Encryption").unwrap());
+    for i in 1..local.frame_count() {
+        let env = local.read(i).unwrap();
+        assert!(
+            env.plaintext(&ring).is_err(),
+            "frame {i} opens for the planted device"
+        );
+    }
 }

@@ -1715,7 +1715,19 @@ impl Account {
                 if signed {
                     (true, Vec::new(), Vec::new())
                 } else {
-                    let (keep, gone) = self.administrators_entries(kind, &catalog, &authority)?;
+                    let (mut keep, gone) =
+                        self.administrators_entries(kind, &catalog, &authority)?;
+                    // What the administrator key signed stays, whatever came after it that it
+                    // did not sign (a removal deleted by the service on its own).
+                    let kept: std::collections::HashSet<String> =
+                        keep.iter().filter_map(CatalogKind::key_of).collect();
+                    keep.extend(
+                        self.signed_entries(kind)?
+                            .0
+                            .into_iter()
+                            .filter(|(key, _)| !kept.contains(key))
+                            .map(|(_, item)| item),
+                    );
                     (false, keep, gone)
                 }
             };
@@ -1749,6 +1761,69 @@ impl Account {
             }
         }
         Ok(upgraded)
+    }
+
+    /// The entries of an administered catalog (devices, access) as the account's administrator
+    /// key made them, for what gives keys, shares or rights (a rotation, the removals a bind
+    /// sends): its frames walked in order, each change taken only if the key of the account's
+    /// current profile signed it ([`mesh_dare::catalog::entry_signed_by`]) and it was not
+    /// made before (an old change of the administrator's, appended again, would undo what it
+    /// changed since); an entry of another type than the catalog's is not taken. A service
+    /// that adds, deletes or replays entries on its own changes nothing here. A rotation signs
+    /// every entry that stays again, so what earlier keys signed is left out; the count
+    /// returned is of the frames after the first the current key signed that it did not sign
+    /// (none, but for what someone else put there).
+    pub(crate) fn signed_entries(
+        &self,
+        kind: CatalogKind,
+    ) -> Result<(Vec<(String, MeshItem)>, usize)> {
+        let path = self.dir.join(format!("{}.dare", kind.name()));
+        if !path.exists() {
+            return Ok((Vec::new(), 0));
+        }
+        let authority: PublicKey = mesh_schema::key::required(
+            &self.profile.administrator_signature,
+            "AdministratorSignature",
+        )?;
+        let catalog = Catalog::open_walking(&path, Mode::Read)?;
+        let container = catalog.container();
+        let mut seen = std::collections::HashSet::new();
+        let mut latest: HashMap<String, Option<u64>> = HashMap::new();
+        let (mut signed_yet, mut unsigned) = (false, 0);
+        for i in 1..container.frame_count() {
+            let envelope = container.read(i)?;
+            let Some(meta) = envelope
+                .content_meta()
+                .ok()
+                .filter(|m| m.unique_id.is_some())
+            else {
+                continue; // not a change of an entry (an index frame)
+            };
+            if !mesh_dare::catalog::entry_signed_by(&envelope, kind.name(), &authority)
+                || !seen.insert(mesh_dare::catalog::entry_digest(&envelope, kind.name()))
+            {
+                unsigned += usize::from(signed_yet);
+                continue;
+            }
+            signed_yet = true;
+            let deleted = meta.event.as_deref() == Some(mesh_dare::catalog::EVENT_DELETE);
+            latest.insert(meta.unique_id.unwrap_or_default(), (!deleted).then_some(i));
+        }
+        let mut indexes: Vec<u64> = latest.into_values().flatten().collect();
+        indexes.sort_unstable();
+        let entries = self
+            .read_entries(&catalog, &indexes)?
+            .into_iter()
+            .filter(|item| {
+                matches!(
+                    (kind, item),
+                    (CatalogKind::Device, MeshItem::CatalogedDevice(_))
+                        | (CatalogKind::Access, MeshItem::CatalogedAccess(_))
+                )
+            })
+            .map(|item| (CatalogKind::key_of(&item).unwrap_or_default(), item))
+            .collect();
+        Ok((entries, unsigned))
     }
 
     /// Of an administered catalog written by an earlier build (when any device could write

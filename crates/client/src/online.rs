@@ -737,8 +737,11 @@ impl<'a> Session<'a> {
         // The devices removed from the account go with the bind, so that the service refuses
         // them from its first request on.
         let admin = account.administrator_key()?;
+        // As the administrator key recorded them: a removal the service deleted on its own
+        // still goes.
         let revocations = account
-            .list(CatalogKind::Access)?
+            .signed_entries(CatalogKind::Access)?
+            .0
             .into_iter()
             .filter_map(|(key, _)| {
                 key.strip_prefix(mesh_schema::catalog::REVOKED_PREFIX)

@@ -69,6 +69,9 @@ pub struct RotationReport {
     /// The rotation was made, but what follows it (the other devices' new records) could not
     /// all be uploaded: why. The next `mesh account sync` uploads the rest.
     pub unfinished: Option<String>,
+    /// Changes of the device and access catalogs the administrator key did not sign (a service
+    /// adding, deleting or replaying entries on its own), left out of the rotation.
+    pub unsigned: usize,
 }
 
 /// The account's root from escrow shares, checked to be `account_udf`'s.
@@ -190,9 +193,10 @@ pub fn rotate(
     let admin = keys.administrator.clone();
     let created = profile.updated.clone();
 
-    // Which devices stay.
-    let devices: Vec<(String, CatalogedDevice)> = account
-        .list(CatalogKind::Device)?
+    // Which devices stay: of those the administrator key put in the device catalog, never an
+    // entry the service added, deleted or replayed on its own (it would be given the new keys).
+    let (signed_devices, unsigned_devices) = account.signed_entries(CatalogKind::Device)?;
+    let devices: Vec<(String, CatalogedDevice)> = signed_devices
         .into_iter()
         .map(|(key, item)| Ok((key, expect_item!(item, CatalogedDevice)?)))
         .collect::<Result<_>>()?;
@@ -292,6 +296,7 @@ pub fn rotate(
         }
     };
     let mut firsts = Vec::new();
+    let mut unsigned = unsigned_devices;
     let written = (|| -> Result<()> {
         let mut catalog = view.open_catalog(CatalogKind::Device)?;
         let id = |udf: &str| view.entry_id(CatalogKind::Device, udf);
@@ -314,7 +319,10 @@ pub fn rotate(
             put_record(&mut catalog, record)?;
         }
         let mut catalog = view.open_catalog(CatalogKind::Access)?;
-        let current = account.list(CatalogKind::Access)?;
+        // Signed again below: only what the administrator key signed, and only access entries
+        // (never an entry of another catalog put here, which would be written out in clear).
+        let (current, unsigned_access) = account.signed_entries(CatalogKind::Access)?;
+        unsigned += unsigned_access;
         for (key, item) in &current {
             let of_removed = match item {
                 MeshItem::CatalogedAccess(a) => matches!(
@@ -473,6 +481,7 @@ pub fn rotate(
         administrators,
         removed,
         unfinished: finished.err().map(|e| e.to_string()),
+        unsigned,
     })
 }
 

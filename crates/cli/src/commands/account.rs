@@ -567,6 +567,7 @@ fn rotation_out(
         "Administrators": report.administrators,
         "Removed": report.removed,
         "Unfinished": report.unfinished,
+        "Unsigned": report.unsigned,
     })
 }
 
@@ -588,6 +589,13 @@ fn print_rotation(o: &serde_json::Value) {
             "  kept as an administrator device: {} (if it is not yours, remove it with \
              `mesh account rekey --remove {0}`)",
             udf.as_str().unwrap_or_default()
+        );
+    }
+    if let Some(n) = o["Unsigned"].as_u64().filter(|n| *n > 0) {
+        println!(
+            "  warning: {n} change(s) of the device and access catalogs were not signed by the \
+             administrator key and were left out (the service holds entries no administrator \
+             device made)"
         );
     }
     if let Some(why) = o["Unfinished"].as_str() {
