@@ -176,3 +176,73 @@ fn forged_post(alice: &std::path::Path, url: &str) -> Vec<Vec<u8>> {
     })
     .collect()
 }
+
+/// Messages from another service are counted apart from the recipient's own updates: another
+/// service posting many messages (each accepted or refused) does not stop the recipient from
+/// uploading its own changes.
+#[test]
+fn another_services_messages_do_not_use_up_the_recipients_own_updates() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (net_port, com_port) = (free_port(), free_port());
+    let net_listen = format!("127.0.0.1:{net_port}");
+    let com_listen = format!("127.0.0.1:{com_port}");
+    let com_peer = format!("example.net=http://{net_listen}");
+    let net_peer = format!("example.com=http://{com_listen}");
+    let net = Service::start_with(
+        d2.path(),
+        None,
+        &[
+            "--plain-http",
+            "--listen",
+            &net_listen,
+            "--peer",
+            &net_peer,
+            "--account-updates-per-minute",
+            "12",
+        ],
+    );
+    let com = Service::start_with(
+        d1.path(),
+        None,
+        &["--plain-http", "--listen", &com_listen, "--peer", &com_peer],
+    );
+    let (alice, bob) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    ok_in(alice.path(), &["account", "create", "alice@example.com"]);
+    ok_in(alice.path(), &["account", "bind", "--service", &com.url]);
+    ok_in(bob.path(), &["account", "create", "bob@example.net"]);
+    ok_in(bob.path(), &["account", "bind", "--service", &net.url]);
+    for i in 0..24 {
+        ok_in(
+            alice.path(),
+            &["message", "send", "bob@example.net", &format!("hello {i}")],
+        );
+    }
+    // What the other service has delivered (or been refused) by now.
+    let inbound = net
+        .data
+        .join("store/accounts/bob@example.net/MMM_Inbound.dare");
+    // Until the other service is turned away (the account's allowance for its messages is
+    // used up): no more arrive for a while.
+    let count = || {
+        mesh_dare::Container::open(&inbound, mesh_dare::Mode::Read)
+            .map(|c| c.frame_count())
+            .unwrap_or(0)
+    };
+    let mut last = (count(), std::time::Instant::now());
+    while last.1.elapsed() < std::time::Duration::from_millis(1500) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if count() != last.0 {
+            last = (count(), std::time::Instant::now());
+        }
+    }
+    eprintln!("inbound frames: {}", last.0);
+    assert!(
+        last.0 < 25,
+        "every message was taken: the allowance was never reached"
+    );
+    let added = json_in(
+        bob.path(),
+        &["password", "add", "bank.example", "bob", "pw"],
+    );
+    assert!(added.get("Uploaded").is_none(), "{added}");
+}

@@ -101,6 +101,49 @@ fn preconfigured_device_is_claimed_and_joins() {
     assert!(refused.contains("403"), "{refused}");
     assert!(fails_in(gadget, DEVICE_PASS, &["device", "complete"]).contains("still waiting"));
 
+    // Someone with the QR code (a photograph of it) claims it in a claim that takes itself away
+    // again (its Event, which no signature covers, a deletion): refused, so the publication is
+    // not claimed behind the owner's back and left for the owner's claim to look first.
+    let thief = mesh_crypto::PrivateKey::generate(mesh_crypto::Algorithm::Ed448);
+    let message = mesh_schema::message::MessageClaim {
+        message_id: Some(mesh_udf::random::nonce(128).to_string()),
+        sender: Some("mallory@example.com".into()),
+        recipient: Some("maker@example.com".into()),
+        publication_id: Some(locator.clone()),
+        ..Default::default()
+    };
+    let item = mesh_schema::MeshItem::from(message);
+    let mut erasing = mesh_dare::DareEnvelope::encode(
+        item.to_json().unwrap().as_bytes(),
+        &mesh_dare::EnvelopeOptions {
+            meta: Some(mesh_dare::ContentMeta {
+                unique_id: Some(locator.clone()),
+                event: Some(mesh_dare::catalog::EVENT_DELETE.into()),
+                message_type: Some(item.type_name().into()),
+                ..Default::default()
+            }),
+            signers: vec![&thief],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let digest = mesh_dare::envelope::sha512(&erasing.payload);
+    erasing
+        .sign_over(&mesh_client::preconfig::claim_key(key).unwrap(), &digest)
+        .unwrap();
+    let refused = mesh_client::online::call_anonymous(
+        &info.url,
+        &mesh_protocol::Request::ClaimRequest(mesh_protocol::messages::ClaimRequest {
+            enveloped_message_claim: Some(erasing),
+        }),
+        &info.signature,
+        &info.encryption,
+    )
+    .map(|_| ())
+    .expect_err("a claim that deletes itself is refused")
+    .to_string();
+    assert!(refused.contains("Event"), "{refused}");
+
     let claimed = json_in(
         owner,
         &["account", "connect", &uri, "--service", &service.url],

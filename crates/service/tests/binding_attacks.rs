@@ -773,7 +773,8 @@ fn a_request_in_flight_is_not_run_twice() {
     assert_eq!(lab.index("MMM_Local"), 0);
 }
 
-/// Tickets, channels and connection requests are metered per account, apart from its updates.
+/// Tickets and channels are metered per account, apart from its updates (connection requests
+/// apart from both: `an_unsigned_connection_request_is_taken_only_from_its_device`).
 #[test]
 fn short_lived_state_is_metered() {
     let mut lab = lab();
@@ -839,7 +840,8 @@ fn a_refusal_that_names_no_request_is_still_a_refusal() {
 /// request is signed, but not by the device.
 #[test]
 fn an_unsigned_connection_request_is_taken_only_from_its_device() {
-    let lab = lab();
+    let mut lab = lab();
+    lab.host.state_limiter = mesh_service::limits::UpdateLimiter::new(3);
     let seed = mesh_crypto::SecretSeed::from_udf(mesh_udf::random::secret_seed(
         mesh_udf::KeySpecifier::new(0, 256).unwrap(),
         256,
@@ -914,6 +916,17 @@ fn an_unsigned_connection_request_is_taken_only_from_its_device() {
     // Signed by the device both inside and outside: taken (this build's form).
     assert!(connect(inner(Some(&device_key)), &device_key) < 300);
     assert_eq!(lab.index("MMM_Inbound"), before + 2);
+
+    // A stranger's flood of requests is metered on its own: it does not stop the account's
+    // devices from taking tickets (and so from syncing).
+    assert!(connect(inner(Some(&device_key)), &device_key) < 300);
+    assert_eq!(connect(inner(Some(&device_key)), &device_key), 429);
+    let ticket = Request::TicketRequest(TicketRequest {
+        account: Some("alice@example.com".into()),
+        enveloped_connection_device: Some(lab.connection.clone()),
+    });
+    let (status, text) = lab.send(&lab.seal(&ticket));
+    assert_eq!(status, 200, "{text}");
 }
 
 /// An entry whose header states a PayloadDigest that is not its payload's (the reference puts

@@ -43,9 +43,6 @@ pub fn connect(ctx: &Ctx, caller: &Caller, r: &ConnectRequest) -> Outcome {
             tracing::error!("account {address}: {e}");
             Refusal::Internal
         })?;
-    // Anyone can ask: connection requests are metered apart from the account's own updates,
-    // which they cannot then use up.
-    super::sync::over_state_limit(host, &address)?;
     let mut server_nonce = vec![0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut server_nonce);
     let client_nonce = request.client_nonce.clone().unwrap_or_default();
@@ -66,6 +63,11 @@ pub fn connect(ctx: &Ctx, caller: &Caller, r: &ConnectRequest) -> Outcome {
     // quarter of the cap (anyone may make them: they must not take the messages' room).
     let bytes = super::sync::message_bytes(std::slice::from_ref(&ack_env));
     super::sync::over_queued_requests(host, &address, bytes)?;
+    // Anyone can ask: connection requests are metered apart from the account's own updates,
+    // and from its own tickets and channels, which they cannot then use up (a stranger's flood
+    // of requests would stop the account's devices from syncing); and only once the request is
+    // one the spool takes.
+    super::sync::over_connection_limit(host, &address)?;
     let update = Update::append(INBOUND, vec![ack_env.clone()]);
     ctx.commit()?;
     host.store.transact(&address, &[update])?;
@@ -121,16 +123,21 @@ pub fn claim(ctx: &Ctx, r: &ClaimRequest) -> Outcome {
             "the claim names no publisher or publication".into(),
         ));
     };
-    // Claims are recorded under the publication id, so that there is only ever one.
-    if envelope
-        .content_meta()
-        .ok()
-        .and_then(|m| m.unique_id)
-        .as_deref()
-        != Some(id.as_str())
-    {
+    // Claims are recorded under the publication id, so that there is only ever one; and as a
+    // new entry, never one whose (unsigned) Event would take the claim away again, leaving the
+    // publication to be claimed once more.
+    let meta = envelope.content_meta().ok();
+    if meta.as_ref().and_then(|m| m.unique_id.as_deref()) != Some(id.as_str()) {
         return Err(Refusal::Malformed(
             "the claim envelope's UniqueId must be the publication id".into(),
+        ));
+    }
+    if meta
+        .and_then(|m| m.event)
+        .is_some_and(|e| e != mesh_dare::catalog::EVENT_NEW)
+    {
+        return Err(Refusal::Malformed(
+            "a claim is a new entry: its Event, if any, must be New".into(),
         ));
     }
     let publication = host

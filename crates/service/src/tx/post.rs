@@ -14,9 +14,7 @@ use mesh_protocol::Response;
 use mesh_schema::key::required;
 use mesh_schema::sender;
 
-use super::sync::{
-    message_bytes, over_inbound_bytes, over_limit, over_queued_bytes, over_sender_bytes,
-};
+use super::sync::{message_bytes, over_inbound_bytes, over_queued_bytes, over_sender_bytes};
 use super::{Ctx, Outcome};
 use crate::auth::{Caller, DeviceCaller};
 use crate::host::{ServiceHost, INBOUND};
@@ -152,10 +150,13 @@ pub fn post(ctx: &Ctx, caller: &Caller, r: &PostRequest) -> Outcome {
             .account(address)?
             .ok_or_else(|| Refusal::NotFound(format!("no account {address} on this service")))?;
         host.not_blocked(&record, &senders)?;
-        // Over the limit, the sending service keeps the messages and tries again later.
-        over_limit(host, address, r.messages.len() as u64)?;
-        over_inbound_bytes(host, address, bytes)?;
+        // Over a limit, the sending service keeps the messages and tries again later. What the
+        // spool cannot take is refused before anything is counted; messages from other
+        // services are counted apart from the account's own updates, which they cannot then
+        // use up.
         over_queued_bytes(host, address, bytes)?;
+        over_inbound_bytes(host, address, bytes)?;
+        super::sync::over_post_limit(host, address, r.messages.len() as u64)?;
     }
     ctx.commit()?;
     for (n, account) in accounts.iter().enumerate() {

@@ -98,6 +98,17 @@ pub(crate) fn over_limit(host: &ServiceHost, address: &str, n: u64) -> Result<()
     take(&host.limiter, address, n, "updates for", "entries")
 }
 
+/// The refusal (429) of `n` more messages from other services for `address`: as many a minute
+/// as its updates, counted apart from them.
+pub(crate) fn over_post_limit(host: &ServiceHost, address: &str, n: u64) -> Result<(), Refusal> {
+    take_from(
+        &host.limiter,
+        &format!("messages from other services:{address}"),
+        address,
+        (n, "messages from other services for", "messages"),
+    )
+}
+
 /// Octets a message takes in a spool, near enough (its payload and headers).
 pub(crate) fn message_bytes(messages: &[mesh_dare::DareEnvelope]) -> u64 {
     messages.iter().map(|m| m.payload.len() as u64 + 1024).sum()
@@ -154,15 +165,26 @@ pub(crate) fn over_sender_bytes(host: &ServiceHost, sender: &str, n: u64) -> Res
     )
 }
 
-/// The refusal (429) of one more short-lived thing (ticket, channel, connection request) for
-/// `address` if that is over its limit.
+/// The refusal (429) of one more short-lived thing the account's devices ask for (ticket,
+/// channel) for `address` if that is over its limit.
 pub(crate) fn over_state_limit(host: &ServiceHost, address: &str) -> Result<(), Refusal> {
     take(
         &host.state_limiter,
         address,
         1,
-        "tickets, channels and connection requests for",
+        "tickets and channels for",
         "of them",
+    )
+}
+
+/// Connection requests for `address`, which anyone may make: a bucket of their own (as many a
+/// minute as the account's tickets and channels, counted apart from them).
+pub(crate) fn over_connection_limit(host: &ServiceHost, address: &str) -> Result<(), Refusal> {
+    take_from(
+        &host.state_limiter,
+        &format!("connection requests:{address}"),
+        address,
+        (1, "connection requests for", "of them"),
     )
 }
 
@@ -173,8 +195,18 @@ fn take(
     what: &str,
     unit: &str,
 ) -> Result<(), Refusal> {
+    take_from(limiter, address, address, (n, what, unit))
+}
+
+/// Take `n` from the bucket `key` of `limiter` (the refusal names `address`).
+fn take_from(
+    limiter: &crate::limits::UpdateLimiter,
+    key: &str,
+    address: &str,
+    (n, what, unit): (u64, &str, &str),
+) -> Result<(), Refusal> {
     let limit = limiter.per_minute();
-    match limiter.take(address, n) {
+    match limiter.take(key, n) {
         Ok(()) => Ok(()),
         Err(Some(wait)) => Err(Refusal::TooMany(format!(
             "too many {what} {address}: this service takes {limit} {unit} a minute; try again \
