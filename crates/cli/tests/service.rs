@@ -415,3 +415,68 @@ fn a_request_made_twice_completes_with_either_acceptance() {
     // Nothing is left waiting on the device.
     assert!(err_in(b, &["device", "complete"]).contains("no connection request is pending"));
 }
+
+/// The administrator compares the witness it computes itself (from the account's key, the
+/// device's key and both nonces), never the one the service wrote: a service that files its
+/// own device's request under the witness the user's new device shows has it listed under its
+/// own witness, and the user's comparison fails.
+#[test]
+fn a_witness_the_service_wrote_is_not_taken() {
+    let data = tempfile::tempdir().unwrap();
+    // On one port throughout: the new devices' requests name it.
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut service = Service::start_with(data.path(), None, &["--listen", &listen]);
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [a, b, c] = [0, 1, 2].map(|i| dirs[i].path());
+    ok_in(a, &["account", "create", "alice@example.com"]);
+    ok_in(a, &["account", "bind", "--service", &service.url]);
+    let shown_by_b = common::service::request_witness(&service, b);
+    let c_witness = common::service::request_witness(&service, c);
+    service.kill();
+    // The service re-files c's request under b's witness, signed as the service signs.
+    let identity = mesh_service::host::Identity::from_sealed(
+        &std::fs::read(data.path().join("service.secrets")).unwrap(),
+        common::service::SERVICE_PASS,
+    )
+    .unwrap();
+    let inbound_path = data
+        .path()
+        .join("store/accounts/alice@example.com/MMM_Inbound.dare");
+    let mut inbound = mesh_dare::Container::open(&inbound_path, mesh_dare::Mode::Write).unwrap();
+    let mut forged = None;
+    for i in 1..inbound.frame_count() {
+        let env = inbound.read(i).unwrap();
+        let Ok(mesh_schema::MeshItem::AcknowledgeConnection(ack)) =
+            mesh_schema::signed::read(&env, &mesh_dare::KeyRing::new())
+        else {
+            continue;
+        };
+        if ack.witness.as_deref() == Some(c_witness.as_str()) {
+            let mut ack = *ack.clone();
+            ack.witness = Some(shown_by_b.clone());
+            ack.message_id = Some(shown_by_b.clone());
+            forged = Some(
+                mesh_schema::signed::seal_acknowledgement(
+                    &ack.into(),
+                    identity.signer(),
+                    &shown_by_b,
+                )
+                .unwrap(),
+            );
+        }
+    }
+    inbound
+        .append_envelope(forged.expect("c's acknowledgement"))
+        .unwrap();
+    drop(inbound);
+    service.restart();
+    common::service::repoint(a, &service.url);
+    let pending = json_in(a, &["device", "pending"]);
+    let rows = pending.as_array().unwrap();
+    let under_b: Vec<_> = rows.iter().filter(|r| r["Witness"] == shown_by_b).collect();
+    assert_eq!(under_b.len(), 1, "{pending}");
+    // What the user accepts, comparing b's witness, is b.
+    ok_in(a, &["device", "accept", &shown_by_b]);
+    ok_in(b, &["device", "complete"]);
+    assert!(fails_in(c, DEVICE_PASS, &["device", "complete"]).contains("waiting"));
+}

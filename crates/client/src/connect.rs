@@ -280,19 +280,37 @@ pub fn pending(device: &Device, account: &Account) -> Result<Vec<PendingRequest>
         let Ok((profile, device_udf)) = signed::verify_profile_device(device_env) else {
             continue;
         };
-        // The answer goes under the response id of the acknowledgement's MessageId, which is
-        // the witness (as the reference derives it: its ProtocolConnectPIN example).
-        let Some(witness) = ack.message_id.as_ref().or(ack.witness.as_ref()) else {
+        // The witness shown is the one computed here, from the account's key, the device's
+        // key and both nonces, never the one the service wrote: a service that put its own
+        // device's request under the witness another device shows would otherwise have it
+        // accepted. An acknowledgement whose witness is not that value is no request.
+        let (Ok(account_key), Ok(device_key)) = (
+            required(&account.profile.profile_signature, "ProfileSignature"),
+            required(&profile.profile_signature, "ProfileSignature"),
+        ) else {
             continue;
         };
-        let Ok(response_id) = ids::response_id_of_witness(witness) else {
+        let witness = ids::witness(
+            &account_key,
+            ack.server_nonce.as_deref().unwrap_or_default(),
+            &device_key,
+            request.client_nonce.as_deref().unwrap_or_default(),
+        );
+        // The answer goes under the response id of the acknowledgement's MessageId, which is
+        // the witness (as the reference derives it: its ProtocolConnectPIN example).
+        if ack.message_id.as_deref() != Some(witness.as_str())
+            || ack.witness.as_deref().is_some_and(|w| w != witness)
+        {
+            continue;
+        }
+        let Ok(response_id) = ids::response_id_of_witness(&witness) else {
             continue;
         };
         if answered.contains(&response_id) {
             continue;
         }
         out.push(PendingRequest {
-            witness: ack.witness.clone().unwrap_or_default(),
+            witness,
             device_udf,
             description: profile.description.clone(),
             response_id,

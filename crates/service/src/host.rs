@@ -64,6 +64,13 @@ pub struct Identity {
     pub tls: Option<crate::tls::TlsIdentity>,
 }
 
+impl Identity {
+    /// The key the service signs with.
+    pub fn signer(&self) -> &PrivateKey {
+        &self.sign
+    }
+}
+
 fn role(seed: &SecretSeed, role: &str) -> PrivateKey {
     profile_keys(seed)
         .expect("service seed")
