@@ -421,6 +421,11 @@ fn contacts_take_a_rotated_profile() {
     };
     assert_eq!(key_for_alice(), alice_key());
     let before = alice_key();
+    // A contact of hers published before she rotates.
+    let published = json_in(alice, &["contact", "static"])["Uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     ok_in(alice, &["account", "rekey"]);
     assert_ne!(alice_key(), before);
@@ -433,6 +438,15 @@ fn contacts_take_a_rotated_profile() {
     let last = listed.as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["Text"], "got it", "{listed}");
     assert_eq!(last["Verified"], true, "{listed}");
+    // The contact published before the rotation carries her earlier profile (keys a removed
+    // device of hers may hold): carol does not go back to it.
+    let err = fails_in(
+        carol,
+        DEVICE_PASS,
+        &["contact", "fetch", &published, "--service", &service.url],
+    );
+    assert!(err.contains("earlier"), "{err}");
+    assert_eq!(key_for_alice(), alice_key());
 }
 
 /// What a service (or whoever writes its files) appends to one of the account's catalogs on

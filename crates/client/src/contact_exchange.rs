@@ -531,6 +531,20 @@ fn keep_contact(account: &Account, address: &str, profile: &mesh_dare::DareEnvel
     let fresh = contact_entry(address, Some(profile.clone()), "MessageContact", None)?;
     let entry = match account.get(CatalogKind::Contact, &address.to_ascii_lowercase())? {
         Some(MeshItem::CatalogedContact(mut kept)) => {
+            // Never back to an earlier profile of theirs (a URI published before they rotated
+            // their keys, a request or reply carrying one): its keys may be held by the devices
+            // the rotation removed.
+            let held = kept
+                .enveloped_profile_user
+                .as_ref()
+                .and_then(|e| mesh_schema::signed::verify_profile_user(e).ok());
+            let offered = mesh_schema::signed::verify_profile_user(profile)?;
+            if held.is_some_and(|(held, _)| held.replaces(&offered.0)) {
+                return Err(ClientError::Invalid(format!(
+                    "the profile offered for {address} is earlier than the one kept for them \
+                     (their keys were rotated since): not taken"
+                )));
+            }
             kept.enveloped_profile_user = fresh.enveloped_profile_user;
             let anchors = fresh
                 .contact

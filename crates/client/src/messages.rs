@@ -123,18 +123,27 @@ fn check_chain(
     recipient: Option<&str>,
     profile: Option<DareEnvelope>,
     account: &str,
-    kept: Option<&str>,
+    kept: Option<&(String, ProfileUser)>,
 ) -> std::result::Result<VerifiedSender, String> {
     if !recipient.is_some_and(|r| r.eq_ignore_ascii_case(account)) {
         return Err("the message is addressed to another account".into());
     }
     let verified = check_signer(envelope, sender, profile)?;
-    if let Some(kept) = kept {
-        if kept != verified.udf {
+    if let Some((kept, held)) = kept {
+        if *kept != verified.udf {
             return Err(format!(
                 "its profile {} is not the one kept for this contact ({kept})",
                 verified.udf
             ));
+        }
+        // Signed under keys the contact has since rotated away (a removed device of theirs
+        // may hold them).
+        if held.replaces(&verified.profile) {
+            return Err(
+                "it is signed under an earlier profile of the sender: their keys were rotated \
+                 since"
+                    .into(),
+            );
         }
     }
     Ok(verified)
@@ -269,10 +278,13 @@ pub(crate) fn kept_profile_envelope(
     }
 }
 
-/// The profile UDF kept for `address` in the contact catalog, if any.
-fn kept_profile(account: &Account, address: &str) -> Result<Option<String>> {
+/// The profile kept for `address` in the contact catalog, if any, with its UDF.
+fn kept_profile(account: &Account, address: &str) -> Result<Option<(String, ProfileUser)>> {
     match kept_profile_envelope(account, address)? {
-        Some(envelope) => Ok(Some(signed::verify_profile_user(&envelope)?.1)),
+        Some(envelope) => {
+            let (profile, udf) = signed::verify_profile_user(&envelope)?;
+            Ok(Some((udf, profile)))
+        }
         None => Ok(None),
     }
 }
@@ -302,7 +314,7 @@ pub fn received(account: &Account) -> Result<Vec<Received>> {
         account.ring_for_envelopes(&encrypted)?
     };
     let service = crate::online::load_binding(account).and_then(|b| b.keys().ok());
-    let mut kept: HashMap<String, Option<String>> = HashMap::new();
+    let mut kept: HashMap<String, Option<(String, ProfileUser)>> = HashMap::new();
     let mut out = Vec::new();
     // Who sent a message, checked against the profile kept for them (read once per sender).
     let mut sender_of = |envelope: &DareEnvelope,
@@ -315,7 +327,7 @@ pub fn received(account: &Account) -> Result<Vec<Received>> {
         if !kept.contains_key(&from) {
             kept.insert(from.clone(), kept_profile(account, &from)?);
         }
-        let pinned = kept.get(&from).and_then(|k| k.as_deref());
+        let pinned = kept.get(&from).and_then(|k| k.as_ref());
         Ok(verified_or_not(check_chain(
             envelope,
             sender,
