@@ -246,7 +246,7 @@ pub fn add_device(
     let give_up = Instant::now() + total;
     while Instant::now() < give_up {
         let token: u32 = rand::random();
-        let key = mesh_protocol::messages::channel_key(token);
+        let key = mesh_protocol::messages::channel_key(token, &account.address);
         let id = session.allocate_channel(&key)?;
         let Some(code) = encode_code(id, token) else {
             continue;
@@ -356,7 +356,7 @@ pub fn join(
         signer: &info.signature,
         encryption: &info.encryption,
         id,
-        key: mesh_protocol::messages::channel_key(token),
+        key: mesh_protocol::messages::channel_key(token, &address),
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     let helo = channel

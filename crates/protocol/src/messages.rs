@@ -306,15 +306,29 @@ message!(MulticastPollRequest {
     channel_key: Option<Vec<u8>>,
 });
 
-/// The key of a rendezvous channel whose pairing code carries the secret `token`:
-/// SHA-256("MeshPairingChannel" ‖ token, 4 octets big-endian).
-pub fn channel_key(token: u32) -> Vec<u8> {
+/// The key of a rendezvous channel whose pairing code carries the secret `token`, for pairing
+/// a device of `address`: Argon2id (64 MiB, 3 passes, 1 lane, 32 octets) of the token (4
+/// octets big-endian), salted with SHA-256("MeshPairingChannel" ‖ the address in lower case).
+///
+/// The service holds this key, and the token is also the SPAKE2 password's secret part: a
+/// plain hash of 32 bits would give the service the password in seconds (and with it the
+/// pairing, as a man in the middle). Memory-hard and salted by the account, finding the token
+/// from the key takes 2^32 of these (about 0.1 s each on a laptop core) for each account,
+/// while the code it pairs with lives 15 s. The channel's id is not in the salt: the key is
+/// registered when the channel is allocated, before its id is known.
+pub fn channel_key(token: u32, address: &str) -> Vec<u8> {
     use sha2::Digest;
-    sha2::Sha256::new()
+    let salt = sha2::Sha256::new()
         .chain_update(b"MeshPairingChannel")
-        .chain_update(token.to_be_bytes())
-        .finalize()
-        .to_vec()
+        .chain_update(address.to_ascii_lowercase().as_bytes())
+        .finalize();
+    let mut key = vec![0u8; 32];
+    // Fixed, valid parameters: neither can fail.
+    let params = argon2::Params::new(64 * 1024, 3, 1, Some(32)).expect("Argon2 parameters");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_into(&token.to_be_bytes(), &salt, &mut key)
+        .expect("Argon2 with a 32-octet salt");
+    key
 }
 message!(MulticastPollResponse {
     status: Option<u16>,
@@ -733,5 +747,29 @@ impl Response {
             status_description: Some(description.into()),
             reason: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::channel_key;
+
+    #[test]
+    fn a_channel_key_is_the_accounts_own_and_no_plain_hash_of_the_token() {
+        use sha2::Digest;
+        let key = channel_key(0x0102_0304, "alice@example.com");
+        assert_eq!(key.len(), 32);
+        // Salted by the account (so one table of all 2^32 tokens serves one account only),
+        // whatever its case.
+        assert_eq!(key, channel_key(0x0102_0304, "Alice@Example.com"));
+        assert_ne!(key, channel_key(0x0102_0304, "bob@example.com"));
+        assert_ne!(key, channel_key(0x0102_0305, "alice@example.com"));
+        // Not the hash the service could invert in seconds.
+        let plain = sha2::Sha256::new()
+            .chain_update(b"MeshPairingChannel")
+            .chain_update(0x0102_0304u32.to_be_bytes())
+            .finalize()
+            .to_vec();
+        assert_ne!(key, plain);
     }
 }
