@@ -227,6 +227,30 @@ fn accounts(list: &[(&std::path::Path, &str, &Service)]) {
     }
 }
 
+/// `mesh dare decode SEALED --out OUT` on the device at `dir`: what it wrote, or its error.
+fn decode_file(
+    dir: &std::path::Path,
+    sealed: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<Vec<u8>, String> {
+    let _ = std::fs::remove_file(out);
+    let run = mesh_in(
+        dir,
+        DEVICE_PASS,
+        &[
+            "dare",
+            "decode",
+            sealed.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    match run.status.success() {
+        true => Ok(std::fs::read(out).unwrap()),
+        false => Err(String::from_utf8_lossy(&run.stderr).to_string()),
+    }
+}
+
 /// The account profile UDF of the account on the device at `dir`.
 fn udf_of(dir: &std::path::Path) -> String {
     json_in(dir, &["account", "info"])["Udf"]
@@ -562,22 +586,7 @@ fn a_group_decrypts_for_its_members_only() {
             "{}.txt",
             dir.file_name().unwrap().to_string_lossy()
         ));
-        let _ = std::fs::remove_file(&out);
-        let run = mesh_in(
-            dir,
-            DEVICE_PASS,
-            &[
-                "dare",
-                "decode",
-                sealed.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-        );
-        match run.status.success() {
-            true => Ok(std::fs::read(&out).unwrap()),
-            false => Err(String::from_utf8_lossy(&run.stderr).to_string()),
-        }
+        decode_file(dir, &sealed, &out)
     };
     let refused = decode(alice).unwrap_err();
     assert!(refused.contains("no decryption key"), "{refused}");
@@ -686,4 +695,131 @@ fn a_group_decrypts_for_its_members_only() {
         "{refused}"
     );
     assert!(!sealed_by_bob.exists());
+}
+
+/// A member whose account is on the group's service is checked as its own account checks its
+/// devices: a device the member's administrator took the message right from (its connection
+/// replaced) is refused the group's contribution, even before it learns of the change.
+#[test]
+fn a_member_device_its_account_no_longer_lets_read_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), None);
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [alice, phone, carol] = [0, 1, 2].map(|i| dirs[i].path());
+    common::service::alice_with_a_password(&service, alice);
+    // A web device: it opens its share of the group itself (it holds the account's key), so
+    // what it asks of the group's service is all the service decides on.
+    common::service::connect_with_rights(&service, alice, phone, &["--rights", "message,web"]);
+    ok_in(carol, &["account", "create", "carol@example.com"]);
+    ok_in(carol, &["account", "bind", "--service", &service.url]);
+    let asked = json_in(alice, &["contact", "request", "carol@example.com"]);
+    let request = asked["MessageId"].as_str().unwrap().to_string();
+    wait_pending(carol, &request);
+    ok_in(carol, &["message", "accept", &request]);
+    eventually(30, "carol's answer at alice", || {
+        ok_in(alice, &["account", "sync"]);
+        contact_profile(alice, "carol@example.com").is_some()
+    });
+    let group = "team@example.com";
+    ok_in(
+        carol,
+        &["group", "create", group, "--service", &service.url],
+    );
+    let files = tempfile::tempdir().unwrap();
+    let plain = files.path().join("plan.txt");
+    std::fs::write(&plain, b"the team's plan").unwrap();
+    let sealed = files.path().join("plan.dare");
+    ok_in(
+        carol,
+        &[
+            "dare",
+            "encode",
+            plain.to_str().unwrap(),
+            "--encrypt",
+            group,
+            "--out",
+            sealed.to_str().unwrap(),
+        ],
+    );
+    ok_in(carol, &["group", "add", group, "alice@example.com"]);
+    let decode = || decode_file(phone, &sealed, &files.path().join("read.txt"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        ok_in(phone, &["account", "sync"]);
+        match decode() {
+            Ok(read) => {
+                assert_eq!(read, b"the team's plan");
+                break;
+            }
+            Err(why) => assert!(Instant::now() < deadline, "never a member: {why}"),
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // alice takes the message right from the phone; the phone has not synced since.
+    let phone_udf = json_in(phone, &["account", "info"])["DeviceUdf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok_in(alice, &["device", "auth", &phone_udf, "--rights", "web"]);
+    let refused = decode().unwrap_err();
+    assert!(
+        refused.contains("would not decrypt") || refused.contains("replaced"),
+        "{refused}"
+    );
+}
+
+/// A contact cannot name a group after an address of another domain: mallory (of her own
+/// domain) makes a "group" carol@example.com on a service that takes any domain and invites
+/// alice; what alice then encrypts to carol@example.com is not encrypted to mallory's key.
+#[test]
+fn a_contact_cannot_make_a_group_of_someone_elses_address() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start_with(data.path(), None, &["--any-domain"]);
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [alice, mallory] = [0, 1].map(|i| dirs[i].path());
+    accounts(&[
+        (alice, "alice@example.com", &service),
+        (mallory, "mallory@evil.example", &service),
+    ]);
+    let asked = json_in(mallory, &["contact", "request", "alice@example.com"]);
+    let request = asked["MessageId"].as_str().unwrap().to_string();
+    wait_pending(alice, &request);
+    ok_in(alice, &["message", "accept", &request]);
+    eventually(30, "alice's answer at mallory", || {
+        ok_in(mallory, &["account", "sync"]);
+        contact_profile(mallory, "alice@example.com").is_some()
+    });
+    let spoofed = "carol@example.com";
+    ok_in(
+        mallory,
+        &["group", "create", spoofed, "--service", &service.url],
+    );
+    ok_in(mallory, &["group", "add", spoofed, "alice@example.com"]);
+    eventually(30, "mallory's invitation at alice", || {
+        ok_in(alice, &["account", "sync"]);
+        json_in(alice, &["message", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["From"] == "mallory@evil.example" && m["Group"] == true)
+    });
+    let files = tempfile::tempdir().unwrap();
+    let plain = files.path().join("note.txt");
+    std::fs::write(&plain, b"for carol").unwrap();
+    let sealed = files.path().join("note.dare");
+    let refused = fails_in(
+        alice,
+        DEVICE_PASS,
+        &[
+            "dare",
+            "encode",
+            plain.to_str().unwrap(),
+            "--encrypt",
+            spoofed,
+            "--out",
+            sealed.to_str().unwrap(),
+        ],
+    );
+    assert!(refused.contains("no key of carol@example.com"), "{refused}");
+    assert!(!sealed.exists());
 }

@@ -10,7 +10,9 @@
 //! nothing from the threshold scheme: an *anchor* frame holds an ephemeral public key E₀ (its
 //! private half was used once, to make the first key, and thrown away), and the sealing key is
 //! derived from the account key's agreement with E₀, `[a]E₀` — which, after that, takes the
-//! service's contribution like any entry. A device reads what it kept only while the service
+//! service's contribution like any entry — and from the device's own part of it, `[share]E₀`,
+//! so that whoever plants an anchor of their own in the file (knowing its private half, and so
+//! `[a]E₀`) cannot make the key, and nothing is kept under a key they know. A device reads what it kept only while the service
 //! still contributes for it: one Operate per session (per share) opens every kept value; a
 //! device removed from the account, whose capability is gone, reads nothing kept, and a device
 //! without its service reads nothing at all, as before. Each frame's MAC is checked; the anchor
@@ -55,7 +57,14 @@ struct Anchor {
     /// HMAC-SHA-512 of "check" under the sealing key.
     #[serde(with = "mesh_encoding::base64url")]
     check: Vec<u8>,
+    /// 1: the sealing key takes the device's own part too ([`sealing`]); anchors made before
+    /// (none) are passed over, and a new one made.
+    #[serde(default)]
+    version: u32,
 }
+
+/// The anchors' version this build makes and reads.
+const ANCHOR_VERSION: u32 = 1;
 
 /// The sealing key of one share's values.
 #[derive(Clone)]
@@ -64,9 +73,16 @@ struct Sealing {
     kid: String,
 }
 
-fn sealing(of: &str, agreement: &[u8]) -> (Sealing, Vec<u8>) {
+/// The sealing key of the values kept for the account key `of`: from the agreement with the
+/// anchor's ephemeral key and this device's own part of it (its share's contribution), so that
+/// whoever chose an anchor's ephemeral key (and so knows the agreement) cannot know the key
+/// without the share: an anchor planted in the file does not check, and nothing is kept under
+/// a key someone else can make.
+fn sealing(of: &str, agreement: &[u8], own: &[u8]) -> (Sealing, Vec<u8>) {
     let mut seed = [0u8; 32];
-    Hkdf::<Sha256>::new(None, agreement)
+    let mut ikm = agreement.to_vec();
+    ikm.extend_from_slice(own);
+    Hkdf::<Sha256>::new(None, &ikm)
         .expand(b"MeshAgreementCache", &mut seed)
         .expect("32 octets is a valid HKDF-SHA-256 length");
     let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(&seed).expect("HMAC takes any key");
@@ -86,8 +102,8 @@ enum State {
     /// they hold (a frame names its keys in its metadata, so that one value is read without
     /// opening every frame).
     Open(Sealing, HashMap<Vec<u8>, Vec<u8>>, HashMap<Vec<u8>, usize>),
-    /// No anchor yet: the first values kept make one.
-    New(PublicKey),
+    /// No anchor yet: the first values kept make one (the account key, and the share).
+    New(PublicKey, PrivateKey),
     /// The key could not be made this session (the service would not contribute, or gave a
     /// contribution that does not check): nothing is read or kept.
     Closed,
@@ -160,8 +176,14 @@ impl AgreementCache {
         let mut states = HashMap::new();
         for (of, share) in shares {
             let udf = of.udf();
-            let state = match anchors.iter().find(|a| a.of == udf) {
-                None => State::New((*of).clone()),
+            // The latest anchor of this share (one planted after it does not check: nothing is
+            // then read or kept, which only costs work).
+            let anchor = anchors
+                .iter()
+                .rev()
+                .find(|a| a.of == udf && a.version == ANCHOR_VERSION);
+            let state = match anchor {
+                None => State::New((*of).clone(), (*share).clone()),
                 Some(anchor) => open_anchor(anchor, share, &udf, contribute),
             };
             states.insert(udf, state);
@@ -233,17 +255,19 @@ impl AgreementCache {
     /// first time), written and synced before this returns, under a lock on the file.
     pub fn add(&mut self, of: &str, new: Vec<(PublicKey, Vec<u8>)>) -> Result<()> {
         let mut frames = Vec::new();
-        if let Some(State::New(account_key)) = self.shares.get(of) {
+        if let Some(State::New(account_key, share)) = self.shares.get(of) {
             // The first key: the agreement of a fresh ephemeral with the account key, made
             // here once; later sessions make it with the service.
             let ephemeral = PrivateKey::generate(account_key.algorithm());
             let agreement = ephemeral.agree(account_key)?;
-            let (sealing, check) = sealing(of, &agreement);
+            let own = share.agree_partial(&ephemeral.public_key())?;
+            let (sealing, check) = sealing(of, &agreement, &own);
             let anchor = Anchor {
                 of: of.to_string(),
                 curve: account_key.algorithm().curve().to_string(),
                 ephemeral: ephemeral.public_key().as_bytes().to_vec(),
                 check,
+                version: ANCHOR_VERSION,
             };
             let mut envelope = DareEnvelope::encode(
                 mesh_encoding::to_json(&anchor)?.as_bytes(),
@@ -316,7 +340,7 @@ fn open_anchor(
         let mine = share.agree_partial(&ephemeral)?;
         let agreement =
             mesh_crypto::combine_contributions(algorithm, &[mine.as_slice(), theirs.as_slice()])?;
-        let (sealing, check) = sealing(of, &agreement);
+        let (sealing, check) = sealing(of, &agreement, &mine);
         Ok((check == anchor.check).then_some(sealing))
     })();
     match opened {
@@ -344,4 +368,54 @@ fn append(path: &Path, frames: Vec<DareEnvelope>) -> Result<()> {
         container.append_envelopes(frames)?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Someone who can write the device's directory, but holds neither its share nor its
+    /// passphrase, plants an anchor whose ephemeral key they chose (so they know `[a]E₀`, and
+    /// the check the key would have without the device's own part): it does not open, and
+    /// nothing is kept under a key they can make. The device's own anchor works as before.
+    #[test]
+    fn a_planted_anchor_keeps_nothing_for_whoever_planted_it() {
+        let account_key = PrivateKey::generate(Algorithm::X448);
+        let public = account_key.public_key();
+        let (share, service) = account_key.split().unwrap();
+        let of = public.udf();
+        let mut contribute = |_: &str, e: &PublicKey| Ok(service.agree_partial(e)?);
+
+        let dir = tempfile::tempdir().unwrap();
+        let chosen = PrivateKey::generate(Algorithm::X448);
+        let known = chosen.agree(&public).unwrap();
+        let planted = Anchor {
+            of: of.clone(),
+            curve: public.algorithm().curve().to_string(),
+            ephemeral: chosen.public_key().as_bytes().to_vec(),
+            check: sealing(&of, &known, &[]).1,
+            version: ANCHOR_VERSION,
+        };
+        let mut frame = DareEnvelope::encode(
+            mesh_encoding::to_json(&planted).unwrap().as_bytes(),
+            &Default::default(),
+        )
+        .unwrap();
+        frame.header.key_identifier = Some(ANCHOR.into());
+        append(&dir.path().join(FILE), vec![frame]).unwrap();
+
+        let mut cache = AgreementCache::load(dir.path(), &[(&public, &share)], &mut contribute);
+        assert!(matches!(cache.shares.get(&of), Some(State::Closed)));
+        let value = PrivateKey::generate(Algorithm::X448).public_key();
+        cache.add(&of, vec![(value.clone(), vec![9; 56])]).unwrap();
+        let container = Container::open(dir.path().join(FILE), Mode::Read).unwrap();
+        assert_eq!(container.frame_count(), 2, "only the planted anchor");
+
+        // A device's own anchor (in a fresh directory) opens in a later session.
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = AgreementCache::load(dir.path(), &[(&public, &share)], &mut contribute);
+        cache.add(&of, vec![(value.clone(), vec![9; 56])]).unwrap();
+        let mut cache = AgreementCache::load(dir.path(), &[(&public, &share)], &mut contribute);
+        assert_eq!(cache.get(&of, value.as_bytes()), Some(&[9u8; 56][..]));
+    }
 }

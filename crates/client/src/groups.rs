@@ -274,11 +274,19 @@ fn membership_of(contact: &serde_json::Value, invited_by: &str) -> Option<Member
     })
 }
 
+/// The domain of an address, in lower case.
+fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
 /// The groups this account was made a member of, from its inbound spool (sync first).
 ///
 /// A group's profile is self-signed, and anyone can make one for any address: an invitation is
 /// taken only from this account itself or a contact whose key it keeps (from a signed
-/// exchange); a later invitation for an address is taken only with the same profile or its
+/// exchange) for a group in that contact's own domain; a later invitation for an address is taken only with the same profile or its
 /// successor (a key rotation of the group), and two different profiles for one address make it
 /// ambiguous, so that neither is used — never one that would send what is encrypted to the
 /// group to another key.
@@ -296,8 +304,12 @@ pub fn memberships(account: &Account) -> Result<Vec<Membership>> {
         let Some(m) = membership(&message, &sender) else {
             continue;
         };
+        // From this account; or from a kept contact, for a group of the contact's own domain
+        // (a contact cannot name a group after someone else's address elsewhere: what this
+        // account encrypts to that address would go to the contact's key).
         let trusted = m.invited_by == account.address
-            || messages::kept_profile_envelope(account, &m.invited_by)?.is_some();
+            || (domain_of(&m.group) == domain_of(&m.invited_by)
+                && messages::kept_profile_envelope(account, &m.invited_by)?.is_some());
         if !trusted {
             continue;
         }

@@ -191,8 +191,10 @@ pub fn authenticate(host: &ServiceHost, opened: &OpenedRequest) -> Result<Caller
 /// A member of a recryption group: the group an account here; the member's profile
 /// self-signed and for the address it names; the connection the request carries signed by that
 /// profile's administrator key and for that address; the request signed by the connection's
-/// key. (The member's own account, perhaps at another service, is not asked: a device its
-/// account removed keeps reaching the group's service until the member's keys are rotated.)
+/// key; the device given the message right. A member whose account is on this service too is
+/// checked as that account's own devices are (removals, replaced connections, rights). (The
+/// account of a member at another service is not asked: a device it removed keeps reaching the
+/// group's service until the member's keys are rotated.)
 fn member(
     host: &ServiceHost,
     opened: &OpenedRequest,
@@ -245,6 +247,25 @@ fn member(
         return Err(unauthenticated(
             "the request is not signed by the connected device".into(),
         ));
+    }
+    // A member reads as a device of its account that reads messages does (a device without the
+    // message right is a member of nothing).
+    if !Rights::of_roles(&device.roles).message {
+        return Err(unauthenticated(
+            "the member's device was not given the message right".into(),
+        ));
+    }
+    // A member whose account is on this service too is checked as that account's own requests
+    // are: a device it removed, a connection it replaced, rights it took away are refused here
+    // as well.
+    if host.store.account(&address)?.is_some() {
+        let own = self::device(host, opened, &address, Some(connection))
+            .map_err(|e| unauthenticated(format!("as a device of {address}: {}", e.text())))?;
+        if !own.rights.message {
+            return Err(unauthenticated(
+                "the member's device was not given the message right".into(),
+            ));
+        }
     }
     Ok(MemberCaller {
         group: record,
