@@ -227,6 +227,32 @@ fn accounts(list: &[(&std::path::Path, &str, &Service)]) {
     }
 }
 
+/// `mesh dare encode` of `text` to `to` on the device at `dir`, written in `files`: the
+/// envelope's path.
+fn encode_to(
+    dir: &std::path::Path,
+    to: &str,
+    text: &[u8],
+    files: &std::path::Path,
+) -> std::path::PathBuf {
+    let plain = files.join("plain.txt");
+    std::fs::write(&plain, text).unwrap();
+    let sealed = files.join("sealed.dare");
+    ok_in(
+        dir,
+        &[
+            "dare",
+            "encode",
+            plain.to_str().unwrap(),
+            "--encrypt",
+            to,
+            "--out",
+            sealed.to_str().unwrap(),
+        ],
+    );
+    sealed
+}
+
 /// `mesh dare decode SEALED --out OUT` on the device at `dir`: what it wrote, or its error.
 fn decode_file(
     dir: &std::path::Path,
@@ -566,21 +592,7 @@ fn a_group_decrypts_for_its_members_only() {
     ok_in(alice, &["group", "create", group, "--service", &com.url]);
     // A file encrypted to the group before anyone is a member.
     let files = tempfile::tempdir().unwrap();
-    let plain = files.path().join("secret.txt");
-    std::fs::write(&plain, b"The group secret handshake").unwrap();
-    let sealed = files.path().join("secret.dare");
-    ok_in(
-        alice,
-        &[
-            "dare",
-            "encode",
-            plain.to_str().unwrap(),
-            "--encrypt",
-            group,
-            "--out",
-            sealed.to_str().unwrap(),
-        ],
-    );
+    let sealed = encode_to(alice, group, b"The group secret handshake", files.path());
     let decode = |dir: &std::path::Path| {
         let out = files.path().join(format!(
             "{}.txt",
@@ -726,21 +738,7 @@ fn a_member_device_its_account_no_longer_lets_read_is_refused() {
         &["group", "create", group, "--service", &service.url],
     );
     let files = tempfile::tempdir().unwrap();
-    let plain = files.path().join("plan.txt");
-    std::fs::write(&plain, b"the team's plan").unwrap();
-    let sealed = files.path().join("plan.dare");
-    ok_in(
-        carol,
-        &[
-            "dare",
-            "encode",
-            plain.to_str().unwrap(),
-            "--encrypt",
-            group,
-            "--out",
-            sealed.to_str().unwrap(),
-        ],
-    );
+    let sealed = encode_to(carol, group, b"the team's plan", files.path());
     ok_in(carol, &["group", "add", group, "alice@example.com"]);
     let decode = || decode_file(phone, &sealed, &files.path().join("read.txt"));
     let deadline = Instant::now() + Duration::from_secs(30);
