@@ -87,3 +87,49 @@ fn service_accounts(service: &Service) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A removed device does not come back with a new service: the old service deletes the removal
+/// from the access catalog on its own (an entry no administrator signed); the account, bound
+/// anew elsewhere, still sends the removal, and the new service refuses the device.
+#[test]
+fn a_removal_the_old_service_deleted_still_goes_to_the_new_one() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut a_service = Service::start(dirs[0].path(), None);
+    let b_service = Service::start(dirs[1].path(), None);
+    let (alice, phone) = (dirs[2].path(), dirs[3].path());
+    common::service::alice_with_a_password(&a_service, alice);
+    common::service::connect_by_witness(&a_service, alice, phone);
+    ok_in(phone, &["account", "sync"]);
+    let phone_udf = json_in(phone, &["account", "info"])["DeviceUdf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok_in(alice, &["device", "delete", &phone_udf]);
+    a_service.kill();
+    {
+        let mut access = mesh_dare::catalog::Catalog::open_or_create(
+            a_service
+                .data
+                .join("store/accounts/alice@example.com/MMM_Access.dare"),
+            &[],
+        )
+        .unwrap();
+        assert!(access
+            .delete(&format!("Revoked:{phone_udf}"))
+            .unwrap());
+    }
+    a_service.restart();
+    common::service::repoint(alice, &a_service.url);
+    ok_in(alice, &["account", "sync"]);
+    ok_in(alice, &["account", "unbind"]);
+    ok_in(alice, &["account", "bind", "--service", &b_service.url]);
+    // The new service holds the removal: in what it refuses, and in the access catalog.
+    let account = b_service.data.join("store/accounts/alice@example.com");
+    let revoked = std::fs::read_to_string(account.join("revoked.json")).unwrap_or_default();
+    assert!(revoked.contains(&phone_udf), "{revoked}");
+    let access = std::fs::read(account.join("MMM_Access.dare")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&access).contains(&format!("Revoked:{phone_udf}")),
+        "the removal is not in the new service's access catalog"
+    );
+}
