@@ -114,9 +114,7 @@ fn a_removal_the_old_service_deleted_still_goes_to_the_new_one() {
             &[],
         )
         .unwrap();
-        assert!(access
-            .delete(&format!("Revoked:{phone_udf}"))
-            .unwrap());
+        assert!(access.delete(&format!("Revoked:{phone_udf}")).unwrap());
     }
     a_service.restart();
     common::service::repoint(alice, &a_service.url);

@@ -1018,3 +1018,44 @@ fn a_download_of_one_entry_reads_one_entry() {
         reads() - before
     );
 }
+
+/// Complete serves the answers the account leaves for a device, not the markers its devices keep
+/// for themselves: a contact requester asking anonymously for the marker of its own request
+/// learns nothing of whether it was answered.
+#[test]
+fn complete_does_not_serve_the_accounts_own_markers() {
+    let lab = lab();
+    let marker_id = "Contacted:bob@example.net:NREQUEST";
+    let marker = DareEnvelope::encode(
+        b"{}",
+        &EnvelopeOptions {
+            meta: Some(mesh_dare::ContentMeta {
+                unique_id: Some(marker_id.into()),
+                message_type: Some("MessageComplete".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let transact = Request::TransactRequest(TransactRequest {
+        account: Some("alice@example.com".into()),
+        enveloped_connection_device: Some(lab.connection.clone()),
+        local: vec![marker],
+        ..Default::default()
+    });
+    assert_eq!(lab.send(&lab.seal(&transact)).0, 200);
+    let complete = Request::CompleteRequest(CompleteRequest {
+        account_address: Some("alice@example.com".into()),
+        response_id: Some(marker_id.into()),
+        ..Default::default()
+    });
+    let body = binding::seal_request(
+        &complete,
+        Authenticator::None,
+        Some(&lab.service_encryption),
+    )
+    .unwrap()
+    .bytes;
+    assert_eq!(lab.send(&body).0, 202);
+}

@@ -90,7 +90,17 @@ pub fn complete(ctx: &Ctx, r: &CompleteRequest) -> Outcome {
             "CompleteRequest needs AccountAddress and ResponseID".into(),
         ));
     };
-    Ok(match ctx.host.store.find(&address, LOCAL, id)? {
+    // What the account's devices keep there for themselves (`MessageComplete` markers: a PIN
+    // used, a contact request answered) is theirs: to anyone else, as if nothing were there (a
+    // requester asking for such a marker would learn that the account acted on the request).
+    let found = ctx.host.store.find(&address, LOCAL, id)?.filter(|env| {
+        env.content_meta()
+            .ok()
+            .and_then(|m| m.message_type)
+            .as_deref()
+            != Some("MessageComplete")
+    });
+    Ok(match found {
         Some(env) => Response::CompleteResponse(CompleteResponse {
             status: Some(200),
             enveloped_respond_connection: Some(env),
