@@ -480,3 +480,37 @@ fn a_witness_the_service_wrote_is_not_taken() {
     ok_in(b, &["device", "complete"]);
     assert!(fails_in(c, DEVICE_PASS, &["device", "complete"]).contains("waiting"));
 }
+
+/// A device joining with a PIN takes an acceptance only from whoever made the PIN: a service
+/// that gives it an account of its own under the same address (its administrator accepting the
+/// request by its witness) does not get the device.
+#[test]
+fn a_pin_request_is_accepted_only_by_the_pins_maker() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let real = Service::start(d1.path(), None);
+    let impostor = Service::start(d2.path(), None);
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [alice, mallory, new] = [0, 1, 2].map(|i| dirs[i].path());
+    ok_in(alice, &["account", "create", "alice@example.com"]);
+    ok_in(alice, &["account", "bind", "--service", &real.url]);
+    let uri = json_in(alice, &["account", "pin", "--expire", "10m"])["Uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The impostor's own alice@example.com, and the new device sent to it.
+    ok_in(mallory, &["account", "create", "alice@example.com"]);
+    ok_in(mallory, &["account", "bind", "--service", &impostor.url]);
+    let requested = json_in(
+        new,
+        &["device", "request", &uri, "--service", &impostor.url],
+    );
+    let witness = requested["Witness"].as_str().unwrap().to_string();
+    ok_in(mallory, &["device", "accept", &witness]);
+    let refused = fails_in(new, DEVICE_PASS, &["device", "complete"]);
+    assert!(refused.contains("does not show the PIN"), "{refused}");
+    let listed = mesh_in(new, DEVICE_PASS, &["account", "list", "--json"]);
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains("alice@example.com"),
+        "the device joined the impostor's account"
+    );
+}

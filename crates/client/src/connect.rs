@@ -50,6 +50,14 @@ pub struct PendingConnection {
     pub message_id: String,
     pub witness: String,
     pub enveloped_profile_account: DareEnvelope,
+    /// A request made with a PIN: the PinProof its acceptance must carry (made here from the
+    /// PIN, which is not kept).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "mesh_encoding::base64url::option"
+    )]
+    pub pin_proof: Option<Vec<u8>>,
 }
 
 fn pending_path(device: &Device) -> PathBuf {
@@ -98,10 +106,12 @@ pub fn request(
         roles: rights.map(|r| r.roles()).unwrap_or_default(),
         ..Default::default()
     };
+    let mut salted_pin = None;
     if let Some(pin) = pin {
         // protocol-09 §8.1: the PIN proves the request comes from someone the administrator
         // gave it to, bound to this account, nonce and device profile.
         let salted = ids::salted_pin(pin, PIN_ACTION)?;
+        salted_pin = Some(salted.clone());
         // The digest of the profile as carried, wherever (if anywhere) the envelope states it.
         let digest = mesh_dare::envelope::sha512(&device_envelope.payload).to_vec();
         request.pin_id = Some(ids::pin_id(&salted, &address)?);
@@ -161,6 +171,11 @@ pub fn request(
         service_signature: KeyParameters::from_public(&info.signature),
         service_encryption: KeyParameters::from_public(&info.encryption),
         message_id,
+        pin_proof: salted_pin
+            .map(|salted| {
+                ids::pin_proof(&salted, &address, &ids::response_id_of_witness(&witness)?)
+            })
+            .transpose()?,
         witness,
         enveloped_profile_account: profile_env,
     };
@@ -354,7 +369,14 @@ pub fn respond(
         .ok_or_else(|| {
             ClientError::Invalid(format!("no pending request with witness {witness}"))
         })?;
-    answer(device, account, &request, accept.then_some(rights), None)?;
+    answer(
+        device,
+        account,
+        &request,
+        accept.then_some(rights),
+        None,
+        None,
+    )?;
     Ok(request.device_udf)
 }
 
@@ -366,6 +388,7 @@ fn answer(
     request: &PendingRequest,
     rights: Option<Rights>,
     error_code: Option<&str>,
+    salted_pin: Option<&str>,
 ) -> Result<()> {
     let accept = rights.is_some();
     // A device is connected once: accepting it again would leave its first connection (and
@@ -387,6 +410,10 @@ fn answer(
         message_id: Some(request.response_id.clone()),
         result: Some(if accept { "Accept" } else { "Reject" }.into()),
         error_code: error_code.map(str::to_string),
+        pin_proof: salted_pin
+            .filter(|_| accept)
+            .map(|salted| ids::pin_proof(salted, &account.address, &request.response_id))
+            .transpose()?,
         ..Default::default()
     };
     let mut session = Session::open(device, account)?;
@@ -492,6 +519,17 @@ fn complete_one(
             "the administrator of {} rejected this device{why}",
             pending.address
         )));
+    }
+    // A PIN request is accepted only by whoever made the PIN: a service that gave this device
+    // an account of its own under the address cannot show it.
+    if let Some(expected) = &pending.pin_proof {
+        if answer.pin_proof.as_ref() != Some(expected) {
+            return Err(ClientError::Invalid(format!(
+                "the acceptance does not show the PIN this device gave: it is not from the \
+                 administrator of {} who made the PIN; not connecting",
+                pending.address
+            )));
+        }
     }
     let cataloged = answer.cataloged_device.ok_or_else(|| {
         ClientError::Invalid("an accepted answer without the device record".into())
@@ -896,8 +934,11 @@ pub(crate) fn local_entry(account: &Account, unique_id: &str) -> Result<Option<D
 }
 
 /// Does the request's PIN verify? "Accept" with the rights the PIN grants, or the reason not.
-fn check_pin(account: &Account, request: &PendingRequest) -> Result<(&'static str, Rights)> {
-    let refused = |why| Ok((why, Rights::DEFAULT));
+fn check_pin(
+    account: &Account,
+    request: &PendingRequest,
+) -> Result<(&'static str, Rights, Option<String>)> {
+    let refused = |why| Ok((why, Rights::DEFAULT, None));
     let Some(pin_id) = &request.request.pin_id else {
         return refused("PinInvalid");
     };
@@ -943,7 +984,7 @@ fn check_pin(account: &Account, request: &PendingRequest) -> Result<(&'static st
     if request.request.pin_witness.as_deref() != Some(expected.as_slice()) {
         return refused("PinInvalid");
     }
-    Ok(("Accept", Rights::of_roles(&pin.roles)))
+    Ok(("Accept", Rights::of_roles(&pin.roles), Some(salted)))
 }
 
 /// Administrator: answer every PIN-authenticated request: accept those whose PIN verifies,
@@ -957,7 +998,7 @@ pub fn process_pins(device: &Device, account: &Account) -> Result<Vec<PinOutcome
         .into_iter()
         .filter(|r| r.request.pin_id.is_some())
     {
-        let (mut result, rights) = check_pin(account, &request)?;
+        let (mut result, rights, salted) = check_pin(account, &request)?;
         if result == "Accept"
             && account
                 .get(CatalogKind::Device, &request.device_udf)?
@@ -972,6 +1013,7 @@ pub fn process_pins(device: &Device, account: &Account) -> Result<Vec<PinOutcome
             &request,
             accept.then_some(rights),
             (!accept).then_some(result),
+            salted.as_deref(),
         )?;
         outcomes.push(PinOutcome {
             device_udf: request.device_udf.clone(),

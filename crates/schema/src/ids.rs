@@ -104,6 +104,23 @@ pub fn pin_witness(
     .to_vec())
 }
 
+/// PinProof (this implementation's): proof that an answer to a PIN request comes from whoever
+/// made the PIN (an administrator of the account), bound to the account and the answer's
+/// response id: HMAC-SHA-512 under the SaltedPin of "MeshPinAnswer", the account and the id. A
+/// service that gave the new device an account of its own under the same address cannot make
+/// it without the PIN.
+pub fn pin_proof(salted_pin: &str, account: &str, response_id: &str) -> Result<Vec<u8>> {
+    Ok(hmac512(
+        &body_of(salted_pin)?,
+        &[
+            b"MeshPinAnswer",
+            account.to_lowercase().as_bytes(),
+            response_id.as_bytes(),
+        ],
+    )
+    .to_vec())
+}
+
 /// The witness both sides of a connection show the user: 140 bits of
 /// SHA-512( SHA-512(A ‖ serverNonce) ‖ SHA-512(D ‖ clientNonce) ), A and D the 64-octet binary
 /// fingerprints of the account's and the device's profile signature keys.

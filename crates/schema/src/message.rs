@@ -85,6 +85,9 @@ message!(
         /// Why a request was rejected: `PinInvalid`, `PinUsed`, `PinExpired` (protocol-09
         /// §8.1.3 names the errors; the field is this implementation's).
         error_code: Option<String>,
+        /// An acceptance of a PIN request: [`crate::ids::pin_proof`] (this implementation's).
+        #[serde(with = "base64url::option")]
+        pin_proof: Option<Vec<u8>>,
     }
 );
 
