@@ -1059,3 +1059,24 @@ fn complete_does_not_serve_the_accounts_own_markers() {
     .bytes;
     assert_eq!(lab.send(&body).0, 202);
 }
+
+/// A transaction that changes one container twice (an update naming the local spool beside the
+/// transaction's own list of local messages) is refused whole: the store journals one change
+/// per container, and a crash between the two would apply only part of it.
+#[test]
+fn a_container_changed_twice_in_one_transaction_is_refused() {
+    let lab = lab();
+    let Request::TransactRequest(mut transact) = lab.local_entry() else {
+        unreachable!()
+    };
+    let before = lab.index("MMM_Local");
+    transact.updates.push(ContainerUpdate {
+        container: Some("MMM_Local".into()),
+        index: Some(before),
+        digest: None,
+        envelopes: transact.local.clone(),
+    });
+    let (status, text) = lab.send(&lab.seal(&Request::TransactRequest(transact)));
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(lab.index("MMM_Local"), before);
+}

@@ -445,9 +445,21 @@ pub fn transact(ctx: &Ctx, caller: &DeviceCaller, r: &TransactRequest) -> Outcom
         caller.require_administrator("leave key-rotation records")?;
     }
     for (name, list) in [(LOCAL, &r.local), (OUTBOUND, &r.outbound)] {
-        if !list.is_empty() {
-            updates.push(Update::append(name, list.clone()));
+        if list.is_empty() {
+            continue;
         }
+        // One change per container in a transaction: the store journals each container's
+        // change from the index it found, and two from the same index would not both apply.
+        if updates
+            .iter()
+            .any(|u| u.container.eq_ignore_ascii_case(name))
+        {
+            return Err(Refusal::Malformed(format!(
+                "{name} is named by an update and by the transaction's own list of it: name it \
+                 once"
+            )));
+        }
+        updates.push(Update::append(name, list.clone()));
     }
     let revoke = if r.revocations.is_empty() {
         Vec::new()
