@@ -438,6 +438,20 @@ fn contacts_are_exchanged_on_request_and_blocked_senders_refused() {
     // Unblocked, carol is taken again.
     ok_in(alice, &["contact", "unblock", "carol@example.net"]);
     ok_in(carol, &["message", "send", "alice@example.net", "hi again"]);
+    // Blocked and unblocked again: each change a new entry of the administrator's (the same
+    // change made twice is not taken for a replay).
+    ok_in(alice, &["contact", "block", "carol@example.net"]);
+    assert!(fails_in(
+        carol,
+        DEVICE_PASS,
+        &["message", "send", "alice@example.net", "blocked again"]
+    )
+    .contains("403"));
+    ok_in(alice, &["contact", "unblock", "carol@example.net"]);
+    ok_in(
+        carol,
+        &["message", "send", "alice@example.net", "and again"],
+    );
 }
 
 /// Contact exchange by URI (protocol-09 §8.3.3; the reference's `contact static|dynamic`,

@@ -93,19 +93,8 @@ fn service_accounts(service: &Service) -> std::path::PathBuf {
 /// anew elsewhere, still sends the removal, and the new service refuses the device.
 #[test]
 fn a_removal_the_old_service_deleted_still_goes_to_the_new_one() {
-    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut a_service = Service::start(dirs[0].path(), None);
-    let b_service = Service::start(dirs[1].path(), None);
-    let (alice, phone) = (dirs[2].path(), dirs[3].path());
-    common::service::alice_with_a_password(&a_service, alice);
-    common::service::connect_by_witness(&a_service, alice, phone);
-    ok_in(phone, &["account", "sync"]);
-    let phone_udf = json_in(phone, &["account", "info"])["DeviceUdf"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    ok_in(alice, &["device", "delete", &phone_udf]);
-    a_service.kill();
+    let (dirs, mut a_service, b_service, phone_udf) = a_phone_removed();
+    let alice = dirs[2].path();
     {
         let mut access = mesh_dare::catalog::Catalog::open_or_create(
             a_service
@@ -130,4 +119,76 @@ fn a_removal_the_old_service_deleted_still_goes_to_the_new_one() {
         String::from_utf8_lossy(&access).contains(&format!("Revoked:{phone_udf}")),
         "the removal is not in the new service's access catalog"
     );
+}
+
+/// A removed device does not come back by a replay: the old service appends again the device's
+/// entry (as the administrator signed it, before its removal) and an entry of its own; the
+/// account, bound anew elsewhere and rotated, neither lists the device nor gives it new keys.
+#[test]
+fn a_removed_device_replayed_by_the_old_service_stays_removed() {
+    let (dirs, mut a_service, b_service, phone_udf) = a_phone_removed();
+    let alice = dirs[2].path();
+    {
+        let path = a_service
+            .data
+            .join("store/accounts/alice@example.com/MMM_Device.dare");
+        let mut devices = mesh_dare::catalog::Catalog::open_or_create(&path, &[]).unwrap();
+        let frames: Vec<_> = (1..devices.container().frame_count())
+            .map(|i| devices.container().read(i).unwrap())
+            .collect();
+        let meta = |e: &mesh_dare::DareEnvelope| e.content_meta().unwrap();
+        let removal = frames
+            .iter()
+            .rev()
+            .find(|e| meta(e).event.as_deref() == Some("Delete"))
+            .unwrap();
+        let id = meta(removal).unique_id.unwrap();
+        let entry = frames
+            .iter()
+            .find(|e| meta(e).unique_id.as_deref() == Some(id.as_str()))
+            .unwrap()
+            .clone();
+        devices.apply_envelope(entry).unwrap();
+        let junk = mesh_dare::DareEnvelope::encode(
+            b"",
+            &mesh_dare::EnvelopeOptions {
+                meta: Some(mesh_dare::ContentMeta {
+                    unique_id: Some("NJUNK".into()),
+                    event: Some("Delete".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        devices.apply_envelope(junk).unwrap();
+    }
+    a_service.restart();
+    common::service::repoint(alice, &a_service.url);
+    ok_in(alice, &["account", "sync"]);
+    ok_in(alice, &["account", "unbind"]);
+    ok_in(alice, &["account", "bind", "--service", &b_service.url]);
+    let listed = json_in(alice, &["device", "list"]).to_string();
+    assert!(!listed.contains(&phone_udf), "{listed}");
+    let rotated = json_in(alice, &["account", "rekey"]);
+    assert!(!rotated.to_string().contains(&phone_udf), "{rotated}");
+}
+
+/// alice on service A with a phone connected and then removed; A stopped (for a test to change
+/// its files as the service could): the directories (A's, B's, alice's, the phone's), A, a
+/// second service B, and the phone's UDF.
+fn a_phone_removed() -> (Vec<tempfile::TempDir>, Service, Service, String) {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut a_service = Service::start(dirs[0].path(), None);
+    let b_service = Service::start(dirs[1].path(), None);
+    let (alice, phone) = (dirs[2].path(), dirs[3].path());
+    common::service::alice_with_a_password(&a_service, alice);
+    common::service::connect_by_witness(&a_service, alice, phone);
+    let phone_udf = json_in(phone, &["account", "info"])["DeviceUdf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok_in(alice, &["device", "delete", &phone_udf]);
+    a_service.kill();
+    (dirs, a_service, b_service, phone_udf)
 }

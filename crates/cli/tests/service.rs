@@ -505,7 +505,23 @@ fn a_pin_request_is_accepted_only_by_the_pins_maker() {
         &["device", "request", &uri, "--service", &impostor.url],
     );
     let witness = requested["Witness"].as_str().unwrap().to_string();
-    ok_in(mallory, &["device", "accept", &witness]);
+    // This build's administrator does not accept a PIN request by hand; the impostor's own
+    // software does.
+    let refused = fails_in(mallory, DEVICE_PASS, &["device", "accept", &witness]);
+    assert!(refused.contains("made with a PIN"), "{refused}");
+    {
+        let device = mesh_client::MeshHome::at(mallory)
+            .open(DEVICE_PASS)
+            .unwrap();
+        let account = device.account(None).unwrap();
+        mesh_client::connect::respond_ignoring_pin(
+            &device,
+            &account,
+            &witness,
+            mesh_schema::rights::Rights::DEFAULT,
+        )
+        .unwrap();
+    }
     let refused = fails_in(new, DEVICE_PASS, &["device", "complete"]);
     assert!(refused.contains("does not show the PIN"), "{refused}");
     let listed = mesh_in(new, DEVICE_PASS, &["account", "list", "--json"]);

@@ -353,6 +353,26 @@ fn normalize(witness: &str) -> String {
         .to_ascii_uppercase()
 }
 
+thread_local! {
+    static IGNORE_PIN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// [`respond`] as an administrator's own software may answer whatever it likes: accepting a
+/// PIN request by hand, without the PIN. For tests of what a device then refuses (an impostor
+/// service's administrator accepting a device sent to it).
+#[doc(hidden)]
+pub fn respond_ignoring_pin(
+    device: &Device,
+    account: &Account,
+    witness: &str,
+    rights: Rights,
+) -> Result<String> {
+    IGNORE_PIN.with(|i| i.set(true));
+    let done = respond(device, account, witness, true, rights);
+    IGNORE_PIN.with(|i| i.set(false));
+    done
+}
+
 /// Administrator: accept (granting `rights`) or reject the request showing `witness`. Returns
 /// the device's UDF.
 pub fn respond(
@@ -369,6 +389,14 @@ pub fn respond(
         .ok_or_else(|| {
             ClientError::Invalid(format!("no pending request with witness {witness}"))
         })?;
+    // A PIN request is answered by its PIN (its acceptance must show it): by hand, the device
+    // would refuse the acceptance, and its record and grant would be left behind.
+    if accept && request.request.pin_id.is_some() && !IGNORE_PIN.with(|i| i.get()) {
+        return Err(ClientError::Invalid(format!(
+            "the request {witness} was made with a PIN: it is answered by the PIN, automatically \
+             (mesh device pending or mesh account sync)"
+        )));
+    }
     answer(
         device,
         account,

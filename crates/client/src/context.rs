@@ -1707,27 +1707,32 @@ impl Account {
                 // Walked, not read through an index: what is kept here is signed again.
                 let catalog = Catalog::open_walking(&path, Mode::Read)?;
                 let container = catalog.container();
-                let signed = (1..container.frame_count()).all(|i| {
-                    container.read(i).is_ok_and(|e| {
+                // Every frame signed by the administrator key, none twice: nothing to do. Some
+                // signed by it: the catalog is what it signed (`signed_entries`), whatever else
+                // is there (a service's own entries, deletions or replays; an earlier key
+                // generation's frames, which a rotation signed again). None: a catalog an
+                // earlier build wrote, taken as its entries show the administrator's hand.
+                let (mut all, mut any) = (true, false);
+                let mut seen = std::collections::HashSet::new();
+                for i in 1..container.frame_count() {
+                    let by_administrator = container.read(i).is_ok_and(|e| {
                         mesh_dare::catalog::entry_signed_by(&e, kind.name(), &authority)
-                    })
-                });
-                if signed {
+                            && seen.insert(mesh_dare::catalog::entry_digest(&e, kind.name()))
+                    });
+                    all &= by_administrator;
+                    any |= by_administrator;
+                }
+                if all {
                     (true, Vec::new(), Vec::new())
+                } else if any {
+                    let keep = self.signed_entries(kind)?.0;
+                    (
+                        false,
+                        keep.into_iter().map(|(_, item)| item).collect(),
+                        Vec::new(),
+                    )
                 } else {
-                    let (mut keep, gone) =
-                        self.administrators_entries(kind, &catalog, &authority)?;
-                    // What the administrator key signed stays, whatever came after it that it
-                    // did not sign (a removal deleted by the service on its own).
-                    let kept: std::collections::HashSet<String> =
-                        keep.iter().filter_map(CatalogKind::key_of).collect();
-                    keep.extend(
-                        self.signed_entries(kind)?
-                            .0
-                            .into_iter()
-                            .filter(|(key, _)| !kept.contains(key))
-                            .map(|(_, item)| item),
-                    );
+                    let (keep, gone) = self.administrators_entries(kind, &catalog, &authority)?;
                     (false, keep, gone)
                 }
             };

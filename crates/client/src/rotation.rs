@@ -195,9 +195,17 @@ pub fn rotate(
 
     // Which devices stay: of those the administrator key put in the device catalog, never an
     // entry the service added, deleted or replayed on its own (it would be given the new keys).
+    // A device the access catalog records as removed stays removed, whatever the device
+    // catalog shows.
+    let (current, unsigned_access) = account.signed_entries(CatalogKind::Access)?;
+    let revoked: std::collections::HashSet<&str> = current
+        .iter()
+        .filter_map(|(key, _)| key.strip_prefix(REVOKED_PREFIX))
+        .collect();
     let (signed_devices, unsigned_devices) = account.signed_entries(CatalogKind::Device)?;
     let devices: Vec<(String, CatalogedDevice)> = signed_devices
         .into_iter()
+        .filter(|(key, _)| !revoked.contains(key.as_str()))
         .map(|(key, item)| Ok((key, expect_item!(item, CatalogedDevice)?)))
         .collect::<Result<_>>()?;
     for udf in &removal.devices {
@@ -321,8 +329,8 @@ pub fn rotate(
         let mut catalog = view.open_catalog(CatalogKind::Access)?;
         // Signed again below: only what the administrator key signed, and only access entries
         // (never an entry of another catalog put here, which would be written out in clear).
-        let (current, unsigned_access) = account.signed_entries(CatalogKind::Access)?;
         unsigned += unsigned_access;
+        let mut deleted_now = std::collections::HashSet::new();
         for (key, item) in &current {
             let of_removed = match item {
                 MeshItem::CatalogedAccess(a) => matches!(
@@ -334,6 +342,7 @@ pub fn rotate(
             };
             if of_removed {
                 put_signed(&mut catalog, access_name, key, None, &admin, None)?;
+                deleted_now.insert(key.clone());
             }
         }
         for udf in &removed {
@@ -355,8 +364,10 @@ pub fn rotate(
         firsts.push(catalog.container().frame_count() - 1);
         // Every entry that stays, signed again by the new administrator key: the service checks
         // capabilities and removals against it from now on.
+        // (Whatever the plain catalog shows: a deletion the service made on its own does not
+        // take an entry out of the rotation.)
         for (key, item) in &current {
-            if catalog.contains(key) {
+            if !deleted_now.contains(key) {
                 put_signed(
                     &mut catalog,
                     access_name,

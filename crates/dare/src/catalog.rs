@@ -44,6 +44,9 @@ pub fn change_of(header: &DareHeader) -> Option<(String, bool)> {
 }
 
 /// The metadata of a marker deleting `unique_id`.
+/// The metadata KeyValue that makes each entry an authority signs unique.
+pub const ENTRY_NONCE: &str = "EntryNonce";
+
 fn delete_meta(unique_id: &str) -> ContentMeta {
     ContentMeta {
         unique_id: Some(unique_id.to_string()),
@@ -300,13 +303,23 @@ impl Catalog {
 
     /// An entry, not appended, signed by `authority` over its [`entry_digest`] for the catalog
     /// named `catalog`.
+    ///
+    /// Each such entry carries a random `EntryNonce` among its metadata's KeyValues, under the
+    /// signature: a change made again later (an entry blocked, unblocked and blocked again) is
+    /// then a new entry, never the replay of an earlier one that a reader or a service refuses.
     pub fn authorized_entry(
         &self,
         catalog: &str,
         plaintext: &[u8],
-        meta: ContentMeta,
+        mut meta: ContentMeta,
         authority: &PrivateKey,
     ) -> Result<DareEnvelope> {
+        let mut nonce = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+        meta.key_values.push(crate::schema::KeyValue {
+            key: ENTRY_NONCE.into(),
+            value: mesh_encoding::base64url::encode(&nonce),
+        });
         let mut env = self.container.make_entry_with(plaintext, meta, &[])?;
         let digest = entry_digest(&env, catalog);
         env.sign_over(authority, &digest)?;

@@ -261,6 +261,13 @@ fn member(
     if host.store.account(&address)?.is_some() {
         let own = self::device(host, opened, &address, Some(connection))
             .map_err(|e| unauthenticated(format!("as a device of {address}: {}", e.text())))?;
+        // The device that account authenticated (by signature, or by a ticket) is the one
+        // whose connection the request presents.
+        if own.signature.udf() != signer.udf() {
+            return Err(unauthenticated(
+                "the request is authenticated as another device than its connection".into(),
+            ));
+        }
         if !own.rights.message {
             return Err(unauthenticated(
                 "the member's device was not given the message right".into(),
