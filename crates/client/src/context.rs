@@ -458,6 +458,19 @@ impl MeshHome {
     }
 }
 
+/// An administered catalog as the administrator key made it ([`Account::signed_entries`]).
+#[derive(Default)]
+struct SignedView {
+    /// The current entries, by key.
+    entries: Vec<(String, MeshItem)>,
+    /// The UniqueIds whose last signed change deleted them.
+    deleted: std::collections::HashSet<String>,
+    /// The first frame the key signed.
+    first: Option<u64>,
+    /// Frames after it the key did not sign (or signed twice).
+    unsigned: usize,
+}
+
 /// The accounts to write: `disk` (as another command may have left them), with each account
 /// `ours` added, changed or removed since `base` (what this command read or last wrote) taken
 /// from `ours`. An account both changed (added, changed or removed by each) is a conflict:
@@ -1708,10 +1721,12 @@ impl Account {
                 let catalog = Catalog::open_walking(&path, Mode::Read)?;
                 let container = catalog.container();
                 // Every frame signed by the administrator key, none twice: nothing to do. Some
-                // signed by it: the catalog is what it signed (`signed_entries`), whatever else
-                // is there (a service's own entries, deletions or replays; an earlier key
-                // generation's frames, which a rotation signed again). None: a catalog an
-                // earlier build wrote, taken as its entries show the administrator's hand.
+                // signed by it: the earlier build's state before the first it signed, with what
+                // it signed on top (`earlier_then_signed`), whatever else is there (a service's
+                // own entries, deletions or replays after it; an earlier key generation's
+                // frames, which show no hand of this key and which a rotation signed again).
+                // None: a catalog an earlier build wrote, taken as its entries show the
+                // administrator's hand.
                 let (mut all, mut any) = (true, false);
                 let mut seen = std::collections::HashSet::new();
                 for i in 1..container.frame_count() {
@@ -1725,12 +1740,9 @@ impl Account {
                 if all {
                     (true, Vec::new(), Vec::new())
                 } else if any {
-                    let keep = self.signed_entries(kind)?.0;
-                    (
-                        false,
-                        keep.into_iter().map(|(_, item)| item).collect(),
-                        Vec::new(),
-                    )
+                    let view = self.signed_view(kind)?;
+                    let (keep, gone) = self.earlier_then_signed(kind, &path, view, &authority)?;
+                    (false, keep, gone)
                 } else {
                     let (keep, gone) = self.administrators_entries(kind, &catalog, &authority)?;
                     (false, keep, gone)
@@ -1782,9 +1794,16 @@ impl Account {
         &self,
         kind: CatalogKind,
     ) -> Result<(Vec<(String, MeshItem)>, usize)> {
+        let view = self.signed_view(kind)?;
+        Ok((view.entries, view.unsigned))
+    }
+
+    /// [`Self::signed_entries`], with the UniqueIds whose last signed change deleted them and
+    /// the first frame the key signed.
+    fn signed_view(&self, kind: CatalogKind) -> Result<SignedView> {
         let path = self.dir.join(format!("{}.dare", kind.name()));
         if !path.exists() {
-            return Ok((Vec::new(), 0));
+            return Ok(SignedView::default());
         }
         let authority: PublicKey = mesh_schema::key::required(
             &self.profile.administrator_signature,
@@ -1794,7 +1813,7 @@ impl Account {
         let container = catalog.container();
         let mut seen = std::collections::HashSet::new();
         let mut latest: HashMap<String, Option<u64>> = HashMap::new();
-        let (mut signed_yet, mut unsigned) = (false, 0);
+        let (mut first, mut unsigned) = (None, 0);
         for i in 1..container.frame_count() {
             let envelope = container.read(i)?;
             let Some(meta) = envelope
@@ -1807,13 +1826,18 @@ impl Account {
             if !mesh_dare::catalog::entry_signed_by(&envelope, kind.name(), &authority)
                 || !seen.insert(mesh_dare::catalog::entry_digest(&envelope, kind.name()))
             {
-                unsigned += usize::from(signed_yet);
+                unsigned += usize::from(first.is_some());
                 continue;
             }
-            signed_yet = true;
+            first.get_or_insert(i);
             let deleted = meta.event.as_deref() == Some(mesh_dare::catalog::EVENT_DELETE);
             latest.insert(meta.unique_id.unwrap_or_default(), (!deleted).then_some(i));
         }
+        let deleted = latest
+            .iter()
+            .filter(|(_, at)| at.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
         let mut indexes: Vec<u64> = latest.into_values().flatten().collect();
         indexes.sort_unstable();
         let entries = self
@@ -1828,7 +1852,62 @@ impl Account {
             })
             .map(|item| (CatalogKind::key_of(&item).unwrap_or_default(), item))
             .collect();
-        Ok((entries, unsigned))
+        Ok(SignedView {
+            entries,
+            deleted,
+            first,
+            unsigned,
+        })
+    }
+
+    /// The entries of an administered catalog an earlier build wrote and this build has
+    /// changed since: the earlier build's state as it stood before the first frame the
+    /// administrator key signed (nothing a service appended later is in it), with the changes
+    /// the key signed on top; and the devices the earlier history removed.
+    fn earlier_then_signed(
+        &self,
+        kind: CatalogKind,
+        path: &Path,
+        view: SignedView,
+        authority: &PublicKey,
+    ) -> Result<(Vec<MeshItem>, Vec<String>)> {
+        let Some(first) = view.first else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        // The frames before `first`, as a catalog of their own (a copy of the file cut there).
+        let prefix = path.with_extension("dare.earlier");
+        let end = {
+            let catalog = Catalog::open_walking(path, Mode::Read)?;
+            catalog
+                .container()
+                .frames()
+                .get(first as usize)
+                .map(|f| f.position)
+                .ok_or_else(|| {
+                    ClientError::Invalid(format!("{}: no frame {first}", path.display()))
+                })?
+        };
+        let earlier = (|| -> Result<(Vec<MeshItem>, Vec<String>)> {
+            let mut bytes = std::fs::read(path)?;
+            bytes.truncate(end as usize);
+            std::fs::write(&prefix, &bytes)?;
+            let earlier = Catalog::open_walking(&prefix, Mode::Read)?;
+            self.administrators_entries(kind, &earlier, authority)
+        })();
+        let _ = std::fs::remove_file(&prefix);
+        let (earlier, gone) = earlier?;
+        let signed: std::collections::HashSet<&str> =
+            view.entries.iter().map(|(key, _)| key.as_str()).collect();
+        let mut keep = Vec::new();
+        for item in earlier {
+            let key = CatalogKind::key_of(&item).unwrap_or_default();
+            let id = self.unique_id(kind, &key)?;
+            if !signed.contains(key.as_str()) && !view.deleted.contains(&id) {
+                keep.push(item);
+            }
+        }
+        keep.extend(view.entries.into_iter().map(|(_, item)| item));
+        Ok((keep, gone))
     }
 
     /// Of an administered catalog written by an earlier build (when any device could write
@@ -2238,6 +2317,8 @@ mod tests {
             }
         }
         drop(legacy);
+        // And a change made by this build since (signed): the catalog is mixed.
+        assert!(account.delete(CatalogKind::Device, "MFORGED").unwrap());
         let authority = account.administrator_key().unwrap().public_key();
         let signed = || {
             let catalog = Catalog::open(&path, Mode::Read).unwrap();
@@ -2252,7 +2333,7 @@ mod tests {
                 })
                 .collect::<Vec<bool>>()
         };
-        assert_eq!(signed(), vec![false; 4]);
+        assert_eq!(signed(), vec![false, false, false, false, true]);
         assert_eq!(account.upgrade_administered().unwrap(), 1);
         assert_eq!(signed(), vec![true]);
         // The administrator's entry kept, the forged one dropped, the removal recorded.
