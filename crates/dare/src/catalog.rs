@@ -43,10 +43,10 @@ pub fn change_of(header: &DareHeader) -> Option<(String, bool)> {
     Some((meta.unique_id?, deleted))
 }
 
-/// The metadata of a marker deleting `unique_id`.
 /// The metadata KeyValue that makes each entry an authority signs unique.
 pub const ENTRY_NONCE: &str = "EntryNonce";
 
+/// The metadata of a marker deleting `unique_id`.
 fn delete_meta(unique_id: &str) -> ContentMeta {
     ContentMeta {
         unique_id: Some(unique_id.to_string()),
