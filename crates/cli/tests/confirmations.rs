@@ -227,6 +227,32 @@ fn accounts(list: &[(&std::path::Path, &str, &Service)]) {
     }
 }
 
+/// The arguments of `mesh dare encode` of `text` (written first to `files/NAME.txt`) to `to`,
+/// and where the envelope goes (`files/NAME.dare`).
+fn encode_args(
+    to: &str,
+    text: &[u8],
+    files: &std::path::Path,
+    name: &str,
+) -> (Vec<String>, std::path::PathBuf) {
+    let plain = files.join(format!("{name}.txt"));
+    std::fs::write(&plain, text).unwrap();
+    let sealed = files.join(format!("{name}.dare"));
+    let args = [
+        "dare",
+        "encode",
+        plain.to_str().unwrap(),
+        "--encrypt",
+        to,
+        "--out",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .chain([sealed.to_string_lossy().into_owned()])
+    .collect();
+    (args, sealed)
+}
+
 /// `mesh dare encode` of `text` to `to` on the device at `dir`, written in `files`: the
 /// envelope's path.
 fn encode_to(
@@ -235,22 +261,22 @@ fn encode_to(
     text: &[u8],
     files: &std::path::Path,
 ) -> std::path::PathBuf {
-    let plain = files.join("plain.txt");
-    std::fs::write(&plain, text).unwrap();
-    let sealed = files.join("sealed.dare");
-    ok_in(
-        dir,
-        &[
-            "dare",
-            "encode",
-            plain.to_str().unwrap(),
-            "--encrypt",
-            to,
-            "--out",
-            sealed.to_str().unwrap(),
-        ],
-    );
+    let (args, sealed) = encode_args(to, text, files, "sealed");
+    ok_in(dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
     sealed
+}
+
+/// `mesh dare encode` of `text` to `to` on the device at `dir`, which must fail cleanly: its
+/// error, and where the envelope would have been written (in `files`).
+fn encode_refused(
+    dir: &std::path::Path,
+    to: &str,
+    text: &[u8],
+    files: &std::path::Path,
+) -> (String, std::path::PathBuf) {
+    let (args, sealed) = encode_args(to, text, files, "refused");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    (fails_in(dir, DEVICE_PASS, &args), sealed)
 }
 
 /// `mesh dare decode SEALED --out OUT` on the device at `dir`: what it wrote, or its error.
@@ -700,22 +726,7 @@ fn a_group_decrypts_for_its_members_only() {
             .iter()
             .any(|m| m["From"] == "mallory@example.com" && m["Group"] == true)
     });
-    let from_bob = files.path().join("from-bob.txt");
-    std::fs::write(&from_bob, b"for the group").unwrap();
-    let sealed_by_bob = files.path().join("from-bob.dare");
-    let refused = fails_in(
-        bob,
-        DEVICE_PASS,
-        &[
-            "dare",
-            "encode",
-            from_bob.to_str().unwrap(),
-            "--encrypt",
-            group,
-            "--out",
-            sealed_by_bob.to_str().unwrap(),
-        ],
-    );
+    let (refused, sealed_by_bob) = encode_refused(bob, group, b"for the group", files.path());
     assert!(
         refused.contains("no key of friends@example.com"),
         "{refused}"
@@ -816,22 +827,7 @@ fn a_contact_cannot_make_a_group_of_someone_elses_address() {
             .any(|m| m["From"] == "mallory@evil.example" && m["Group"] == true)
     });
     let files = tempfile::tempdir().unwrap();
-    let plain = files.path().join("note.txt");
-    std::fs::write(&plain, b"for carol").unwrap();
-    let sealed = files.path().join("note.dare");
-    let refused = fails_in(
-        alice,
-        DEVICE_PASS,
-        &[
-            "dare",
-            "encode",
-            plain.to_str().unwrap(),
-            "--encrypt",
-            spoofed,
-            "--out",
-            sealed.to_str().unwrap(),
-        ],
-    );
+    let (refused, sealed) = encode_refused(alice, spoofed, b"for carol", files.path());
     assert!(refused.contains("no key of carol@example.com"), "{refused}");
     assert!(!sealed.exists());
 }

@@ -353,10 +353,6 @@ fn normalize(witness: &str) -> String {
         .to_ascii_uppercase()
 }
 
-thread_local! {
-    static IGNORE_PIN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
 /// [`respond`] as an administrator's own software may answer whatever it likes: accepting a
 /// PIN request by hand, without the PIN. For tests of what a device then refuses (an impostor
 /// service's administrator accepting a device sent to it).
@@ -367,10 +363,7 @@ pub fn respond_ignoring_pin(
     witness: &str,
     rights: Rights,
 ) -> Result<String> {
-    IGNORE_PIN.with(|i| i.set(true));
-    let done = respond(device, account, witness, true, rights);
-    IGNORE_PIN.with(|i| i.set(false));
-    done
+    respond_to(device, account, witness, Some(rights), true)
 }
 
 /// Administrator: accept (granting `rights`) or reject the request showing `witness`. Returns
@@ -382,6 +375,18 @@ pub fn respond(
     accept: bool,
     rights: Rights,
 ) -> Result<String> {
+    respond_to(device, account, witness, accept.then_some(rights), false)
+}
+
+/// [`respond`], accepting with `rights` if given; `pin_by_hand` accepts a PIN request too.
+fn respond_to(
+    device: &Device,
+    account: &Account,
+    witness: &str,
+    rights: Option<Rights>,
+    pin_by_hand: bool,
+) -> Result<String> {
+    let accept = rights.is_some();
     let wanted = normalize(witness);
     let request = pending(device, account)?
         .into_iter()
@@ -391,20 +396,13 @@ pub fn respond(
         })?;
     // A PIN request is answered by its PIN (its acceptance must show it): by hand, the device
     // would refuse the acceptance, and its record and grant would be left behind.
-    if accept && request.request.pin_id.is_some() && !IGNORE_PIN.with(|i| i.get()) {
+    if accept && request.request.pin_id.is_some() && !pin_by_hand {
         return Err(ClientError::Invalid(format!(
             "the request {witness} was made with a PIN: it is answered by the PIN, automatically \
              (mesh device pending or mesh account sync)"
         )));
     }
-    answer(
-        device,
-        account,
-        &request,
-        accept.then_some(rights),
-        None,
-        None,
-    )?;
+    answer(device, account, &request, rights, None, None)?;
     Ok(request.device_udf)
 }
 

@@ -1741,7 +1741,12 @@ impl Account {
                     (true, Vec::new(), Vec::new())
                 } else if any {
                     let view = self.signed_view(kind)?;
-                    let (keep, gone) = self.earlier_then_signed(kind, &path, view, &authority)?;
+                    let end = view
+                        .first
+                        .and_then(|first| container.frames().get(first as usize))
+                        .map_or(0, |f| f.position);
+                    let (keep, gone) =
+                        self.earlier_then_signed(kind, (&path, end), view, &authority)?;
                     (false, keep, gone)
                 } else {
                     let (keep, gone) = self.administrators_entries(kind, &catalog, &authority)?;
@@ -1862,31 +1867,18 @@ impl Account {
 
     /// The entries of an administered catalog an earlier build wrote and this build has
     /// changed since: the earlier build's state as it stood before the first frame the
-    /// administrator key signed (nothing a service appended later is in it), with the changes
-    /// the key signed on top; and the devices the earlier history removed.
+    /// administrator key signed (at octet `end` of the file at `path`: nothing a service
+    /// appended later is in it), with the changes the key signed on top; and the devices the
+    /// earlier history removed.
     fn earlier_then_signed(
         &self,
         kind: CatalogKind,
-        path: &Path,
+        (path, end): (&Path, u64),
         view: SignedView,
         authority: &PublicKey,
     ) -> Result<(Vec<MeshItem>, Vec<String>)> {
-        let Some(first) = view.first else {
-            return Ok((Vec::new(), Vec::new()));
-        };
-        // The frames before `first`, as a catalog of their own (a copy of the file cut there).
+        // The frames before it, as a catalog of their own (a copy of the file cut there).
         let prefix = path.with_extension("dare.earlier");
-        let end = {
-            let catalog = Catalog::open_walking(path, Mode::Read)?;
-            catalog
-                .container()
-                .frames()
-                .get(first as usize)
-                .map(|f| f.position)
-                .ok_or_else(|| {
-                    ClientError::Invalid(format!("{}: no frame {first}", path.display()))
-                })?
-        };
         let earlier = (|| -> Result<(Vec<MeshItem>, Vec<String>)> {
             let mut bytes = std::fs::read(path)?;
             bytes.truncate(end as usize);
